@@ -1,0 +1,143 @@
+//! "Red in ~4 min at the current rate": when will the score cross the next band?
+//!
+//! The score is re-evaluated on a projection of the live inputs: cumulative session quantities
+//! (HSR, > 14.4 and > 24 km/h, sprint distance) grow at the rate measured over the trailing
+//! trend window, the 60-s sprint distance is replaced by its trailing average, and flags keep
+//! their current state. With non-negative rates the projected score never decreases with the
+//! horizon, so the first crossing is found by bisection. No crossing within the horizon gives
+//! `None`; a band already reached gives `Some(0)`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::risk::{RiskContext, RiskInputs, score_only};
+
+/// Trailing rates of the live inputs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Rates {
+    /// HSR distance per second, m/s.
+    pub hsr: f64,
+    /// Distance ≥ 14.4 km/h per second.
+    pub moderate: f64,
+    /// Distance ≥ 24 km/h per second.
+    pub v24: f64,
+    /// Sprint distance per second.
+    pub sprint: f64,
+    /// Average sprint distance per 60 s over the trend window, m.
+    pub sprint_60s_mean_m: f64,
+}
+
+/// Minutes until each band, at the current rate.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Forecast {
+    /// Minutes until amber (0 if already amber or red; `None` beyond the horizon).
+    pub to_amber_min: Option<f64>,
+    /// Minutes until red.
+    pub to_red_min: Option<f64>,
+}
+
+fn project(x: &RiskInputs, r: &Rates, minutes: f64) -> RiskInputs {
+    let s = minutes * 60.0;
+    RiskInputs {
+        session_hsr_m: x.session_hsr_m + r.hsr * s,
+        session_moderate_m: x.session_moderate_m + r.moderate * s,
+        session_v24_m: x.session_v24_m + r.v24 * s,
+        session_sprint_m: x.session_sprint_m + r.sprint * s,
+        sprint_60s_m: r.sprint_60s_mean_m,
+        ..*x
+    }
+}
+
+fn minutes_to(
+    target: f64,
+    now_score: f64,
+    x: &RiskInputs,
+    r: &Rates,
+    ctx: &RiskContext<'_>,
+) -> Option<f64> {
+    if now_score >= target {
+        return Some(0.0);
+    }
+    let horizon = ctx.params.forecast_horizon_min;
+    if score_only(&project(x, r, horizon), ctx) < target {
+        return None;
+    }
+    let (mut lo, mut hi) = (0.0, horizon);
+    while hi - lo > 0.05 {
+        let mid = 0.5 * (lo + hi);
+        if score_only(&project(x, r, mid), ctx) >= target {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    Some((hi * 10.0).round() / 10.0)
+}
+
+/// Forecast both bands from the current inputs, their rates and the current score.
+pub fn forecast(x: &RiskInputs, r: &Rates, now_score: f64, ctx: &RiskContext<'_>) -> Forecast {
+    Forecast {
+        to_amber_min: minutes_to(ctx.params.amber, now_score, x, r, ctx),
+        to_red_min: minutes_to(ctx.params.red, now_score, x, r, ctx),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::params::RiskParams;
+    use crate::profile::Baseline;
+
+    #[test]
+    fn a_steady_hsr_rate_forecasts_the_minute_the_weekly_z_term_fires() {
+        let rp = RiskParams {
+            amber: 1.0,
+            red: 1.9,
+            ..Default::default()
+        };
+        let b = Baseline {
+            hsr_7d_mean_m: Some(1000.0),
+            hsr_7d_sd_m: Some(100.0),
+            hsr_prev6d_m: Some(900.0),
+            ..Default::default()
+        };
+        let ctx = RiskContext {
+            params: &rp,
+            profile: None,
+            baseline: Some(&b),
+        };
+        let x = RiskInputs {
+            session_hsr_m: 100.0,
+            ..Default::default()
+        };
+        // z = (900 + 100 − 1000)/100 = 0 now; +10 m/min → z 1 after 10 min, z 2 after 20 min.
+        let r = Rates {
+            hsr: 10.0 / 60.0,
+            ..Default::default()
+        };
+        let f = forecast(&x, &r, score_only(&x, &ctx), &ctx);
+        assert!((f.to_amber_min.unwrap() - 10.0).abs() <= 0.1, "{f:?}");
+        assert!((f.to_red_min.unwrap() - 20.0).abs() <= 0.1, "{f:?}");
+    }
+
+    #[test]
+    fn no_trend_means_no_crossing_and_a_reached_band_means_zero() {
+        let rp = RiskParams::default();
+        let ctx = RiskContext {
+            params: &rp,
+            profile: None,
+            baseline: None,
+        };
+        let x = RiskInputs::default();
+        let f = forecast(&x, &Rates::default(), 0.0, &ctx);
+        assert_eq!(
+            f,
+            Forecast {
+                to_amber_min: None,
+                to_red_min: None
+            }
+        );
+        let f = forecast(&x, &Rates::default(), 3.5, &ctx);
+        assert_eq!(f.to_amber_min, Some(0.0));
+        assert_eq!(f.to_red_min, None);
+    }
+}

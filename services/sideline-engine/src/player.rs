@@ -1,0 +1,637 @@
+//! One player's engine: reorder by event time, filter, detect, accumulate per second, and emit
+//! a [`PlayerMetrics`] snapshot for every closed second.
+//!
+//! Flow per released sample (in event-time order across the player's three streams):
+//! position → speed filter → distances and bands, effort detectors (sprint, high-speed,
+//! accelerations, decelerations); accelerometer → load on a 100 Hz grid; heart rate → zones
+//! and TRIMP. Everything a sample adds goes to the bucket of the second it falls in. A second
+//! closes once the watermark has passed its end: its bucket enters the rolling windows and the
+//! fatigue blocks, the score is evaluated, and a snapshot is emitted.
+//!
+//! State is bounded: reorder buffers are capped, windows keep at most the longest window of
+//! seconds, fatigue keeps at most 16 blocks, filters keep a fraction of a second.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::effort::{Effort, EffortDetector};
+use crate::fatigue::FatigueState;
+use crate::forecast::{Rates, forecast};
+use crate::hr::{HrAnchors, HrState};
+use crate::imu::AccelLoad;
+use crate::output::{DeviceStatus, PlayerMetrics, Quality, Signal, Totals, WindowValues};
+use crate::params::{EffortParams, Params};
+use crate::profile::{AthleteProfile, Baseline, Sex};
+use crate::reorder::{Refusal, ReorderBuffer};
+use crate::risk::{RiskContext, RiskInputs, evaluate};
+use crate::sample::{Micros, Position, Reading, SECOND, Sample, secs};
+use crate::speed::SpeedFilter;
+use crate::window::{
+    Bucket, FIELDS, Field, IncrementalWindows, MICRO, MM, Sums, WindowStore, to_units,
+};
+
+/// Real-valued accumulators of the second being filled.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+struct SecondAcc {
+    dist: f64,
+    hsr: f64,
+    sprint: f64,
+    moderate: f64,
+    v24: f64,
+    load: f64,
+    up: f64,
+    d1: f64,
+    accdec: u32,
+    decel: u32,
+    on_field_s: f64,
+    poor_fix_s: f64,
+}
+
+impl SecondAcc {
+    fn bucket(&self) -> Bucket {
+        let mut b = [0u32; FIELDS];
+        b[Field::Distance as usize] = to_units(self.dist, MM);
+        b[Field::Hsr as usize] = to_units(self.hsr, MM);
+        b[Field::Sprint as usize] = to_units(self.sprint, MM);
+        b[Field::AccDec as usize] = self.accdec;
+        b[Field::DecelHard as usize] = self.decel;
+        b[Field::Load as usize] = to_units(self.load, MICRO);
+        b[Field::LoadUp as usize] = to_units(self.up, MICRO);
+        b[Field::Load1d as usize] = to_units(self.d1, MICRO);
+        b[Field::Moderate as usize] = to_units(self.moderate, MM);
+        b[Field::V24 as usize] = to_units(self.v24, MM);
+        b
+    }
+}
+
+/// Indices of the window lengths the engine itself needs.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+struct WindowIndex {
+    minute: usize,
+    peak: usize,
+    nm: usize,
+    trend: usize,
+}
+
+/// The effort detectors of one player.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Detectors {
+    sprint: EffortDetector,
+    high_speed: EffortDetector,
+    acc_high: EffortDetector,
+    dec_high: EffortDetector,
+    acc_mod: EffortDetector,
+    dec_mod: EffortDetector,
+}
+
+impl Detectors {
+    fn new(p: &Params) -> Self {
+        let accel = |threshold| EffortParams {
+            threshold,
+            entry_samples: p.accel.entry_samples,
+            min_duration_s: p.accel.min_duration_s,
+            merge_gap_s: p.accel.merge_gap_s,
+        };
+        let hold = p.exposure.peak_hold_s;
+        Detectors {
+            sprint: EffortDetector::new(&p.sprint, hold),
+            high_speed: EffortDetector::new(&p.high_speed, hold),
+            acc_high: EffortDetector::new(&accel(p.accel.high_mps2), hold),
+            dec_high: EffortDetector::new(&accel(p.accel.high_mps2), hold),
+            acc_mod: EffortDetector::new(&accel(p.accel.moderate_mps2), hold),
+            dec_mod: EffortDetector::new(&accel(p.accel.moderate_mps2), hold),
+        }
+    }
+
+    fn heap_bytes(&self) -> usize {
+        [
+            &self.sprint,
+            &self.high_speed,
+            &self.acc_high,
+            &self.dec_high,
+            &self.acc_mod,
+            &self.dec_mod,
+        ]
+        .iter()
+        .map(|d| d.heap_bytes())
+        .sum()
+    }
+}
+
+/// Which detector produced an effort.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Sprint,
+    HighSpeed,
+    AccHigh,
+    DecHigh,
+    AccMod,
+    DecMod,
+}
+
+/// The engine state of one player.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(bound = "W: Serialize + serde::de::DeserializeOwned")]
+pub struct PlayerEngine<W: WindowStore = IncrementalWindows> {
+    player: Arc<str>,
+    team: Arc<str>,
+    session: Arc<str>,
+    params_version: Arc<str>,
+    lengths: Vec<u32>,
+    shown: usize,
+    idx: WindowIndex,
+    buffers: [ReorderBuffer; 3],
+    newest: Micros,
+    watermark: Micros,
+    cur_sec: Option<i64>,
+    acc: SecondAcc,
+    windows: W,
+    peaks: Vec<Sums>,
+    speed: SpeedFilter,
+    det: Detectors,
+    imu: AccelLoad,
+    hr: HrState,
+    totals: Totals,
+    fatigue: FatigueState,
+    last_fix: Option<Micros>,
+    last_any: Option<Micros>,
+    quality: Quality,
+    anchors: HrAnchors,
+    profile: Option<AthleteProfile>,
+    baseline: Option<Baseline>,
+    empty_run: u32,
+    closed: u64,
+}
+
+fn push_unique(v: &mut Vec<u32>, x: u32) -> usize {
+    match v.iter().position(|&y| y == x) {
+        Some(i) => i,
+        None => {
+            v.push(x);
+            v.len() - 1
+        }
+    }
+}
+
+impl<W: WindowStore> PlayerEngine<W> {
+    /// A new player. `params_version` is [`Params::version_tag`] of `p`.
+    pub fn new(
+        p: &Params,
+        params_version: Arc<str>,
+        player: &str,
+        team: &str,
+        session: &str,
+    ) -> Self {
+        let mut lengths = p.windows.lengths_s.clone();
+        let shown = lengths.len();
+        let idx = WindowIndex {
+            minute: push_unique(&mut lengths, 60),
+            peak: push_unique(&mut lengths, p.fatigue.peak_window_s),
+            nm: push_unique(&mut lengths, p.fatigue.nm_window_s),
+            trend: push_unique(&mut lengths, p.risk.forecast_trend_s),
+        };
+        let mut e = PlayerEngine {
+            player: player.into(),
+            team: team.into(),
+            session: session.into(),
+            params_version,
+            windows: W::with_lengths(&lengths),
+            peaks: vec![[0; FIELDS]; shown],
+            lengths,
+            shown,
+            idx,
+            buffers: [
+                ReorderBuffer::new(),
+                ReorderBuffer::new(),
+                ReorderBuffer::new(),
+            ],
+            newest: Micros::MIN,
+            watermark: Micros::MIN,
+            cur_sec: None,
+            acc: SecondAcc::default(),
+            speed: SpeedFilter::new(),
+            det: Detectors::new(p),
+            imu: AccelLoad::default(),
+            hr: HrState::default(),
+            totals: Totals::default(),
+            fatigue: FatigueState::default(),
+            last_fix: None,
+            last_any: None,
+            quality: Quality::default(),
+            anchors: HrAnchors {
+                max: 0.0,
+                rest: 0.0,
+                female: false,
+            },
+            profile: None,
+            baseline: None,
+            empty_run: 0,
+            closed: 0,
+        };
+        e.set_profile(p, None);
+        e
+    }
+
+    /// Player id.
+    pub fn player(&self) -> &str {
+        &self.player
+    }
+
+    /// Apply (or clear) the athlete profile: Vmax, heart-rate anchors, susceptibility.
+    pub fn set_profile(&mut self, p: &Params, profile: Option<AthleteProfile>) {
+        let pr = profile.as_ref();
+        let vmax = pr.and_then(|x| x.vmax_mps).filter(|v| *v > 0.0);
+        self.totals.vmax_ref_mps = vmax.unwrap_or(p.exposure.default_vmax_mps);
+        self.totals.vmax_is_default = vmax.is_none();
+        let (max, rest) = (pr.and_then(|x| x.hr_max), pr.and_then(|x| x.hr_rest));
+        self.totals.hr_anchors_default = max.is_none() || rest.is_none();
+        self.anchors = HrAnchors {
+            max: max.unwrap_or(p.hr.default_hr_max),
+            rest: rest.unwrap_or(p.hr.default_hr_rest),
+            female: pr.is_some_and(|x| x.sex == Sex::Female),
+        };
+        self.profile = profile;
+    }
+
+    /// Apply (or clear) the load-history baseline.
+    pub fn set_baseline(&mut self, baseline: Option<Baseline>) {
+        self.baseline = baseline;
+    }
+
+    /// Newest event time seen on any stream.
+    pub fn newest(&self) -> Option<Micros> {
+        (self.newest != Micros::MIN).then_some(self.newest)
+    }
+
+    /// Accept one sample. Late and duplicate samples are refused (and counted); the caller
+    /// decides where they go (the processor dead-letters them).
+    pub fn ingest(
+        &mut self,
+        p: &Params,
+        s: Sample,
+        out: &mut Vec<PlayerMetrics>,
+    ) -> Result<(), Refusal> {
+        let buf = &mut self.buffers[s.stream().index()];
+        if let Err(r) = buf.insert(s) {
+            match r {
+                Refusal::Duplicate => self.quality.duplicates += 1,
+                Refusal::Late => self.quality.late += 1,
+            }
+            return Err(r);
+        }
+        let mut forced = None;
+        if buf.len() > p.stream.max_buffered_samples {
+            // A stream ran far ahead of the others: stop waiting for them.
+            forced = buf.front_time();
+            self.quality.forced_releases += 1;
+        }
+        self.newest = self.newest.max(s.t);
+        let lateness = (p.stream.allowed_lateness_s * 1e6) as Micros;
+        let target = (self.newest - lateness).max(forced.unwrap_or(Micros::MIN));
+        self.release(p, target, out);
+        Ok(())
+    }
+
+    /// Advance event time to `now` with no new sample: releases what the allowed lateness was
+    /// holding back, closes seconds, reports a quiet player as "no signal".
+    pub fn tick(&mut self, p: &Params, now: Micros, out: &mut Vec<PlayerMetrics>) {
+        let lateness = (p.stream.allowed_lateness_s * 1e6) as Micros;
+        self.release(p, now - lateness, out);
+    }
+
+    /// End of session: release everything buffered, close the open second, end open efforts.
+    pub fn finish(&mut self, p: &Params, out: &mut Vec<PlayerMetrics>) {
+        if self.newest != Micros::MIN {
+            self.release(p, self.newest, out);
+            self.end_efforts(p);
+            let end = (self.newest.div_euclid(SECOND) + 1) * SECOND;
+            self.close_before(p, end.div_euclid(SECOND), out);
+        }
+    }
+
+    fn release(&mut self, p: &Params, up_to: Micros, out: &mut Vec<PlayerMetrics>) {
+        if up_to <= self.watermark {
+            return;
+        }
+        loop {
+            let next = self
+                .buffers
+                .iter()
+                .enumerate()
+                .filter_map(|(i, b)| b.front_time().filter(|&t| t <= up_to).map(|t| (t, i)))
+                .min();
+            let Some((t, i)) = next else { break };
+            self.close_before(p, t.div_euclid(SECOND), out);
+            if let Some(s) = self.buffers[i].pop_until(up_to) {
+                self.process(p, &s);
+            }
+        }
+        for b in &mut self.buffers {
+            b.advance(up_to);
+        }
+        self.watermark = up_to;
+        self.close_before(p, (up_to + 1).div_euclid(SECOND), out);
+    }
+
+    fn process(&mut self, p: &Params, s: &Sample) {
+        self.cur_sec.get_or_insert(s.t.div_euclid(SECOND));
+        self.last_any = Some(s.t);
+        match &s.reading {
+            Reading::Position(pos) => self.position(p, s.t, pos),
+            Reading::Imu(r) => {
+                let step = self.imu.update(&p.imu, s.t, r);
+                self.acc.load += step.load;
+                self.acc.up += step.axis[2];
+                self.acc.d1 += step.axis[0] + step.axis[1] + step.axis[2];
+                self.totals.load += step.load;
+                for (tot, a) in self.totals.load_axes.iter_mut().zip(step.axis) {
+                    *tot += a;
+                }
+            }
+            Reading::HeartRate(bpm) => self.hr.update(&p.hr, &self.anchors, s.t, f64::from(*bpm)),
+        }
+    }
+
+    fn position(&mut self, p: &Params, t: Micros, pos: &Position) {
+        let gaps_before = self.speed.gaps;
+        let o = self.speed.update(&p.speed, t, pos);
+        if self.speed.gaps != gaps_before {
+            self.end_efforts(p);
+            self.quality.gaps = self.speed.gaps;
+        }
+        self.last_fix = Some(t);
+        self.quality.artefacts = self.speed.artefacts;
+        let (v, a, dt) = (o.v, o.a, o.dt);
+        let d = v * dt;
+        let z = &p.zones;
+        let tot = &mut self.totals;
+        let acc = &mut self.acc;
+        if dt > 0.0 {
+            acc.on_field_s += dt;
+            tot.minutes += dt / 60.0;
+            tot.distance_m += d;
+            acc.dist += d;
+            if v < z.walk_max_mps {
+                tot.walk_m += d;
+            } else if v < z.jog_max_mps {
+                tot.jog_m += d;
+            } else if v < z.hsr_mps {
+                tot.run_m += d;
+            }
+            if v >= z.moderate_mps {
+                tot.moderate_m += d;
+                acc.moderate += d;
+            }
+            if v >= z.hsr_mps {
+                tot.hsr_m += d;
+                acc.hsr += d;
+            }
+            if v >= z.v24_mps {
+                tot.v24_m += d;
+                acc.v24 += d;
+            }
+            if v >= z.sprint_mps {
+                tot.sprint_m += d;
+                acc.sprint += d;
+            }
+            if v > z.hsr_mps || a.abs() >= z.hmld_accel_mps2 {
+                tot.hmld_m += d;
+            }
+            if o.poor_fix {
+                acc.poor_fix_s += dt;
+                self.quality.poor_fix_s += dt;
+            }
+        }
+        if !o.artefact {
+            tot.max_speed_mps = tot.max_speed_mps.max(v);
+        }
+        if o.poor_fix {
+            return;
+        }
+        let dt_us = (dt * 1e6).round() as Micros;
+        let found = [
+            (Kind::Sprint, self.det.sprint.update(t, v, dt_us, d)),
+            (Kind::HighSpeed, self.det.high_speed.update(t, v, dt_us, d)),
+            (Kind::AccHigh, self.det.acc_high.update(t, a, dt_us, d)),
+            (Kind::DecHigh, self.det.dec_high.update(t, -a, dt_us, d)),
+            (Kind::AccMod, self.det.acc_mod.update(t, a, dt_us, d)),
+            (Kind::DecMod, self.det.dec_mod.update(t, -a, dt_us, d)),
+        ];
+        for (kind, e) in found {
+            if let Some(e) = e {
+                self.count_effort(p, kind, &e);
+            }
+        }
+    }
+
+    fn end_efforts(&mut self, p: &Params) {
+        let found = [
+            (Kind::Sprint, self.det.sprint.flush()),
+            (Kind::HighSpeed, self.det.high_speed.flush()),
+            (Kind::AccHigh, self.det.acc_high.flush()),
+            (Kind::DecHigh, self.det.dec_high.flush()),
+            (Kind::AccMod, self.det.acc_mod.flush()),
+            (Kind::DecMod, self.det.dec_mod.flush()),
+        ];
+        for (kind, e) in found {
+            if let Some(e) = e {
+                self.count_effort(p, kind, &e);
+            }
+        }
+    }
+
+    fn count_effort(&mut self, p: &Params, kind: Kind, e: &Effort) {
+        let tot = &mut self.totals;
+        match kind {
+            Kind::Sprint => {
+                tot.sprints += 1;
+                tot.sprint_effort_m += e.distance_m;
+            }
+            Kind::HighSpeed => {
+                tot.hs_efforts += 1;
+                for (n, f) in tot.vmax_exposures.iter_mut().zip(p.exposure.fractions) {
+                    if e.held_peak >= f * tot.vmax_ref_mps {
+                        *n += 1;
+                    }
+                }
+            }
+            Kind::AccHigh => {
+                tot.accelerations += 1;
+                self.acc.accdec += 1;
+            }
+            Kind::DecHigh => {
+                tot.decelerations += 1;
+                self.acc.accdec += 1;
+                self.acc.decel += 1;
+            }
+            Kind::AccMod if e.peak < p.accel.high_mps2 => tot.accelerations_moderate += 1,
+            Kind::DecMod if e.peak < p.accel.high_mps2 => tot.decelerations_moderate += 1,
+            Kind::AccMod | Kind::DecMod => {}
+        }
+    }
+
+    /// Close every second before `limit` (epoch seconds).
+    fn close_before(&mut self, p: &Params, limit: i64, out: &mut Vec<PlayerMetrics>) {
+        let Some(mut sec) = self.cur_sec else { return };
+        let longest = self.lengths.iter().copied().max().unwrap_or(1);
+        while sec < limit {
+            let empty = self.acc == SecondAcc::default();
+            if empty && self.empty_run > longest && !self.emits(p, sec) {
+                // Nothing left in any window and nobody watching: jump over the gap.
+                sec = limit;
+                break;
+            }
+            self.close_second(p, sec, out);
+            self.empty_run = if empty {
+                self.empty_run.saturating_add(1)
+            } else {
+                0
+            };
+            sec += 1;
+        }
+        self.cur_sec = Some(sec);
+    }
+
+    fn emits(&self, p: &Params, sec: i64) -> bool {
+        let end = (sec + 1) * SECOND;
+        let horizon = ((p.stream.idle_timeout_s + p.stream.report_idle_for_s) * 1e6) as Micros;
+        self.last_any.is_some_and(|t| end - t <= horizon)
+    }
+
+    fn close_second(&mut self, p: &Params, sec: i64, out: &mut Vec<PlayerMetrics>) {
+        self.closed += 1;
+        let b = self.acc.bucket();
+        let on_field = self.acc.on_field_s > 0.0;
+        self.windows.push(&b);
+        for k in 0..self.shown {
+            let s = self.windows.sums(k);
+            let peak = &mut self.peaks[k];
+            for f in 0..FIELDS {
+                peak[f] = peak[f].max(s[f]);
+            }
+        }
+        let peak_sums = self.windows.sums(self.idx.peak);
+        self.fatigue
+            .on_second(&p.fatigue, sec, &b, on_field, &peak_sums);
+        if self.emits(p, sec) {
+            out.push(self.snapshot(p, sec));
+        }
+        self.acc = SecondAcc::default();
+    }
+
+    fn snapshot(&self, p: &Params, sec: i64) -> PlayerMetrics {
+        let end = (sec + 1) * SECOND;
+        let windows = (0..self.shown)
+            .map(|k| {
+                let s = self.windows.sums(k);
+                let pk = &self.peaks[k];
+                let m = |x: u64| x as f64 / MM;
+                WindowValues {
+                    length_s: self.lengths[k],
+                    distance_m: m(s[Field::Distance as usize]),
+                    hsr_m: m(s[Field::Hsr as usize]),
+                    sprint_m: m(s[Field::Sprint as usize]),
+                    accdec: s[Field::AccDec as usize] as u32,
+                    load: s[Field::Load as usize] as f64 / MICRO,
+                    peak_distance_m: m(pk[Field::Distance as usize]),
+                    peak_hsr_m: m(pk[Field::Hsr as usize]),
+                    peak_sprint_m: m(pk[Field::Sprint as usize]),
+                    peak_accdec: pk[Field::AccDec as usize] as u32,
+                    peak_load: pk[Field::Load as usize] as f64 / MICRO,
+                }
+            })
+            .collect();
+        let fatigue = self
+            .fatigue
+            .markers(&p.fatigue, &self.windows.sums(self.idx.nm));
+        let minute = self.windows.sums(self.idx.minute);
+        let tot = &self.totals;
+        let inputs = RiskInputs {
+            session_hsr_m: tot.hsr_m,
+            session_moderate_m: tot.moderate_m,
+            session_v24_m: tot.v24_m,
+            session_sprint_m: tot.sprint_m,
+            vmax95_exposures: tot.vmax_exposures[2],
+            sprint_60s_m: minute[Field::Sprint as usize] as f64 / MM,
+            decel_60s: minute[Field::DecelHard as usize] as u32,
+            post_peak_decrement: fatigue.post_peak_decrement,
+            last_block_hsr_change: fatigue.last_block_hsr_change,
+            lpm_change: fatigue.load_per_m_change,
+            vshare_change: fatigue.vertical_share_change,
+        };
+        let ctx = RiskContext {
+            params: &p.risk,
+            profile: self.profile.as_ref(),
+            baseline: self.baseline.as_ref(),
+        };
+        let risk = evaluate(&inputs, &ctx);
+        let trend = self.windows.sums(self.idx.trend);
+        // Rates over the trend window, or over the session so far when it is shorter.
+        let span = f64::from(self.lengths[self.idx.trend])
+            .min(self.closed as f64)
+            .max(1.0);
+        let per_s = |f: Field| trend[f as usize] as f64 / MM / span;
+        let rates = Rates {
+            hsr: per_s(Field::Hsr),
+            moderate: per_s(Field::Moderate),
+            v24: per_s(Field::V24),
+            sprint: per_s(Field::Sprint),
+            sprint_60s_mean_m: per_s(Field::Sprint) * 60.0,
+        };
+        let fc = forecast(&inputs, &rates, risk.score, &ctx);
+        let mut totals = tot.clone();
+        totals.hr = self.hr.totals.clone();
+        let axes: f64 = totals.load_axes.iter().sum();
+        totals.load_per_min = (totals.minutes > 0.0).then(|| totals.load / totals.minutes);
+        totals.load_per_m = (totals.distance_m > 1.0).then(|| totals.load / totals.distance_m);
+        totals.vertical_share = (axes > 0.0).then(|| totals.load_axes[2] / axes);
+        let age = self.last_fix.map(|t| secs(end - t));
+        let signal = match age {
+            Some(a) if a <= p.stream.idle_timeout_s => {
+                if self.acc.poor_fix_s > 0.5 * self.acc.on_field_s.max(1e-9) {
+                    Signal::PoorFix
+                } else {
+                    Signal::Ok
+                }
+            }
+            _ => Signal::NoSignal,
+        };
+        PlayerMetrics {
+            player: Arc::clone(&self.player),
+            team: Arc::clone(&self.team),
+            session: Arc::clone(&self.session),
+            t: end,
+            params_version: Arc::clone(&self.params_version),
+            status: DeviceStatus {
+                signal,
+                last_fix_age_s: age,
+            },
+            totals,
+            windows,
+            fatigue,
+            risk,
+            forecast: fc,
+            quality: self.quality,
+        }
+    }
+
+    /// Approximate bytes of state held for this player (struct plus heap).
+    pub fn state_bytes(&self) -> usize {
+        std::mem::size_of::<Self>()
+            + self.windows.heap_bytes()
+            + self.peaks.capacity() * std::mem::size_of::<Sums>()
+            + self
+                .buffers
+                .iter()
+                .map(ReorderBuffer::heap_bytes)
+                .sum::<usize>()
+            + self.speed.heap_bytes()
+            + self.det.heap_bytes()
+            + self.fatigue.heap_bytes()
+            + self.lengths.capacity() * 4
+            + self.player.len()
+            + self.team.len()
+            + self.session.len()
+    }
+}
