@@ -108,7 +108,8 @@ impl SpeedFilter {
         }
     }
 
-    /// Displacement speed over the derive window, if there is an earlier fix to measure from.
+    /// Displacement speed over the derive window, once at least half of it is covered (right
+    /// after a start, one frame step of tracking jitter would otherwise pass for a sprint).
     fn derived_speed(&self, t: Micros, x: f64, y: f64, window: Micros) -> Option<f64> {
         // The newest stored fix at or before t − window, else the oldest one available.
         let target = t - window;
@@ -118,8 +119,7 @@ impl SpeedFilter {
         } else {
             *self.fixes.front()?
         };
-        let dt = secs(t - t0);
-        (dt > 0.0).then(|| (x - x0).hypot(y - y0) / dt)
+        (2 * (t - t0) >= window).then(|| (x - x0).hypot(y - y0) / secs(t - t0))
     }
 
     fn median(&self) -> f64 {
@@ -289,6 +289,18 @@ mod tests {
         assert!((o.v - 6.0).abs() < 1e-9, "{}", o.v);
         assert!(o.a.abs() < 1e-9);
         assert!((o.dt - 0.04).abs() < 1e-12);
+    }
+
+    #[test]
+    fn derived_speed_waits_for_half_its_window_after_a_start() {
+        let p = SpeedParams::default();
+        let mut f = SpeedFilter::new();
+        // A 0.36 m jitter between the first two 25 Hz frames would read as 9 m/s.
+        assert_eq!(f.update(&p, 0, &fix(0.0, None)).v, 0.0);
+        assert_eq!(f.update(&p, 40_000, &fix(0.36, None)).v, 0.0);
+        assert_eq!(f.update(&p, 80_000, &fix(0.36, None)).v, 0.0);
+        let o = f.update(&p, 160_000, &fix(0.36, None));
+        assert!((o.v - 0.36 / 0.16).abs() < 1e-9, "{o:?}");
     }
 
     #[test]

@@ -1,0 +1,291 @@
+//! `sideline analyze`: import recorded tracking, run the engine offline, print per-player
+//! figures as a table or as JSON lines.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, ValueEnum};
+use serde::Serialize;
+use sideline_engine::{Engine, Params, PlayerMetrics};
+use sideline_import::{Dataset, ImportReport, epts, mapped, metrica, statsports, zxy};
+
+use crate::input::{open, progress, read_text};
+
+/// Input formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// ZXY Sport Tracking long CSV.
+    Zxy,
+    /// Metrica raw tracking CSV, one file per team.
+    MetricaCsv,
+    /// Metrica EPTS: tracking.txt and metadata.xml.
+    Epts,
+    /// STATSports GPS export CSV.
+    Statsports,
+    /// Any CSV, with --mapping.
+    Csv,
+}
+
+/// Arguments of `sideline analyze`.
+#[derive(Debug, Args)]
+pub struct AnalyzeArgs {
+    /// Input format.
+    #[arg(long, value_enum)]
+    pub format: Format,
+    /// Column mapping (TOML) for `--format csv`.
+    #[arg(long)]
+    pub mapping: Option<PathBuf>,
+    /// Engine parameter file (TOML); defaults otherwise.
+    #[arg(long)]
+    pub params: Option<PathBuf>,
+    /// Pitch size for Metrica formats, `LENGTHxWIDTH` in metres (default: metadata or 105x68).
+    #[arg(long)]
+    pub pitch: Option<String>,
+    /// One JSON object per player per line instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Input files (EPTS: the tracking file and its metadata.xml).
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+}
+
+/// The per-player line of `--json` (units in the names; distances in metres).
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+#[allow(missing_docs)] // Field names are the documentation: see the README's table.
+pub struct Summary {
+    pub player: String,
+    pub team: String,
+    pub minutes: f64,
+    pub distance_m: f64,
+    pub walk_m: f64,
+    pub jog_m: f64,
+    pub run_m: f64,
+    pub hsr_m: f64,
+    pub v24_m: f64,
+    pub sprint_m: f64,
+    pub hmld_m: f64,
+    pub sprints: u32,
+    pub hs_efforts: u32,
+    pub vmax_exposures_85_90_95: [u32; 3],
+    pub max_speed_mps: f64,
+    pub accelerations: u32,
+    pub decelerations: u32,
+    pub accelerations_2_3: u32,
+    pub decelerations_2_3: u32,
+    pub load: f64,
+    pub peak_1min_distance_m: Option<f64>,
+    pub trimp_banister: f64,
+    pub artefacts: u64,
+    pub params_version: String,
+}
+
+impl Summary {
+    /// The summary of a player's last snapshot.
+    pub fn from_metrics(m: &PlayerMetrics) -> Self {
+        let t = &m.totals;
+        let r1 = |x: f64| (x * 10.0).round() / 10.0;
+        let r3 = |x: f64| (x * 1000.0).round() / 1000.0;
+        Summary {
+            player: m.player.to_string(),
+            team: m.team.to_string(),
+            minutes: r3(t.minutes),
+            distance_m: r1(t.distance_m),
+            walk_m: r1(t.walk_m),
+            jog_m: r1(t.jog_m),
+            run_m: r1(t.run_m),
+            hsr_m: r1(t.hsr_m),
+            v24_m: r1(t.v24_m),
+            sprint_m: r1(t.sprint_m),
+            hmld_m: r1(t.hmld_m),
+            sprints: t.sprints,
+            hs_efforts: t.hs_efforts,
+            vmax_exposures_85_90_95: t.vmax_exposures,
+            max_speed_mps: r3(t.max_speed_mps),
+            accelerations: t.accelerations,
+            decelerations: t.decelerations,
+            accelerations_2_3: t.accelerations_moderate,
+            decelerations_2_3: t.decelerations_moderate,
+            load: r3(t.load),
+            peak_1min_distance_m: m.windows.first().map(|w| r1(w.peak_distance_m)),
+            trimp_banister: r1(t.hr.trimp_banister),
+            artefacts: m.quality.artefacts,
+            params_version: m.params_version.to_string(),
+        }
+    }
+}
+
+fn parse_pitch(s: &str) -> Result<(f64, f64)> {
+    let (l, w) = s
+        .split_once(['x', 'X'])
+        .context("--pitch must look like 105x68")?;
+    let (l, w): (f64, f64) = (l.trim().parse()?, w.trim().parse()?);
+    if !(l > 0.0 && w > 0.0 && l < 1000.0 && w < 1000.0) {
+        bail!("--pitch: implausible size {l}x{w}");
+    }
+    Ok((l, w))
+}
+
+/// Import the files named in `args`.
+pub fn load(args: &AnalyzeArgs) -> Result<Dataset> {
+    let pb = progress(&args.paths, "reading");
+    let mut mopts = metrica::MetricaOptions::default();
+    let pitch = args.pitch.as_deref().map(parse_pitch).transpose()?;
+    if let Some((l, w)) = pitch {
+        mopts.pitch_length_m = l;
+        mopts.pitch_width_m = w;
+    }
+    let mut data = Dataset::default();
+    match args.format {
+        Format::Zxy => {
+            for p in &args.paths {
+                data.merge(zxy::read(open(p, &pb)?, &zxy::ZxyOptions::default())?);
+            }
+        }
+        Format::MetricaCsv => {
+            for p in &args.paths {
+                data.merge(metrica::read(open(p, &pb)?, &mopts)?);
+            }
+        }
+        Format::Epts => {
+            let (meta, tracking): (Vec<_>, Vec<_>) = args
+                .paths
+                .iter()
+                .partition(|p| p.to_string_lossy().to_lowercase().contains(".xml"));
+            let (Some(meta), Some(tracking)) = (meta.first(), tracking.first()) else {
+                bail!("--format epts needs the tracking file and its metadata .xml");
+            };
+            let m = epts::read_metadata(&read_text(meta)?)
+                .with_context(|| format!("in {}", meta.display()))?;
+            data.merge(epts::read(
+                open(tracking, &pb)?,
+                &m,
+                &mopts,
+                pitch.is_some(),
+            )?);
+        }
+        Format::Statsports => {
+            for p in &args.paths {
+                data.merge(statsports::read(
+                    open(p, &pb)?,
+                    &statsports::StatsportsOptions::default(),
+                )?);
+            }
+        }
+        Format::Csv => {
+            let Some(mp) = &args.mapping else {
+                bail!("--format csv needs --mapping FILE");
+            };
+            let m = mapped::Mapping::from_toml(&read_text(mp)?)?;
+            for p in &args.paths {
+                data.merge(mapped::read(open(p, &pb)?, &m, "csv")?);
+            }
+        }
+    }
+    pb.finish_and_clear();
+    Ok(data)
+}
+
+/// Run the engine over a dataset; the last snapshot of each player, in input order.
+pub fn run_engine(data: &Dataset, params: Params) -> Vec<PlayerMetrics> {
+    let mut engine: Engine = Engine::new(params, true);
+    let mut last: BTreeMap<usize, PlayerMetrics> = BTreeMap::new();
+    let mut out = Vec::new();
+    for (i, track) in data.tracks.iter().enumerate() {
+        for s in &track.samples {
+            // Refusals (duplicate timestamps in a file) are counted inside the engine.
+            let _ = engine.ingest(&track.player, &track.team, &data.session, *s, &mut out);
+            if let Some(m) = out.pop() {
+                last.insert(i, m);
+            }
+            out.clear();
+        }
+    }
+    engine.finish(&mut out);
+    let index: BTreeMap<&str, usize> = data
+        .tracks
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.player.as_str(), i))
+        .collect();
+    for m in out {
+        if let Some(&i) = index.get(&*m.player) {
+            last.insert(i, m);
+        }
+    }
+    last.into_values().collect()
+}
+
+/// Import, run the engine, summarise: everything `analyze` does except printing.
+pub fn summarize(args: &AnalyzeArgs) -> Result<(ImportReport, Vec<Summary>)> {
+    let params = match &args.params {
+        Some(p) => {
+            Params::from_toml(&read_text(p)?).with_context(|| format!("in {}", p.display()))?
+        }
+        None => Params::default(),
+    };
+    let data = load(args)?;
+    let summaries = run_engine(&data, params)
+        .iter()
+        .map(Summary::from_metrics)
+        .collect();
+    Ok((data.report, summaries))
+}
+
+/// `sideline analyze`.
+pub fn run(args: &AnalyzeArgs) -> Result<()> {
+    let (r, summaries) = summarize(args)?;
+    eprintln!(
+        "read {} rows → {} samples for {} players ({} absent values, {} skipped)",
+        r.rows,
+        r.samples,
+        summaries.len(),
+        r.absent,
+        r.skipped_total()
+    );
+    for (reason, n) in r.skipped.iter().chain(r.warnings.iter()) {
+        eprintln!("  {n} × {reason}");
+    }
+    for e in &r.examples {
+        eprintln!("  e.g. {e}");
+    }
+    if args.json {
+        for s in &summaries {
+            println!("{}", serde_json::to_string(s)?);
+        }
+        return Ok(());
+    }
+    println!(
+        "{:<6} {:<10} {:>6} {:>8} {:>7} {:>7} {:>7} {:>6} {:>6} {:>4} {:>4} {:>7}",
+        "team",
+        "player",
+        "min",
+        "dist_m",
+        "hsr_m",
+        "spr_m",
+        "sprints",
+        "hs_eff",
+        "vmax",
+        "acc",
+        "dec",
+        "load"
+    );
+    for s in &summaries {
+        println!(
+            "{:<6} {:<10} {:>6.1} {:>8.1} {:>7.1} {:>7.1} {:>7} {:>6} {:>6.2} {:>4} {:>4} {:>7.2}",
+            s.team,
+            s.player,
+            s.minutes,
+            s.distance_m,
+            s.hsr_m,
+            s.sprint_m,
+            s.sprints,
+            s.hs_efforts,
+            s.max_speed_mps,
+            s.accelerations,
+            s.decelerations,
+            s.load
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,12 @@
+//! # sideline-cli
+//!
+//! The commands behind the `sideline` binary, as a library so that end-to-end tests run exactly
+//! what users run. `main.rs` only parses arguments and reports errors.
+//!
+//! # Layout
+//!
+//! - [`analyze`]: `sideline analyze` — recorded files through the engine, per-player figures.
+//! - [`input`]: opening files (gzip, progress bars).
+
+pub mod analyze;
+pub mod input;
