@@ -7,6 +7,8 @@
 //!
 //! - [`analyze`]: `sideline analyze` — recorded files through the engine, per-player figures.
 //! - [`input`]: opening files (gzip, progress bars).
+//! - [`simrun`]: the synthetic match through the engine, offline.
 
 pub mod analyze;
 pub mod input;
+pub mod simrun;

@@ -160,7 +160,7 @@ impl FatigueState {
             // Session average HSR per peak window, over on-field time.
             let windows = self.on_field_s as f64 / f64::from(p.peak_window_s);
             let avg = self.session_hsr_mm as f64 / MM / windows;
-            if windows >= 2.0 && avg >= 10.0 {
+            if self.on_field_s >= u64::from(p.post_peak_min_on_field_s) && avg >= 10.0 {
                 self.post_peak_decrement = Some(window_hsr as f64 / MM / avg - 1.0);
             }
         }
@@ -221,6 +221,7 @@ mod tests {
         let mut f = FatigueState::default();
         let mut w = IncrementalWindows::with_lengths(&[300]);
         // 20 min: 1 m/s HSR, then 5 min at 3 m/s (the peak), then 5 min at 0.5 m/s.
+        // (A peak in the first 20 on-field minutes is not evaluated: see the next test.)
         let rates: Vec<f64> = std::iter::repeat_n(1.0, 1200)
             .chain(std::iter::repeat_n(3.0, 300))
             .chain(std::iter::repeat_n(0.5, 300))
@@ -234,6 +235,20 @@ mod tests {
         // Post-peak window = 150 m → 150/375 − 1 = −0.6.
         let d = f.markers(&p, &w.sums(0)).post_peak_decrement.unwrap();
         assert!((d + 0.6).abs() < 1e-9, "{d}");
+    }
+
+    #[test]
+    fn no_post_peak_decrement_is_claimed_in_the_first_twenty_minutes() {
+        let p = FatigueParams::default();
+        let mut f = FatigueState::default();
+        let mut w = IncrementalWindows::with_lengths(&[300]);
+        let rates = std::iter::repeat_n(3.0, 300).chain(std::iter::repeat_n(0.0, 600));
+        for (sec, r) in rates.enumerate() {
+            let b = bucket(r);
+            w.push(&b);
+            f.on_second(&p, sec as i64, &b, true, &w.sums(0));
+        }
+        assert_eq!(f.markers(&p, &w.sums(0)).post_peak_decrement, None);
     }
 
     #[test]

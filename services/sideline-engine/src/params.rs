@@ -198,6 +198,9 @@ pub struct FatigueParams {
     pub nm_window_s: u32,
     /// Load-per-metre and vertical share need at least this distance in the window, m.
     pub nm_min_distance_m: f64,
+    /// The post-peak decrement compares with the session average, which means nothing in the
+    /// first minutes: it is only evaluated after this much on-field time, s.
+    pub post_peak_min_on_field_s: u32,
 }
 
 /// The strain-risk attention score: points ≈ ln(published effect size), per term, with caps
@@ -433,6 +436,7 @@ impl Default for FatigueParams {
             peak_window_s: 300,
             nm_window_s: 300,
             nm_min_distance_m: 300.0,
+            post_peak_min_on_field_s: 1200,
         }
     }
 }

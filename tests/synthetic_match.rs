@@ -1,0 +1,149 @@
+//! The full synthetic match through the engine: plausible totals, and every scripted scenario
+//! visible in the outputs.
+
+#![allow(clippy::expect_used, clippy::unwrap_used)] // test helpers may panic
+
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
+use sideline_cli::simrun::run_match;
+use sideline_engine::risk::Band;
+use sideline_engine::{Params, PlayerMetrics, Signal};
+use sideline_sim::MatchConfig;
+
+struct Run {
+    last: BTreeMap<String, PlayerMetrics>,
+    /// (event time, band, minutes to red) of the at-risk player, every second.
+    at_risk: Vec<(i64, Band, Option<f64>)>,
+    dropout_no_signal: usize,
+    poor_fix: usize,
+}
+
+/// The match is simulated once and shared by every test here.
+fn run() -> &'static Run {
+    static RUN: OnceLock<Run> = OnceLock::new();
+    RUN.get_or_init(simulate)
+}
+
+fn simulate() -> Run {
+    let mut at_risk = Vec::new();
+    let (mut dropout_no_signal, mut poor_fix) = (0, 0);
+    let last = run_match(MatchConfig::default(), Params::default(), |m| {
+        match &*m.player {
+            "home-07" => at_risk.push((m.t, m.risk.band, m.forecast.to_red_min)),
+            "away-05" if m.status.signal == Signal::NoSignal => dropout_no_signal += 1,
+            "home-02" if m.status.signal == Signal::PoorFix => poor_fix += 1,
+            _ => {}
+        }
+    });
+    Run {
+        last,
+        at_risk,
+        dropout_no_signal,
+        poor_fix,
+    }
+}
+
+#[test]
+fn totals_are_in_the_published_ranges_for_elite_football() {
+    let r = run();
+    assert_eq!(r.last.len(), 22);
+    for (p, m) in &r.last {
+        let t = &m.totals;
+        let keeper = p.ends_with("-01");
+        let (dmin, dmax) = if keeper {
+            (4_000.0, 8_000.0)
+        } else {
+            (9_000.0, 14_000.0)
+        };
+        assert!(
+            (dmin..dmax).contains(&t.distance_m),
+            "{p} distance {}",
+            t.distance_m
+        );
+        assert!(
+            t.hsr_m <= 1_800.0 && t.sprint_m <= t.hsr_m,
+            "{p}: hsr {} sprint {}",
+            t.hsr_m,
+            t.sprint_m
+        );
+        if !keeper {
+            assert!(
+                t.hsr_m >= 200.0 && t.sprints >= 1,
+                "{p}: hsr {} sprints {}",
+                t.hsr_m,
+                t.sprints
+            );
+        }
+        assert!(t.max_speed_mps < 10.0 && t.hr.trimp_banister > 50.0, "{p}");
+        assert!(
+            (80.0..95.0).contains(&t.minutes) || p == "away-05",
+            "{p} minutes {}",
+            t.minutes
+        );
+    }
+}
+
+#[test]
+fn the_at_risk_player_goes_green_amber_red_and_red_is_forecast_three_minutes_ahead() {
+    let r = run();
+    let first = |band: Band| r.at_risk.iter().find(|x| x.1 >= band).map(|x| x.0);
+    let kick_off = r.at_risk[0].0;
+    let amber = first(Band::Amber).expect("reaches amber");
+    let red = first(Band::Red).expect("reaches red");
+    assert!(
+        amber - kick_off > 20 * 60_000_000,
+        "not amber from the start"
+    );
+    assert!(red > amber);
+    // The first time the forecast put red within 10 minutes, while not yet red.
+    let warned = r
+        .at_risk
+        .iter()
+        .find(|x| x.1 < Band::Red && x.2.is_some_and(|m| m <= 10.0))
+        .map(|x| x.0)
+        .expect("red is forecast before it happens");
+    assert!(
+        red - warned >= 3 * 60_000_000,
+        "warning only {:.1} min ahead",
+        (red - warned) as f64 / 60e6
+    );
+}
+
+#[test]
+fn steady_players_stay_below_amber_at_full_time() {
+    let r = run();
+    for (p, m) in r.last.iter().filter(|(p, _)| p.as_str() != "home-07") {
+        assert!(
+            m.risk.band == Band::Green,
+            "{p}: {:.2} {:?}",
+            m.risk.score,
+            m.risk.terms
+        );
+    }
+}
+
+#[test]
+fn the_dropout_and_the_poor_fixes_show_in_device_status() {
+    let r = run();
+    // 3 minutes without a pod, less the 10 s idle timeout, reported for up to 60 s more.
+    assert!(r.dropout_no_signal >= 50, "{}", r.dropout_no_signal);
+    assert!(r.poor_fix >= 100, "{}", r.poor_fix);
+}
+
+#[test]
+fn every_injected_doppler_glitch_is_rejected() {
+    let mut sim = sideline_sim::MatchSim::new(MatchConfig::default());
+    while sim.next_batches().is_some() {}
+    let injected = sim.injected_artefacts();
+    let r = run();
+    let rejected: u64 = r.last.values().map(|m| m.quality.artefacts).sum();
+    assert!(injected > 100, "{injected}");
+    // Glitches are +5 m/s; the rejection may also catch a few genuine extremes but must not
+    // miss glitches.
+    assert!(rejected >= injected, "rejected {rejected} of {injected}");
+    assert!(
+        rejected <= injected + injected / 2,
+        "rejected {rejected}, injected {injected}"
+    );
+}
