@@ -30,8 +30,11 @@ pub struct LoadStep {
 }
 
 /// Resampling state.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AccelLoad {
+    period: Micros,
+    max_gap: Micros,
+    inv_scale: f64,
     last: Option<(Micros, [f64; 3])>,
     next_grid: Micros,
     prev_grid: Option<[f64; 3]>,
@@ -39,16 +42,34 @@ pub struct AccelLoad {
     pub gaps: u64,
 }
 
+impl Default for AccelLoad {
+    fn default() -> Self {
+        AccelLoad::new(&ImuParams::default())
+    }
+}
+
 fn ceil_to(t: Micros, period: Micros) -> Micros {
     t.div_euclid(period) * period + if t.rem_euclid(period) == 0 { 0 } else { period }
 }
 
 impl AccelLoad {
+    /// A resampler for `p` (grid period and limits are fixed here, not per reading).
+    pub fn new(p: &ImuParams) -> Self {
+        AccelLoad {
+            period: (1e6 / p.rate_hz).round().max(1.0) as Micros,
+            max_gap: (p.max_gap_s * 1e6) as Micros,
+            inv_scale: 1.0 / p.scale,
+            last: None,
+            next_grid: 0,
+            prev_grid: None,
+            gaps: 0,
+        }
+    }
+
     /// Feed one reading in time order.
-    pub fn update(&mut self, p: &ImuParams, t: Micros, r: &Imu) -> LoadStep {
+    pub fn update(&mut self, t: Micros, r: &Imu) -> LoadStep {
         let cur = [f64::from(r.ax), f64::from(r.ay), f64::from(r.az)];
-        let period = (1e6 / p.rate_hz).round().max(1.0) as Micros;
-        let max_gap = (p.max_gap_s * 1e6) as Micros;
+        let (period, max_gap) = (self.period, self.max_gap);
         let mut step = LoadStep::default();
         match self.last {
             Some((lt, lv)) if t - lt <= max_gap && t > lt => {
@@ -86,9 +107,9 @@ impl AccelLoad {
             }
         }
         self.last = Some((t, cur));
-        step.load /= p.scale;
+        step.load *= self.inv_scale;
         for a in &mut step.axis {
-            *a /= p.scale;
+            *a *= self.inv_scale;
         }
         step
     }
@@ -99,12 +120,10 @@ mod tests {
     use super::*;
 
     fn run(samples: impl Iterator<Item = (Micros, [f32; 3])>) -> (f64, [f64; 3], u32) {
-        let p = ImuParams::default();
-        let mut l = AccelLoad::default();
+        let mut l = AccelLoad::new(&ImuParams::default());
         let mut tot = (0.0, [0.0; 3], 0);
         for (t, a) in samples {
             let s = l.update(
-                &p,
                 t,
                 &Imu {
                     ax: a[0],

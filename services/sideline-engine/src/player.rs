@@ -212,7 +212,7 @@ impl<W: WindowStore> PlayerEngine<W> {
             acc: SecondAcc::default(),
             speed: SpeedFilter::new(),
             det: Detectors::new(p),
-            imu: AccelLoad::default(),
+            imu: AccelLoad::new(&p.imu),
             hr: HrState::default(),
             totals: Totals::default(),
             fatigue: FatigueState::default(),
@@ -236,6 +236,16 @@ impl<W: WindowStore> PlayerEngine<W> {
     /// Player id.
     pub fn player(&self) -> &str {
         &self.player
+    }
+
+    /// Player id, shared.
+    pub fn player_arc(&self) -> Arc<str> {
+        Arc::clone(&self.player)
+    }
+
+    /// Session id.
+    pub fn session(&self) -> &str {
+        &self.session
     }
 
     /// Apply (or clear) the athlete profile: Vmax, heart-rate anchors, susceptibility.
@@ -340,7 +350,7 @@ impl<W: WindowStore> PlayerEngine<W> {
         match &s.reading {
             Reading::Position(pos) => self.position(p, s.t, pos),
             Reading::Imu(r) => {
-                let step = self.imu.update(&p.imu, s.t, r);
+                let step = self.imu.update(s.t, r);
                 self.acc.load += step.load;
                 self.acc.up += step.axis[2];
                 self.acc.d1 += step.axis[0] + step.axis[1] + step.axis[2];

@@ -114,13 +114,15 @@ pub struct Counters {
     pub late_samples: u64,
     /// Samples refused as duplicates.
     pub duplicate_samples: u64,
+    /// Player sessions ended because a new session began.
+    pub sessions_ended: u64,
 }
 
 /// What happened to one batch.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BatchOutcome {
     /// The player the batch went to.
-    pub player: Option<String>,
+    pub player: Option<Arc<str>>,
     /// The whole batch was a duplicate delivery.
     pub duplicate_batch: bool,
     /// The device is not on the roster.
@@ -133,16 +135,25 @@ pub struct BatchOutcome {
     pub duplicates: u32,
 }
 
+/// Per-device routing and de-duplication state.
+#[derive(Debug, Clone)]
+struct Device {
+    assignment: Assignment,
+    /// Index into `players` once the player's engine exists.
+    slot: Option<usize>,
+    seq: SeqWindow,
+}
+
 /// A squad's engine.
 #[derive(Debug, Clone)]
 pub struct Engine<W: WindowStore = IncrementalWindows> {
     params: Params,
     tag: Arc<str>,
-    devices: HashMap<String, Assignment>,
+    devices: HashMap<String, Device>,
     profiles: HashMap<String, AthleteProfile>,
     baselines: HashMap<String, Baseline>,
-    players: HashMap<String, PlayerEngine<W>>,
-    seqs: HashMap<String, SeqWindow>,
+    index: HashMap<String, usize>,
+    players: Vec<PlayerEngine<W>>,
     auto_enrol: bool,
     counters: Counters,
 }
@@ -158,8 +169,8 @@ impl<W: WindowStore> Engine<W> {
             devices: HashMap::new(),
             profiles: HashMap::new(),
             baselines: HashMap::new(),
-            players: HashMap::new(),
-            seqs: HashMap::new(),
+            index: HashMap::new(),
+            players: Vec::new(),
             auto_enrol,
             counters: Counters::default(),
         }
@@ -182,50 +193,78 @@ impl<W: WindowStore> Engine<W> {
 
     /// Map a device to a player (pods are swapped between players; the latest mapping wins).
     pub fn assign(&mut self, device: &str, player: &str, team: &str) {
-        self.devices.insert(
-            device.to_string(),
-            Assignment {
-                player: player.to_string(),
-                team: team.to_string(),
-            },
-        );
+        let assignment = Assignment {
+            player: player.to_string(),
+            team: team.to_string(),
+        };
+        match self.devices.get_mut(device) {
+            Some(d) if d.assignment == assignment => {}
+            Some(d) => {
+                d.assignment = assignment;
+                d.slot = None;
+            }
+            None => {
+                self.devices.insert(
+                    device.to_string(),
+                    Device {
+                        assignment,
+                        slot: None,
+                        seq: SeqWindow::default(),
+                    },
+                );
+            }
+        }
     }
 
     /// Set a player's athlete profile.
     pub fn set_profile(&mut self, profile: AthleteProfile) {
-        if let Some(pe) = self.players.get_mut(&profile.player) {
-            pe.set_profile(&self.params, Some(profile.clone()));
+        if let Some(&i) = self.index.get(&profile.player) {
+            self.players[i].set_profile(&self.params, Some(profile.clone()));
         }
         self.profiles.insert(profile.player.clone(), profile);
     }
 
     /// Set a player's load-history baseline.
     pub fn set_baseline(&mut self, player: &str, baseline: Baseline) {
-        if let Some(pe) = self.players.get_mut(player) {
-            pe.set_baseline(Some(baseline.clone()));
+        if let Some(&i) = self.index.get(player) {
+            self.players[i].set_baseline(Some(baseline.clone()));
         }
         self.baselines.insert(player.to_string(), baseline);
     }
 
-    /// The parameters and the player's engine, created on first sight.
-    fn player_mut(
+    fn new_player(&self, player: &str, team: &str, session: &str) -> PlayerEngine<W> {
+        let mut pe = PlayerEngine::new(&self.params, Arc::clone(&self.tag), player, team, session);
+        pe.set_profile(&self.params, self.profiles.get(player).cloned());
+        pe.set_baseline(self.baselines.get(player).cloned());
+        pe
+    }
+
+    /// The slot of `player`'s engine for `session`, created on first sight. A known player in
+    /// a new session gets a fresh engine; the old session is finished into `out`.
+    fn slot(
         &mut self,
         player: &str,
         team: &str,
         session: &str,
-    ) -> (&Params, &mut PlayerEngine<W>) {
-        if !self.players.contains_key(player) {
-            let mut pe =
-                PlayerEngine::new(&self.params, Arc::clone(&self.tag), player, team, session);
-            pe.set_profile(&self.params, self.profiles.get(player).cloned());
-            pe.set_baseline(self.baselines.get(player).cloned());
-            self.players.insert(player.to_string(), pe);
+        out: &mut Vec<PlayerMetrics>,
+    ) -> usize {
+        match self.index.get(player) {
+            Some(&i) if self.players[i].session() == session => i,
+            Some(&i) => {
+                let fresh = self.new_player(player, team, session);
+                let mut old = std::mem::replace(&mut self.players[i], fresh);
+                old.finish(&self.params, out);
+                self.counters.sessions_ended += 1;
+                i
+            }
+            None => {
+                let pe = self.new_player(player, team, session);
+                self.players.push(pe);
+                self.index
+                    .insert(player.to_string(), self.players.len() - 1);
+                self.players.len() - 1
+            }
         }
-        let pe = match self.players.get_mut(player) {
-            Some(pe) => pe,
-            None => unreachable!("inserted above"),
-        };
-        (&self.params, pe)
     }
 
     /// Feed one device batch: de-duplicate by (device, seq), route to the player, accept each
@@ -233,46 +272,56 @@ impl<W: WindowStore> Engine<W> {
     pub fn ingest_batch(&mut self, b: &Batch, out: &mut Vec<PlayerMetrics>) -> BatchOutcome {
         self.counters.batches += 1;
         let mut outcome = BatchOutcome::default();
-        let assignment = match self.devices.get(&b.device) {
-            Some(a) => a.clone(),
-            None if self.auto_enrol => Assignment {
-                player: b.device.clone(),
-                team: b.team.clone(),
-            },
-            None => {
+        if !self.devices.contains_key(&b.device) {
+            if !self.auto_enrol {
                 self.counters.unknown_device_batches += 1;
                 outcome.unknown_device = true;
                 return outcome;
             }
-        };
-        let window = self.params.stream.dedup_window;
-        match self
-            .seqs
-            .entry(b.device.clone())
-            .or_default()
-            .check(b.seq, window)
-        {
-            SeqVerdict::Duplicate => {
-                self.counters.duplicate_batches += 1;
-                outcome.duplicate_batch = true;
-                outcome.player = Some(assignment.player);
-                return outcome;
-            }
-            SeqVerdict::Reset => self.counters.seq_resets += 1,
-            SeqVerdict::New => {}
+            self.assign(&b.device, &b.device, &b.team);
         }
-        let (params, pe) = self.player_mut(&assignment.player, &assignment.team, &b.session);
-        for (i, s) in b.samples.iter().enumerate() {
-            match pe.ingest(params, *s, out) {
+        let window = self.params.stream.dedup_window;
+        let Some(dev) = self.devices.get_mut(&b.device) else {
+            unreachable!("inserted above")
+        };
+        let verdict = dev.seq.check(b.seq, window);
+        let known = dev.slot.filter(|&i| {
+            self.players
+                .get(i)
+                .is_some_and(|p| p.session() == b.session)
+        });
+        if verdict == SeqVerdict::Duplicate {
+            self.counters.duplicate_batches += 1;
+            outcome.duplicate_batch = true;
+            outcome.player = known.map(|i| self.players[i].player_arc());
+            return outcome;
+        }
+        if verdict == SeqVerdict::Reset {
+            self.counters.seq_resets += 1;
+        }
+        let i = match known {
+            Some(i) => i,
+            None => {
+                let a = dev.assignment.clone();
+                let i = self.slot(&a.player, &a.team, &b.session, out);
+                if let Some(d) = self.devices.get_mut(&b.device) {
+                    d.slot = Some(i);
+                }
+                i
+            }
+        };
+        let pe = &mut self.players[i];
+        for (k, s) in b.samples.iter().enumerate() {
+            match pe.ingest(&self.params, *s, out) {
                 Ok(()) => outcome.accepted += 1,
-                Err(Refusal::Late) => outcome.late.push(i),
+                Err(Refusal::Late) => outcome.late.push(k),
                 Err(Refusal::Duplicate) => outcome.duplicates += 1,
             }
         }
         self.counters.samples += u64::from(outcome.accepted);
         self.counters.late_samples += outcome.late.len() as u64;
         self.counters.duplicate_samples += u64::from(outcome.duplicates);
-        outcome.player = Some(assignment.player);
+        outcome.player = Some(pe.player_arc());
         outcome
     }
 
@@ -285,8 +334,11 @@ impl<W: WindowStore> Engine<W> {
         s: Sample,
         out: &mut Vec<PlayerMetrics>,
     ) -> Result<(), Refusal> {
-        let (params, pe) = self.player_mut(player, team, session);
-        let r = pe.ingest(params, s, out);
+        let i = match self.index.get(player) {
+            Some(&i) if self.players[i].session() == session => i,
+            _ => self.slot(player, team, session, out),
+        };
+        let r = self.players[i].ingest(&self.params, s, out);
         match r {
             Ok(()) => self.counters.samples += 1,
             Err(Refusal::Late) => self.counters.late_samples += 1,
@@ -297,20 +349,100 @@ impl<W: WindowStore> Engine<W> {
 
     /// Advance event time for every player.
     pub fn tick(&mut self, now: Micros, out: &mut Vec<PlayerMetrics>) {
-        for pe in self.players.values_mut() {
+        for pe in &mut self.players {
             pe.tick(&self.params, now, out);
         }
     }
 
     /// End of session for every player.
     pub fn finish(&mut self, out: &mut Vec<PlayerMetrics>) {
-        for pe in self.players.values_mut() {
+        for pe in &mut self.players {
             pe.finish(&self.params, out);
         }
     }
 
     /// Players known so far.
     pub fn players(&self) -> impl Iterator<Item = &PlayerEngine<W>> {
-        self.players.values()
+        self.players.iter()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sample::Sample;
+
+    fn batch(device: &str, session: &str, seq: u64, t0: Micros) -> Batch {
+        Batch {
+            device: device.into(),
+            team: "t".into(),
+            session: session.into(),
+            seq,
+            samples: (0..10)
+                .map(|k| Sample::xy(t0 + k * 100_000, 0.0, 0.0, Some(3.0)))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_device_not_on_the_roster_is_refused_and_counted() {
+        let mut e: Engine = Engine::new(Params::default(), false);
+        let o = e.ingest_batch(&batch("pod-x", "s", 1, 0), &mut Vec::new());
+        assert!(o.unknown_device);
+        assert_eq!(e.counters().unknown_device_batches, 1);
+    }
+
+    #[test]
+    fn a_swapped_pod_feeds_its_new_player() {
+        let mut e: Engine = Engine::new(Params::default(), false);
+        let mut out = Vec::new();
+        e.assign("pod-1", "alice", "t");
+        assert_eq!(
+            e.ingest_batch(&batch("pod-1", "s", 1, 0), &mut out)
+                .player
+                .as_deref(),
+            Some("alice")
+        );
+        e.assign("pod-1", "bob", "t");
+        assert_eq!(
+            e.ingest_batch(&batch("pod-1", "s", 2, 1_000_000), &mut out)
+                .player
+                .as_deref(),
+            Some("bob")
+        );
+    }
+
+    #[test]
+    fn a_new_session_finishes_the_old_one_and_starts_from_zero() {
+        let mut e: Engine = Engine::new(Params::default(), true);
+        let mut out = Vec::new();
+        for k in 0..5 {
+            e.ingest_batch(
+                &batch("pod-1", "monday", k + 1, k as Micros * 1_000_000),
+                &mut out,
+            );
+        }
+        out.clear();
+        e.ingest_batch(&batch("pod-1", "tuesday", 6, 86_400_000_000), &mut out);
+        assert!(out.iter().all(|m| &*m.session == "monday") && !out.is_empty());
+        assert_eq!(e.counters().sessions_ended, 1);
+        out.clear();
+        e.finish(&mut out);
+        let last = out.last().unwrap();
+        assert_eq!(&*last.session, "tuesday");
+        assert!(last.totals.distance_m < 4.0, "{}", last.totals.distance_m);
+    }
+
+    #[test]
+    fn sequence_windows_spot_duplicates_and_restarts() {
+        let mut w = SeqWindow::default();
+        assert_eq!(w.check(10, 64), SeqVerdict::New);
+        assert_eq!(w.check(12, 64), SeqVerdict::New);
+        assert_eq!(w.check(11, 64), SeqVerdict::New);
+        assert_eq!(w.check(11, 64), SeqVerdict::Duplicate);
+        assert_eq!(w.check(200, 64), SeqVerdict::New);
+        assert_eq!(w.check(150, 64), SeqVerdict::New);
+        assert_eq!(w.check(12, 64), SeqVerdict::Reset);
+        assert_eq!(w.check(13, 64), SeqVerdict::New);
     }
 }
