@@ -162,6 +162,8 @@ pub struct PlayerEngine<W: WindowStore = IncrementalWindows> {
     baseline: Option<Baseline>,
     empty_run: u32,
     closed: u64,
+    /// Release point forced by a full reorder buffer.
+    forced: Micros,
 }
 
 fn push_unique(v: &mut Vec<u32>, x: u32) -> usize {
@@ -228,6 +230,7 @@ impl<W: WindowStore> PlayerEngine<W> {
             baseline: None,
             empty_run: 0,
             closed: 0,
+            forced: Micros::MIN,
         };
         e.set_profile(p, None);
         e
@@ -282,6 +285,31 @@ impl<W: WindowStore> PlayerEngine<W> {
         s: Sample,
         out: &mut Vec<PlayerMetrics>,
     ) -> Result<(), Refusal> {
+        let r = self.accept(p, s);
+        self.release_to_watermark(p, out);
+        r
+    }
+
+    /// Accept a device batch: every sample is buffered first, then released once, so the
+    /// order of samples inside a batch never matters. `refused(index, reason)` is called for
+    /// each sample not accepted.
+    pub fn ingest_all(
+        &mut self,
+        p: &Params,
+        samples: &[Sample],
+        out: &mut Vec<PlayerMetrics>,
+        mut refused: impl FnMut(usize, Refusal),
+    ) {
+        for (i, s) in samples.iter().enumerate() {
+            if let Err(r) = self.accept(p, *s) {
+                refused(i, r);
+            }
+        }
+        self.release_to_watermark(p, out);
+    }
+
+    /// Buffer one sample (no release).
+    fn accept(&mut self, p: &Params, s: Sample) -> Result<(), Refusal> {
         let buf = &mut self.buffers[s.stream().index()];
         if let Err(r) = buf.insert(s) {
             match r {
@@ -290,17 +318,21 @@ impl<W: WindowStore> PlayerEngine<W> {
             }
             return Err(r);
         }
-        let mut forced = None;
         if buf.len() > p.stream.max_buffered_samples {
             // A stream ran far ahead of the others: stop waiting for them.
-            forced = buf.front_time();
+            if let Some(t) = buf.front_time() {
+                self.forced = self.forced.max(t);
+            }
             self.quality.forced_releases += 1;
         }
         self.newest = self.newest.max(s.t);
-        let lateness = (p.stream.allowed_lateness_s * 1e6) as Micros;
-        let target = (self.newest - lateness).max(forced.unwrap_or(Micros::MIN));
-        self.release(p, target, out);
         Ok(())
+    }
+
+    fn release_to_watermark(&mut self, p: &Params, out: &mut Vec<PlayerMetrics>) {
+        let lateness = (p.stream.allowed_lateness_s * 1e6) as Micros;
+        let target = (self.newest - lateness).max(self.forced);
+        self.release(p, target, out);
     }
 
     /// Advance event time to `now` with no new sample: releases what the allowed lateness was
@@ -325,14 +357,21 @@ impl<W: WindowStore> PlayerEngine<W> {
             return;
         }
         loop {
-            let next = self
-                .buffers
-                .iter()
-                .enumerate()
-                .filter_map(|(i, b)| b.front_time().filter(|&t| t <= up_to).map(|t| (t, i)))
-                .min();
+            // The oldest releasable sample across the three streams.
+            let mut next: Option<(Micros, usize)> = None;
+            for (i, b) in self.buffers.iter().enumerate() {
+                if let Some(t) = b.front_time()
+                    && t <= up_to
+                    && next.is_none_or(|(nt, _)| t < nt)
+                {
+                    next = Some((t, i));
+                }
+            }
             let Some((t, i)) = next else { break };
-            self.close_before(p, t.div_euclid(SECOND), out);
+            let sec = t.div_euclid(SECOND);
+            if self.cur_sec.is_some_and(|c| c < sec) {
+                self.close_before(p, sec, out);
+            }
             if let Some(s) = self.buffers[i].pop_until(up_to) {
                 self.process(p, &s);
             }

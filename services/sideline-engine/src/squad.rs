@@ -311,13 +311,12 @@ impl<W: WindowStore> Engine<W> {
             }
         };
         let pe = &mut self.players[i];
-        for (k, s) in b.samples.iter().enumerate() {
-            match pe.ingest(&self.params, *s, out) {
-                Ok(()) => outcome.accepted += 1,
-                Err(Refusal::Late) => outcome.late.push(k),
-                Err(Refusal::Duplicate) => outcome.duplicates += 1,
-            }
-        }
+        let (late, dups) = (&mut outcome.late, &mut outcome.duplicates);
+        pe.ingest_all(&self.params, &b.samples, out, |k, r| match r {
+            Refusal::Late => late.push(k),
+            Refusal::Duplicate => *dups += 1,
+        });
+        outcome.accepted = b.samples.len() as u32 - outcome.late.len() as u32 - outcome.duplicates;
         self.counters.samples += u64::from(outcome.accepted);
         self.counters.late_samples += outcome.late.len() as u64;
         self.counters.duplicate_samples += u64::from(outcome.duplicates);
