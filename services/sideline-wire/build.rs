@@ -1,0 +1,12 @@
+//! Compile `proto/sideline/v1/*.proto` with protox (pure Rust, no system protoc) and prost.
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../proto");
+    let files = ["samples", "metrics", "alert", "roster"].map(|f| format!("sideline/v1/{f}.proto"));
+    for f in &files {
+        println!("cargo:rerun-if-changed={}", root.join(f).display());
+    }
+    let fds = protox::compile(&files, [&root])?;
+    prost_build::Config::new().compile_fds(fds)?;
+    Ok(())
+}

@@ -1,0 +1,25 @@
+//! # sideline-wire
+//!
+//! The wire contracts of Sideline (`proto/sideline/v1/`): protobuf messages generated at build
+//! time with prost + protox (no system `protoc`), the JSON form of `SampleBatch` accepted on
+//! MQTT from devices and scripts that cannot speak protobuf, validation that names the field
+//! and the reason for every problem, and conversions between the wire and the engine's types.
+//!
+//! # Layout
+//!
+//! - [`pb`]: the generated protobuf types (`sideline.v1`).
+//! - [`json`]: the JSON form of `SampleBatch` (documented field by field).
+//! - [`validate`]: decoding and validation: payload → engine `Batch`, or precise errors.
+//! - [`convert`]: engine outputs and profiles ↔ protobuf.
+
+pub mod convert;
+pub mod json;
+pub mod validate;
+
+/// Generated protobuf types, package `sideline.v1`.
+#[allow(missing_docs, clippy::all)]
+pub mod pb {
+    include!(concat!(env!("OUT_DIR"), "/sideline.v1.rs"));
+}
+
+pub use validate::{DecodeError, ErrorKind, Limits, ValidationError, decode_batch};
