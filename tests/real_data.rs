@@ -16,15 +16,18 @@ fn analyze(format: Format, paths: Vec<PathBuf>, pitch: Option<&str>) -> Vec<Summ
         params: None,
         pitch: pitch.map(str::to_string),
         json: true,
+        timeline: None,
+        seed: 0,
         paths,
     };
-    let (report, summaries) = summarize(&args).expect("analyze");
+    let a = summarize(&args).expect("analyze");
     assert_eq!(
-        report.skipped_total(),
+        a.report.skipped_total(),
         0,
-        "no row of the real data should be rejected: {report:?}"
+        "no row of the real data should be rejected: {:?}",
+        a.report
     );
-    summaries
+    a.summaries
 }
 
 fn zxy() -> Vec<Summary> {

@@ -25,6 +25,8 @@ pub enum Format {
     Statsports,
     /// Any CSV, with --mapping.
     Csv,
+    /// The built-in synthetic match (no files; see --seed).
+    Sim,
 }
 
 /// Arguments of `sideline analyze`.
@@ -45,8 +47,13 @@ pub struct AnalyzeArgs {
     /// One JSON object per player per line instead of a table.
     #[arg(long)]
     pub json: bool,
-    /// Input files (EPTS: the tracking file and its metadata.xml).
-    #[arg(required = true)]
+    /// Also print this player's strain-risk score, band, forecast and fired terms each minute.
+    #[arg(long, value_name = "PLAYER")]
+    pub timeline: Option<String>,
+    /// Seed of the synthetic match (`--format sim`).
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// Input files (EPTS: the tracking file and its metadata.xml; none for `sim`).
     pub paths: Vec<PathBuf>,
 }
 
@@ -172,6 +179,7 @@ pub fn load(args: &AnalyzeArgs) -> Result<Dataset> {
                 )?);
             }
         }
+        Format::Sim => bail!("the synthetic match has no files to load"),
         Format::Csv => {
             let Some(mp) = &args.mapping else {
                 bail!("--format csv needs --mapping FILE");
@@ -186,8 +194,13 @@ pub fn load(args: &AnalyzeArgs) -> Result<Dataset> {
     Ok(data)
 }
 
-/// Run the engine over a dataset; the last snapshot of each player, in input order.
-pub fn run_engine(data: &Dataset, params: Params) -> Vec<PlayerMetrics> {
+/// Run the engine over a dataset; `on_snapshot` sees every snapshot; returns the last
+/// snapshot of each player, in input order.
+pub fn run_engine(
+    data: &Dataset,
+    params: Params,
+    mut on_snapshot: impl FnMut(&PlayerMetrics),
+) -> Vec<PlayerMetrics> {
     let mut engine: Engine = Engine::new(params, true);
     let mut last: BTreeMap<usize, PlayerMetrics> = BTreeMap::new();
     let mut out = Vec::new();
@@ -195,10 +208,10 @@ pub fn run_engine(data: &Dataset, params: Params) -> Vec<PlayerMetrics> {
         for s in &track.samples {
             // Refusals (duplicate timestamps in a file) are counted inside the engine.
             let _ = engine.ingest(&track.player, &track.team, &data.session, *s, &mut out);
-            if let Some(m) = out.pop() {
+            for m in out.drain(..) {
+                on_snapshot(&m);
                 last.insert(i, m);
             }
-            out.clear();
         }
     }
     engine.finish(&mut out);
@@ -209,6 +222,7 @@ pub fn run_engine(data: &Dataset, params: Params) -> Vec<PlayerMetrics> {
         .map(|(i, t)| (t.player.as_str(), i))
         .collect();
     for m in out {
+        on_snapshot(&m);
         if let Some(&i) = index.get(&*m.player) {
             last.insert(i, m);
         }
@@ -216,25 +230,101 @@ pub fn run_engine(data: &Dataset, params: Params) -> Vec<PlayerMetrics> {
     last.into_values().collect()
 }
 
-/// Import, run the engine, summarise: everything `analyze` does except printing.
-pub fn summarize(args: &AnalyzeArgs) -> Result<(ImportReport, Vec<Summary>)> {
+/// One line of `--timeline`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TimelineRow {
+    /// Minutes since the player's first snapshot (event time, breaks included).
+    pub minute: f64,
+    /// Score.
+    pub score: f64,
+    /// Band.
+    pub band: sideline_engine::risk::Band,
+    /// Minutes to red at the current rate.
+    pub red_in_min: Option<f64>,
+    /// HSR so far, m.
+    pub hsr_m: f64,
+    /// Terms that fired, with points.
+    pub fired: Vec<(String, f64)>,
+}
+
+/// What `analyze` computes.
+#[derive(Debug, Clone, Default)]
+pub struct Analysis {
+    /// Import report (empty for the synthetic match).
+    pub report: ImportReport,
+    /// One summary per player.
+    pub summaries: Vec<Summary>,
+    /// The `--timeline` player's rows, one per minute.
+    pub timeline: Vec<TimelineRow>,
+}
+
+/// Import (or simulate), run the engine, summarise: everything `analyze` does but printing.
+pub fn summarize(args: &AnalyzeArgs) -> Result<Analysis> {
     let params = match &args.params {
         Some(p) => {
             Params::from_toml(&read_text(p)?).with_context(|| format!("in {}", p.display()))?
         }
         None => Params::default(),
     };
-    let data = load(args)?;
-    let summaries = run_engine(&data, params)
-        .iter()
-        .map(Summary::from_metrics)
-        .collect();
-    Ok((data.report, summaries))
+    let mut timeline = Vec::new();
+    let mut first: Option<i64> = None;
+    let watch = args.timeline.as_deref();
+    let mut on_snapshot = |m: &PlayerMetrics| {
+        if watch != Some(&*m.player) {
+            return;
+        }
+        let t0 = *first.get_or_insert(m.t);
+        if (m.t - t0) % 60_000_000 != 0 {
+            return;
+        }
+        timeline.push(TimelineRow {
+            minute: (m.t - t0) as f64 / 60e6,
+            score: m.risk.score,
+            band: m.risk.band,
+            red_in_min: m.forecast.to_red_min,
+            hsr_m: m.totals.hsr_m,
+            fired: m
+                .risk
+                .terms
+                .iter()
+                .filter(|t| t.state == sideline_engine::risk::TermState::Fired)
+                .map(|t| (t.id.to_string(), t.points))
+                .collect(),
+        });
+    };
+    let (report, last) = if args.format == Format::Sim {
+        let cfg = sideline_sim::MatchConfig {
+            seed: args.seed,
+            ..Default::default()
+        };
+        let last = crate::simrun::run_match(cfg, params, &mut on_snapshot);
+        (
+            ImportReport::default(),
+            last.into_values().collect::<Vec<_>>(),
+        )
+    } else {
+        if args.paths.is_empty() {
+            bail!("give the input files (or --format sim)");
+        }
+        let data = load(args)?;
+        let last = run_engine(&data, params, &mut on_snapshot);
+        (data.report, last)
+    };
+    let summaries = last.iter().map(Summary::from_metrics).collect();
+    Ok(Analysis {
+        report,
+        summaries,
+        timeline,
+    })
 }
 
 /// `sideline analyze`.
 pub fn run(args: &AnalyzeArgs) -> Result<()> {
-    let (r, summaries) = summarize(args)?;
+    let Analysis {
+        report: r,
+        summaries,
+        timeline,
+    } = summarize(args)?;
     eprintln!(
         "read {} rows → {} samples for {} players ({} absent values, {} skipped)",
         r.rows,
@@ -252,6 +342,9 @@ pub fn run(args: &AnalyzeArgs) -> Result<()> {
     if args.json {
         for s in &summaries {
             println!("{}", serde_json::to_string(s)?);
+        }
+        for row in &timeline {
+            println!("{}", serde_json::to_string(row)?);
         }
         return Ok(());
     }
@@ -286,6 +379,29 @@ pub fn run(args: &AnalyzeArgs) -> Result<()> {
             s.decelerations,
             s.load
         );
+    }
+    if let Some(p) = &args.timeline {
+        println!("\nstrain-risk timeline of {p} (score, band, forecast; terms that fired):");
+        for r in &timeline {
+            let red = match r.red_in_min {
+                Some(m) if m > 0.0 => format!("red in ~{m:.0} min"),
+                _ => String::new(),
+            };
+            let terms: Vec<String> = r
+                .fired
+                .iter()
+                .map(|(id, p)| format!("{id} +{p:.1}"))
+                .collect();
+            println!(
+                "{:>5.0}′ {:>5.2} {:<6} {:<14} HSR {:>5.0} m  {}",
+                r.minute,
+                r.score,
+                format!("{:?}", r.band).to_lowercase(),
+                red,
+                r.hsr_m,
+                terms.join(", ")
+            );
+        }
     }
     Ok(())
 }

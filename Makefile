@@ -1,0 +1,53 @@
+# Sideline — developer entry points. Everything installs what it needs itself (idempotently).
+#
+#   make demo    the main job (zero setup): the engine on the bundled real tracking data and on
+#                the synthetic match, with the at-risk player's strain-risk timeline
+#   make test    the whole test suite: format, lints, unit, property, real-data and end-to-end
+#   make bench   the engine benchmark (figures for BENCHMARKS.md)
+#
+# Builds go to a persistent target directory outside the clone, so a fresh clone does not
+# rebuild every dependency: override with CARGO_TARGET_DIR=...
+
+SHELL := /bin/bash
+export CARGO_TARGET_DIR ?= $(HOME)/.cache/sideline/target
+CARGO ?= cargo
+SIDELINE := $(CARGO_TARGET_DIR)/release/sideline
+ZXY := tests/data/zxy_alfheim/zxy_tromso_anzhi_2013-11-07_excerpt_long.csv.gz
+
+.PHONY: demo test bench setup build fmt lint unit doc-test clean-cache
+
+setup:
+	@scripts/setup.sh
+
+build: setup
+	$(CARGO) build --release --locked -p sideline-cli
+
+demo: build
+	@echo "== Real data: ZXY radio tracking, Tromsø IL vs Anzhi (2013-11-07), 10.5 min excerpt =="
+	$(SIDELINE) analyze --format zxy $(ZXY)
+	@echo
+	@echo "== Synthetic match: 22 players x 90 min, 13 M samples through the same engine =="
+	$(SIDELINE) analyze --format sim --seed 7 --timeline home-07
+
+fmt:
+	$(CARGO) fmt --all --check
+
+lint:
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+
+unit:
+	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
+		$(CARGO) nextest run --workspace --locked --no-fail-fast; \
+	else \
+		echo "cargo-nextest not found: using cargo test"; \
+		$(CARGO) test --workspace --locked --no-fail-fast; \
+	fi
+
+doc-test:
+	$(CARGO) test --workspace --doc --locked
+
+test: setup fmt lint unit doc-test
+	@echo "all checks passed"
+
+bench: setup
+	$(CARGO) bench --locked -p sideline-cli --bench engine
