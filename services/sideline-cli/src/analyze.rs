@@ -84,6 +84,8 @@ pub struct Summary {
     pub peak_1min_distance_m: Option<f64>,
     pub trimp_banister: f64,
     pub artefacts: u64,
+    pub risk_score: f64,
+    pub risk_band: String,
     pub params_version: String,
 }
 
@@ -117,6 +119,8 @@ impl Summary {
             peak_1min_distance_m: m.windows.first().map(|w| r1(w.peak_distance_m)),
             trimp_banister: r1(t.hr.trimp_banister),
             artefacts: m.quality.artefacts,
+            risk_score: (m.risk.score * 100.0).round() / 100.0,
+            risk_band: format!("{:?}", m.risk.band).to_lowercase(),
             params_version: m.params_version.to_string(),
         }
     }
@@ -325,14 +329,22 @@ pub fn run(args: &AnalyzeArgs) -> Result<()> {
         summaries,
         timeline,
     } = summarize(args)?;
-    eprintln!(
-        "read {} rows → {} samples for {} players ({} absent values, {} skipped)",
-        r.rows,
-        r.samples,
-        summaries.len(),
-        r.absent,
-        r.skipped_total()
-    );
+    if args.format == Format::Sim {
+        eprintln!(
+            "synthetic match, seed {}: {} players",
+            args.seed,
+            summaries.len()
+        );
+    } else {
+        eprintln!(
+            "read {} rows → {} samples for {} players ({} absent values, {} skipped)",
+            r.rows,
+            r.samples,
+            summaries.len(),
+            r.absent,
+            r.skipped_total()
+        );
+    }
     for (reason, n) in r.skipped.iter().chain(r.warnings.iter()) {
         eprintln!("  {n} × {reason}");
     }
@@ -349,7 +361,7 @@ pub fn run(args: &AnalyzeArgs) -> Result<()> {
         return Ok(());
     }
     println!(
-        "{:<6} {:<10} {:>6} {:>8} {:>7} {:>7} {:>7} {:>6} {:>6} {:>4} {:>4} {:>7}",
+        "{:<6} {:<10} {:>6} {:>8} {:>7} {:>7} {:>7} {:>6} {:>6} {:>4} {:>4} {:>7}  {}",
         "team",
         "player",
         "min",
@@ -361,11 +373,12 @@ pub fn run(args: &AnalyzeArgs) -> Result<()> {
         "vmax",
         "acc",
         "dec",
-        "load"
+        "load",
+        "strain-risk"
     );
     for s in &summaries {
         println!(
-            "{:<6} {:<10} {:>6.1} {:>8.1} {:>7.1} {:>7.1} {:>7} {:>6} {:>6.2} {:>4} {:>4} {:>7.2}",
+            "{:<6} {:<10} {:>6.1} {:>8.1} {:>7.1} {:>7.1} {:>7} {:>6} {:>6.2} {:>4} {:>4} {:>7.2}  {:.2} {}",
             s.team,
             s.player,
             s.minutes,
@@ -377,7 +390,9 @@ pub fn run(args: &AnalyzeArgs) -> Result<()> {
             s.max_speed_mps,
             s.accelerations,
             s.decelerations,
-            s.load
+            s.load,
+            s.risk_score,
+            s.risk_band
         );
     }
     if let Some(p) = &args.timeline {
