@@ -361,7 +361,7 @@ pub fn run(args: &AnalyzeArgs) -> Result<()> {
         return Ok(());
     }
     println!(
-        "{:<6} {:<10} {:>6} {:>8} {:>7} {:>7} {:>7} {:>6} {:>6} {:>4} {:>4} {:>7}  {}",
+        "{:<6} {:<10} {:>6} {:>8} {:>7} {:>7} {:>7} {:>6} {:>6} {:>4} {:>4} {:>7}  strain-risk",
         "team",
         "player",
         "min",
@@ -373,8 +373,7 @@ pub fn run(args: &AnalyzeArgs) -> Result<()> {
         "vmax",
         "acc",
         "dec",
-        "load",
-        "strain-risk"
+        "load"
     );
     for s in &summaries {
         println!(
