@@ -1,0 +1,269 @@
+//! The whole player engine on hand-built signals with known answers.
+
+#![allow(clippy::expect_used, clippy::unwrap_used)] // test helpers may panic
+
+use sideline_engine::{AthleteProfile, Engine, Micros, Params, PlayerMetrics, Sample, Signal};
+
+const T0: Micros = 1_700_000_000_000_000;
+const DT: Micros = 100_000; // 10 Hz
+
+/// Feed a 10 Hz device-speed trace (m/s per sample) starting at `T0 + offset`, finish, and
+/// return every snapshot.
+fn run(
+    speeds: &[(f64, usize)],
+    params: Params,
+    profile: Option<AthleteProfile>,
+) -> Vec<PlayerMetrics> {
+    run_at(&[(0, speeds.to_vec())], params, profile)
+}
+
+fn run_at(
+    parts: &[(Micros, Vec<(f64, usize)>)],
+    params: Params,
+    profile: Option<AthleteProfile>,
+) -> Vec<PlayerMetrics> {
+    let mut e: Engine = Engine::new(params, true);
+    if let Some(p) = profile {
+        e.set_profile(p);
+    }
+    let mut out = Vec::new();
+    for (offset, speeds) in parts {
+        let mut t = T0 + offset;
+        let mut x = 0.0;
+        for &(v, n) in speeds {
+            for _ in 0..n {
+                x += v * 0.1;
+                e.ingest(
+                    "p",
+                    "t",
+                    "s",
+                    Sample::xy(t, x, 0.0, Some(v as f32)),
+                    &mut out,
+                )
+                .unwrap();
+                t += DT;
+            }
+        }
+    }
+    e.finish(&mut out);
+    out
+}
+
+fn trace(parts: &[(f64, usize)]) -> Vec<(f64, usize)> {
+    parts.to_vec()
+}
+
+fn no_smoothing() -> Params {
+    let mut p = Params::default();
+    p.speed.median_samples = 1;
+    p.speed.ema_tau_s = 0.0;
+    p
+}
+
+/// For pure accounting tests built from instant speed steps: without this, a step of a few
+/// m/s in 0.1 s is (rightly) rejected as an artefact (implied acceleration > 9 m/s²).
+fn steps_allowed() -> Params {
+    let mut p = no_smoothing();
+    p.speed.max_accel_mps2 = 1e6;
+    p
+}
+
+#[test]
+fn distance_and_speed_bands_add_up() {
+    // 60 s each at 1, 3, 5, 6 and 8 m/s (first sample of a run integrates nothing).
+    let out = run(
+        &trace(&[(1.0, 600), (3.0, 600), (5.0, 600), (6.0, 600), (8.0, 600)]),
+        steps_allowed(),
+        None,
+    );
+    let t = &out.last().unwrap().totals;
+    assert!((t.walk_m - 59.9).abs() < 1e-6, "{}", t.walk_m);
+    assert!((t.jog_m - 180.0).abs() < 1e-6);
+    assert!((t.run_m - 300.0).abs() < 1e-6);
+    assert!(
+        (t.hsr_m - 840.0).abs() < 1e-6,
+        "HSR = 6 + 8 m/s parts: {}",
+        t.hsr_m
+    );
+    assert!((t.sprint_m - 480.0).abs() < 1e-6);
+    assert!(
+        (t.moderate_m - 1140.0).abs() < 1e-6,
+        "≥ 14.4 km/h: {}",
+        t.moderate_m
+    );
+    assert!((t.v24_m - 480.0).abs() < 1e-6, "≥ 24 km/h = the 8 m/s part");
+    assert!((t.distance_m - (t.walk_m + t.jog_m + t.run_m + t.hsr_m)).abs() < 1e-6);
+    assert_eq!(t.sprints, 1);
+    assert!((t.max_speed_mps - 8.0).abs() < 1e-9);
+    assert!((t.minutes - 299.9 / 60.0).abs() < 1e-9);
+}
+
+#[test]
+fn a_speed_ramp_of_four_metres_per_second_squared_is_one_acceleration_and_hmld() {
+    // 10 s jogging at 3 m/s and back to standing gently, then +0.4 m/s per 0.1 s for 1.5 s
+    // (4 m/s²) to 6 m/s, 3 s steady, then −0.5 m/s per 0.1 s (−5 m/s²) to 0, 3 s standing.
+    let mut speeds = vec![(0.0, 20)];
+    speeds.extend((1..=20).map(|k| (0.15 * k as f64, 1)));
+    speeds.push((3.0, 100));
+    speeds.extend((1..=20).map(|k| (3.0 - 0.15 * k as f64, 1)));
+    speeds.push((0.0, 20));
+    speeds.extend((1..=15).map(|k| (0.4 * k as f64, 1)));
+    speeds.push((6.0, 30));
+    speeds.extend((1..=12).map(|k| ((6.0 - 0.5 * k as f64).max(0.0), 1)));
+    speeds.push((0.0, 30));
+    let out = run(&speeds, no_smoothing(), None);
+    let t = &out.last().unwrap().totals;
+    assert_eq!((t.accelerations, t.decelerations), (1, 1), "{t:?}");
+    assert_eq!((t.accelerations_moderate, t.decelerations_moderate), (0, 0));
+    // HMLD: all of the 6 m/s part plus the distance covered while |a| ≥ 2 m/s².
+    assert!(
+        t.hmld_m > 18.0 && t.hmld_m < t.distance_m,
+        "{} of {}",
+        t.hmld_m,
+        t.distance_m
+    );
+}
+
+#[test]
+fn a_gentle_acceleration_counts_only_in_the_two_to_three_band() {
+    let mut speeds = vec![(0.0, 20)];
+    speeds.extend((1..=20).map(|k| (0.25 * k as f64, 1))); // 2.5 m/s² for 2 s
+    speeds.push((5.0, 30));
+    let t = run(&speeds, no_smoothing(), None)
+        .last()
+        .unwrap()
+        .totals
+        .clone();
+    assert_eq!((t.accelerations, t.accelerations_moderate), (0, 1));
+}
+
+#[test]
+fn max_velocity_exposures_grade_the_held_peak_against_the_profile_vmax() {
+    let profile = AthleteProfile {
+        player: "p".into(),
+        vmax_mps: Some(10.0),
+        ..Default::default()
+    };
+    // Efforts holding 8.7, 9.2 and 9.6 m/s for 2 s; a 0.2 s spike to 9.9 does not count.
+    let speeds = trace(&[
+        (3.0, 50),
+        (8.7, 20),
+        (3.0, 50),
+        (9.2, 20),
+        (3.0, 50),
+        (9.6, 20),
+        (3.0, 50),
+        (8.0, 10),
+        (9.9, 2),
+        (8.0, 10),
+        (3.0, 50),
+    ]);
+    let t = run(&speeds, no_smoothing(), Some(profile))
+        .last()
+        .unwrap()
+        .totals
+        .clone();
+    assert_eq!(
+        t.vmax_exposures,
+        [3, 2, 1],
+        "85 %: 8.7, 9.2, 9.6; 90 %: 9.2, 9.6; 95 %: 9.6"
+    );
+    assert!(!t.vmax_is_default);
+}
+
+#[test]
+fn rolling_windows_and_peaks_follow_the_signal() {
+    // 2 min at 2 m/s, 1 min at 7.5 m/s, 2 min at 2 m/s.
+    let out = run(
+        &trace(&[(2.0, 1200), (7.5, 600), (2.0, 1200)]),
+        steps_allowed(),
+        None,
+    );
+    let last = out.last().unwrap();
+    let one_min = last.windows.iter().find(|w| w.length_s == 60).unwrap();
+    assert!(
+        (one_min.distance_m - 120.0).abs() < 0.5,
+        "{}",
+        one_min.distance_m
+    );
+    assert!(
+        (one_min.peak_distance_m - 450.0).abs() < 0.5,
+        "{}",
+        one_min.peak_distance_m
+    );
+    assert!((one_min.peak_sprint_m - 450.0).abs() < 0.5);
+    assert_eq!(one_min.sprint_m, 0.0);
+}
+
+#[test]
+fn a_player_going_off_and_coming_back_counts_only_time_on_the_pitch() {
+    // 5 min on, 20 min off (no data), 5 min on, all at 3 m/s.
+    let out = run_at(
+        &[(0, vec![(3.0, 3000)]), (25 * 60_000_000, vec![(3.0, 3000)])],
+        no_smoothing(),
+        None,
+    );
+    let last = out.last().unwrap();
+    assert!(
+        (last.totals.minutes - 599.8 / 60.0).abs() < 1e-6,
+        "{}",
+        last.totals.minutes
+    );
+    assert!(
+        (last.totals.distance_m - 1799.4).abs() < 1e-6,
+        "nothing across the gap"
+    );
+    assert_eq!(last.quality.gaps, 1);
+    // While off, the player is reported as "no signal" for a while, then not at all.
+    let off: Vec<_> = out
+        .iter()
+        .filter(|m| m.t > T0 + 5 * 60_000_000 && m.t < T0 + 25 * 60_000_000)
+        .collect();
+    assert!(off.iter().any(|m| m.status.signal == Signal::NoSignal));
+    assert!(
+        off.len() < 80,
+        "snapshots stop after the idle report period: {}",
+        off.len()
+    );
+}
+
+#[test]
+fn state_stays_bounded_over_a_long_session() {
+    let mut e: Engine = Engine::new(Params::default(), true);
+    let mut out = Vec::new();
+    let mut sizes = Vec::new();
+    for sec in 0..3 * 3600 {
+        let t = T0 + sec * 1_000_000;
+        for k in 0..10 {
+            let v = if (sec / 30) % 4 == 0 { 7.5 } else { 2.5 };
+            e.ingest(
+                "p",
+                "t",
+                "s",
+                Sample::xy(t + k * DT, 0.0, 0.0, Some(v)),
+                &mut out,
+            )
+            .unwrap();
+        }
+        for k in 0..100 {
+            e.ingest(
+                "p",
+                "t",
+                "s",
+                Sample::imu(t + k * 10_000, 0.0, 0.0, 1.0 + 0.1 * (k % 7) as f32),
+                &mut out,
+            )
+            .unwrap();
+        }
+        out.clear();
+        if sec % 1800 == 0 {
+            sizes.push(e.players().next().unwrap().state_bytes());
+        }
+    }
+    let (first, last) = (sizes[1], *sizes.last().unwrap());
+    assert!(
+        last <= first + 1024,
+        "state grew from {first} to {last} bytes over 3 h: {sizes:?}"
+    );
+    assert!(last <= 64 * 1024, "{last} bytes");
+}
