@@ -1,0 +1,23 @@
+//! # sideline-kafka
+//!
+//! What Sideline's services share about Kafka: the client settings (with librdkafka security
+//! settings passed through from configuration), the topic contract (names, keys, partitions,
+//! retention, cleanup policy) and its creation at start-up, producers configured for
+//! at-least-once without duplicates (idempotent, `acks=all`), and a classification of errors
+//! into retryable, fatal-for-the-producer and permanent-for-the-record.
+//!
+//! # Layout
+//!
+//! - [`config`]: `[kafka]` configuration and librdkafka client settings.
+//! - [`topics`]: the topic contract and `ensure_topics`.
+//! - [`producer`]: producer construction.
+//! - [`error`]: error classes.
+
+pub mod config;
+pub mod error;
+pub mod producer;
+pub mod topics;
+
+pub use config::{KafkaConfig, TopicNames};
+pub use error::{Failure, classify};
+pub use topics::{TopicSpec, ensure_topics};
