@@ -11,9 +11,11 @@
 //! - [`json`]: the JSON form of `SampleBatch` (documented field by field).
 //! - [`validate`]: decoding and validation: payload → engine `Batch`, or precise errors.
 //! - [`convert`]: engine outputs and profiles ↔ protobuf.
+//! - [`roster`]: device → player assignments and athlete profiles (file and topic forms).
 
 pub mod convert;
 pub mod json;
+pub mod roster;
 pub mod validate;
 
 /// Generated protobuf types, package `sideline.v1`.

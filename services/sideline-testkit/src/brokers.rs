@@ -1,0 +1,247 @@
+//! Broker processes.
+
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A free loopback TCP port (bound and released; good enough on a test machine).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Wait until something listens on `port`.
+pub fn wait_for_port(port: u16, timeout: Duration) -> bool {
+    let end = Instant::now() + timeout;
+    while Instant::now() < end {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
+fn wait_port_free(port: u16, timeout: Duration) {
+    let end = Instant::now() + timeout;
+    while Instant::now() < end && TcpStream::connect(("127.0.0.1", port)).is_ok() {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn find_binary(env: &str, names: &[&str]) -> PathBuf {
+    if let Ok(p) = std::env::var(env) {
+        return PathBuf::from(p);
+    }
+    let home = std::env::var("HOME").unwrap_or_default();
+    let mut candidates: Vec<PathBuf> = names
+        .iter()
+        .map(|n| PathBuf::from(format!("{home}/.cache/sideline/bin/{n}")))
+        .collect();
+    for dir in std::env::var("PATH")
+        .unwrap_or_default()
+        .split(':')
+        .chain(["/usr/sbin", "/usr/local/sbin"])
+    {
+        for n in names {
+            candidates.push(Path::new(dir).join(n));
+        }
+    }
+    candidates
+        .into_iter()
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| {
+            panic!(
+                "{} not found: run `make setup` (scripts/setup.sh) or set {env}",
+                names[0]
+            )
+        })
+}
+
+fn signal(child: &Child, sig: &str) {
+    let _ = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(child.id().to_string())
+        .status();
+}
+
+/// A Mosquitto broker.
+#[derive(Debug)]
+pub struct Mosquitto {
+    /// Listening port.
+    pub port: u16,
+    dir: tempfile::TempDir,
+    extra: String,
+    child: Option<Child>,
+}
+
+impl Mosquitto {
+    /// Start with the test defaults: anonymous access, persistence (sessions and queued QoS 1
+    /// messages survive a graceful restart), generous in-flight and queue limits.
+    pub fn start() -> Self {
+        Self::start_with("allow_anonymous true\n")
+    }
+
+    /// Start with extra configuration lines (e.g. a password file and TLS).
+    pub fn start_with(extra: &str) -> Self {
+        let mut m = Mosquitto {
+            port: free_port(),
+            dir: tempfile::tempdir().unwrap(),
+            extra: extra.to_string(),
+            child: None,
+        };
+        m.spawn();
+        m
+    }
+
+    /// Its working directory (config, persistence, log).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn spawn(&mut self) {
+        let d = self.dir.path();
+        let conf = format!(
+            "listener {port} 127.0.0.1\n{extra}persistence true\npersistence_location {dir}/\n\
+             autosave_interval 1\nmax_inflight_messages 1000\nmax_queued_messages 1000000\n\
+             log_dest file {dir}/mosquitto.log\nlog_type error\nlog_type warning\nlog_type notice\n",
+            port = self.port,
+            extra = self.extra,
+            dir = d.display()
+        );
+        std::fs::write(d.join("mosquitto.conf"), conf).unwrap();
+        let child = Command::new(find_binary("SIDELINE_MOSQUITTO", &["mosquitto"]))
+            .arg("-c")
+            .arg(d.join("mosquitto.conf"))
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(d.join("stderr.log")).unwrap())
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        assert!(
+            wait_for_port(self.port, Duration::from_secs(10)),
+            "mosquitto did not start: {}",
+            self.log()
+        );
+    }
+
+    /// Graceful stop (SIGTERM: the broker saves its persistent state).
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            signal(&c, "TERM");
+            let _ = c.wait();
+            wait_port_free(self.port, Duration::from_secs(5));
+        }
+    }
+
+    /// Stop and start again on the same port with the same state.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn();
+    }
+
+    /// The broker's log so far.
+    pub fn log(&self) -> String {
+        let d = self.dir.path();
+        std::fs::read_to_string(d.join("mosquitto.log")).unwrap_or_default()
+            + &std::fs::read_to_string(d.join("stderr.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Mosquitto {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// A tansu (Kafka-protocol) broker with sqlite storage.
+#[derive(Debug)]
+pub struct Tansu {
+    /// Listening port.
+    pub port: u16,
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+impl Tansu {
+    /// Start on a free port.
+    pub fn start() -> Self {
+        let mut t = Tansu {
+            port: free_port(),
+            dir: tempfile::tempdir().unwrap(),
+            child: None,
+        };
+        t.spawn();
+        t
+    }
+
+    /// `bootstrap.servers` for clients.
+    pub fn brokers(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    fn spawn(&mut self) {
+        let url = format!("tcp://127.0.0.1:{}", self.port);
+        let d = self.dir.path();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(d.join("tansu.log"))
+            .unwrap();
+        let child = Command::new(find_binary("SIDELINE_TANSU", &["tansu"]))
+            .current_dir(d)
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+                "--storage-engine",
+                "sqlite://tansu.db",
+            ])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        assert!(
+            wait_for_port(self.port, Duration::from_secs(20)),
+            "tansu did not start: {}",
+            self.log()
+        );
+    }
+
+    /// Kill -9 (no chance to flush anything).
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+            wait_port_free(self.port, Duration::from_secs(5));
+        }
+    }
+
+    /// Start again on the same port and storage.
+    pub fn restart(&mut self) {
+        self.kill9();
+        self.spawn();
+    }
+
+    /// The broker's log.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("tansu.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Tansu {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}

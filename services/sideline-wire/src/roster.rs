@@ -1,0 +1,304 @@
+//! The roster: which pod each player wears (pods are swapped, so an assignment has a start
+//! time) and the athlete profiles staff maintain. Read from a TOML file and kept current from
+//! the compacted topic `sideline.roster.v1` (key `device:<id>` → `DeviceAssignment`,
+//! `player:<id>` → `AthleteProfile`, an empty value deletes).
+//!
+//! ```toml
+//! [[devices]]
+//! device = "pod-h07"
+//! player = "home-07"
+//! team = "home"
+//! valid_from_us = 0            # optional: from when this pod is this player's (µs since epoch)
+//!
+//! [[athletes]]
+//! player = "home-07"
+//! display_name = "A. Player"
+//! vmax_mps = 9.4
+//! hr_max = 195
+//! hr_rest = 48
+//! [athletes.susceptibility]
+//! hamstring = "previous"       # none | previous | recent
+//! nordic_n = 352
+//! ```
+
+use std::collections::{BTreeMap, HashMap};
+
+use prost::Message;
+use serde::{Deserialize, Serialize};
+use sideline_engine::{AthleteProfile, Micros};
+
+use crate::convert::{profile_from_pb, profile_to_pb};
+use crate::pb;
+
+/// A pod worn by a player from a time on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceEntry {
+    /// Pod id.
+    pub device: String,
+    /// Player id.
+    pub player: String,
+    /// Team id.
+    pub team: String,
+    /// From when (µs since the epoch; 0 = always).
+    #[serde(default)]
+    pub valid_from_us: Micros,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RosterFile {
+    #[serde(default)]
+    devices: Vec<DeviceEntry>,
+    #[serde(default)]
+    athletes: Vec<AthleteProfile>,
+}
+
+/// A roster that cannot be used.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum RosterError {
+    /// The file does not parse.
+    #[error("roster: {0}")]
+    Parse(String),
+    /// Entries are inconsistent (every problem listed).
+    #[error("roster: {}", .0.join("; "))]
+    Invalid(Vec<String>),
+    /// A topic record that is not a roster record.
+    #[error("roster record {key:?}: {why}")]
+    Record {
+        /// Record key.
+        key: String,
+        /// What is wrong.
+        why: String,
+    },
+}
+
+fn id_ok(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+}
+
+/// Device assignments and athlete profiles.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Roster {
+    devices: HashMap<String, Vec<DeviceEntry>>,
+    athletes: BTreeMap<String, AthleteProfile>,
+}
+
+impl Roster {
+    /// Parse and check a TOML roster.
+    pub fn from_toml(text: &str) -> Result<Self, RosterError> {
+        let f: RosterFile = toml::from_str(text).map_err(|e| RosterError::Parse(e.to_string()))?;
+        let mut problems = Vec::new();
+        for d in &f.devices {
+            for (what, v) in [
+                ("device", &d.device),
+                ("player", &d.player),
+                ("team", &d.team),
+            ] {
+                if !id_ok(v) {
+                    problems.push(format!(
+                        "devices: {what} {v:?} must be 1–64 chars of [A-Za-z0-9._-]"
+                    ));
+                }
+            }
+        }
+        let mut seen = std::collections::HashSet::new();
+        for d in &f.devices {
+            if !seen.insert((&d.device, d.valid_from_us)) {
+                problems.push(format!(
+                    "devices: {} assigned twice from {}",
+                    d.device, d.valid_from_us
+                ));
+            }
+        }
+        for a in &f.athletes {
+            if !id_ok(&a.player) {
+                problems.push(format!(
+                    "athletes: player {:?} must be 1–64 chars of [A-Za-z0-9._-]",
+                    a.player
+                ));
+            }
+        }
+        if !problems.is_empty() {
+            return Err(RosterError::Invalid(problems));
+        }
+        let mut r = Roster::default();
+        for d in f.devices {
+            r.assign(d);
+        }
+        for a in f.athletes {
+            r.athletes.insert(a.player.clone(), a);
+        }
+        Ok(r)
+    }
+
+    /// Add an assignment (later `valid_from_us` wins for later samples).
+    pub fn assign(&mut self, d: DeviceEntry) {
+        let list = self.devices.entry(d.device.clone()).or_default();
+        list.retain(|e| e.valid_from_us != d.valid_from_us);
+        list.push(d);
+        list.sort_by_key(|e| e.valid_from_us);
+    }
+
+    /// The assignment of `device` at event time `at`: the latest that started at or before it
+    /// (or the earliest, for samples from before every assignment).
+    pub fn lookup(&self, device: &str, at: Micros) -> Option<&DeviceEntry> {
+        let list = self.devices.get(device)?;
+        list.iter()
+            .rev()
+            .find(|e| e.valid_from_us <= at)
+            .or_else(|| list.first())
+    }
+
+    /// An athlete's profile.
+    pub fn athlete(&self, player: &str) -> Option<&AthleteProfile> {
+        self.athletes.get(player)
+    }
+
+    /// All athletes.
+    pub fn athletes(&self) -> impl Iterator<Item = &AthleteProfile> {
+        self.athletes.values()
+    }
+
+    /// The latest assignment of every device.
+    pub fn devices(&self) -> impl Iterator<Item = &DeviceEntry> {
+        self.devices.values().filter_map(|l| l.last())
+    }
+
+    /// Apply one record of the roster topic (`None` value = delete).
+    pub fn apply(&mut self, key: &[u8], value: Option<&[u8]>) -> Result<(), RosterError> {
+        let key = String::from_utf8_lossy(key).into_owned();
+        let bad = |why: &str| RosterError::Record {
+            key: key.clone(),
+            why: why.into(),
+        };
+        if let Some(device) = key.strip_prefix("device:") {
+            match value {
+                None | Some([]) => {
+                    self.devices.remove(device);
+                }
+                Some(v) => {
+                    let a = pb::DeviceAssignment::decode(v).map_err(|e| bad(&e.to_string()))?;
+                    if a.device_id != device || !id_ok(&a.player_id) || !id_ok(&a.team_id) {
+                        return Err(bad("device id differs from the key, or bad player/team id"));
+                    }
+                    self.assign(DeviceEntry {
+                        device: a.device_id,
+                        player: a.player_id,
+                        team: a.team_id,
+                        valid_from_us: a.valid_from_us,
+                    });
+                }
+            }
+            Ok(())
+        } else if let Some(player) = key.strip_prefix("player:") {
+            match value {
+                None | Some([]) => {
+                    self.athletes.remove(player);
+                }
+                Some(v) => {
+                    let p = pb::AthleteProfile::decode(v).map_err(|e| bad(&e.to_string()))?;
+                    if p.player_id != player {
+                        return Err(bad("player id differs from the key"));
+                    }
+                    self.athletes
+                        .insert(player.to_string(), profile_from_pb(&p));
+                }
+            }
+            Ok(())
+        } else {
+            Err(bad("key must start with device: or player:"))
+        }
+    }
+
+    /// The roster as topic records (key, value): every assignment's latest state and every
+    /// profile.
+    pub fn records(&self) -> Vec<(String, Vec<u8>)> {
+        let mut out: Vec<(String, Vec<u8>)> = self
+            .devices()
+            .map(|d| {
+                let v = pb::DeviceAssignment {
+                    device_id: d.device.clone(),
+                    player_id: d.player.clone(),
+                    team_id: d.team.clone(),
+                    valid_from_us: d.valid_from_us,
+                };
+                (format!("device:{}", d.device), v.encode_to_vec())
+            })
+            .collect();
+        out.extend(self.athletes.values().map(|a| {
+            (
+                format!("player:{}", a.player),
+                profile_to_pb(a).encode_to_vec(),
+            )
+        }));
+        out.sort();
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FILE: &str = r#"
+[[devices]]
+device = "pod-1"
+player = "alice"
+team = "home"
+
+[[devices]]
+device = "pod-1"
+player = "bob"
+team = "home"
+valid_from_us = 1000
+
+[[athletes]]
+player = "alice"
+vmax_mps = 9.1
+[athletes.susceptibility]
+hamstring = "recent"
+"#;
+
+    #[test]
+    fn a_swapped_pod_maps_by_event_time() {
+        let r = Roster::from_toml(FILE).unwrap();
+        assert_eq!(r.lookup("pod-1", 500).unwrap().player, "alice");
+        assert_eq!(r.lookup("pod-1", 1000).unwrap().player, "bob");
+        assert_eq!(r.lookup("pod-1", -5).unwrap().player, "alice");
+        assert!(r.lookup("pod-2", 0).is_none());
+        assert_eq!(r.athlete("alice").unwrap().vmax_mps, Some(9.1));
+    }
+
+    #[test]
+    fn topic_records_round_trip_and_deletes_apply() {
+        let r = Roster::from_toml(FILE).unwrap();
+        let mut copy = Roster::default();
+        for (k, v) in r.records() {
+            copy.apply(k.as_bytes(), Some(&v)).unwrap();
+        }
+        // Compaction keeps the latest assignment per device.
+        assert_eq!(copy.lookup("pod-1", 0).unwrap().player, "bob");
+        assert_eq!(copy.athlete("alice"), r.athlete("alice"));
+        copy.apply(b"player:alice", None).unwrap();
+        assert!(copy.athlete("alice").is_none());
+        assert!(copy.apply(b"coach:x", Some(b"")).is_err());
+    }
+
+    #[test]
+    fn bad_ids_and_duplicates_are_all_reported() {
+        let err = Roster::from_toml(
+            "[[devices]]\ndevice = \"pod 1\"\nplayer = \"a\"\nteam = \"t\"\n[[devices]]\ndevice = \"p\"\nplayer = \"a\"\nteam = \"t\"\n[[devices]]\ndevice = \"p\"\nplayer = \"b\"\nteam = \"t\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("\"pod 1\"") && err.contains("assigned twice"),
+            "{err}"
+        );
+        assert!(Roster::from_toml("[[devices]]\ndevise = 1\n").is_err());
+    }
+}
