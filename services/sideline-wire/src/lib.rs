@@ -12,10 +12,12 @@
 //! - [`validate`]: decoding and validation: payload → engine `Batch`, or precise errors.
 //! - [`convert`]: engine outputs and profiles ↔ protobuf.
 //! - [`roster`]: device → player assignments and athlete profiles (file and topic forms).
+//! - [`topic`]: MQTT topics and payload encodings for publishers.
 
 pub mod convert;
 pub mod json;
 pub mod roster;
+pub mod topic;
 pub mod validate;
 
 /// Generated protobuf types, package `sideline.v1`.

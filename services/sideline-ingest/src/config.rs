@@ -1,0 +1,151 @@
+//! Configuration of the ingest service (defaults and meaning in `default.toml`).
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+use sideline_common::config::Validate;
+use sideline_common::telemetry::LogFormat;
+use sideline_kafka::KafkaConfig;
+use sideline_mqtt::MqttConfig;
+
+/// The embedded defaults.
+pub const DEFAULTS: &str = include_str!("../default.toml");
+
+/// What to subscribe to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubscribeConfig {
+    /// Topic filter.
+    pub topic: String,
+    /// Shared-subscription group (`$share/<group>/<topic>`); empty for a plain subscription.
+    pub share_group: String,
+    /// Subscription QoS (1 for no loss).
+    pub qos: u8,
+}
+
+impl SubscribeConfig {
+    /// The filter to subscribe to.
+    pub fn filter(&self) -> String {
+        if self.share_group.is_empty() {
+            self.topic.clone()
+        } else {
+            format!("$share/{}/{}", self.share_group, self.topic)
+        }
+    }
+}
+
+/// Ingest behaviour.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngestSettings {
+    /// Roster file ("" = none).
+    pub roster_file: PathBuf,
+    /// Follow the compacted roster topic.
+    pub roster_topic: bool,
+    /// Messages received but not acknowledged.
+    pub max_inflight: usize,
+    /// Largest payload accepted, bytes.
+    pub max_payload_bytes: usize,
+    /// Most samples per batch.
+    pub max_samples: usize,
+    /// Furthest ahead of the clock, s.
+    pub max_future_s: f64,
+    /// Furthest behind the clock, s (0 = no limit).
+    pub max_past_s: f64,
+    /// Payload device/team must match the topic.
+    pub check_topic: bool,
+    /// Drain time on shutdown, s.
+    pub drain_timeout_s: u64,
+}
+
+/// Admin HTTP.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Listen address.
+    pub listen: String,
+}
+
+/// Logging.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// Format.
+    pub format: LogFormat,
+    /// Default level (RUST_LOG overrides).
+    pub level: String,
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngestConfig {
+    /// MQTT connection.
+    pub mqtt: MqttConfig,
+    /// Subscription.
+    pub subscribe: SubscribeConfig,
+    /// Kafka.
+    pub kafka: KafkaConfig,
+    /// Behaviour.
+    pub ingest: IngestSettings,
+    /// Admin HTTP.
+    pub http: HttpConfig,
+    /// Logging.
+    pub log: LogConfig,
+}
+
+impl Validate for IngestConfig {
+    fn problems(&self) -> Vec<String> {
+        let mut p = self.mqtt.problems();
+        p.extend(self.kafka.problems());
+        if !self.subscribe.topic.starts_with("sideline/v1/") {
+            p.push("subscribe.topic: must be under sideline/v1/ (sideline/v1/{team}/{device}/{stream})".into());
+        }
+        if self.subscribe.share_group.contains(['/', '+', '#']) {
+            p.push("subscribe.share_group: must not contain / + #".into());
+        }
+        if self.subscribe.qos > 1 {
+            p.push("subscribe.qos: 0 or 1 (QoS 2 adds nothing once Kafka de-duplicates)".into());
+        }
+        let i = &self.ingest;
+        if !(1..=65_535).contains(&i.max_inflight) {
+            p.push("ingest.max_inflight: 1..=65535".into());
+        }
+        if i.max_payload_bytes < 1024 || i.max_payload_bytes > self.mqtt.max_packet_bytes {
+            p.push(
+                "ingest.max_payload_bytes: at least 1024 and at most mqtt.max_packet_bytes".into(),
+            );
+        }
+        if !(i.max_future_s >= 0.0 && i.max_past_s >= 0.0) {
+            p.push("ingest.max_future_s / max_past_s: must be ≥ 0".into());
+        }
+        if !i.roster_file.as_os_str().is_empty() && !i.roster_file.is_file() {
+            p.push(format!(
+                "ingest.roster_file: {} is not a readable file",
+                i.roster_file.display()
+            ));
+        }
+        if self.http.listen.parse::<std::net::SocketAddr>().is_err() {
+            p.push(format!(
+                "http.listen: {:?} is not host:port",
+                self.http.listen
+            ));
+        }
+        p
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_embedded_defaults_load_and_validate() {
+        let c: IngestConfig = sideline_common::config::load(DEFAULTS, None).unwrap();
+        assert_eq!(
+            c.subscribe.filter(),
+            "$share/sideline-ingest/sideline/v1/+/+/+"
+        );
+        assert_eq!(c.ingest.max_inflight, 1000);
+    }
+}

@@ -1,0 +1,363 @@
+//! # sideline-ingest
+//!
+//! MQTT in, Kafka out. Devices (or gateways) publish `SampleBatch`es (protobuf or JSON) on
+//! `sideline/v1/{team}/{device}/{stream}`; every valid batch goes to `sideline.samples.v1`
+//! keyed by the player wearing the device, every invalid one to `sideline.dlq.v1` with its
+//! original payload, MQTT topic, reason and time. N instances share the load through one
+//! shared subscription.
+//!
+//! No loss: a QoS 1 message is acknowledged to the broker only after Kafka has acknowledged its
+//! record, and acknowledgements go back in the order messages arrived (MQTT requires it). At
+//! most `ingest.max_inflight` messages are unacknowledged at once, which bounds memory: when
+//! Kafka is unreachable, messages wait unacknowledged and the broker stops sending (MQTT 5
+//! Receive Maximum; Mosquitto's `max_inflight_messages` for 3.1.1 clients).
+//!
+//! # Layout
+//!
+//! - [`config`]: configuration (`default.toml` documents every key).
+//! - [`pipeline`]: one message → Kafka, and what happens at every limit.
+//! - [`roster`]: following the roster topic.
+//! - [`metrics`]: every exported metric.
+//! - this file: [`run`], the service's `select!` loop.
+
+pub mod config;
+pub mod metrics;
+pub mod pipeline;
+pub mod roster;
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use futures::StreamExt;
+use futures::stream::FuturesOrdered;
+use prometheus::Registry;
+use rdkafka::admin::AdminClient;
+use rdkafka::client::DefaultClientContext;
+use sideline_common::admin::{self, AdminState};
+use sideline_common::{CancellationToken, Health};
+use sideline_kafka::topics::contract;
+use sideline_mqtt::client::ConnectOptions;
+use sideline_mqtt::{ConnectionStatus, QoS, connect, run_event_loop};
+use sideline_wire::roster::Roster;
+use sideline_wire::validate::Limits;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+
+pub use config::IngestConfig;
+use metrics::IngestMetrics;
+use pipeline::{Outcome, Pipeline, ProducerSlot};
+
+/// Why the service could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// Metric registration failed (a bug).
+    #[error("metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+    /// A Kafka client could not be created (bad settings: fatal).
+    #[error("kafka: {0}")]
+    Kafka(#[from] rdkafka::error::KafkaError),
+    /// The MQTT client could not be set up (bad settings: fatal).
+    #[error("{0}")]
+    Mqtt(#[from] sideline_mqtt::MqttError),
+    /// The roster file is invalid (fatal).
+    #[error("{0}")]
+    Roster(#[from] sideline_wire::roster::RosterError),
+    /// Reading a file failed.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Run the ingest service until `shutdown` is cancelled, then drain and return.
+/// `http` is the already-bound admin listener.
+pub async fn run(
+    cfg: IngestConfig,
+    http: TcpListener,
+    shutdown: CancellationToken,
+) -> Result<(), IngestError> {
+    let registry = Registry::new();
+    let metrics = IngestMetrics::new(&registry)?;
+    let health = Health::new(&["mqtt", "kafka", "roster"]);
+    let admin_stop = CancellationToken::new();
+    let admin_task = tokio::spawn(admin::serve(
+        http,
+        admin::router(AdminState {
+            health: health.clone(),
+            registry,
+        }),
+        admin_stop.clone(),
+    ));
+    let client_id = cfg.mqtt.client_id_for("ingest");
+    let result = serve(&cfg, &client_id, &metrics, &health, &shutdown).await;
+    admin_stop.cancel();
+    let _ = admin_task.await;
+    result
+}
+
+async fn ensure_topics(
+    cfg: &IngestConfig,
+    health: &Health,
+    shutdown: &CancellationToken,
+) -> Result<bool, IngestError> {
+    let admin: AdminClient<DefaultClientContext> = cfg
+        .kafka
+        .client_config("sideline-ingest-admin", &[])
+        .map_err(IngestError::Io)?
+        .create()?;
+    let specs = contract(&cfg.kafka);
+    let mut delay = Duration::from_millis(200);
+    loop {
+        match sideline_kafka::ensure_topics(
+            &admin,
+            &specs,
+            cfg.kafka.create_topics,
+            Duration::from_secs(10),
+        )
+        .await
+        {
+            Ok(_) => {
+                health.set("kafka", true);
+                return Ok(true);
+            }
+            Err(error) => {
+                tracing::warn!(message = "Kafka topics not ready; retrying.", %error, delay_ms = delay.as_millis() as u64)
+            }
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return Ok(false),
+            _ = tokio::time::sleep(delay) => {}
+        }
+        delay = (delay * 2).min(Duration::from_secs(10));
+    }
+}
+
+async fn serve(
+    cfg: &IngestConfig,
+    client_id: &str,
+    metrics: &IngestMetrics,
+    health: &Health,
+    shutdown: &CancellationToken,
+) -> Result<(), IngestError> {
+    if !ensure_topics(cfg, health, shutdown).await? {
+        return Ok(());
+    }
+    let tasks = CancellationToken::new();
+
+    // The roster: the file, then the topic, read to its end before subscribing.
+    let roster = if cfg.ingest.roster_file.as_os_str().is_empty() {
+        Roster::default()
+    } else {
+        Roster::from_toml(&std::fs::read_to_string(&cfg.ingest.roster_file)?)?
+    };
+    metrics.roster_devices.set(roster.devices().count() as i64);
+    let roster = Arc::new(RwLock::new(roster));
+    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+    if cfg.ingest.roster_topic {
+        let (k, t, r, m, stop) = (
+            cfg.kafka.clone(),
+            cfg.kafka.topics.roster.clone(),
+            Arc::clone(&roster),
+            metrics.clone(),
+            tasks.clone(),
+        );
+        tokio::spawn(async move {
+            if let Err(error) = roster::follow(
+                k,
+                t,
+                r,
+                m,
+                move || {
+                    let _ = ready_tx.send(());
+                },
+                stop,
+            )
+            .await
+            {
+                tracing::error!(message = "Roster topic cannot be followed.", %error);
+            }
+        });
+        tokio::select! {
+            _ = shutdown.cancelled() => { tasks.cancel(); return Ok(()); }
+            _ = ready_rx => {}
+        }
+    }
+    health.set("roster", true);
+
+    let pipeline = Pipeline {
+        producer: ProducerSlot::new(&cfg.kafka, client_id)?,
+        samples_topic: cfg.kafka.topics.samples.clone(),
+        dlq_topic: cfg.kafka.topics.dlq.clone(),
+        limits: Limits {
+            max_samples: cfg.ingest.max_samples,
+            max_id_len: 64,
+            max_future_s: cfg.ingest.max_future_s,
+            max_past_s: (cfg.ingest.max_past_s > 0.0).then_some(cfg.ingest.max_past_s),
+        },
+        max_payload_bytes: cfg.ingest.max_payload_bytes,
+        check_topic: cfg.ingest.check_topic,
+        roster,
+        metrics: metrics.clone(),
+        abort: CancellationToken::new(),
+    };
+
+    // Kafka reachability, for /readyz and the gauge.
+    {
+        let (producer, topic, health, metrics, stop) = (
+            pipeline.producer.get().1,
+            cfg.kafka.topics.samples.clone(),
+            health.clone(),
+            metrics.clone(),
+            tasks.clone(),
+        );
+        tokio::spawn(async move {
+            loop {
+                let p = producer.clone();
+                let t = topic.clone();
+                let ok = tokio::task::spawn_blocking(move || {
+                    use rdkafka::producer::Producer;
+                    p.client()
+                        .fetch_metadata(Some(&t), Duration::from_secs(2))
+                        .is_ok()
+                })
+                .await
+                .unwrap_or(false);
+                health.set("kafka", ok);
+                metrics.kafka_connected.set(i64::from(ok));
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+                }
+            }
+        });
+    }
+
+    // MQTT: a dedicated polling task hands messages over a bounded channel.
+    let max_inflight = cfg.ingest.max_inflight;
+    let (client, el) = connect(
+        &cfg.mqtt,
+        client_id,
+        ConnectOptions {
+            manual_acks: true,
+            request_capacity: 2 * max_inflight + 64,
+            receive_maximum: Some(max_inflight.min(65_535) as u16),
+        },
+    )?;
+    let (tx, mut rx) = mpsc::channel(max_inflight);
+    let status = Arc::new(ConnectionStatus::default());
+    let qos = if cfg.subscribe.qos == 0 {
+        QoS::AtMostOnce
+    } else {
+        QoS::AtLeastOnce
+    };
+    let filter = cfg.subscribe.filter();
+    let mqtt_stop = CancellationToken::new();
+    let el_task = tokio::spawn(run_event_loop(
+        el,
+        client.clone(),
+        vec![(filter.clone(), qos)],
+        Some(tx),
+        Arc::clone(&status),
+        (
+            Duration::from_millis(cfg.mqtt.reconnect_min_ms),
+            Duration::from_millis(cfg.mqtt.reconnect_max_ms),
+        ),
+        mqtt_stop.clone(),
+    ));
+    {
+        let (status, health, metrics, stop) = (
+            Arc::clone(&status),
+            health.clone(),
+            metrics.clone(),
+            tasks.clone(),
+        );
+        tokio::spawn(async move {
+            let (mut connects, mut errors, mut full) = (0, 0, 0);
+            loop {
+                let connected = status.connected.load(Ordering::Relaxed);
+                health.set("mqtt", connected);
+                metrics.mqtt_connected.set(i64::from(connected));
+                let (c, e, f) = (
+                    status.connects.load(Ordering::Relaxed),
+                    status.errors.load(Ordering::Relaxed),
+                    status.channel_full.load(Ordering::Relaxed),
+                );
+                metrics.mqtt_connects.inc_by(c - connects);
+                metrics.mqtt_errors.inc_by(e - errors);
+                metrics.mqtt_channel_full.inc_by(f - full);
+                (connects, errors, full) = (c, e, f);
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+                }
+            }
+        });
+    }
+    tracing::info!(message = "Ingest running.", subscription = %filter, samples_topic = %cfg.kafka.topics.samples);
+
+    // The loop: start work while under the in-flight limit; acknowledge in arrival order.
+    let mut pending = FuturesOrdered::new();
+    let mut draining = false;
+    let drain_deadline = tokio::time::sleep(Duration::from_secs(u64::MAX / 4));
+    tokio::pin!(drain_deadline);
+    loop {
+        tokio::select! {
+            biased;
+            Some((m, outcome)) = pending.next(), if !pending.is_empty() => {
+                metrics.inflight.dec();
+                if outcome != Outcome::Abandoned
+                    && let sideline_mqtt::Message { needs_ack: true, .. } = m
+                    && let Err(error) = client.ack(&m.ack).await
+                {
+                    tracing::warn!(message = "MQTT acknowledgement could not be queued; the broker will redeliver.", %error);
+                }
+            }
+            m = rx.recv(), if pending.len() < max_inflight => match m {
+                Some(m) => {
+                    metrics.inflight.inc();
+                    let p = &pipeline;
+                    pending.push_back(async move {
+                        let outcome = p.handle(&m).await;
+                        (m, outcome)
+                    });
+                }
+                None => break,
+            },
+            _ = shutdown.cancelled(), if !draining => {
+                draining = true;
+                tracing::info!(message = "Draining in-flight messages.", inflight = pending.len());
+                if let Err(error) = client.unsubscribe(&filter).await {
+                    tracing::warn!(message = "MQTT unsubscribe failed.", %error);
+                }
+                drain_deadline.as_mut().reset(tokio::time::Instant::now() + Duration::from_secs(cfg.ingest.drain_timeout_s));
+            }
+            _ = &mut drain_deadline, if draining => {
+                tracing::warn!(message = "Drain timeout: abandoning in-flight messages (the broker redelivers them).", inflight = pending.len());
+                pipeline.abort.cancel();
+                while pending.next().await.is_some() {
+                    metrics.inflight.dec();
+                }
+                break;
+            }
+            _ = tokio::time::sleep(Duration::from_millis(200)), if draining => {
+                if pending.is_empty() && rx.is_empty() {
+                    break;
+                }
+            }
+        }
+    }
+    // Let the last acknowledgements reach the broker, then leave.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let _ = client.disconnect().await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    mqtt_stop.cancel();
+    let _ = el_task.await;
+    tasks.cancel();
+    let producer = pipeline.producer.get().1;
+    let _ = tokio::task::spawn_blocking(move || {
+        use rdkafka::producer::Producer;
+        producer.flush(Duration::from_secs(5))
+    })
+    .await;
+    tracing::info!(message = "Ingest stopped.");
+    Ok(())
+}

@@ -1,0 +1,392 @@
+//! One MQTT message → Kafka. Nothing here acknowledges MQTT: the caller does, in receive order,
+//! once [`Pipeline::handle`] has returned, i.e. once Kafka has acknowledged the record (to the
+//! samples topic, or with its reason to the dead-letter topic).
+//!
+//! At every limit: a payload over `max_payload_bytes` is dead-lettered with its first 64 KiB;
+//! a batch that does not validate is dead-lettered with the reason of its first problem and up
+//! to 20 located problems in a header; a device missing from the roster is dead-lettered
+//! (`unknown_device`); a record Kafka will never take (e.g. over the broker's size limit) is
+//! dead-lettered (`kafka_rejected`); while Kafka is unreachable a record is retried with
+//! back-off forever — the message stays unacknowledged, so after `max_inflight` such messages
+//! the broker stops sending (backpressure) instead of the service buffering without limit; a
+//! fatal producer error (e.g. the broker lost our idempotence state) rebuilds the producer and
+//! sends again. Only when the dead-letter topic itself refuses a record is a message counted as
+//! dropped (`sideline_ingest_messages_dropped_total`) and logged as an error.
+
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use prost::Message as _;
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::util::Timeout;
+use sideline_kafka::producer::{DeliveryTimeout, producer};
+use sideline_kafka::{Failure, KafkaConfig, classify};
+use sideline_mqtt::Message;
+use sideline_wire::roster::Roster;
+use sideline_wire::validate::{DecodeError, Limits, decode_batch, detect};
+use tokio_util::sync::CancellationToken;
+
+use crate::metrics::IngestMetrics;
+
+/// How much of an oversize payload is kept in the dead-letter record.
+const DLQ_PAYLOAD_KEEP: usize = 64 * 1024;
+
+/// A producer that can be rebuilt after a fatal error.
+pub struct ProducerSlot {
+    cfg: KafkaConfig,
+    client_id: String,
+    inner: RwLock<(u64, FutureProducer)>,
+}
+
+impl std::fmt::Debug for ProducerSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProducerSlot")
+            .field("client_id", &self.client_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ProducerSlot {
+    /// Build the first producer.
+    pub fn new(cfg: &KafkaConfig, client_id: &str) -> Result<Self, rdkafka::error::KafkaError> {
+        let p = producer(cfg, client_id, DeliveryTimeout::Never)?;
+        Ok(ProducerSlot {
+            cfg: cfg.clone(),
+            client_id: client_id.to_string(),
+            inner: RwLock::new((0, p)),
+        })
+    }
+
+    /// The current producer and its generation.
+    pub fn get(&self) -> (u64, FutureProducer) {
+        match self.inner.read() {
+            Ok(g) => (g.0, g.1.clone()),
+            Err(poisoned) => {
+                let g = poisoned.into_inner();
+                (g.0, g.1.clone())
+            }
+        }
+    }
+
+    /// Replace generation `seen` with a new producer (no-op if someone already did).
+    pub fn recreate(&self, seen: u64) {
+        let mut g = match self.inner.write() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if g.0 != seen {
+            return;
+        }
+        match producer(&self.cfg, &self.client_id, DeliveryTimeout::Never) {
+            Ok(p) => {
+                tracing::warn!(
+                    message = "Kafka producer rebuilt after a fatal error.",
+                    generation = seen + 1
+                );
+                *g = (seen + 1, p);
+            }
+            Err(error) => tracing::error!(message = "Kafka producer could not be rebuilt.", %error),
+        }
+    }
+}
+
+/// Where a message ended up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// On the samples topic.
+    Accepted {
+        /// Samples in the batch.
+        samples: usize,
+    },
+    /// On the dead-letter topic.
+    Rejected {
+        /// Reason code.
+        reason: &'static str,
+    },
+    /// Nowhere: the dead-letter topic refused it (counted and logged).
+    Dropped {
+        /// Reason code.
+        reason: &'static str,
+    },
+    /// Not finished before shutdown: left unacknowledged for the broker to redeliver.
+    Abandoned,
+}
+
+/// Everything `handle` needs.
+#[derive(Debug)]
+pub struct Pipeline {
+    /// Kafka producer.
+    pub producer: ProducerSlot,
+    /// Samples topic.
+    pub samples_topic: String,
+    /// Dead-letter topic.
+    pub dlq_topic: String,
+    /// Validation limits.
+    pub limits: Limits,
+    /// Largest payload.
+    pub max_payload_bytes: usize,
+    /// Check the payload's device/team against the topic.
+    pub check_topic: bool,
+    /// Device → player.
+    pub roster: Arc<RwLock<Roster>>,
+    /// Metrics.
+    pub metrics: IngestMetrics,
+    /// Cancelled when in-flight work must be abandoned (after the drain timeout).
+    pub abort: CancellationToken,
+}
+
+fn now_us() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as i64)
+}
+
+/// `sideline/v1/{team}/{device}/{stream}` → (team, device).
+fn parse_topic(topic: &str) -> Option<(&str, &str)> {
+    let mut p = topic.split('/');
+    match (p.next(), p.next(), p.next(), p.next(), p.next(), p.next()) {
+        (Some("sideline"), Some("v1"), Some(team), Some(device), Some(_stream), None)
+            if !team.is_empty() && !device.is_empty() =>
+        {
+            Some((team, device))
+        }
+        _ => None,
+    }
+}
+
+enum Rejection {
+    Reason(&'static str, String),
+}
+
+impl Pipeline {
+    /// Put one message on Kafka (samples or dead-letter topic).
+    pub async fn handle(&self, m: &Message) -> Outcome {
+        let received = Instant::now();
+        let now = now_us();
+        self.metrics.received.inc();
+        self.metrics.received_bytes.inc_by(m.payload.len() as u64);
+        match self.route(m, now) {
+            Ok((key, value, samples, newest)) => {
+                match self
+                    .produce(&self.samples_topic, &key, &value, OwnedHeaders::new())
+                    .await
+                {
+                    Ok(()) => {
+                        self.metrics.produced.with_label_values(&["samples"]).inc();
+                        self.metrics.accepted.inc();
+                        self.metrics.accepted_samples.inc_by(samples as u64);
+                        self.metrics
+                            .ack_latency
+                            .observe(received.elapsed().as_secs_f64());
+                        self.metrics
+                            .event_latency
+                            .observe(((now_us() - newest) as f64 / 1e6).max(0.0));
+                        Outcome::Accepted { samples }
+                    }
+                    Err(ProduceEnd::Abandoned) => Outcome::Abandoned,
+                    Err(ProduceEnd::Rejected(e)) => {
+                        self.dead_letter(m, "kafka_rejected", &e, now).await
+                    }
+                }
+            }
+            Err(Rejection::Reason(reason, detail)) => {
+                self.dead_letter(m, reason, &detail, now).await
+            }
+        }
+    }
+
+    /// Validate and route: (key, value, samples, newest event time) or why not.
+    fn route(&self, m: &Message, now: i64) -> Result<(String, Vec<u8>, usize, i64), Rejection> {
+        let topic = parse_topic(&m.topic);
+        if self.check_topic && topic.is_none() {
+            return Err(Rejection::Reason(
+                "bad_topic",
+                format!(
+                    "{:?} is not sideline/v1/{{team}}/{{device}}/{{stream}}",
+                    m.topic
+                ),
+            ));
+        }
+        if m.payload.len() > self.max_payload_bytes {
+            return Err(Rejection::Reason(
+                "payload_too_large",
+                format!("{} bytes > {}", m.payload.len(), self.max_payload_bytes),
+            ));
+        }
+        let (mut pb, batch) = decode_batch(&m.payload, &self.limits, Some(now))
+            .map_err(|e: DecodeError| Rejection::Reason(e.kind().as_str(), e.to_string()))?;
+        if self.check_topic
+            && let Some((team, device)) = topic
+            && (team != pb.team_id || device != pb.device_id)
+        {
+            return Err(Rejection::Reason(
+                "topic_mismatch",
+                format!(
+                    "topic says {team}/{device}, payload says {}/{}",
+                    pb.team_id, pb.device_id
+                ),
+            ));
+        }
+        let first = batch.samples.iter().map(|s| s.t).min().unwrap_or(now);
+        let newest = batch.samples.iter().map(|s| s.t).max().unwrap_or(now);
+        let player = {
+            let roster = match self.roster.read() {
+                Ok(r) => r,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            roster
+                .lookup(&pb.device_id, first)
+                .map(|a| a.player.clone())
+        };
+        let Some(player) = player else {
+            return Err(Rejection::Reason(
+                "unknown_device",
+                format!("{} is not on the roster", pb.device_id),
+            ));
+        };
+        pb.player_id = player.clone();
+        pb.received_at_us = now;
+        Ok((player, pb.encode_to_vec(), batch.samples.len(), newest))
+    }
+
+    async fn dead_letter(
+        &self,
+        m: &Message,
+        reason: &'static str,
+        detail: &str,
+        now: i64,
+    ) -> Outcome {
+        let keep = m.payload.len().min(DLQ_PAYLOAD_KEEP);
+        let truncated = if keep < m.payload.len() {
+            "true"
+        } else {
+            "false"
+        };
+        let format = match detect(&m.payload) {
+            sideline_wire::validate::PayloadFormat::Json => "json",
+            sideline_wire::validate::PayloadFormat::Protobuf => "protobuf",
+        };
+        let detail: String = detail.chars().take(4000).collect();
+        let now_s = now.to_string();
+        let size = m.payload.len().to_string();
+        let headers = OwnedHeaders::new()
+            .insert(Header {
+                key: "sideline.reason",
+                value: Some(reason),
+            })
+            .insert(Header {
+                key: "sideline.detail",
+                value: Some(detail.as_str()),
+            })
+            .insert(Header {
+                key: "sideline.mqtt_topic",
+                value: Some(m.topic.as_str()),
+            })
+            .insert(Header {
+                key: "sideline.received_at_us",
+                value: Some(now_s.as_str()),
+            })
+            .insert(Header {
+                key: "sideline.format",
+                value: Some(format),
+            })
+            .insert(Header {
+                key: "sideline.payload_bytes",
+                value: Some(size.as_str()),
+            })
+            .insert(Header {
+                key: "sideline.truncated",
+                value: Some(truncated),
+            });
+        let key = parse_topic(&m.topic)
+            .map_or("unknown", |(_, d)| d)
+            .to_string();
+        match self
+            .produce(&self.dlq_topic, &key, &m.payload[..keep], headers)
+            .await
+        {
+            Ok(()) => {
+                self.metrics.produced.with_label_values(&["dlq"]).inc();
+                self.metrics.rejected.with_label_values(&[reason]).inc();
+                Outcome::Rejected { reason }
+            }
+            Err(ProduceEnd::Abandoned) => Outcome::Abandoned,
+            Err(ProduceEnd::Rejected(error)) => {
+                self.metrics.dropped.with_label_values(&[reason]).inc();
+                tracing::error!(message = "The dead-letter topic refused a message; it is dropped.", reason, %error, topic = %m.topic);
+                Outcome::Dropped { reason }
+            }
+        }
+    }
+
+    /// Produce until Kafka acknowledges, Kafka refuses for good, or work is abandoned.
+    async fn produce(
+        &self,
+        topic: &str,
+        key: &str,
+        value: &[u8],
+        headers: OwnedHeaders,
+    ) -> Result<(), ProduceEnd> {
+        let mut delay = Duration::from_millis(100);
+        loop {
+            let (generation, producer) = self.producer.get();
+            let record = FutureRecord::to(topic)
+                .key(key)
+                .payload(value)
+                .headers(headers.clone());
+            let sent = tokio::select! {
+                _ = self.abort.cancelled() => return Err(ProduceEnd::Abandoned),
+                r = producer.send(record, Timeout::Never) => r,
+            };
+            let error = match sent {
+                Ok(_) => return Ok(()),
+                Err((e, _)) => e,
+            };
+            match classify(&error) {
+                Failure::Reject => return Err(ProduceEnd::Rejected(error.to_string())),
+                Failure::RecreateProducer => {
+                    self.metrics
+                        .produce_retries
+                        .with_label_values(&["recreate"])
+                        .inc();
+                    self.producer.recreate(generation);
+                }
+                Failure::Retry => {
+                    self.metrics
+                        .produce_retries
+                        .with_label_values(&["retry"])
+                        .inc();
+                    tracing::debug!(message = "Produce failed; retrying.", %error, delay_ms = delay.as_millis() as u64);
+                }
+            }
+            tokio::select! {
+                _ = self.abort.cancelled() => return Err(ProduceEnd::Abandoned),
+                _ = tokio::time::sleep(delay) => {}
+            }
+            delay = (delay * 2).min(Duration::from_secs(5));
+        }
+    }
+}
+
+enum ProduceEnd {
+    Rejected(String),
+    Abandoned,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topics_are_parsed_strictly() {
+        assert_eq!(
+            parse_topic("sideline/v1/home/pod-1/imu"),
+            Some(("home", "pod-1"))
+        );
+        assert_eq!(parse_topic("sideline/v1/home/pod-1"), None);
+        assert_eq!(parse_topic("sideline/v1/home/pod-1/imu/x"), None);
+        assert_eq!(parse_topic("sideline/v2/home/pod-1/imu"), None);
+        assert_eq!(parse_topic("sideline/v1//pod-1/imu"), None);
+    }
+}
