@@ -25,6 +25,7 @@ pub mod metrics;
 pub mod pipeline;
 pub mod roster;
 
+use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -261,6 +262,7 @@ async fn serve(
             Duration::from_millis(cfg.mqtt.reconnect_min_ms),
             Duration::from_millis(cfg.mqtt.reconnect_max_ms),
         ),
+        4 * max_inflight,
         mqtt_stop.clone(),
     ));
     {
@@ -296,6 +298,17 @@ async fn serve(
 
     // The loop: start work while under the in-flight limit; acknowledge in arrival order.
     let mut pending = FuturesOrdered::new();
+    // Acknowledgements waiting for room in the client's request channel, in arrival order.
+    // Never wait for that room here: the polling task may itself be waiting for us.
+    let mut acks: VecDeque<sideline_mqtt::AckHandle> = VecDeque::new();
+    let flush = |acks: &mut VecDeque<sideline_mqtt::AckHandle>| {
+        while let Some(a) = acks.front() {
+            if !client.try_ack(a) {
+                break;
+            }
+            acks.pop_front();
+        }
+    };
     let mut draining = false;
     let drain_deadline = tokio::time::sleep(Duration::from_secs(u64::MAX / 4));
     tokio::pin!(drain_deadline);
@@ -303,14 +316,14 @@ async fn serve(
         tokio::select! {
             biased;
             Some((m, outcome)) = pending.next(), if !pending.is_empty() => {
+                let m: sideline_mqtt::Message = m;
                 metrics.inflight.dec();
-                if outcome != Outcome::Abandoned
-                    && let sideline_mqtt::Message { needs_ack: true, .. } = m
-                    && let Err(error) = client.ack(&m.ack).await
-                {
-                    tracing::warn!(message = "MQTT acknowledgement could not be queued; the broker will redeliver.", %error);
+                if outcome != Outcome::Abandoned && m.needs_ack {
+                    acks.push_back(m.ack);
+                    flush(&mut acks);
                 }
             }
+            _ = tokio::time::sleep(Duration::from_millis(5)), if !acks.is_empty() => flush(&mut acks),
             m = rx.recv(), if pending.len() < max_inflight => match m {
                 Some(m) => {
                     metrics.inflight.inc();
@@ -339,7 +352,7 @@ async fn serve(
                 break;
             }
             _ = tokio::time::sleep(Duration::from_millis(200)), if draining => {
-                if pending.is_empty() && rx.is_empty() {
+                if pending.is_empty() && rx.is_empty() && acks.is_empty() {
                     break;
                 }
             }

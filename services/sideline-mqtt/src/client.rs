@@ -212,6 +212,16 @@ impl Client {
         }
     }
 
+    /// Queue an acknowledgement without waiting; `false` if the request channel is full (try
+    /// again later, in order).
+    pub fn try_ack(&self, h: &AckHandle) -> bool {
+        match (self, h) {
+            (Client::V4(c), AckHandle::V4(p)) => c.try_ack(p).is_ok(),
+            (Client::V5(c), AckHandle::V5(p)) => c.try_ack(p).is_ok(),
+            _ => true, // impossible pairing: nothing to retry
+        }
+    }
+
     /// Queue a subscription without waiting (safe to call from the polling task).
     pub fn try_subscribe(&self, filter: &str, qos: QoS) -> Result<(), MqttError> {
         match self {

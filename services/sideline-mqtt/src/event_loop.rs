@@ -1,10 +1,16 @@
-//! The polling task: one per connection, nothing else runs in it (blocking here would stall
-//! keep-alives). It subscribes again on every ConnAck, reconnects with exponential back-off and
-//! jitter, and hands messages to a bounded channel. When the channel is full the task waits,
-//! which stops reading from the socket — the last line of backpressure; normally the broker's
-//! in-flight window (MQTT 5 Receive Maximum, or Mosquitto's `max_inflight_messages`) keeps
-//! unacknowledged messages below the channel's capacity.
+//! The polling task: one per connection, nothing else runs in it. It subscribes again on every
+//! ConnAck, reconnects with exponential back-off and jitter, and hands messages to a bounded
+//! channel.
+//!
+//! It never blocks on that channel: the same poll both reads messages and writes the caller's
+//! requests (acknowledgements, pings), so a task waiting for channel space would stop the
+//! acknowledgements that free the space — a deadlock. When the channel is full, messages wait
+//! in a local overflow queue while polling continues. Normally the broker's in-flight window
+//! (MQTT 5 Receive Maximum, or Mosquitto's `max_inflight_messages`) keeps the overflow empty;
+//! only if it grows past `overflow_cap` (a broker ignoring its window) does the task stop
+//! reading from the socket until the caller catches up, and says so in the log.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
@@ -26,12 +32,14 @@ pub struct ConnectionStatus {
     pub errors: AtomicU64,
     /// ConnAcks where the broker had kept our session.
     pub sessions_resumed: AtomicU64,
-    /// Times the hand-off channel was full.
+    /// Messages that found the hand-off channel full and waited in the overflow queue.
     pub channel_full: AtomicU64,
 }
 
 /// Run until `stop` is cancelled: poll, resubscribe to `subscriptions` on each ConnAck, send
-/// messages to `tx` (if any; publishers pass `None`).
+/// messages to `tx` (if any; publishers pass `None`), holding at most `overflow_cap` more
+/// locally while `tx` is full.
+#[allow(clippy::too_many_arguments)]
 pub async fn run_event_loop(
     mut el: EventLoop,
     client: Client,
@@ -39,15 +47,25 @@ pub async fn run_event_loop(
     tx: Option<mpsc::Sender<Message>>,
     status: Arc<ConnectionStatus>,
     backoff: (Duration, Duration),
+    overflow_cap: usize,
     stop: CancellationToken,
 ) {
     let (min, max) = backoff;
     let mut delay = min;
+    let mut overflow: VecDeque<Message> = VecDeque::new();
+    let mut warned = false;
     loop {
         let ev = tokio::select! {
             biased;
             _ = stop.cancelled() => break,
-            ev = el.poll() => ev,
+            permit = async { tx.as_ref()?.reserve().await.ok() }, if !overflow.is_empty() => {
+                match (permit, overflow.pop_front()) {
+                    (Some(p), Some(m)) => p.send(m),
+                    _ => break, // receiver gone
+                }
+                continue;
+            }
+            ev = el.poll(), if overflow.len() < overflow_cap.max(1) => ev,
         };
         match ev {
             Ok(Event::Connected { session_present }) => {
@@ -65,17 +83,25 @@ pub async fn run_event_loop(
                 }
             }
             Ok(Event::Message(m)) => {
-                if let Some(tx) = &tx {
-                    let m = match tx.try_send(m) {
-                        Ok(()) => continue,
-                        Err(mpsc::error::TrySendError::Full(m)) => m,
+                let Some(tx) = &tx else { continue };
+                if !overflow.is_empty() {
+                    overflow.push_back(m);
+                } else {
+                    match tx.try_send(m) {
+                        Ok(()) => {}
+                        Err(mpsc::error::TrySendError::Full(m)) => {
+                            status.channel_full.fetch_add(1, Ordering::Relaxed);
+                            overflow.push_back(m);
+                        }
                         Err(mpsc::error::TrySendError::Closed(_)) => break,
-                    };
-                    status.channel_full.fetch_add(1, Ordering::Relaxed);
-                    tokio::select! {
-                        _ = stop.cancelled() => break,
-                        r = tx.send(m) => if r.is_err() { break },
                     }
+                }
+                if overflow.len() >= overflow_cap.max(1) && !warned {
+                    warned = true;
+                    tracing::error!(
+                        message = "The broker sends more unacknowledged messages than allowed; reading paused until the backlog clears.",
+                        held = overflow.len()
+                    );
                 }
             }
             Ok(Event::Other) => {}

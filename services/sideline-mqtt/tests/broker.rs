@@ -49,6 +49,7 @@ async fn publish_n(port: u16, protocol: Protocol, prefix: &str, n: usize) {
         None,
         status,
         (Duration::from_millis(50), Duration::from_millis(400)),
+        1000,
         stop.clone(),
     ));
     for i in 0..n {
@@ -99,6 +100,7 @@ async fn reconnects_and_resubscribes(protocol: Protocol) {
         Some(tx),
         Arc::clone(&status),
         (Duration::from_millis(50), Duration::from_millis(400)),
+        1000,
         stop.clone(),
     ));
     while status.connects.load(Ordering::Relaxed) == 0 {
@@ -151,6 +153,7 @@ async fn a_dead_broker_is_retried_with_backoff_not_in_a_tight_loop() {
         None,
         Arc::clone(&status),
         (Duration::from_millis(50), Duration::from_millis(400)),
+        1000,
         stop.clone(),
     ));
     tokio::time::sleep(Duration::from_secs(2)).await;

@@ -105,6 +105,11 @@ impl Mosquitto {
 
     fn spawn(&mut self) {
         let d = self.dir.path();
+        // Mosquitto started as root drops to the `mosquitto` user: let it write here.
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o777)).unwrap();
+        }
         let conf = format!(
             "listener {port} 127.0.0.1\n{extra}persistence true\npersistence_location {dir}/\n\
              autosave_interval 1\nmax_inflight_messages 1000\nmax_queued_messages 1000000\n\

@@ -77,6 +77,8 @@ pub fn config(mqtt_port: u16, brokers: &str, roster: &Path, client_id: &str) -> 
 }
 
 pub async fn start(cfg: IngestConfig) -> Service {
+    // Logs for diagnosis: RUST_LOG=sideline_ingest=debug cargo test … -- --nocapture
+    sideline_common::telemetry::init(sideline_common::telemetry::LogFormat::Text, "warn");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let http = listener.local_addr().unwrap();
     let stop = CancellationToken::new();
@@ -158,6 +160,7 @@ impl Publisher {
             None,
             Arc::new(ConnectionStatus::default()),
             (Duration::from_millis(50), Duration::from_millis(500)),
+            1000,
             stop.clone(),
         ));
         Publisher { client, stop, task }
