@@ -221,3 +221,46 @@ async fn while_kafka_is_down_at_most_max_inflight_messages_are_held_and_the_rest
     svc.stop.cancel();
     svc.task.await.unwrap().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shutdown_with_kafka_down_leaves_unfinished_messages_to_the_broker_and_a_restart_delivers_them()
+ {
+    let mut env = brokers();
+    let (batches, sim) = short_match(4.0);
+    let roster = env.roster(&sim);
+    let mut cfg = config(env.mqtt.port, &env.kafka.brokers(), &roster, "ingest-sd");
+    cfg.ingest.drain_timeout_s = 1;
+    let svc = start(cfg.clone()).await;
+    wait_ready(&svc, Duration::from_secs(60)).await;
+    env.kafka.kill9();
+    let p = Publisher::connect(env.mqtt.port, "pub-sd").await;
+    for b in &batches {
+        p.send(b).await;
+    }
+    p.close().await;
+    // Stop: nothing can reach Kafka, so after the drain timeout the in-flight messages are
+    // abandoned unacknowledged; the broker keeps them for the session.
+    svc.stop.cancel();
+    tokio::time::timeout(Duration::from_secs(15), svc.task)
+        .await
+        .expect("stops within the drain timeout")
+        .unwrap()
+        .unwrap();
+    env.kafka.restart();
+    // Same client id: the broker's session (and its unacknowledged messages) is ours again.
+    let svc = start(cfg).await;
+    let records = samples(&env.kafka.brokers(), batches.len(), Duration::from_secs(60));
+    let counts = counts(&records);
+    let missing = batches
+        .iter()
+        .filter(|b| !counts.contains_key(&(b.device.clone(), b.seq)))
+        .count();
+    assert_eq!(
+        missing,
+        0,
+        "{missing} of {} lost across the shutdown",
+        batches.len()
+    );
+    svc.stop.cancel();
+    svc.task.await.unwrap().unwrap();
+}

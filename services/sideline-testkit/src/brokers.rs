@@ -250,3 +250,95 @@ impl Drop for Tansu {
         self.kill9();
     }
 }
+
+/// A test CA and a server certificate for 127.0.0.1, made with the `openssl` command.
+#[derive(Debug)]
+pub struct TestCerts {
+    /// CA certificate (PEM).
+    pub ca: PathBuf,
+    /// Server certificate (PEM).
+    pub server_cert: PathBuf,
+    /// Server key (PEM).
+    pub server_key: PathBuf,
+}
+
+fn run(cmd: &mut Command) {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Generate certificates in `dir`.
+pub fn test_certs(dir: &Path) -> TestCerts {
+    let p = |n: &str| dir.join(n);
+    run(Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=sideline-test-ca",
+        ])
+        .arg("-keyout")
+        .arg(p("ca.key"))
+        .arg("-out")
+        .arg(p("ca.pem")));
+    run(Command::new("openssl")
+        .args([
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=127.0.0.1",
+        ])
+        .arg("-keyout")
+        .arg(p("server.key"))
+        .arg("-out")
+        .arg(p("server.csr")));
+    std::fs::write(p("ext.cnf"), "subjectAltName=IP:127.0.0.1,DNS:localhost\n").unwrap();
+    run(Command::new("openssl")
+        .args(["x509", "-req", "-days", "2", "-CAcreateserial"])
+        .arg("-in")
+        .arg(p("server.csr"))
+        .arg("-CA")
+        .arg(p("ca.pem"))
+        .arg("-CAkey")
+        .arg(p("ca.key"))
+        .arg("-extfile")
+        .arg(p("ext.cnf"))
+        .arg("-out")
+        .arg(p("server.pem")));
+    {
+        use std::os::unix::fs::PermissionsExt;
+        for f in ["ca.pem", "server.pem", "server.key"] {
+            std::fs::set_permissions(p(f), std::fs::Permissions::from_mode(0o644)).unwrap();
+        }
+    }
+    TestCerts {
+        ca: p("ca.pem"),
+        server_cert: p("server.pem"),
+        server_key: p("server.key"),
+    }
+}
+
+/// A Mosquitto password file with one user.
+pub fn password_file(dir: &Path, user: &str, password: &str) -> PathBuf {
+    let f = dir.join("passwd");
+    run(Command::new("mosquitto_passwd")
+        .args(["-c", "-b"])
+        .arg(&f)
+        .args([user, password]));
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    f
+}

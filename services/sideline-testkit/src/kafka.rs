@@ -89,3 +89,21 @@ pub fn read_topic(brokers: &str, topic: &str, want: usize, idle: Duration) -> Ve
     }
     out
 }
+
+/// Produce records and wait until Kafka has them.
+pub fn produce(brokers: &str, topic: &str, records: &[(String, Option<Vec<u8>>)]) {
+    use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+    let p: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("enable.idempotence", "true")
+        .create()
+        .unwrap();
+    for (k, v) in records {
+        let mut r: BaseRecord<'_, String, Vec<u8>> = BaseRecord::to(topic).key(k);
+        if let Some(v) = v {
+            r = r.payload(v);
+        }
+        p.send(r).map_err(|(e, _)| e).unwrap();
+    }
+    p.flush(Duration::from_secs(20)).unwrap();
+}
