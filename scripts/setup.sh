@@ -1,21 +1,64 @@
 #!/usr/bin/env bash
 # Idempotent set-up for Sideline's commands and tests. Safe to run again at any time: it only
-# installs what is missing. Today the engine, importers and their tests need only Rust;
-# brokers and browsers are added here as the services that need them arrive.
+# installs what is missing.
+#
+#   Rust ≥ 1.95         checked (install it with rustup)
+#   mosquitto, openssl  Debian packages (MQTT broker and mosquitto_passwd; test certificates)
+#   tansu 0.6.0         Kafka-protocol broker for tests, in ~/.cache/sideline/bin: unpacked from a
+#                       prebuilt copy next to the checkout when there is one (../shared/bin),
+#                       otherwise built with `cargo install` (20–35 min once, then cached)
 set -euo pipefail
 
-need_rust() {
-    if ! command -v cargo >/dev/null 2>&1; then
-        echo "sideline setup: cargo not found. Install Rust (https://rustup.rs), then re-run." >&2
-        exit 1
-    fi
-    local have
-    have=$(rustc --version | awk '{print $2}')
-    if [ "$(printf '%s\n1.95.0\n' "$have" | sort -V | head -1)" != "1.95.0" ]; then
-        echo "sideline setup: Rust $have found, 1.95 or newer needed (rustup update stable)." >&2
-        exit 1
-    fi
-}
+repo=$(cd "$(dirname "$0")/.." && pwd)
+cache="${SIDELINE_CACHE:-$HOME/.cache/sideline}"
+bin="$cache/bin"
+mkdir -p "$bin" "${CARGO_TARGET_DIR:-$cache/target}"
 
-need_rust
-mkdir -p "${CARGO_TARGET_DIR:-$HOME/.cache/sideline/target}"
+say() { printf 'sideline setup: %s\n' "$*" >&2; }
+
+# --- Rust -------------------------------------------------------------------------------
+if ! command -v cargo >/dev/null 2>&1; then
+    say "cargo not found. Install Rust (https://rustup.rs), then re-run."
+    exit 1
+fi
+have=$(rustc --version | awk '{print $2}')
+if [ "$(printf '%s\n1.95.0\n' "$have" | sort -V | head -1)" != "1.95.0" ]; then
+    say "Rust $have found, 1.95 or newer needed (rustup update stable)."
+    exit 1
+fi
+
+# --- Debian packages ----------------------------------------------------------------------
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+missing=()
+for pkg in mosquitto openssl; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    say "installing ${missing[*]}"
+    $sudo apt-get update -qq
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# --- tansu ----------------------------------------------------------------------------------
+tansu_sha=aa775f2cc826e6079ffe7fd74e06fa131ebf5f68eb366111b0d24b9d2806df23
+tansu_ok() { [ -x "$bin/tansu" ] && "$bin/tansu" --version 2>/dev/null | grep -q "tansu 0.6.0"; }
+if ! tansu_ok; then
+    prebuilt="$repo/../shared/bin/tansu-0.6.0-x86_64-linux.gz"
+    if [ -f "$prebuilt" ]; then
+        say "unpacking the prebuilt tansu 0.6.0"
+        gunzip -c "$prebuilt" > "$bin/tansu.tmp"
+        if [ "$(sha256sum "$bin/tansu.tmp" | awk '{print $1}')" = "$tansu_sha" ]; then
+            chmod +x "$bin/tansu.tmp" && mv "$bin/tansu.tmp" "$bin/tansu"
+        else
+            say "prebuilt tansu has an unexpected checksum; building from crates.io instead"
+            rm -f "$bin/tansu.tmp"
+        fi
+    fi
+fi
+if ! tansu_ok; then
+    say "building tansu 0.6.0 from crates.io (20–35 minutes on 2 cores, once)"
+    cargo install tansu --version 0.6.0 --locked --features libsql,dynostore --root "$cache/tansu" >&2
+    ln -sf "$cache/tansu/bin/tansu" "$bin/tansu"
+fi
+tansu_ok || { say "tansu is not usable at $bin/tansu"; exit 1; }

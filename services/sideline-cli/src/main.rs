@@ -1,7 +1,7 @@
 //! `sideline`: one binary for every role. See `sideline --help`.
 
 use clap::{Parser, Subcommand};
-use sideline_cli::analyze;
+use sideline_cli::{analyze, roster_cmd, services, simulate};
 
 /// Sideline: live wearable telemetry for team sport.
 #[derive(Debug, Parser)]
@@ -13,14 +13,38 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the engine over recorded tracking files and print per-player figures.
+    /// Run the engine over recorded tracking files (or the synthetic match) and print per-player figures.
     Analyze(analyze::AnalyzeArgs),
+    /// The ingest service: MQTT → validated samples on Kafka, bad input to the dead-letter topic.
+    Ingest(services::ServiceArgs),
+    /// Publish the synthetic match over MQTT, paced in real time or faster.
+    Simulate(simulate::SimulateArgs),
+    /// Roster tools.
+    #[command(subcommand)]
+    Roster(roster_cmd::RosterCommand),
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Analyze(args) => analyze::run(&args),
+        other => match tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(rt) => rt.block_on(async move {
+                match other {
+                    Command::Ingest(a) => services::ingest(&a).await,
+                    Command::Simulate(a) => {
+                        let stop = sideline_common::shutdown::on_signal();
+                        simulate::run(&a, stop).await
+                    }
+                    Command::Roster(c) => roster_cmd::run(&c).await,
+                    Command::Analyze(_) => Ok(()),
+                }
+            }),
+            Err(e) => Err(e.into()),
+        },
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
