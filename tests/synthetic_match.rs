@@ -13,6 +13,7 @@ use sideline_sim::MatchConfig;
 
 struct Run {
     last: BTreeMap<String, PlayerMetrics>,
+    alerts: Vec<sideline_engine::AlertEvent>,
     /// (event time, band, minutes to red) of the at-risk player, every second.
     at_risk: Vec<(i64, Band, Option<f64>)>,
     dropout_no_signal: usize,
@@ -28,7 +29,7 @@ fn run() -> &'static Run {
 fn simulate() -> Run {
     let mut at_risk = Vec::new();
     let (mut dropout_no_signal, mut poor_fix) = (0, 0);
-    let last = run_match(MatchConfig::default(), Params::default(), |m| {
+    let run = run_match(MatchConfig::default(), Params::default(), |m| {
         match &*m.player {
             "home-07" => at_risk.push((m.t, m.risk.band, m.forecast.to_red_min)),
             "away-05" if m.status.signal == Signal::NoSignal => dropout_no_signal += 1,
@@ -37,7 +38,8 @@ fn simulate() -> Run {
         }
     });
     Run {
-        last,
+        last: run.last,
+        alerts: run.alerts,
         at_risk,
         dropout_no_signal,
         poor_fix,
@@ -145,5 +147,55 @@ fn every_injected_doppler_glitch_is_rejected() {
     assert!(
         rejected <= injected + injected / 2,
         "rejected {rejected}, injected {injected}"
+    );
+}
+
+#[test]
+fn the_at_risk_player_gets_a_rising_alert_before_red_and_steady_players_no_warning() {
+    use sideline_engine::{AlertKind, Lifecycle, Severity};
+    let r = run();
+    let of = |p: &'static str, k: AlertKind| {
+        r.alerts
+            .iter()
+            .filter(move |a| &*a.player == p && a.kind == k)
+    };
+    let rising = of("home-07", AlertKind::StrainRiskRising)
+        .find(|a| a.state == Lifecycle::Firing)
+        .expect("rising alert");
+    let red = r
+        .alerts
+        .iter()
+        .find(|a| {
+            &*a.player == "home-07"
+                && a.kind == AlertKind::StrainRisk
+                && a.severity == Severity::Critical
+        })
+        .expect("red");
+    assert!(
+        red.t - rising.t >= 3 * 60_000_000,
+        "rising only {:.1} min before red",
+        (red.t - rising.t) as f64 / 60e6
+    );
+    // Warnings and criticals only for the scripted scenarios.
+    let scripted = ["home-07", "home-02", "away-05"];
+    let noisy: Vec<_> = r
+        .alerts
+        .iter()
+        .filter(|a| a.severity >= Severity::Warning && !scripted.contains(&&*a.player))
+        .map(|a| format!("{} {:?} {}", a.player, a.kind, a.summary))
+        .collect();
+    assert!(noisy.is_empty(), "{noisy:#?}");
+    // The dropout and the poor fixes each raise one device episode that resolves.
+    for p in ["home-02", "away-05"] {
+        let d: Vec<_> = of(p, AlertKind::Device).map(|a| a.state).collect();
+        assert_eq!(d, vec![Lifecycle::Firing, Lifecycle::Resolved], "{p}");
+    }
+    // No device alerts for half-time or the final whistle.
+    assert_eq!(
+        r.alerts
+            .iter()
+            .filter(|a| a.kind == AlertKind::Device && a.state == Lifecycle::Firing)
+            .count(),
+        2
     );
 }

@@ -304,7 +304,7 @@ pub fn summarize(args: &AnalyzeArgs) -> Result<Analysis> {
         let last = crate::simrun::run_match(cfg, params, &mut on_snapshot);
         (
             ImportReport::default(),
-            last.into_values().collect::<Vec<_>>(),
+            last.last.into_values().collect::<Vec<_>>(),
         )
     } else {
         if args.paths.is_empty() {

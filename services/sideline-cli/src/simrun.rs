@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use sideline_engine::{Engine, Params, PlayerMetrics, WindowStore};
+use sideline_engine::{AlertEvent, Engine, Params, PlayerMetrics, WindowStore};
 use sideline_sim::{MatchConfig, MatchSim};
 
 /// An engine set up with the simulated roster: devices, profiles, baselines.
@@ -17,21 +17,30 @@ pub fn engine_for<W: WindowStore>(sim: &MatchSim, params: Params) -> Engine<W> {
     e
 }
 
-/// Every snapshot of a whole simulated match, passed to `on_snapshot` as it is produced;
-/// returns the last snapshot of each player, by player id.
+/// The outputs of a whole match run offline.
+#[derive(Debug, Default)]
+pub struct MatchRun {
+    /// The last snapshot of each player, by player id.
+    pub last: BTreeMap<String, PlayerMetrics>,
+    /// Every alert lifecycle event, in order.
+    pub alerts: Vec<AlertEvent>,
+}
+
+/// Run a whole simulated match through the engine; `on_snapshot` sees every snapshot.
 pub fn run_match(
     cfg: MatchConfig,
     params: Params,
     mut on_snapshot: impl FnMut(&PlayerMetrics),
-) -> BTreeMap<String, PlayerMetrics> {
+) -> MatchRun {
     let mut sim = MatchSim::new(cfg);
     let mut engine: Engine = engine_for(&sim, params);
-    let mut last = BTreeMap::new();
+    let mut run = MatchRun::default();
     let mut out = Vec::new();
-    let mut keep = |out: &mut Vec<PlayerMetrics>| {
+    let mut keep = |engine: &mut Engine, out: &mut Vec<PlayerMetrics>, run: &mut MatchRun| {
+        engine.observe_alerts(out, &mut run.alerts);
         for m in out.drain(..) {
             on_snapshot(&m);
-            last.insert(m.player.to_string(), m);
+            run.last.insert(m.player.to_string(), m);
         }
     };
     while let Some(batches) = sim.next_batches() {
@@ -39,9 +48,9 @@ pub fn run_match(
             engine.ingest_batch(b, &mut out);
         }
         engine.tick(sim.now(), &mut out);
-        keep(&mut out);
+        keep(&mut engine, &mut out, &mut run);
     }
     engine.finish(&mut out);
-    keep(&mut out);
-    last
+    keep(&mut engine, &mut out, &mut run);
+    run
 }

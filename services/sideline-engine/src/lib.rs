@@ -25,9 +25,13 @@
 //! - [`window`]: per-second buckets and rolling windows (incremental and naive).
 //! - [`fatigue`]: post-peak decrement, block declines, neuromuscular markers.
 //! - [`risk`]: the strain-risk attention score; [`forecast`]: minutes to the next band.
+//! - [`alerts`]: alert rules (pending, hysteresis, cooldown, stable ids).
+//! - [`dedup`]: duplicate deliveries by (device, sequence number).
 //! - [`player`]: one player's engine; [`squad`]: routing, de-duplication, many players.
 //! - [`output`]: the per-second snapshot.
 
+pub mod alerts;
+pub mod dedup;
 pub mod effort;
 pub mod fatigue;
 pub mod forecast;
@@ -45,6 +49,7 @@ pub mod speed;
 pub mod squad;
 pub mod window;
 
+pub use alerts::{AlertEvent, AlertKind, Lifecycle, Severity};
 pub use output::{PlayerMetrics, Signal, Totals, WindowValues};
 pub use params::Params;
 pub use player::PlayerEngine;

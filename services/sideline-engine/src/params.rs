@@ -37,6 +37,8 @@ pub struct Params {
     pub risk: RiskParams,
     /// Event-time handling: lateness, buffers, idle detection.
     pub stream: StreamParams,
+    /// Alert rules: pending periods, hysteresis, cooldowns.
+    pub alerts: AlertParams,
 }
 
 /// Speed filtering. Defaults follow `notes/domain.md` §9.1: prefer device Doppler speed,
@@ -290,6 +292,83 @@ pub struct RiskParams {
     pub forecast_trend_s: u32,
 }
 
+/// Alert rules (Grafana's pending period, Kapacitor's reset thresholds, a cooldown after each
+/// episode; `notes/streaming.md` §2d). Times are seconds of event time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AlertParams {
+    /// Strain risk: the band must hold this long before the alert fires.
+    pub risk_pending_s: u32,
+    /// Strain risk clears below amber minus this margin (hysteresis), points.
+    pub risk_clear_margin: f64,
+    /// …held this long.
+    pub risk_clear_s: u32,
+    /// No new strain-risk episode this soon after one resolved.
+    pub risk_cooldown_s: u32,
+    /// Rising: red forecast within this many minutes.
+    pub rising_lead_min: f64,
+    /// Rising: the forecast must hold this long.
+    pub rising_pending_s: u32,
+    /// Rising clears when red is no longer forecast within the lead plus this margin, minutes.
+    pub rising_clear_margin_min: f64,
+    /// …held this long.
+    pub rising_clear_s: u32,
+    /// Rising cooldown.
+    pub rising_cooldown_s: u32,
+    /// Sprint spike: 60-s sprint distance this far above the player's norm, m.
+    pub sprint_excess_m: f64,
+    /// Sprint spike only while the score is in this band or worse ("green" = always): for
+    /// hamstring attention a burst matters most in a player already at risk.
+    pub sprint_min_band: crate::risk::Band,
+    /// Sprint spike clears below the norm plus this, m.
+    pub sprint_clear_excess_m: f64,
+    /// Sprint spike: held this long before clearing.
+    pub sprint_clear_s: u32,
+    /// Sprint spike cooldown.
+    pub sprint_cooldown_s: u32,
+    /// Fatigue alert: an HSR-output decline (post-peak decrement or block decline) *and* a
+    /// neuromuscular marker (load per metre up or vertical share down) held this long. One
+    /// marker alone is common and stays a score term (descriptive markers need corroboration).
+    pub fatigue_pending_s: u32,
+    /// Fatigue clears after this long without a flag.
+    pub fatigue_clear_s: u32,
+    /// Fatigue cooldown.
+    pub fatigue_cooldown_s: u32,
+    /// Device: no signal or poor fixes for this long.
+    pub device_pending_s: u32,
+    /// Device: good signal for this long clears.
+    pub device_clear_s: u32,
+    /// Device cooldown.
+    pub device_cooldown_s: u32,
+}
+
+impl Default for AlertParams {
+    fn default() -> Self {
+        AlertParams {
+            risk_pending_s: 120,
+            risk_clear_margin: 0.5,
+            risk_clear_s: 180,
+            risk_cooldown_s: 900,
+            rising_lead_min: 10.0,
+            rising_pending_s: 30,
+            rising_clear_margin_min: 5.0,
+            rising_clear_s: 180,
+            rising_cooldown_s: 1800,
+            sprint_excess_m: 33.0,
+            sprint_min_band: crate::risk::Band::Amber,
+            sprint_clear_excess_m: 11.0,
+            sprint_clear_s: 60,
+            sprint_cooldown_s: 1800,
+            fatigue_pending_s: 120,
+            fatigue_clear_s: 600,
+            fatigue_cooldown_s: 3600,
+            device_pending_s: 30,
+            device_clear_s: 20,
+            device_cooldown_s: 600,
+        }
+    }
+}
+
 /// Event-time handling.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -332,6 +411,7 @@ impl Default for Params {
             fatigue: FatigueParams::default(),
             risk: RiskParams::default(),
             stream: StreamParams::default(),
+            alerts: AlertParams::default(),
         }
     }
 }
@@ -599,6 +679,13 @@ impl Params {
         }
         if self.stream.dedup_window == 0 || self.stream.dedup_window > 1 << 20 {
             errs.push("stream.dedup_window must be 1..=1048576".into());
+        }
+        let a = &self.alerts;
+        if !(a.risk_clear_margin >= 0.0
+            && a.rising_lead_min > 0.0
+            && a.sprint_excess_m > a.sprint_clear_excess_m)
+        {
+            errs.push("alerts: risk_clear_margin ≥ 0, rising_lead_min > 0, sprint_excess_m > sprint_clear_excess_m".into());
         }
         if self.version.trim().is_empty() {
             errs.push("version must not be empty".into());

@@ -11,10 +11,13 @@
 //! State is bounded: reorder buffers are capped, windows keep at most the longest window of
 //! seconds, fatigue keeps at most 16 blocks, filters keep a fraction of a second.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::alerts::PlayerAlerts;
+use crate::dedup::{SeqVerdict, SeqWindow};
 use crate::effort::{Effort, EffortDetector};
 use crate::fatigue::FatigueState;
 use crate::forecast::{Rates, forecast};
@@ -164,6 +167,10 @@ pub struct PlayerEngine<W: WindowStore = IncrementalWindows> {
     closed: u64,
     /// Release point forced by a full reorder buffer.
     forced: Micros,
+    /// Recent sequence numbers per device, for de-duplication.
+    seqs: HashMap<String, SeqWindow>,
+    /// Alert rule state.
+    alerts: PlayerAlerts,
 }
 
 fn push_unique(v: &mut Vec<u32>, x: u32) -> usize {
@@ -231,6 +238,8 @@ impl<W: WindowStore> PlayerEngine<W> {
             empty_run: 0,
             closed: 0,
             forced: Micros::MIN,
+            seqs: HashMap::new(),
+            alerts: PlayerAlerts::default(),
         };
         e.set_profile(p, None);
         e
@@ -249,6 +258,47 @@ impl<W: WindowStore> PlayerEngine<W> {
     /// Session id.
     pub fn session(&self) -> &str {
         &self.session
+    }
+
+    /// Team id.
+    pub fn team(&self) -> &str {
+        &self.team
+    }
+
+    /// The parameter version this engine runs with.
+    pub fn params_version(&self) -> &str {
+        &self.params_version
+    }
+
+    /// Alert rule state.
+    pub fn alerts(&self) -> &PlayerAlerts {
+        &self.alerts
+    }
+
+    /// Evaluate the alert rules on one of this player's snapshots.
+    pub fn observe_alerts(
+        &mut self,
+        m: &PlayerMetrics,
+        p: &crate::params::AlertParams,
+        amber: f64,
+        red: f64,
+        teammates_live: bool,
+        out: &mut Vec<crate::alerts::AlertEvent>,
+    ) {
+        self.alerts.observe(m, p, amber, red, teammates_live, out);
+    }
+
+    /// Classify a batch's (device, seq), remembering it.
+    pub fn check_seq(&mut self, device: &str, seq: u64, window: u32) -> SeqVerdict {
+        match self.seqs.get_mut(device) {
+            Some(w) => w.check(seq, window),
+            None => {
+                let mut w = SeqWindow::default();
+                let v = w.check(seq, window);
+                self.seqs.insert(device.to_string(), w);
+                v
+            }
+        }
     }
 
     /// Apply (or clear) the athlete profile: Vmax, heart-rate anchors, susceptibility.
@@ -550,6 +600,21 @@ impl<W: WindowStore> PlayerEngine<W> {
 
     fn close_second(&mut self, p: &Params, sec: i64, out: &mut Vec<PlayerMetrics>) {
         self.closed += 1;
+        // Fixes stopped (a dropout, a substitution, the end): efforts under way end here rather
+        // than whenever the next fix arrives, so a live session agrees with a finished one.
+        let end = (sec + 1) * SECOND;
+        if self
+            .last_fix
+            .is_some_and(|t| end - t > (p.speed.max_gap_s * 1e6) as Micros)
+            && (self.det.sprint.active()
+                || self.det.high_speed.active()
+                || self.det.acc_high.active()
+                || self.det.dec_high.active()
+                || self.det.acc_mod.active()
+                || self.det.dec_mod.active())
+        {
+            self.end_efforts(p);
+        }
         let b = self.acc.bucket();
         let on_field = self.acc.on_field_s > 0.0;
         self.windows.push(&b);

@@ -10,12 +10,14 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::output::PlayerMetrics;
+use crate::alerts::{AlertEvent, live_teams};
+use crate::dedup::SeqVerdict;
+use crate::output::{PlayerMetrics, Signal};
 use crate::params::Params;
 use crate::player::PlayerEngine;
 use crate::profile::{AthleteProfile, Baseline};
 use crate::reorder::Refusal;
-use crate::sample::{Batch, Micros, Sample};
+use crate::sample::{Batch, Micros, SECOND, Sample};
 use crate::window::{IncrementalWindows, WindowStore};
 
 /// Where a device's samples go.
@@ -25,76 +27,6 @@ pub struct Assignment {
     pub player: String,
     /// Team id.
     pub team: String,
-}
-
-/// Per-device memory of recent sequence numbers (a sliding bitmap below the highest seen).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-struct SeqWindow {
-    highest: Option<u64>,
-    bits: Vec<u64>,
-}
-
-/// What the sequence window says about a batch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum SeqVerdict {
-    New,
-    Duplicate,
-    /// Far below the window: a device restart (its counter began again).
-    Reset,
-}
-
-impl SeqWindow {
-    fn check(&mut self, seq: u64, window: u32) -> SeqVerdict {
-        let words = window.div_ceil(64) as usize;
-        if self.bits.len() != words {
-            self.bits = vec![0; words];
-        }
-        let size = words as u64 * 64;
-        let Some(hi) = self.highest else {
-            self.highest = Some(seq);
-            self.set(seq, size);
-            return SeqVerdict::New;
-        };
-        if seq > hi {
-            // Clear the slots that now fall out of the window.
-            let shift = (seq - hi).min(size);
-            for k in 1..=shift {
-                self.clear(hi + k, size);
-            }
-            self.highest = Some(seq);
-            self.set(seq, size);
-            SeqVerdict::New
-        } else if hi - seq < size {
-            if self.get(seq, size) {
-                SeqVerdict::Duplicate
-            } else {
-                self.set(seq, size);
-                SeqVerdict::New
-            }
-        } else {
-            self.bits.iter_mut().for_each(|w| *w = 0);
-            self.highest = Some(seq);
-            self.set(seq, size);
-            SeqVerdict::Reset
-        }
-    }
-
-    fn slot(seq: u64, size: u64) -> (usize, u64) {
-        let i = seq % size;
-        ((i / 64) as usize, 1 << (i % 64))
-    }
-    fn set(&mut self, seq: u64, size: u64) {
-        let (w, m) = Self::slot(seq, size);
-        self.bits[w] |= m;
-    }
-    fn clear(&mut self, seq: u64, size: u64) {
-        let (w, m) = Self::slot(seq, size);
-        self.bits[w] &= !m;
-    }
-    fn get(&self, seq: u64, size: u64) -> bool {
-        let (w, m) = Self::slot(seq, size);
-        self.bits[w] & m != 0
-    }
 }
 
 /// Counters of what the engine did with its input.
@@ -135,13 +67,12 @@ pub struct BatchOutcome {
     pub duplicates: u32,
 }
 
-/// Per-device routing and de-duplication state.
+/// Per-device routing state.
 #[derive(Debug, Clone)]
 struct Device {
     assignment: Assignment,
     /// Index into `players` once the player's engine exists.
     slot: Option<usize>,
-    seq: SeqWindow,
 }
 
 /// A squad's engine.
@@ -209,7 +140,6 @@ impl<W: WindowStore> Engine<W> {
                     Device {
                         assignment,
                         slot: None,
-                        seq: SeqWindow::default(),
                     },
                 );
             }
@@ -267,38 +197,28 @@ impl<W: WindowStore> Engine<W> {
         }
     }
 
-    /// Feed one device batch: de-duplicate by (device, seq), route to the player, accept each
-    /// sample. Snapshots of seconds that closed go to `out`.
+    /// Feed one device batch: route it to its player by the roster, de-duplicate by
+    /// (device, seq), accept each sample. Snapshots of seconds that closed go to `out`.
     pub fn ingest_batch(&mut self, b: &Batch, out: &mut Vec<PlayerMetrics>) -> BatchOutcome {
         self.counters.batches += 1;
-        let mut outcome = BatchOutcome::default();
         if !self.devices.contains_key(&b.device) {
             if !self.auto_enrol {
                 self.counters.unknown_device_batches += 1;
-                outcome.unknown_device = true;
-                return outcome;
+                return BatchOutcome {
+                    unknown_device: true,
+                    ..BatchOutcome::default()
+                };
             }
             self.assign(&b.device, &b.device, &b.team);
         }
-        let window = self.params.stream.dedup_window;
-        let Some(dev) = self.devices.get_mut(&b.device) else {
+        let Some(dev) = self.devices.get(&b.device) else {
             unreachable!("inserted above")
         };
-        let verdict = dev.seq.check(b.seq, window);
         let known = dev.slot.filter(|&i| {
             self.players
                 .get(i)
                 .is_some_and(|p| p.session() == b.session)
         });
-        if verdict == SeqVerdict::Duplicate {
-            self.counters.duplicate_batches += 1;
-            outcome.duplicate_batch = true;
-            outcome.player = known.map(|i| self.players[i].player_arc());
-            return outcome;
-        }
-        if verdict == SeqVerdict::Reset {
-            self.counters.seq_resets += 1;
-        }
         let i = match known {
             Some(i) => i,
             None => {
@@ -310,7 +230,40 @@ impl<W: WindowStore> Engine<W> {
                 i
             }
         };
+        self.ingest_at(i, b, out)
+    }
+
+    /// Feed a batch already attributed to `player` of `team` (the processor: ingest resolved
+    /// the roster and keyed the record by player). De-duplicates by (device, seq).
+    pub fn ingest_routed(
+        &mut self,
+        player: &str,
+        team: &str,
+        b: &Batch,
+        out: &mut Vec<PlayerMetrics>,
+    ) -> BatchOutcome {
+        self.counters.batches += 1;
+        let i = match self.index.get(player) {
+            Some(&i) if self.players[i].session() == b.session => i,
+            _ => self.slot(player, team, &b.session, out),
+        };
+        self.ingest_at(i, b, out)
+    }
+
+    fn ingest_at(&mut self, i: usize, b: &Batch, out: &mut Vec<PlayerMetrics>) -> BatchOutcome {
+        let mut outcome = BatchOutcome::default();
+        let window = self.params.stream.dedup_window;
         let pe = &mut self.players[i];
+        outcome.player = Some(pe.player_arc());
+        match pe.check_seq(&b.device, b.seq, window) {
+            SeqVerdict::Duplicate => {
+                self.counters.duplicate_batches += 1;
+                outcome.duplicate_batch = true;
+                return outcome;
+            }
+            SeqVerdict::Reset => self.counters.seq_resets += 1,
+            SeqVerdict::New => {}
+        }
         let (late, dups) = (&mut outcome.late, &mut outcome.duplicates);
         pe.ingest_all(&self.params, &b.samples, out, |k, r| match r {
             Refusal::Late => late.push(k),
@@ -320,7 +273,6 @@ impl<W: WindowStore> Engine<W> {
         self.counters.samples += u64::from(outcome.accepted);
         self.counters.late_samples += outcome.late.len() as u64;
         self.counters.duplicate_samples += u64::from(outcome.duplicates);
-        outcome.player = Some(pe.player_arc());
         outcome
     }
 
@@ -350,6 +302,97 @@ impl<W: WindowStore> Engine<W> {
     pub fn tick(&mut self, now: Micros, out: &mut Vec<PlayerMetrics>) {
         for pe in &mut self.players {
             pe.tick(&self.params, now, out);
+        }
+    }
+
+    /// Advance each player to his own `now` (e.g. his partition's stream time); `None` skips.
+    pub fn tick_each(
+        &mut self,
+        now_of: impl Fn(&PlayerEngine<W>) -> Option<Micros>,
+        out: &mut Vec<PlayerMetrics>,
+    ) {
+        for pe in &mut self.players {
+            if let Some(now) = now_of(pe) {
+                pe.tick(&self.params, now, out);
+            }
+        }
+    }
+
+    /// Evaluate the alert rules on snapshots just produced (in order); lifecycle events go to
+    /// `alerts`. Call it with every batch of snapshots the engine emits.
+    pub fn observe_alerts(&mut self, snapshots: &[PlayerMetrics], alerts: &mut Vec<AlertEvent>) {
+        let Some(now) = snapshots.iter().map(|m| m.t).max() else {
+            return;
+        };
+        let live: HashMap<String, u32> =
+            live_teams(self.players.iter().map(|p| (p.team(), p.alerts())), now)
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect();
+        let (amber, red) = (self.params.risk.amber, self.params.risk.red);
+        for m in snapshots {
+            let Some(&i) = self.index.get(&*m.player) else {
+                continue;
+            };
+            let pe = &mut self.players[i];
+            if pe.session() != &*m.session {
+                continue; // a finished session's last words
+            }
+            let streaming = pe
+                .alerts()
+                .last_signal()
+                .is_some_and(|(t, s)| s != Signal::NoSignal && now - t <= 30 * SECOND);
+            let others = live
+                .get(&*m.team)
+                .copied()
+                .unwrap_or(0)
+                .saturating_sub(u32::from(streaming));
+            pe.observe_alerts(m, &self.params.alerts, amber, red, others > 0, alerts);
+        }
+    }
+
+    /// A player's engine (to snapshot it).
+    pub fn player(&self, id: &str) -> Option<&PlayerEngine<W>> {
+        self.index.get(id).map(|&i| &self.players[i])
+    }
+
+    /// Put back a player's engine from a snapshot (same parameter version only). The current
+    /// profile and baseline are applied; any engine for that player is replaced.
+    pub fn restore(&mut self, mut pe: PlayerEngine<W>) -> Result<(), String> {
+        if pe.params_version() != &*self.tag {
+            return Err(format!(
+                "snapshot made with parameters {} but running {}",
+                pe.params_version(),
+                self.tag
+            ));
+        }
+        let id = pe.player().to_string();
+        pe.set_profile(&self.params, self.profiles.get(&id).cloned());
+        pe.set_baseline(self.baselines.get(&id).cloned());
+        match self.index.get(&id) {
+            Some(&i) => self.players[i] = pe,
+            None => {
+                self.players.push(pe);
+                self.index.insert(id, self.players.len() - 1);
+            }
+        }
+        for d in self.devices.values_mut() {
+            d.slot = None;
+        }
+        Ok(())
+    }
+
+    /// Forget players (e.g. their partition moved to another instance).
+    pub fn remove_players(&mut self, gone: impl Fn(&PlayerEngine<W>) -> bool) {
+        self.players.retain(|p| !gone(p));
+        self.index = self
+            .players
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.player().to_string(), i))
+            .collect();
+        for d in self.devices.values_mut() {
+            d.slot = None;
         }
     }
 
@@ -434,6 +477,7 @@ mod tests {
 
     #[test]
     fn sequence_windows_spot_duplicates_and_restarts() {
+        use crate::dedup::{SeqVerdict, SeqWindow};
         let mut w = SeqWindow::default();
         assert_eq!(w.check(10, 64), SeqVerdict::New);
         assert_eq!(w.check(12, 64), SeqVerdict::New);

@@ -169,7 +169,7 @@ impl Publisher {
     /// Publish a batch: protobuf, or the JSON form for every fifth sequence number (devices
     /// of both kinds share a broker).
     pub async fn send(&self, b: &Batch) {
-        let e = if b.seq % 5 == 0 {
+        let e = if b.seq.is_multiple_of(5) {
             Encoding::Json
         } else {
             Encoding::Protobuf
