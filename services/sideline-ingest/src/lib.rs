@@ -33,11 +33,8 @@ use std::time::Duration;
 use futures::StreamExt;
 use futures::stream::FuturesOrdered;
 use prometheus::Registry;
-use rdkafka::admin::AdminClient;
-use rdkafka::client::DefaultClientContext;
 use sideline_common::admin::{self, AdminState};
 use sideline_common::{CancellationToken, Health};
-use sideline_kafka::topics::contract;
 use sideline_mqtt::client::ConnectOptions;
 use sideline_mqtt::{ConnectionStatus, QoS, connect, run_event_loop};
 use sideline_wire::roster::Roster;
@@ -95,43 +92,6 @@ pub async fn run(
     result
 }
 
-async fn ensure_topics(
-    cfg: &IngestConfig,
-    health: &Health,
-    shutdown: &CancellationToken,
-) -> Result<bool, IngestError> {
-    let admin: AdminClient<DefaultClientContext> = cfg
-        .kafka
-        .client_config("sideline-ingest-admin", &[])
-        .map_err(IngestError::Io)?
-        .create()?;
-    let specs = contract(&cfg.kafka);
-    let mut delay = Duration::from_millis(200);
-    loop {
-        match sideline_kafka::ensure_topics(
-            &admin,
-            &specs,
-            cfg.kafka.create_topics,
-            Duration::from_secs(10),
-        )
-        .await
-        {
-            Ok(_) => {
-                health.set("kafka", true);
-                return Ok(true);
-            }
-            Err(error) => {
-                tracing::warn!(message = "Kafka topics not ready; retrying.", %error, delay_ms = delay.as_millis() as u64)
-            }
-        }
-        tokio::select! {
-            _ = shutdown.cancelled() => return Ok(false),
-            _ = tokio::time::sleep(delay) => {}
-        }
-        delay = (delay * 2).min(Duration::from_secs(10));
-    }
-}
-
 async fn serve(
     cfg: &IngestConfig,
     client_id: &str,
@@ -139,9 +99,16 @@ async fn serve(
     health: &Health,
     shutdown: &CancellationToken,
 ) -> Result<(), IngestError> {
-    if !ensure_topics(cfg, health, shutdown).await? {
+    if !sideline_kafka::topics::ensure_contract_until_ready(
+        &cfg.kafka,
+        "sideline-ingest-admin",
+        shutdown,
+    )
+    .await?
+    {
         return Ok(());
     }
+    health.set("kafka", true);
     let tasks = CancellationToken::new();
 
     // The roster: the file, then the topic, read to its end before subscribing.

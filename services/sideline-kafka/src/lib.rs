@@ -12,9 +12,11 @@
 //! - [`topics`]: the topic contract and `ensure_topics`.
 //! - [`producer`]: producer construction.
 //! - [`error`]: error classes.
+//! - [`follow`]: following a compacted topic.
 
 pub mod config;
 pub mod error;
+pub mod follow;
 pub mod producer;
 pub mod topics;
 

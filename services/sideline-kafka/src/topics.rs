@@ -151,6 +151,35 @@ pub async fn ensure_topics(
     Ok(created)
 }
 
+/// Check/create the contract's topics, retrying with back-off while Kafka is unreachable (a
+/// service waits for Kafka rather than crash-looping). `Ok(false)` if `stop` came first; a
+/// client that cannot be created (bad settings) is an error at once.
+pub async fn ensure_contract_until_ready(
+    cfg: &KafkaConfig,
+    client_id: &str,
+    stop: &tokio_util::sync::CancellationToken,
+) -> Result<bool, KafkaError> {
+    let admin: AdminClient<DefaultClientContext> = cfg
+        .client_config(client_id, &[])
+        .map_err(|e| KafkaError::ClientCreation(e.to_string()))?
+        .create()?;
+    let specs = contract(cfg);
+    let mut delay = Duration::from_millis(200);
+    loop {
+        match ensure_topics(&admin, &specs, cfg.create_topics, Duration::from_secs(10)).await {
+            Ok(_) => return Ok(true),
+            Err(error) => {
+                tracing::warn!(message = "Kafka topics not ready; retrying.", %error, delay_ms = delay.as_millis() as u64)
+            }
+        }
+        tokio::select! {
+            _ = stop.cancelled() => return Ok(false),
+            _ = tokio::time::sleep(delay) => {}
+        }
+        delay = (delay * 2).min(Duration::from_secs(10));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,5 +1,6 @@
 //! Conversions between engine types and their protobuf forms.
 
+use sideline_engine::alerts::{AlertEvent, AlertKind, Lifecycle, Resolution, Severity};
 use sideline_engine::fatigue::FatigueMarkers;
 use sideline_engine::profile::{HamstringHistory, Sex, Susceptibility};
 use sideline_engine::risk::{Band, Block, Term, TermState};
@@ -60,6 +61,52 @@ fn fatigue(f: &FatigueMarkers) -> pb::Fatigue {
                 hsr_change: b.hsr_change,
             })
             .collect(),
+    }
+}
+
+/// An alert lifecycle event as protobuf (for `sideline.alerts.v1`).
+pub fn alert(a: &AlertEvent) -> pb::Alert {
+    use pb::alert::{Kind, Severity as S, State};
+    pb::Alert {
+        id: a.id.clone(),
+        kind: match a.kind {
+            AlertKind::StrainRisk => Kind::StrainRisk,
+            AlertKind::StrainRiskRising => Kind::StrainRiskRising,
+            AlertKind::SprintSpike => Kind::SprintSpike,
+            AlertKind::Fatigue => Kind::Fatigue,
+            AlertKind::Device => Kind::Device,
+        } as i32,
+        severity: match a.severity {
+            Severity::Info => S::Info,
+            Severity::Warning => S::Warning,
+            Severity::Critical => S::Critical,
+        } as i32,
+        state: match a.state {
+            Lifecycle::Firing => State::Firing,
+            Lifecycle::Updated => State::Updated,
+            Lifecycle::Resolved => State::Resolved,
+        } as i32,
+        player_id: a.player.to_string(),
+        team_id: a.team.to_string(),
+        session_id: a.session.to_string(),
+        t_us: a.t,
+        since_us: a.since,
+        value: if a.value.is_finite() { a.value } else { -1.0 },
+        threshold: a.threshold,
+        band: band(a.band) as i32,
+        terms: a.terms.iter().map(term).collect(),
+        forecast: Some(pb::Forecast {
+            to_amber_min: a.forecast.to_amber_min,
+            to_red_min: a.forecast.to_red_min,
+        }),
+        summary: a.summary.clone(),
+        params_version: a.params_version.to_string(),
+        resolution: match a.resolution {
+            None => pb::alert::Resolution::Unspecified,
+            Some(Resolution::Cleared) => pb::alert::Resolution::Cleared,
+            Some(Resolution::Superseded) => pb::alert::Resolution::Superseded,
+            Some(Resolution::SessionEnded) => pb::alert::Resolution::SessionEnded,
+        } as i32,
     }
 }
 
@@ -139,7 +186,16 @@ pub fn metrics(m: &PlayerMetrics) -> pb::PlayerMetrics {
             score: m.risk.score,
             band: band(m.risk.band) as i32,
             blocks: m.risk.blocks.to_vec(),
-            terms: m.risk.terms.iter().map(term).collect(),
+            // Labels are static per term id; the per-second stream carries ids only.
+            terms: m
+                .risk
+                .terms
+                .iter()
+                .map(|t| pb::Term {
+                    label: String::new(),
+                    ..term(t)
+                })
+                .collect(),
         }),
         forecast: Some(pb::Forecast {
             to_amber_min: m.forecast.to_amber_min,
@@ -352,7 +408,7 @@ mod tests {
     }
 
     #[test]
-    fn a_snapshot_encodes_with_every_term_labelled() {
+    fn a_snapshot_encodes_with_every_term() {
         let mut e: Engine = Engine::new(Params::default(), true);
         let mut out = Vec::new();
         for k in 0..30 {
@@ -376,6 +432,6 @@ mod tests {
         assert_eq!(decoded, m);
         let risk = decoded.risk.unwrap();
         assert_eq!(risk.terms.len(), 16);
-        assert!(risk.terms.iter().all(|t| !t.label.is_empty()));
+        assert!(risk.terms.iter().all(|t| !t.id.is_empty()));
     }
 }

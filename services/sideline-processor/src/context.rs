@@ -1,0 +1,102 @@
+//! Rebalances. On assignment the partitions' state is read from the state topic *before* the
+//! partitions are assigned, and handed to the main loop, which installs it before it touches
+//! any record (it drains this channel first on every message). Assigning the group's list as
+//! is starts each partition at its committed offset. On revocation the main loop drops those
+//! players (never snapshotting them again: the new owner does).
+
+use std::time::Duration;
+
+use rdkafka::TopicPartitionList;
+use rdkafka::client::ClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
+use rdkafka::types::RDKafkaRespErr;
+use sideline_kafka::KafkaConfig;
+use tokio::sync::mpsc::UnboundedSender;
+
+use crate::state::{PartitionState, read_partition};
+
+/// What the consumer thread tells the main loop.
+#[derive(Debug)]
+pub enum RebalanceEvent {
+    /// These partitions are ours now, with their state.
+    Assigned(Vec<(i32, PartitionState)>),
+    /// These partitions are no longer ours.
+    Revoked(Vec<i32>),
+    /// Reading the state of a partition failed (its players restart without state).
+    RestoreFailed(i32),
+}
+
+/// The consumer's context.
+pub struct ProcessorContext {
+    /// Kafka settings (for the state reader).
+    pub kafka: KafkaConfig,
+    /// Samples topic.
+    pub samples_topic: String,
+    /// State topic.
+    pub state_topic: String,
+    /// Time allowed per partition.
+    pub restore_timeout: Duration,
+    /// To the main loop.
+    pub tx: UnboundedSender<RebalanceEvent>,
+}
+
+impl ClientContext for ProcessorContext {}
+
+impl ConsumerContext for ProcessorContext {
+    fn rebalance(&self, c: &BaseConsumer<Self>, err: RDKafkaRespErr, tpl: &mut TopicPartitionList) {
+        let parts: Vec<i32> = tpl
+            .elements_for_topic(&self.samples_topic)
+            .iter()
+            .map(|e| e.partition())
+            .collect();
+        match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                let mut restored = Vec::new();
+                for p in parts {
+                    let mut attempt = 0;
+                    loop {
+                        match read_partition(
+                            &self.kafka,
+                            &self.state_topic,
+                            p,
+                            self.restore_timeout,
+                        ) {
+                            Ok(state) => {
+                                restored.push((p, state));
+                                break;
+                            }
+                            Err(error) if attempt < 3 => {
+                                attempt += 1;
+                                tracing::warn!(message = "Reading partition state failed; retrying.", partition = p, %error);
+                                std::thread::sleep(Duration::from_secs(1));
+                            }
+                            Err(error) => {
+                                tracing::error!(message = "Partition state unreadable: its players restart from the committed offset WITHOUT their state.", partition = p, %error);
+                                let _ = self.tx.send(RebalanceEvent::RestoreFailed(p));
+                                restored.push((p, PartitionState::default()));
+                                break;
+                            }
+                        }
+                    }
+                }
+                tracing::info!(message = "Partitions assigned.", partitions = ?restored.iter().map(|r| r.0).collect::<Vec<_>>());
+                let _ = self.tx.send(RebalanceEvent::Assigned(restored));
+                if let Err(error) = c.assign(tpl) {
+                    tracing::error!(message = "Assigning partitions failed.", %error);
+                }
+            }
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                tracing::info!(message = "Partitions revoked.", partitions = ?parts);
+                let _ = self.tx.send(RebalanceEvent::Revoked(parts));
+                if let Err(error) = c.unassign() {
+                    tracing::error!(message = "Unassigning partitions failed.", %error);
+                }
+            }
+            other => {
+                tracing::error!(message = "Rebalance error; dropping the assignment.", error = ?other);
+                let _ = self.tx.send(RebalanceEvent::Revoked(parts));
+                let _ = c.unassign();
+            }
+        }
+    }
+}

@@ -1,0 +1,303 @@
+//! # sideline-processor
+//!
+//! Where the engine meets Kafka. A consumer group reads `sideline.samples.v1` (keyed by
+//! player, so each player lives in one partition); one engine per player turns samples into a
+//! `PlayerMetrics` per second of event time (`sideline.metrics.v1`) and alert lifecycle events
+//! (`sideline.alerts.v1`), and per-player gauges on `/metrics`. More instances in the group
+//! split the partitions.
+//!
+//! State survives: every few seconds each changed player's engine is snapshotted to the
+//! compacted `sideline.state.v1` with the input offset it covers; offsets are committed only
+//! after outputs and snapshots are acknowledged; a partition's state is restored before its
+//! records are consumed, and records a snapshot already covers are skipped (see [`state`]).
+//! Duplicate deliveries are removed by (device, seq) inside each player's engine.
+//!
+//! # Layout
+//!
+//! - [`config`]: configuration (`default.toml` documents every key).
+//! - [`processor`]: records, ticks, checkpoints, rebalances.
+//! - [`context`]: the rebalance hook (restore before assign).
+//! - [`state`]: snapshots and reading them back.
+//! - [`metrics`]: every exported metric.
+//! - this file: [`run`], the `select!` loop.
+
+pub mod config;
+pub mod context;
+pub mod metrics;
+pub mod processor;
+pub mod state;
+
+use std::time::Duration;
+
+use prometheus::Registry;
+use prost::Message as _;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use sideline_common::admin::{self, AdminState};
+use sideline_common::{CancellationToken, Health};
+use sideline_engine::{AthleteProfile, Baseline, Engine, Params};
+use sideline_kafka::follow::follow_compacted;
+use sideline_kafka::producer::{DeliveryTimeout, producer};
+use sideline_wire::convert::{baseline_from_pb, profile_from_pb};
+use sideline_wire::pb;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+
+pub use config::ProcessorConfig;
+use context::{ProcessorContext, RebalanceEvent};
+use metrics::ProcessorMetrics;
+use processor::{Processor, Topics};
+
+/// Why the service could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessorError {
+    /// Metric registration failed (a bug).
+    #[error("metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+    /// A Kafka client could not be created (bad settings: fatal).
+    #[error("kafka: {0}")]
+    Kafka(#[from] rdkafka::error::KafkaError),
+    /// The parameter file is invalid (fatal).
+    #[error("{0}")]
+    Params(#[from] sideline_engine::params::ParamsError),
+    /// Reading a file failed.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Profile and baseline updates from the compacted topics.
+enum Update {
+    Profile(AthleteProfile),
+    Baseline(String, Baseline),
+}
+
+/// Load the engine parameters named in the configuration.
+pub fn params(cfg: &ProcessorConfig) -> Result<Params, ProcessorError> {
+    if cfg.processor.params_file.as_os_str().is_empty() {
+        Ok(Params::default())
+    } else {
+        Ok(Params::from_toml(&std::fs::read_to_string(
+            &cfg.processor.params_file,
+        )?)?)
+    }
+}
+
+/// Run until `shutdown`, then checkpoint and return.
+pub async fn run(
+    cfg: ProcessorConfig,
+    http: TcpListener,
+    shutdown: CancellationToken,
+) -> Result<(), ProcessorError> {
+    let registry = Registry::new();
+    let metrics = ProcessorMetrics::new(&registry)?;
+    let health = Health::new(&["kafka", "profiles", "baselines"]);
+    let admin_stop = CancellationToken::new();
+    let admin_task = tokio::spawn(admin::serve(
+        http,
+        admin::router(AdminState {
+            health: health.clone(),
+            registry,
+        }),
+        admin_stop.clone(),
+    ));
+    let result = serve(&cfg, metrics, &health, &shutdown).await;
+    admin_stop.cancel();
+    let _ = admin_task.await;
+    result
+}
+
+async fn serve(
+    cfg: &ProcessorConfig,
+    metrics: ProcessorMetrics,
+    health: &Health,
+    shutdown: &CancellationToken,
+) -> Result<(), ProcessorError> {
+    let params = params(cfg)?;
+    if !sideline_kafka::topics::ensure_contract_until_ready(
+        &cfg.kafka,
+        "sideline-processor-admin",
+        shutdown,
+    )
+    .await?
+    {
+        return Ok(());
+    }
+    health.set("kafka", true);
+    let t = &cfg.kafka.topics;
+    let tasks = CancellationToken::new();
+
+    // Athlete profiles and baselines, followed for as long as we run.
+    let (up_tx, mut up_rx) = mpsc::unbounded_channel();
+    for (topic, component) in [
+        (t.roster.clone(), "profiles"),
+        (t.baselines.clone(), "baselines"),
+    ] {
+        let (k, tx, stop, health) = (
+            cfg.kafka.clone(),
+            up_tx.clone(),
+            tasks.clone(),
+            health.clone(),
+        );
+        tokio::spawn(async move {
+            let on_record = |key: &[u8], value: Option<&[u8]>| {
+                let key = String::from_utf8_lossy(key);
+                let Some(v) = value.filter(|v| !v.is_empty()) else {
+                    return;
+                };
+                let update = if component == "profiles" {
+                    key.strip_prefix("player:")
+                        .and_then(|_| pb::AthleteProfile::decode(v).ok())
+                        .map(|p| Update::Profile(profile_from_pb(&p)))
+                } else {
+                    pb::Baseline::decode(v)
+                        .ok()
+                        .map(|b| Update::Baseline(b.player_id.clone(), baseline_from_pb(&b)))
+                };
+                if let Some(u) = update {
+                    let _ = tx.send(u);
+                }
+            };
+            let h = health.clone();
+            let id = format!("sideline-processor-{component}-{}", std::process::id());
+            if let Err(error) = follow_compacted(
+                &k,
+                &topic,
+                &id,
+                on_record,
+                move || h.set(component, true),
+                stop,
+            )
+            .await
+            {
+                tracing::error!(message = "Compacted topic cannot be followed.", %topic, %error);
+            }
+        });
+    }
+    let mut engine: Engine = Engine::new(params, false);
+    // Wait until both are read to their end, applying what arrives.
+    while !(health.get("profiles") && health.get("baselines")) {
+        tokio::select! {
+            _ = shutdown.cancelled() => { tasks.cancel(); return Ok(()); }
+            Some(u) = up_rx.recv() => apply(&mut engine, u),
+            _ = tokio::time::sleep(Duration::from_millis(50)) => {}
+        }
+    }
+    while let Ok(u) = up_rx.try_recv() {
+        apply(&mut engine, u);
+    }
+
+    let producer = producer(&cfg.kafka, "sideline-processor", DeliveryTimeout::Never)?;
+    let (rb_tx, mut rb_rx) = mpsc::unbounded_channel::<RebalanceEvent>();
+    let ctx = ProcessorContext {
+        kafka: cfg.kafka.clone(),
+        samples_topic: t.samples.clone(),
+        state_topic: t.state.clone(),
+        restore_timeout: Duration::from_secs(cfg.processor.restore_timeout_s),
+        tx: rb_tx,
+    };
+    let consumer: StreamConsumer<ProcessorContext> = cfg
+        .kafka
+        .client_config(
+            &format!("sideline-processor-{}", std::process::id()),
+            &[
+                ("group.id", cfg.processor.group_id.as_str()),
+                ("enable.auto.commit", "false"),
+                ("enable.auto.offset.store", "false"),
+                ("auto.offset.reset", "earliest"),
+                ("fetch.wait.max.ms", "20"),
+                ("session.timeout.ms", "10000"),
+                ("heartbeat.interval.ms", "1000"),
+            ],
+        )?
+        .create_with_context(ctx)?;
+    consumer.subscribe(&[t.samples.as_str()])?;
+    let topics = Topics {
+        samples: t.samples.clone(),
+        metrics: t.metrics.clone(),
+        alerts: t.alerts.clone(),
+        state: t.state.clone(),
+        dlq: t.dlq.clone(),
+    };
+    let mut proc = Processor::new(
+        engine,
+        producer.clone(),
+        topics,
+        metrics,
+        cfg.processor.player_gauges,
+        Duration::from_secs(cfg.processor.idle_advance_s),
+    );
+
+    // Kafka reachability for /readyz.
+    {
+        let (producer, topic, health, stop) = (
+            producer.clone(),
+            t.samples.clone(),
+            health.clone(),
+            tasks.clone(),
+        );
+        tokio::spawn(async move {
+            loop {
+                let (p, t) = (producer.clone(), topic.clone());
+                let ok = tokio::task::spawn_blocking(move || {
+                    use rdkafka::producer::Producer;
+                    p.client()
+                        .fetch_metadata(Some(&t), Duration::from_secs(2))
+                        .is_ok()
+                })
+                .await
+                .unwrap_or(false);
+                health.set("kafka", ok);
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+                }
+            }
+        });
+    }
+
+    let mut tick = tokio::time::interval(Duration::from_millis(cfg.processor.tick_interval_ms));
+    let mut checkpoint =
+        tokio::time::interval(Duration::from_secs(cfg.processor.checkpoint_interval_s));
+    let mut lag = tokio::time::interval(Duration::from_secs(5));
+    for i in [&mut tick, &mut checkpoint, &mut lag] {
+        i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    }
+    tracing::info!(message = "Processor running.", group = %cfg.processor.group_id, topic = %t.samples);
+    loop {
+        tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => break,
+            Some(ev) = rb_rx.recv() => proc.rebalance(ev),
+            Some(u) = up_rx.recv() => apply(&mut proc.engine, u),
+            _ = checkpoint.tick() => proc.checkpoint(&consumer).await,
+            _ = tick.tick() => proc.tick().await,
+            _ = lag.tick() => tokio::task::block_in_place(|| proc.measure_lag(&consumer)),
+            _ = proc.next_delivery(), if proc.pending() > 0 => {}
+            m = consumer.recv() => match m {
+                Ok(m) => {
+                    // A rebalance that happened inside this poll is applied before its records.
+                    while let Ok(ev) = rb_rx.try_recv() {
+                        proc.rebalance(ev);
+                    }
+                    proc.record(&m).await;
+                }
+                Err(error) => {
+                    tracing::warn!(message = "Consume failed; retrying.", %error);
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            },
+        }
+    }
+    tracing::info!(message = "Final checkpoint.");
+    proc.checkpoint(&consumer).await;
+    consumer.unsubscribe();
+    tasks.cancel();
+    tracing::info!(message = "Processor stopped.");
+    Ok(())
+}
+
+fn apply(engine: &mut Engine, u: Update) {
+    match u {
+        Update::Profile(p) => engine.set_profile(p),
+        Update::Baseline(player, b) => engine.set_baseline(&player, b),
+    }
+}

@@ -1,0 +1,401 @@
+//! Every metric the processor exports: pipeline health (`sideline_processor_*`) and per-player
+//! gauges (`sideline_player_*`, labels `team`, `player`, `session`; bounded by the roster,
+//! removed when a player's partition moves away).
+
+use prometheus::{
+    GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry,
+};
+use sideline_engine::PlayerMetrics;
+use sideline_engine::risk::Band;
+
+/// Pipeline and player metrics.
+#[derive(Debug, Clone)]
+pub struct ProcessorMetrics {
+    /// Records consumed from the samples topic.
+    pub records: IntCounter,
+    /// Samples accepted by the engines.
+    pub samples: IntCounter,
+    /// Batches dropped as duplicate deliveries (device, seq).
+    pub duplicate_batches: IntCounter,
+    /// Records skipped because a restored snapshot already covers them.
+    pub replay_skipped: IntCounter,
+    /// Samples refused as late (sent to the DLQ).
+    pub late_samples: IntCounter,
+    /// Records sent to the DLQ, by reason.
+    pub dlq: IntCounterVec,
+    /// Snapshots produced to the metrics topic.
+    pub metrics_out: IntCounter,
+    /// Alert events produced, by kind.
+    pub alerts_out: IntCounterVec,
+    /// Players restored from the state topic.
+    pub restores: IntCounter,
+    /// Snapshots that could not be restored (other format or parameters).
+    pub restore_rejected: IntCounter,
+    /// State snapshots written.
+    pub snapshots: IntCounter,
+    /// Checkpoints completed (outputs and snapshots acknowledged, offsets committed).
+    pub checkpoints: IntCounter,
+    /// Checkpoint duration.
+    pub checkpoint_seconds: Histogram,
+    /// Event time of a closed second → its snapshot produced, s.
+    pub latency: Histogram,
+    /// Consumer lag, records, by partition.
+    pub lag: IntGaugeVec,
+    /// Partitions assigned to this instance.
+    pub partitions: IntGauge,
+    /// Players held.
+    pub players: IntGauge,
+    /// Outputs produced but not yet acknowledged.
+    pub pending_outputs: IntGauge,
+    /// Per-player gauges.
+    pub player: PlayerGauges,
+}
+
+/// Per-player gauges.
+#[derive(Debug, Clone)]
+pub struct PlayerGauges {
+    score: GaugeVec,
+    block: GaugeVec,
+    band: GaugeVec,
+    to_red: GaugeVec,
+    distance: GaugeVec,
+    hsr: GaugeVec,
+    sprint: GaugeVec,
+    rolling_hsr: GaugeVec,
+    rolling_sprint: GaugeVec,
+    rolling_distance: GaugeVec,
+    post_peak: GaugeVec,
+    lpm_change: GaugeVec,
+    vshare_change: GaugeVec,
+    signal: GaugeVec,
+    hr: GaugeVec,
+    load: GaugeVec,
+}
+
+const P: [&str; 3] = ["team", "player", "session"];
+
+fn gv(r: &Registry, name: &str, help: &str, extra: &[&str]) -> Result<GaugeVec, prometheus::Error> {
+    let labels: Vec<&str> = P.iter().chain(extra).copied().collect();
+    let g = GaugeVec::new(Opts::new(name, help), &labels)?;
+    r.register(Box::new(g.clone()))?;
+    Ok(g)
+}
+
+impl PlayerGauges {
+    fn new(r: &Registry) -> Result<Self, prometheus::Error> {
+        Ok(PlayerGauges {
+            score: gv(
+                r,
+                "sideline_player_risk_score",
+                "Strain-risk attention score (points).",
+                &[],
+            )?,
+            block: gv(
+                r,
+                "sideline_player_risk_block_score",
+                "Score block after its cap: a susceptibility, b spikes, c under-preparation, d live fatigue.",
+                &["block"],
+            )?,
+            band: gv(
+                r,
+                "sideline_player_risk_band",
+                "Band: 0 green, 1 amber, 2 red.",
+                &[],
+            )?,
+            to_red: gv(
+                r,
+                "sideline_player_forecast_red_minutes",
+                "Minutes to red at the current rate (NaN: not within the horizon).",
+                &[],
+            )?,
+            distance: gv(
+                r,
+                "sideline_player_distance_metres",
+                "Session distance.",
+                &[],
+            )?,
+            hsr: gv(
+                r,
+                "sideline_player_hsr_metres",
+                "Session distance at ≥ 5.5 m/s.",
+                &[],
+            )?,
+            sprint: gv(
+                r,
+                "sideline_player_sprint_metres",
+                "Session distance at ≥ 7 m/s.",
+                &[],
+            )?,
+            rolling_hsr: gv(
+                r,
+                "sideline_player_rolling_hsr_metres",
+                "HSR in the rolling window.",
+                &["window_s"],
+            )?,
+            rolling_sprint: gv(
+                r,
+                "sideline_player_rolling_sprint_metres",
+                "Sprint distance in the rolling window.",
+                &["window_s"],
+            )?,
+            rolling_distance: gv(
+                r,
+                "sideline_player_rolling_distance_metres",
+                "Distance in the rolling window.",
+                &["window_s"],
+            )?,
+            post_peak: gv(
+                r,
+                "sideline_player_post_peak_decrement_ratio",
+                "Post-peak 5-min HSR vs the session average, minus 1.",
+                &[],
+            )?,
+            lpm_change: gv(
+                r,
+                "sideline_player_load_per_metre_change_ratio",
+                "Recent load per metre vs the first block, minus 1.",
+                &[],
+            )?,
+            vshare_change: gv(
+                r,
+                "sideline_player_vertical_share_change_ratio",
+                "Recent vertical share vs the first block, minus 1.",
+                &[],
+            )?,
+            signal: gv(
+                r,
+                "sideline_player_signal",
+                "Device signal: 0 ok, 1 poor fixes, 2 no signal.",
+                &[],
+            )?,
+            hr: gv(
+                r,
+                "sideline_player_heart_rate_bpm",
+                "Latest heart rate.",
+                &[],
+            )?,
+            load: gv(
+                r,
+                "sideline_player_accel_load",
+                "Session accelerometer load (PlayerLoad-style, AU).",
+                &[],
+            )?,
+        })
+    }
+
+    /// Update every gauge of `m`'s player.
+    pub fn set(&self, m: &PlayerMetrics) {
+        let l = [&*m.team, &*m.player, &*m.session];
+        let opt = |v: Option<f64>| v.unwrap_or(f64::NAN);
+        self.score.with_label_values(&l).set(m.risk.score);
+        for (b, v) in ["a", "b", "c", "d"].iter().zip(m.risk.blocks) {
+            self.block.with_label_values(&[l[0], l[1], l[2], b]).set(v);
+        }
+        self.band.with_label_values(&l).set(match m.risk.band {
+            Band::Green => 0.0,
+            Band::Amber => 1.0,
+            Band::Red => 2.0,
+        });
+        self.to_red
+            .with_label_values(&l)
+            .set(opt(m.forecast.to_red_min));
+        self.distance.with_label_values(&l).set(m.totals.distance_m);
+        self.hsr.with_label_values(&l).set(m.totals.hsr_m);
+        self.sprint.with_label_values(&l).set(m.totals.sprint_m);
+        for w in &m.windows {
+            let ws = w.length_s.to_string();
+            let lw = [l[0], l[1], l[2], ws.as_str()];
+            self.rolling_hsr.with_label_values(&lw).set(w.hsr_m);
+            self.rolling_sprint.with_label_values(&lw).set(w.sprint_m);
+            self.rolling_distance
+                .with_label_values(&lw)
+                .set(w.distance_m);
+        }
+        self.post_peak
+            .with_label_values(&l)
+            .set(opt(m.fatigue.post_peak_decrement));
+        self.lpm_change
+            .with_label_values(&l)
+            .set(opt(m.fatigue.load_per_m_change));
+        self.vshare_change
+            .with_label_values(&l)
+            .set(opt(m.fatigue.vertical_share_change));
+        self.signal
+            .with_label_values(&l)
+            .set(match m.status.signal {
+                sideline_engine::Signal::Ok => 0.0,
+                sideline_engine::Signal::PoorFix => 1.0,
+                sideline_engine::Signal::NoSignal => 2.0,
+            });
+        self.hr
+            .with_label_values(&l)
+            .set(opt(m.totals.hr.current_bpm));
+        self.load.with_label_values(&l).set(m.totals.load);
+    }
+
+    /// Remove every series of a player (his partition moved to another instance).
+    pub fn remove(&self, team: &str, player: &str, session: &str) {
+        let l = [team, player, session];
+        for g in [
+            &self.score,
+            &self.band,
+            &self.to_red,
+            &self.distance,
+            &self.hsr,
+            &self.sprint,
+            &self.post_peak,
+            &self.lpm_change,
+            &self.vshare_change,
+            &self.signal,
+            &self.hr,
+            &self.load,
+        ] {
+            let _ = g.remove_label_values(&l);
+        }
+        for b in ["a", "b", "c", "d"] {
+            let _ = self.block.remove_label_values(&[team, player, session, b]);
+        }
+        for w in ["60", "180", "300", "600"] {
+            for g in [
+                &self.rolling_hsr,
+                &self.rolling_sprint,
+                &self.rolling_distance,
+            ] {
+                let _ = g.remove_label_values(&[team, player, session, w]);
+            }
+        }
+    }
+}
+
+fn counter(r: &Registry, name: &str, help: &str) -> Result<IntCounter, prometheus::Error> {
+    let c = IntCounter::new(name, help)?;
+    r.register(Box::new(c.clone()))?;
+    Ok(c)
+}
+
+impl ProcessorMetrics {
+    /// Register every metric in `r`.
+    pub fn new(r: &Registry) -> Result<Self, prometheus::Error> {
+        let dlq = IntCounterVec::new(
+            Opts::new(
+                "sideline_processor_dlq_records_total",
+                "Records sent to the dead-letter topic, by reason.",
+            ),
+            &["reason"],
+        )?;
+        r.register(Box::new(dlq.clone()))?;
+        for reason in ["late", "undecodable", "invalid"] {
+            dlq.with_label_values(&[reason]);
+        }
+        let alerts = IntCounterVec::new(
+            Opts::new(
+                "sideline_processor_alerts_produced_total",
+                "Alert lifecycle events produced, by kind.",
+            ),
+            &["kind"],
+        )?;
+        r.register(Box::new(alerts.clone()))?;
+        for k in sideline_engine::AlertKind::ALL {
+            alerts.with_label_values(&[k.as_str()]);
+        }
+        let lag = IntGaugeVec::new(
+            Opts::new(
+                "sideline_processor_consumer_lag_records",
+                "Records not yet consumed, by partition.",
+            ),
+            &["partition"],
+        )?;
+        r.register(Box::new(lag.clone()))?;
+        let hist = |name: &str, help: &str, b: Vec<f64>| -> Result<Histogram, prometheus::Error> {
+            let h = Histogram::with_opts(HistogramOpts::new(name, help).buckets(b))?;
+            r.register(Box::new(h.clone()))?;
+            Ok(h)
+        };
+        let gauge = |name: &str, help: &str| -> Result<IntGauge, prometheus::Error> {
+            let g = IntGauge::new(name, help)?;
+            r.register(Box::new(g.clone()))?;
+            Ok(g)
+        };
+        Ok(ProcessorMetrics {
+            records: counter(
+                r,
+                "sideline_processor_records_consumed_total",
+                "Records consumed from the samples topic.",
+            )?,
+            samples: counter(
+                r,
+                "sideline_processor_samples_total",
+                "Samples accepted by the engines.",
+            )?,
+            duplicate_batches: counter(
+                r,
+                "sideline_processor_duplicate_batches_total",
+                "Batches dropped as duplicate deliveries (device, seq).",
+            )?,
+            replay_skipped: counter(
+                r,
+                "sideline_processor_replay_skipped_total",
+                "Records skipped because a restored snapshot covers them.",
+            )?,
+            late_samples: counter(
+                r,
+                "sideline_processor_late_samples_total",
+                "Samples refused as later than the allowed lateness.",
+            )?,
+            dlq,
+            metrics_out: counter(
+                r,
+                "sideline_processor_metrics_produced_total",
+                "Per-second snapshots produced.",
+            )?,
+            alerts_out: alerts,
+            restores: counter(
+                r,
+                "sideline_processor_restores_total",
+                "Players restored from the state topic.",
+            )?,
+            restore_rejected: counter(
+                r,
+                "sideline_processor_restores_rejected_total",
+                "Snapshots not restored (other format or parameter version).",
+            )?,
+            snapshots: counter(
+                r,
+                "sideline_processor_snapshots_written_total",
+                "State snapshots written.",
+            )?,
+            checkpoints: counter(
+                r,
+                "sideline_processor_checkpoints_total",
+                "Checkpoints completed (outputs acknowledged, offsets committed).",
+            )?,
+            checkpoint_seconds: hist(
+                "sideline_processor_checkpoint_duration_seconds",
+                "Checkpoint duration.",
+                vec![0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0],
+            )?,
+            latency: hist(
+                "sideline_processor_event_to_output_seconds",
+                "Event time of a closed second to its snapshot being produced.",
+                vec![
+                    0.05, 0.1, 0.25, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 10.0, 30.0, 60.0,
+                ],
+            )?,
+            lag,
+            partitions: gauge(
+                "sideline_processor_assigned_partitions",
+                "Partitions assigned to this instance.",
+            )?,
+            players: gauge(
+                "sideline_processor_players",
+                "Players held by this instance.",
+            )?,
+            pending_outputs: gauge(
+                "sideline_processor_pending_outputs",
+                "Outputs produced and not yet acknowledged.",
+            )?,
+            player: PlayerGauges::new(r)?,
+        })
+    }
+}

@@ -1,0 +1,502 @@
+//! The processor's state and steps; `lib.rs` drives them from one `select!` loop.
+//!
+//! - a record: decode, skip it if a restored snapshot covers it, hand it to the player's engine
+//!   (which removes duplicate deliveries and reorders by event time), dead-letter late samples,
+//!   produce the snapshots and alert events that came out;
+//! - a tick: advance each partition's stream time (the newest event time seen, or the wall
+//!   clock once the partition has been silent for `idle_advance_s`), close seconds, produce;
+//! - a checkpoint: snapshot every player that changed, wait until Kafka has acknowledged every
+//!   output and snapshot, then commit the offsets they cover.
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+use prost::Message as _;
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{BorrowedMessage, Header, Message, OwnedHeaders};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
+use rdkafka::{Offset, TopicPartitionList};
+use sideline_engine::{AlertEvent, Engine, Micros, PlayerMetrics};
+use sideline_wire::convert;
+use sideline_wire::pb;
+use sideline_wire::validate::{Limits, validate};
+
+use crate::context::{ProcessorContext, RebalanceEvent};
+use crate::metrics::ProcessorMetrics;
+use crate::state::encode;
+
+/// Per-partition bookkeeping.
+#[derive(Debug)]
+struct Part {
+    stream_time: Micros,
+    last_record: Instant,
+    last_advance: Instant,
+    next_offset: Option<i64>,
+    dirty: HashSet<String>,
+}
+
+impl Part {
+    fn new() -> Self {
+        let now = Instant::now();
+        Part {
+            stream_time: Micros::MIN,
+            last_record: now,
+            last_advance: now,
+            next_offset: None,
+            dirty: HashSet::new(),
+        }
+    }
+}
+
+/// Topic names the processor writes to.
+#[derive(Debug, Clone)]
+pub struct Topics {
+    /// Input.
+    pub samples: String,
+    /// Per-second snapshots.
+    pub metrics: String,
+    /// Alert events.
+    pub alerts: String,
+    /// Engine state.
+    pub state: String,
+    /// Dead letters.
+    pub dlq: String,
+}
+
+/// Everything the loop owns.
+pub struct Processor {
+    /// The engines of every player of the assigned partitions.
+    pub engine: Engine,
+    parts: HashMap<i32, Part>,
+    player_part: HashMap<String, i32>,
+    skip_until: HashMap<String, i64>,
+    producer: FutureProducer,
+    pending: FuturesUnordered<DeliveryFuture>,
+    topics: Topics,
+    metrics: ProcessorMetrics,
+    player_gauges: bool,
+    idle_advance: Duration,
+    out: Vec<PlayerMetrics>,
+    alerts: Vec<AlertEvent>,
+    limits: Limits,
+}
+
+fn wall_us() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as i64)
+}
+
+impl Processor {
+    /// A processor with no partitions yet.
+    pub fn new(
+        engine: Engine,
+        producer: FutureProducer,
+        topics: Topics,
+        metrics: ProcessorMetrics,
+        player_gauges: bool,
+        idle_advance: Duration,
+    ) -> Self {
+        Processor {
+            engine,
+            parts: HashMap::new(),
+            player_part: HashMap::new(),
+            skip_until: HashMap::new(),
+            producer,
+            pending: FuturesUnordered::new(),
+            topics,
+            metrics,
+            player_gauges,
+            idle_advance,
+            out: Vec::new(),
+            alerts: Vec::new(),
+            // Ingest validated against the clock; here only structure and ranges matter.
+            limits: Limits {
+                max_past_s: None,
+                max_future_s: 1e12,
+                ..Limits::default()
+            },
+        }
+    }
+
+    /// Outputs not yet acknowledged.
+    pub fn pending(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Wait for the next acknowledgement (for the loop's `select!`).
+    pub async fn next_delivery(&mut self) {
+        if let Some(r) = self.pending.next().await {
+            self.delivered(r);
+        }
+        self.metrics.pending_outputs.set(self.pending.len() as i64);
+    }
+
+    fn delivered(
+        &self,
+        r: Result<
+            rdkafka::producer::future_producer::OwnedDeliveryResult,
+            futures::channel::oneshot::Canceled,
+        >,
+    ) {
+        match r {
+            Ok(Ok(_)) => {}
+            Ok(Err((error, _))) => {
+                tracing::error!(message = "Kafka refused an output record.", %error)
+            }
+            Err(_) => tracing::error!(message = "An output record was cancelled by the producer."),
+        }
+    }
+
+    /// Queue a record for Kafka, waiting (and collecting acknowledgements) while the local
+    /// queue is full: this is where a slow or absent Kafka slows consumption down.
+    async fn enqueue(
+        &mut self,
+        topic: &str,
+        partition: Option<i32>,
+        key: &str,
+        payload: &[u8],
+        headers: Option<OwnedHeaders>,
+    ) {
+        let mut rec = FutureRecord::to(topic).key(key).payload(payload);
+        if let Some(p) = partition {
+            rec = rec.partition(p);
+        }
+        if let Some(h) = headers {
+            rec = rec.headers(h);
+        }
+        loop {
+            match self.producer.send_result(rec) {
+                Ok(f) => {
+                    self.pending.push(f);
+                    return;
+                }
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                    rec = back;
+                    match tokio::time::timeout(Duration::from_millis(50), self.pending.next()).await
+                    {
+                        Ok(Some(r)) => self.delivered(r),
+                        _ => tokio::time::sleep(Duration::from_millis(10)).await,
+                    }
+                }
+                Err((error, _)) => {
+                    tracing::error!(message = "Output record could not be queued.", %topic, %error);
+                    return;
+                }
+            }
+        }
+    }
+
+    async fn dead_letter(
+        &mut self,
+        key: &str,
+        payload: &[u8],
+        reason: &'static str,
+        detail: &str,
+        partition: i32,
+        offset: i64,
+    ) {
+        self.metrics.dlq.with_label_values(&[reason]).inc();
+        let (p, o, now) = (
+            partition.to_string(),
+            offset.to_string(),
+            wall_us().to_string(),
+        );
+        let headers = OwnedHeaders::new()
+            .insert(Header {
+                key: "sideline.reason",
+                value: Some(reason),
+            })
+            .insert(Header {
+                key: "sideline.detail",
+                value: Some(detail),
+            })
+            .insert(Header {
+                key: "sideline.source_partition",
+                value: Some(p.as_str()),
+            })
+            .insert(Header {
+                key: "sideline.source_offset",
+                value: Some(o.as_str()),
+            })
+            .insert(Header {
+                key: "sideline.received_at_us",
+                value: Some(now.as_str()),
+            });
+        let dlq = self.topics.dlq.clone();
+        self.enqueue(&dlq, None, key, payload, Some(headers)).await;
+    }
+
+    /// Handle one record of the samples topic.
+    pub async fn record(&mut self, m: &BorrowedMessage<'_>) {
+        let (p, off) = (m.partition(), m.offset());
+        self.metrics.records.inc();
+        let part = self.parts.entry(p).or_insert_with(Part::new);
+        part.next_offset = Some(off + 1);
+        part.last_record = Instant::now();
+        let key = String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned();
+        let payload = m.payload().unwrap_or_default();
+        let b = match pb::SampleBatch::decode(payload) {
+            Ok(b) => b,
+            Err(e) => {
+                return self
+                    .dead_letter(&key, payload, "undecodable", &e.to_string(), p, off)
+                    .await;
+            }
+        };
+        let player = if b.player_id.is_empty() {
+            key.clone()
+        } else {
+            b.player_id.clone()
+        };
+        if let Some(&covers) = self.skip_until.get(&player) {
+            if off < covers {
+                self.metrics.replay_skipped.inc();
+                return;
+            }
+            self.skip_until.remove(&player);
+        }
+        let batch = match validate(&b, &self.limits, None) {
+            Ok(x) => x,
+            Err(e) => {
+                return self
+                    .dead_letter(&key, payload, "invalid", &e.to_string(), p, off)
+                    .await;
+            }
+        };
+        if let Some(newest) = batch.samples.iter().map(|s| s.t).max() {
+            let part = self.parts.entry(p).or_insert_with(Part::new);
+            part.stream_time = part.stream_time.max(newest);
+            part.dirty.insert(player.clone());
+        }
+        self.player_part.insert(player.clone(), p);
+        let outcome = self
+            .engine
+            .ingest_routed(&player, &b.team_id, &batch, &mut self.out);
+        if outcome.duplicate_batch {
+            self.metrics.duplicate_batches.inc();
+        }
+        self.metrics.samples.inc_by(u64::from(outcome.accepted));
+        if !outcome.late.is_empty() {
+            self.metrics.late_samples.inc_by(outcome.late.len() as u64);
+            let late = pb::SampleBatch {
+                samples: outcome
+                    .late
+                    .iter()
+                    .filter_map(|&i| b.samples.get(i).cloned())
+                    .collect(),
+                ..b.clone()
+            };
+            let detail = format!(
+                "{} sample(s) older than the allowed lateness behind {player}'s newest",
+                outcome.late.len()
+            );
+            self.dead_letter(&player, &late.encode_to_vec(), "late", &detail, p, off)
+                .await;
+        }
+        self.emit().await;
+    }
+
+    /// Advance event time; emit what closed.
+    pub async fn tick(&mut self) {
+        let now = Instant::now();
+        for part in self.parts.values_mut() {
+            if part.stream_time != Micros::MIN
+                && now.duration_since(part.last_record) >= self.idle_advance
+            {
+                part.stream_time += now.duration_since(part.last_advance).as_micros() as i64;
+            }
+            part.last_advance = now;
+        }
+        let (parts, player_part) = (&self.parts, &self.player_part);
+        self.engine.tick_each(
+            |pe| {
+                player_part
+                    .get(pe.player())
+                    .and_then(|p| parts.get(p))
+                    .map(|x| x.stream_time)
+                    .filter(|t| *t != Micros::MIN)
+            },
+            &mut self.out,
+        );
+        self.emit().await;
+    }
+
+    async fn emit(&mut self) {
+        if self.out.is_empty() {
+            return;
+        }
+        self.engine.observe_alerts(&self.out, &mut self.alerts);
+        let now = wall_us();
+        let out = std::mem::take(&mut self.out);
+        let metrics_topic = self.topics.metrics.clone();
+        for m in &out {
+            self.metrics
+                .latency
+                .observe(((now - m.t) as f64 / 1e6).max(0.0));
+            if self.player_gauges {
+                self.metrics.player.set(m);
+            }
+            if let Some(part) = self
+                .player_part
+                .get(&*m.player)
+                .and_then(|p| self.parts.get_mut(p))
+            {
+                part.dirty.insert(m.player.to_string());
+            }
+            let bytes = convert::metrics(m).encode_to_vec();
+            self.enqueue(&metrics_topic, None, &m.player, &bytes, None)
+                .await;
+            self.metrics.metrics_out.inc();
+        }
+        self.out = out;
+        self.out.clear();
+        let alerts = std::mem::take(&mut self.alerts);
+        let alerts_topic = self.topics.alerts.clone();
+        for a in &alerts {
+            self.metrics
+                .alerts_out
+                .with_label_values(&[a.kind.as_str()])
+                .inc();
+            tracing::info!(message = "Alert.", id = %a.id, kind = a.kind.as_str(), state = ?a.state, severity = ?a.severity, player = %a.player);
+            let bytes = convert::alert(a).encode_to_vec();
+            self.enqueue(&alerts_topic, None, &a.player, &bytes, None)
+                .await;
+        }
+        self.alerts = alerts;
+        self.alerts.clear();
+        self.metrics
+            .players
+            .set(self.engine.players().count() as i64);
+        self.metrics.pending_outputs.set(self.pending.len() as i64);
+    }
+
+    /// Snapshot what changed, wait for every output, commit the offsets covered.
+    pub async fn checkpoint(&mut self, consumer: &StreamConsumer<ProcessorContext>) {
+        let t0 = Instant::now();
+        let state_topic = self.topics.state.clone();
+        let mut snaps: Vec<(i32, String, Vec<u8>)> = Vec::new();
+        for (&p, part) in &mut self.parts {
+            let Some(next) = part.next_offset else {
+                continue;
+            };
+            for player in part.dirty.drain() {
+                if let Some(pe) = self.engine.player(&player) {
+                    match encode(next, pe) {
+                        Ok(bytes) => snaps.push((p, player, bytes)),
+                        Err(error) => {
+                            tracing::error!(message = "Snapshot could not be encoded.", %player, %error)
+                        }
+                    }
+                }
+            }
+        }
+        for (p, player, bytes) in snaps {
+            self.enqueue(&state_topic, Some(p), &player, &bytes, None)
+                .await;
+            self.metrics.snapshots.inc();
+        }
+        while let Some(r) = self.pending.next().await {
+            self.delivered(r);
+        }
+        self.metrics.pending_outputs.set(0);
+        let mut tpl = TopicPartitionList::new();
+        for (&p, part) in &self.parts {
+            if let Some(next) = part.next_offset
+                && let Err(error) =
+                    tpl.add_partition_offset(&self.topics.samples, p, Offset::Offset(next))
+            {
+                tracing::error!(message = "Offset not added to the commit.", partition = p, %error);
+            }
+        }
+        if tpl.count() > 0 {
+            let r = tokio::task::block_in_place(|| consumer.commit(&tpl, CommitMode::Sync));
+            if let Err(error) = r {
+                tracing::warn!(message = "Offset commit failed; the next checkpoint retries.", %error);
+                return;
+            }
+        }
+        self.metrics.checkpoints.inc();
+        self.metrics
+            .checkpoint_seconds
+            .observe(t0.elapsed().as_secs_f64());
+    }
+
+    /// Apply a rebalance.
+    pub fn rebalance(&mut self, ev: RebalanceEvent) {
+        match ev {
+            RebalanceEvent::Assigned(parts) => {
+                for (p, state) in parts {
+                    let mut part = Part::new();
+                    self.metrics.restore_rejected.inc_by(state.unusable);
+                    for (player, rec) in state.players {
+                        let covers = rec.covers;
+                        let newest = rec.engine.newest();
+                        match self.engine.restore(rec.engine) {
+                            Ok(()) => {
+                                self.metrics.restores.inc();
+                                self.skip_until.insert(player.clone(), covers);
+                                self.player_part.insert(player, p);
+                                if let Some(n) = newest {
+                                    part.stream_time = part.stream_time.max(n);
+                                }
+                            }
+                            Err(why) => {
+                                self.metrics.restore_rejected.inc();
+                                tracing::warn!(message = "Snapshot not restored; the player starts from the committed offset.", %player, %why);
+                            }
+                        }
+                    }
+                    self.parts.insert(p, part);
+                }
+                self.metrics.partitions.set(self.parts.len() as i64);
+            }
+            RebalanceEvent::Revoked(parts) => {
+                let gone: HashSet<String> = self
+                    .player_part
+                    .iter()
+                    .filter(|(_, p)| parts.contains(p))
+                    .map(|(k, _)| k.clone())
+                    .collect();
+                if self.player_gauges {
+                    for pe in self
+                        .engine
+                        .players()
+                        .filter(|pe| gone.contains(pe.player()))
+                    {
+                        self.metrics
+                            .player
+                            .remove(pe.team(), pe.player(), pe.session());
+                    }
+                }
+                self.engine.remove_players(|pe| gone.contains(pe.player()));
+                self.player_part.retain(|k, _| !gone.contains(k));
+                self.skip_until.retain(|k, _| !gone.contains(k));
+                for p in &parts {
+                    self.parts.remove(p);
+                    let _ = self.metrics.lag.remove_label_values(&[&p.to_string()]);
+                }
+                self.metrics.partitions.set(self.parts.len() as i64);
+            }
+            RebalanceEvent::RestoreFailed(_) => {}
+        }
+    }
+
+    /// Update the lag gauges (blocking calls; run rarely).
+    pub fn measure_lag(&self, consumer: &StreamConsumer<ProcessorContext>) {
+        for (&p, part) in &self.parts {
+            if let Ok((_, high)) =
+                consumer.fetch_watermarks(&self.topics.samples, p, Duration::from_secs(1))
+            {
+                let lag = part.next_offset.map_or(high, |n| high - n).max(0);
+                self.metrics
+                    .lag
+                    .with_label_values(&[&p.to_string()])
+                    .set(lag);
+            }
+        }
+    }
+}
