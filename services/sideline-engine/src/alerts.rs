@@ -29,6 +29,9 @@ use crate::params::AlertParams;
 use crate::risk::{Band, Term, TermId, TermState};
 use crate::sample::{Micros, SECOND};
 
+/// A teammate counts as streaming if he had signal this recently.
+pub const LIVE_WINDOW: Micros = 10 * SECOND;
+
 /// Alert kinds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -481,8 +484,10 @@ impl PlayerAlerts {
     }
 }
 
-/// Which teams have a player streaming: a snapshot with good or poor signal in the last 30 s
-/// of event time. Keyed by team.
+/// Which teams have a player streaming: a snapshot with good or poor signal in the last 10 s
+/// of event time (shorter than the device rule's pending period, so that when a whole team
+/// falls silent its members stop counting as live before anyone's device alert could fire).
+/// Keyed by team.
 pub fn live_teams<'a>(
     players: impl Iterator<Item = (&'a str, &'a PlayerAlerts)>,
     now: Micros,
@@ -492,7 +497,7 @@ pub fn live_teams<'a>(
         let entry = live.entry(team).or_default();
         if let Some((t, s)) = a.last_signal
             && s != Signal::NoSignal
-            && now - t <= 30 * SECOND
+            && now - t <= LIVE_WINDOW
         {
             *entry += 1;
         }

@@ -10,14 +10,14 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::alerts::{AlertEvent, live_teams};
+use crate::alerts::{AlertEvent, LIVE_WINDOW, live_teams};
 use crate::dedup::SeqVerdict;
 use crate::output::{PlayerMetrics, Signal};
 use crate::params::Params;
 use crate::player::PlayerEngine;
 use crate::profile::{AthleteProfile, Baseline};
 use crate::reorder::Refusal;
-use crate::sample::{Batch, Micros, SECOND, Sample};
+use crate::sample::{Batch, Micros, Sample};
 use crate::window::{IncrementalWindows, WindowStore};
 
 /// Where a device's samples go.
@@ -341,7 +341,7 @@ impl<W: WindowStore> Engine<W> {
             let streaming = pe
                 .alerts()
                 .last_signal()
-                .is_some_and(|(t, s)| s != Signal::NoSignal && now - t <= 30 * SECOND);
+                .is_some_and(|(t, s)| s != Signal::NoSignal && now - t <= LIVE_WINDOW);
             let others = live
                 .get(&*m.team)
                 .copied()
