@@ -6,10 +6,10 @@
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
-use sideline_cli::simrun::run_match;
 use sideline_engine::risk::Band;
 use sideline_engine::{Params, PlayerMetrics, Signal};
 use sideline_sim::MatchConfig;
+use sideline_sim::offline::run_match;
 
 struct Run {
     last: BTreeMap<String, PlayerMetrics>,

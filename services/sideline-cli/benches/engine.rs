@@ -9,8 +9,8 @@
 
 use std::time::{Duration, Instant};
 
-use sideline_cli::simrun::engine_for;
 use sideline_engine::{Batch, Engine, IncrementalWindows, NaiveWindows, Params, WindowStore};
+use sideline_sim::offline::engine_for;
 use sideline_sim::{MatchConfig, MatchSim};
 
 const RUNS: usize = 3;

@@ -1,7 +1,7 @@
 //! Development aid: the alert events of the synthetic match, per player.
-use sideline_cli::simrun::run_match;
 use sideline_engine::Params;
 use sideline_sim::MatchConfig;
+use sideline_sim::offline::run_match;
 fn main() {
     let seed = std::env::args()
         .nth(1)

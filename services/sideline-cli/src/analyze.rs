@@ -301,7 +301,7 @@ pub fn summarize(args: &AnalyzeArgs) -> Result<Analysis> {
             seed: args.seed,
             ..Default::default()
         };
-        let last = crate::simrun::run_match(cfg, params, &mut on_snapshot);
+        let last = sideline_sim::offline::run_match(cfg, params, &mut on_snapshot);
         (
             ImportReport::default(),
             last.last.into_values().collect::<Vec<_>>(),

@@ -7,7 +7,6 @@
 //!
 //! - [`analyze`]: `sideline analyze` — recorded files through the engine, per-player figures.
 //! - [`input`]: opening files (gzip, progress bars).
-//! - [`simrun`]: the synthetic match through the engine, offline.
 //! - [`services`]: `sideline ingest` (configuration, logging, admin listener, signals).
 //! - [`simulate`]: `sideline simulate`, the synthetic match over MQTT.
 //! - [`roster_cmd`]: `sideline roster publish`.
@@ -16,5 +15,4 @@ pub mod analyze;
 pub mod input;
 pub mod roster_cmd;
 pub mod services;
-pub mod simrun;
 pub mod simulate;

@@ -17,6 +17,8 @@ enum Command {
     Analyze(analyze::AnalyzeArgs),
     /// The ingest service: MQTT → validated samples on Kafka, bad input to the dead-letter topic.
     Ingest(services::ServiceArgs),
+    /// The processor: samples from Kafka → per-player engines → metrics, alerts, gauges.
+    Process(services::ServiceArgs),
     /// Publish the synthetic match over MQTT, paced in real time or faster.
     Simulate(simulate::SimulateArgs),
     /// Roster tools.
@@ -35,6 +37,7 @@ fn main() -> std::process::ExitCode {
             Ok(rt) => rt.block_on(async move {
                 match other {
                     Command::Ingest(a) => services::ingest(&a).await,
+                    Command::Process(a) => services::process(&a).await,
                     Command::Simulate(a) => {
                         let stop = sideline_common::shutdown::on_signal();
                         simulate::run(&a, stop).await

@@ -1,4 +1,4 @@
-//! `sideline ingest` (and, as they land, the other services): load configuration, start
+//! `sideline ingest` and `sideline process` (and, as they land, the other services): load configuration, start
 //! logging, bind the admin listener, run until SIGINT/SIGTERM.
 
 use std::path::PathBuf;
@@ -27,20 +27,48 @@ pub async fn ingest(a: &ServiceArgs) -> Result<()> {
         if shown.mqtt.password.is_some() {
             shown.mqtt.password = Some("(hidden)".into());
         }
-        for (k, v) in shown.kafka.client.iter_mut() {
-            if k.contains("password") || k.contains("secret") {
-                *v = "(hidden)".into();
-            }
-        }
+        hide_secrets(&mut shown.kafka);
         print!("{}", toml::to_string_pretty(&shown)?);
         return Ok(());
     }
     sideline_common::telemetry::init(cfg.log.format, &cfg.log.level);
-    let listener = tokio::net::TcpListener::bind(&cfg.http.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", cfg.http.listen))?;
-    tracing::info!(message = "Admin HTTP listening.", addr = %cfg.http.listen);
-    let stop = sideline_common::shutdown::on_signal();
+    let (listener, stop) = admin(&cfg.http.listen).await?;
     sideline_ingest::run(cfg, listener, stop).await?;
     Ok(())
+}
+
+/// `sideline process`.
+pub async fn process(a: &ServiceArgs) -> Result<()> {
+    let cfg: sideline_processor::ProcessorConfig =
+        load(sideline_processor::config::DEFAULTS, a.config.as_deref())?;
+    if a.print_config {
+        let mut shown = cfg.clone();
+        hide_secrets(&mut shown.kafka);
+        print!("{}", toml::to_string_pretty(&shown)?);
+        return Ok(());
+    }
+    sideline_common::telemetry::init(cfg.log.format, &cfg.log.level);
+    let (listener, stop) = admin(&cfg.http.listen).await?;
+    sideline_processor::run(cfg, listener, stop).await?;
+    Ok(())
+}
+
+/// Librdkafka settings that look like secrets are not printed.
+fn hide_secrets(kafka: &mut sideline_kafka::KafkaConfig) {
+    for (k, v) in kafka.client.iter_mut() {
+        if k.contains("password") || k.contains("secret") {
+            *v = "(hidden)".into();
+        }
+    }
+}
+
+/// Bind the admin listener and arm SIGINT/SIGTERM.
+async fn admin(
+    listen: &str,
+) -> Result<(tokio::net::TcpListener, sideline_common::CancellationToken)> {
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    tracing::info!(message = "Admin HTTP listening.", addr = %listen);
+    Ok((listener, sideline_common::shutdown::on_signal()))
 }

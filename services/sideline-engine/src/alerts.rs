@@ -15,10 +15,15 @@
 //! | fatigue | HSR-output decline *and* a neuromuscular marker (info) | not both |
 //! | device | no signal or poor fixes *while teammates stream* | good signal; whole team silent ends the session |
 //!
+//! A player without a fix in the second (on the bench, pod silent, after the final whistle)
+//! starts no new episode of the score-based kinds, and their pending periods start again:
+//! his numbers are not moving. Open episodes carry on.
+//!
 //! Device alerts need the team: when every pod of a team goes quiet it is half-time or the end,
-//! not 22 dead pods.
+//! not 22 dead pods. Whether teammates were streaming at a given second is decided in
+//! [`crate::team`], which evaluates the device rule only once every teammate has reached that
+//! second, so that the outcome never depends on the order players' data arrives in.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -28,9 +33,6 @@ use crate::output::{PlayerMetrics, Signal};
 use crate::params::AlertParams;
 use crate::risk::{Band, Term, TermId, TermState};
 use crate::sample::{Micros, SECOND};
-
-/// A teammate counts as streaming if he had signal this recently.
-pub const LIVE_WINDOW: Micros = 10 * SECOND;
 
 /// Alert kinds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -164,8 +166,6 @@ struct Rule {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct PlayerAlerts {
     rules: [Rule; 5],
-    /// Latest signal state, for teammates' device rules.
-    last_signal: Option<(Micros, Signal)>,
 }
 
 /// What one rule sees in one snapshot.
@@ -194,6 +194,11 @@ fn fnv(s: &str) -> u64 {
 pub fn clock(t: Micros) -> String {
     let s = t.div_euclid(SECOND).rem_euclid(86_400);
     format!("{:02}:{:02}:{:02}", s / 3600, (s / 60) % 60, s % 60)
+}
+
+/// The snapshot's second had a position fix.
+fn tracked(m: &PlayerMetrics) -> bool {
+    m.status.last_fix_age_s.is_some_and(|a| a <= 1.0)
 }
 
 fn fired_terms(m: &PlayerMetrics) -> Vec<Term> {
@@ -355,20 +360,50 @@ fn summary(
 }
 
 impl PlayerAlerts {
-    /// Evaluate every rule on one snapshot; lifecycle events go to `out`. `teammates_live`:
-    /// at least one teammate is streaming (see the module docs).
+    /// Evaluate every rule but the device rule on one snapshot; lifecycle events go to `out`.
     pub fn observe(
         &mut self,
         m: &PlayerMetrics,
         p: &AlertParams,
         amber: f64,
         red: f64,
+        out: &mut Vec<AlertEvent>,
+    ) {
+        self.rules_on(m, p, amber, red, None, out);
+    }
+
+    /// Evaluate the device rule on one snapshot. `teammates_live`: at least one teammate was
+    /// streaming around that second (see [`crate::team`]).
+    pub fn observe_device(
+        &mut self,
+        m: &PlayerMetrics,
+        p: &AlertParams,
         teammates_live: bool,
         out: &mut Vec<AlertEvent>,
     ) {
-        self.last_signal = Some((m.t, m.status.signal));
+        self.rules_on(m, p, 0.0, 0.0, Some(teammates_live), out);
+    }
+
+    /// The device rule alone when `device` is given, else every other rule.
+    fn rules_on(
+        &mut self,
+        m: &PlayerMetrics,
+        p: &AlertParams,
+        amber: f64,
+        red: f64,
+        device: Option<bool>,
+        out: &mut Vec<AlertEvent>,
+    ) {
         for (k, kind) in AlertKind::ALL.into_iter().enumerate() {
-            let r = read(kind, m, p, amber, red, teammates_live);
+            if (kind == AlertKind::Device) != device.is_some() {
+                continue;
+            }
+            let teammates_live = device.unwrap_or(false);
+            let mut r = read(kind, m, p, amber, red, teammates_live);
+            if kind != AlertKind::Device && !tracked(m) {
+                // Off the pitch (bench, dropout, after the whistle): nothing new fires.
+                r.level = None;
+            }
             let rule = &mut self.rules[k];
             let event = |state, sev: Severity, since: Micros, id: &str, resolution, r: &Reading| {
                 AlertEvent {
@@ -477,32 +512,6 @@ impl PlayerAlerts {
             .filter_map(|r| r.episode.as_ref().map(|e| e.id.as_str()))
             .collect()
     }
-
-    /// Latest signal state seen.
-    pub fn last_signal(&self) -> Option<(Micros, Signal)> {
-        self.last_signal
-    }
-}
-
-/// Which teams have a player streaming: a snapshot with good or poor signal in the last 10 s
-/// of event time (shorter than the device rule's pending period, so that when a whole team
-/// falls silent its members stop counting as live before anyone's device alert could fire).
-/// Keyed by team.
-pub fn live_teams<'a>(
-    players: impl Iterator<Item = (&'a str, &'a PlayerAlerts)>,
-    now: Micros,
-) -> HashMap<&'a str, u32> {
-    let mut live: HashMap<&str, u32> = HashMap::new();
-    for (team, a) in players {
-        let entry = live.entry(team).or_default();
-        if let Some((t, s)) = a.last_signal
-            && s != Signal::NoSignal
-            && now - t <= LIVE_WINDOW
-        {
-            *entry += 1;
-        }
-    }
-    live
 }
 
 #[cfg(test)]
@@ -557,14 +566,8 @@ mod tests {
         let mut a = PlayerAlerts::default();
         let mut out = Vec::new();
         for m in series {
-            a.observe(
-                &m,
-                &AlertParams::default(),
-                3.0,
-                5.0,
-                teammates_live,
-                &mut out,
-            );
+            a.observe(&m, &AlertParams::default(), 3.0, 5.0, &mut out);
+            a.observe_device(&m, &AlertParams::default(), teammates_live, &mut out);
         }
         out
     }
@@ -673,6 +676,22 @@ mod tests {
             .collect();
         assert_eq!(ev.len(), 1);
         assert_eq!(ev[0].t / SECOND, 50);
+    }
+
+    #[test]
+    fn nothing_new_fires_for_a_player_without_fixes() {
+        // Red from second 20, but the pod stops at second 60 (before the 120-s pending ends).
+        let series = || {
+            (0..400).map(|t| {
+                let mut m = snap(t, if t > 20 { 5.5 } else { 1.0 }, None, Signal::Ok);
+                if t >= 60 {
+                    m.status.last_fix_age_s = Some((t - 59) as f64);
+                }
+                m
+            })
+        };
+        let ev = run(series(), false);
+        assert!(ev.iter().all(|e| e.kind != AlertKind::StrainRisk), "{ev:?}");
     }
 
     #[test]

@@ -25,7 +25,8 @@
 //! - [`window`]: per-second buckets and rolling windows (incremental and naive).
 //! - [`fatigue`]: post-peak decrement, block declines, neuromuscular markers.
 //! - [`risk`]: the strain-risk attention score; [`forecast`]: minutes to the next band.
-//! - [`alerts`]: alert rules (pending, hysteresis, cooldown, stable ids).
+//! - [`alerts`]: alert rules (pending, hysteresis, cooldown, stable ids); [`team`]: whether
+//!   teammates were streaming, independent of arrival order (device alerts).
 //! - [`dedup`]: duplicate deliveries by (device, sequence number).
 //! - [`player`]: one player's engine; [`squad`]: routing, de-duplication, many players.
 //! - [`output`]: the per-second snapshot.
@@ -47,6 +48,7 @@ pub mod risk;
 pub mod sample;
 pub mod speed;
 pub mod squad;
+pub mod team;
 pub mod window;
 
 pub use alerts::{AlertEvent, AlertKind, Lifecycle, Severity};

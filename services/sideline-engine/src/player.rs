@@ -30,6 +30,7 @@ use crate::reorder::{Refusal, ReorderBuffer};
 use crate::risk::{RiskContext, RiskInputs, evaluate};
 use crate::sample::{Micros, Position, Reading, SECOND, Sample, secs};
 use crate::speed::SpeedFilter;
+use crate::team::DeviceWatch;
 use crate::window::{
     Bucket, FIELDS, Field, IncrementalWindows, MICRO, MM, Sums, WindowStore, to_units,
 };
@@ -171,6 +172,8 @@ pub struct PlayerEngine<W: WindowStore = IncrementalWindows> {
     seqs: HashMap<String, SeqWindow>,
     /// Alert rule state.
     alerts: PlayerAlerts,
+    /// Signal history and snapshots waiting for the team's device rule.
+    device: DeviceWatch,
 }
 
 fn push_unique(v: &mut Vec<u32>, x: u32) -> usize {
@@ -240,6 +243,7 @@ impl<W: WindowStore> PlayerEngine<W> {
             forced: Micros::MIN,
             seqs: HashMap::new(),
             alerts: PlayerAlerts::default(),
+            device: DeviceWatch::default(),
         };
         e.set_profile(p, None);
         e
@@ -275,17 +279,35 @@ impl<W: WindowStore> PlayerEngine<W> {
         &self.alerts
     }
 
-    /// Evaluate the alert rules on one of this player's snapshots.
+    /// Evaluate the alert rules on one of this player's snapshots (in time order); the device
+    /// rule waits for the team (see [`crate::team`]).
     pub fn observe_alerts(
         &mut self,
         m: &PlayerMetrics,
         p: &crate::params::AlertParams,
         amber: f64,
         red: f64,
+        out: &mut Vec<crate::alerts::AlertEvent>,
+    ) {
+        self.alerts.observe(m, p, amber, red, out);
+        self.device.push(m);
+    }
+
+    /// The team side of the device rule.
+    pub fn device_watch(&self) -> &DeviceWatch {
+        &self.device
+    }
+
+    /// Evaluate the device rule on the oldest waiting snapshot.
+    pub fn observe_device(
+        &mut self,
+        p: &crate::params::AlertParams,
         teammates_live: bool,
         out: &mut Vec<crate::alerts::AlertEvent>,
     ) {
-        self.alerts.observe(m, p, amber, red, teammates_live, out);
+        if let Some(m) = self.device.pop() {
+            self.alerts.observe_device(&m, p, teammates_live, out);
+        }
     }
 
     /// Classify a batch's (device, seq), remembering it.

@@ -10,14 +10,15 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::alerts::{AlertEvent, LIVE_WINDOW, live_teams};
+use crate::alerts::AlertEvent;
 use crate::dedup::SeqVerdict;
-use crate::output::{PlayerMetrics, Signal};
+use crate::output::PlayerMetrics;
 use crate::params::Params;
 use crate::player::PlayerEngine;
 use crate::profile::{AthleteProfile, Baseline};
 use crate::reorder::Refusal;
 use crate::sample::{Batch, Micros, Sample};
+use crate::team::{MAX_WAITING, team_ready};
 use crate::window::{IncrementalWindows, WindowStore};
 
 /// Where a device's samples go.
@@ -319,16 +320,12 @@ impl<W: WindowStore> Engine<W> {
     }
 
     /// Evaluate the alert rules on snapshots just produced (in order); lifecycle events go to
-    /// `alerts`. Call it with every batch of snapshots the engine emits.
+    /// `alerts`. Call it with every batch of snapshots the engine emits. Device rules run for
+    /// the seconds every teammate has reached (see [`crate::team`]).
     pub fn observe_alerts(&mut self, snapshots: &[PlayerMetrics], alerts: &mut Vec<AlertEvent>) {
-        let Some(now) = snapshots.iter().map(|m| m.t).max() else {
+        if snapshots.is_empty() {
             return;
-        };
-        let live: HashMap<String, u32> =
-            live_teams(self.players.iter().map(|p| (p.team(), p.alerts())), now)
-                .into_iter()
-                .map(|(k, v)| (k.to_string(), v))
-                .collect();
+        }
         let (amber, red) = (self.params.risk.amber, self.params.risk.red);
         for m in snapshots {
             let Some(&i) = self.index.get(&*m.player) else {
@@ -338,16 +335,54 @@ impl<W: WindowStore> Engine<W> {
             if pe.session() != &*m.session {
                 continue; // a finished session's last words
             }
-            let streaming = pe
-                .alerts()
-                .last_signal()
-                .is_some_and(|(t, s)| s != Signal::NoSignal && now - t <= LIVE_WINDOW);
-            let others = live
-                .get(&*m.team)
-                .copied()
-                .unwrap_or(0)
-                .saturating_sub(u32::from(streaming));
-            pe.observe_alerts(m, &self.params.alerts, amber, red, others > 0, alerts);
+            pe.observe_alerts(m, &self.params.alerts, amber, red, alerts);
+        }
+        // Teams (with their session) of the players that just produced something.
+        let mut teams: Vec<(&str, &str)> =
+            snapshots.iter().map(|m| (&*m.team, &*m.session)).collect();
+        teams.sort_unstable();
+        teams.dedup();
+        let teams: Vec<(String, String)> = teams
+            .into_iter()
+            .map(|(t, s)| (t.to_string(), s.to_string()))
+            .collect();
+        for (team, session) in teams {
+            self.release_device_rules(&team, &session, alerts);
+        }
+    }
+
+    fn release_device_rules(&mut self, team: &str, session: &str, alerts: &mut Vec<AlertEvent>) {
+        let members: Vec<usize> = (0..self.players.len())
+            .filter(|&i| self.players[i].team() == team && self.players[i].session() == session)
+            .collect();
+        let observed = members
+            .iter()
+            .map(|&i| self.players[i].device_watch().observed());
+        let Some(ready) = team_ready(observed) else {
+            return;
+        };
+        // Decide every waiting snapshot's "teammates live" first (reading the others), then
+        // run the rules (changing each player).
+        let mut verdicts: Vec<(usize, Vec<bool>)> = Vec::new();
+        for &i in &members {
+            let w = self.players[i].device_watch();
+            let n = w.waiting();
+            let v: Vec<bool> = w
+                .waiting_times()
+                .enumerate()
+                .take_while(|&(k, t)| t <= ready || n - k > MAX_WAITING)
+                .map(|(_, t)| {
+                    members
+                        .iter()
+                        .any(|&j| j != i && self.players[j].device_watch().streaming_at(t))
+                })
+                .collect();
+            verdicts.push((i, v));
+        }
+        for (i, v) in verdicts {
+            for live in v {
+                self.players[i].observe_device(&self.params.alerts, live, alerts);
+            }
         }
     }
 
@@ -412,7 +447,7 @@ impl<W: WindowStore> Engine<W> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sample::Sample;
+    use crate::sample::{SECOND, Sample};
 
     fn batch(device: &str, session: &str, seq: u64, t0: Micros) -> Batch {
         Batch {
@@ -473,6 +508,65 @@ mod tests {
         let last = out.last().unwrap();
         assert_eq!(&*last.session, "tuesday");
         assert!(last.totals.distance_m < 4.0, "{}", last.totals.distance_m);
+    }
+
+    /// Three teammates for 5 minutes; `dead`'s pod is silent from minute 1 to 3. Each player's
+    /// batches are fed in `order` (player index per step), each player ticked to his own time.
+    fn device_events(lag_s: [i64; 3], team_silent_after_s: Option<i64>) -> Vec<(String, i64)> {
+        let mut e: Engine = Engine::new(Params::default(), false);
+        let names = ["alive-1", "dead", "alive-2"];
+        for (k, n) in names.iter().enumerate() {
+            e.assign(&format!("pod-{k}"), n, "t");
+        }
+        let (mut out, mut alerts) = (Vec::new(), Vec::new());
+        // Step through wall time; player k sees event second `step - lag_s[k]`.
+        for step in 0..(300 + 60) {
+            for (k, name) in names.iter().enumerate() {
+                let sec = step - lag_s[k];
+                if !(0..300).contains(&sec) {
+                    continue;
+                }
+                let silent = (*name == "dead" && (60..180).contains(&sec))
+                    || team_silent_after_s.is_some_and(|s| sec >= s);
+                if !silent {
+                    e.ingest_batch(
+                        &batch(&format!("pod-{k}"), "s", sec as u64 + 1, sec * SECOND),
+                        &mut out,
+                    );
+                }
+                e.tick_each(
+                    |pe| (pe.player() == *name).then_some((sec + 1) * SECOND),
+                    &mut out,
+                );
+                e.observe_alerts(&out, &mut alerts);
+                out.clear();
+            }
+        }
+        let mut ev: Vec<(String, i64)> = alerts
+            .into_iter()
+            .filter(|a| a.kind == crate::AlertKind::Device)
+            .map(|a| (format!("{} {} {:?}", a.id, a.player, a.state), a.t))
+            .collect();
+        ev.sort();
+        ev
+    }
+
+    #[test]
+    fn device_alerts_do_not_depend_on_which_teammate_is_processed_first() {
+        let in_step = device_events([0, 0, 0], None);
+        assert_eq!(in_step.len(), 2, "{in_step:?}");
+        assert!(in_step.iter().all(|(e, _)| e.contains(" dead ")));
+        // The dead pod's partition far ahead of, or far behind, its teammates'.
+        assert_eq!(device_events([40, 0, 40], None), in_step);
+        assert_eq!(device_events([0, 45, 3], None), in_step);
+    }
+
+    #[test]
+    fn a_whole_team_falling_silent_raises_no_device_alert_whatever_the_order() {
+        for lags in [[0, 0, 0], [50, 0, 20], [0, 50, 0]] {
+            let ev = device_events(lags, Some(30));
+            assert!(ev.is_empty(), "{lags:?}: {ev:?}");
+        }
     }
 
     #[test]

@@ -6,9 +6,11 @@
 
 use std::time::Duration;
 
+use prometheus::IntGaugeVec;
 use rdkafka::TopicPartitionList;
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
+use rdkafka::statistics::Statistics;
 use rdkafka::types::RDKafkaRespErr;
 use sideline_kafka::KafkaConfig;
 use tokio::sync::mpsc::UnboundedSender;
@@ -38,9 +40,34 @@ pub struct ProcessorContext {
     pub restore_timeout: Duration,
     /// To the main loop.
     pub tx: UnboundedSender<RebalanceEvent>,
+    /// Consumer lag by partition, from librdkafka's statistics (no extra broker requests and
+    /// nothing blocks the main loop).
+    pub lag: IntGaugeVec,
 }
 
-impl ClientContext for ProcessorContext {}
+impl ClientContext for ProcessorContext {
+    fn stats(&self, statistics: Statistics) {
+        let Some(topic) = statistics.topics.get(&self.samples_topic) else {
+            return;
+        };
+        for (_, p) in topic.partitions.iter().filter(|(_, p)| p.partition >= 0) {
+            let label = p.partition.to_string();
+            if !p.desired {
+                let _ = self.lag.remove_label_values(&[&label]);
+                continue;
+            }
+            // The next record handed to us versus the end of the log.
+            let lag = if p.hi_offset >= 0 && p.app_offset >= 0 {
+                p.hi_offset - p.app_offset
+            } else {
+                p.consumer_lag
+            };
+            if lag >= 0 {
+                self.lag.with_label_values(&[&label]).set(lag);
+            }
+        }
+    }
+}
 
 impl ConsumerContext for ProcessorContext {
     fn rebalance(&self, c: &BaseConsumer<Self>, err: RDKafkaRespErr, tpl: &mut TopicPartitionList) {

@@ -32,6 +32,7 @@ use std::time::Duration;
 use prometheus::Registry;
 use prost::Message as _;
 use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::error::KafkaError;
 use sideline_common::admin::{self, AdminState};
 use sideline_common::{CancellationToken, Health};
 use sideline_engine::{AthleteProfile, Baseline, Engine, Params};
@@ -193,6 +194,7 @@ async fn serve(
         state_topic: t.state.clone(),
         restore_timeout: Duration::from_secs(cfg.processor.restore_timeout_s),
         tx: rb_tx,
+        lag: metrics.lag.clone(),
     };
     let consumer: StreamConsumer<ProcessorContext> = cfg
         .kafka
@@ -206,6 +208,10 @@ async fn serve(
                 ("fetch.wait.max.ms", "20"),
                 ("session.timeout.ms", "10000"),
                 ("heartbeat.interval.ms", "1000"),
+                // Reaching the end of a partition is what lets a quiet partition's event time
+                // follow the wall clock (never while it is still catching up).
+                ("enable.partition.eof", "true"),
+                ("statistics.interval.ms", "5000"),
             ],
         )?
         .create_with_context(ctx)?;
@@ -257,8 +263,7 @@ async fn serve(
     let mut tick = tokio::time::interval(Duration::from_millis(cfg.processor.tick_interval_ms));
     let mut checkpoint =
         tokio::time::interval(Duration::from_secs(cfg.processor.checkpoint_interval_s));
-    let mut lag = tokio::time::interval(Duration::from_secs(5));
-    for i in [&mut tick, &mut checkpoint, &mut lag] {
+    for i in [&mut tick, &mut checkpoint] {
         i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     }
     tracing::info!(message = "Processor running.", group = %cfg.processor.group_id, topic = %t.samples);
@@ -270,7 +275,6 @@ async fn serve(
             Some(u) = up_rx.recv() => apply(&mut proc.engine, u),
             _ = checkpoint.tick() => proc.checkpoint(&consumer).await,
             _ = tick.tick() => proc.tick().await,
-            _ = lag.tick() => tokio::task::block_in_place(|| proc.measure_lag(&consumer)),
             _ = proc.next_delivery(), if proc.pending() > 0 => {}
             m = consumer.recv() => match m {
                 Ok(m) => {
@@ -280,6 +284,7 @@ async fn serve(
                     }
                     proc.record(&m).await;
                 }
+                Err(KafkaError::PartitionEOF(p)) => proc.at_end(p),
                 Err(error) => {
                     tracing::warn!(message = "Consume failed; retrying.", %error);
                     tokio::time::sleep(Duration::from_millis(200)).await;

@@ -4,7 +4,8 @@
 //!   (which removes duplicate deliveries and reorders by event time), dead-letter late samples,
 //!   produce the snapshots and alert events that came out;
 //! - a tick: advance each partition's stream time (the newest event time seen, or the wall
-//!   clock once the partition has been silent for `idle_advance_s`), close seconds, produce;
+//!   clock once the consumer is at the end of the partition and it has been silent for
+//!   `idle_advance_s`), close seconds, produce;
 //! - a checkpoint: snapshot every player that changed, wait until Kafka has acknowledged every
 //!   output and snapshot, then commit the offsets they cover.
 
@@ -35,6 +36,8 @@ struct Part {
     last_record: Instant,
     last_advance: Instant,
     next_offset: Option<i64>,
+    /// Consumed to the end of the log (and nothing arrived since).
+    at_end: bool,
     dirty: HashSet<String>,
 }
 
@@ -46,6 +49,7 @@ impl Part {
             last_record: now,
             last_advance: now,
             next_offset: None,
+            at_end: false,
             dirty: HashSet::new(),
         }
     }
@@ -237,6 +241,7 @@ impl Processor {
         let part = self.parts.entry(p).or_insert_with(Part::new);
         part.next_offset = Some(off + 1);
         part.last_record = Instant::now();
+        part.at_end = false;
         let key = String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned();
         let payload = m.payload().unwrap_or_default();
         let b = match pb::SampleBatch::decode(payload) {
@@ -305,6 +310,7 @@ impl Processor {
         let now = Instant::now();
         for part in self.parts.values_mut() {
             if part.stream_time != Micros::MIN
+                && part.at_end
                 && now.duration_since(part.last_record) >= self.idle_advance
             {
                 part.stream_time += now.duration_since(part.last_advance).as_micros() as i64;
@@ -425,6 +431,16 @@ impl Processor {
             .observe(t0.elapsed().as_secs_f64());
     }
 
+    /// The consumer reached the end of partition `p`: from now on (until a record arrives)
+    /// silence means the players are quiet, not that we are behind.
+    pub fn at_end(&mut self, p: i32) {
+        let part = self.parts.entry(p).or_insert_with(Part::new);
+        if !part.at_end {
+            part.at_end = true;
+            part.last_record = Instant::now();
+        }
+    }
+
     /// Apply a rebalance.
     pub fn rebalance(&mut self, ev: RebalanceEvent) {
         match ev {
@@ -482,21 +498,6 @@ impl Processor {
                 self.metrics.partitions.set(self.parts.len() as i64);
             }
             RebalanceEvent::RestoreFailed(_) => {}
-        }
-    }
-
-    /// Update the lag gauges (blocking calls; run rarely).
-    pub fn measure_lag(&self, consumer: &StreamConsumer<ProcessorContext>) {
-        for (&p, part) in &self.parts {
-            if let Ok((_, high)) =
-                consumer.fetch_watermarks(&self.topics.samples, p, Duration::from_secs(1))
-            {
-                let lag = part.next_offset.map_or(high, |n| high - n).max(0);
-                self.metrics
-                    .lag
-                    .with_label_values(&[&p.to_string()])
-                    .set(lag);
-            }
         }
     }
 }

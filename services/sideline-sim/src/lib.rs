@@ -15,9 +15,11 @@
 //! - [`roles`]: positional activity profiles.
 //! - [`athlete`]: kinematics, accelerometer and heart-rate models of one player.
 //! - [`squad`]: the squads, their profiles, baselines and scripts.
+//! - [`offline`]: the whole match through the engine, no brokers (the reference run).
 //! - this file: [`MatchSim`], which steps everyone and emits device batches.
 
 pub mod athlete;
+pub mod offline;
 pub mod roles;
 pub mod squad;
 

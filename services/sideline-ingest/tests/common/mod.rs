@@ -127,6 +127,23 @@ pub async fn metric(s: &Service, name: &str, filter: &str) -> f64 {
         .sum()
 }
 
+/// Waits until a metric reaches `at_least` (the service notices a broker
+/// restart only when its connection breaks, which takes a moment).
+pub async fn wait_metric(s: &Service, name: &str, at_least: f64, timeout: Duration) {
+    let end = tokio::time::Instant::now() + timeout;
+    loop {
+        let v = metric(s, name, "").await;
+        if v >= at_least {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < end,
+            "{name} stayed at {v}, wanted at least {at_least}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 pub struct Publisher {
     pub client: Client,
     stop: CancellationToken,

@@ -1,10 +1,10 @@
-//! Running the synthetic match through the engine offline (no brokers): used by
-//! `sideline analyze --sim`, the benchmark and the tests.
+//! Running the synthetic match through the engine offline (no brokers): the reference that
+//! `sideline analyze --sim`, the benchmarks and the processor tests compare with.
 
 use std::collections::BTreeMap;
 
+use crate::{MatchConfig, MatchSim};
 use sideline_engine::{AlertEvent, Engine, Params, PlayerMetrics, WindowStore};
-use sideline_sim::{MatchConfig, MatchSim};
 
 /// An engine set up with the simulated roster: devices, profiles, baselines.
 pub fn engine_for<W: WindowStore>(sim: &MatchSim, params: Params) -> Engine<W> {

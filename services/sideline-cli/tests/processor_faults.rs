@@ -1,0 +1,272 @@
+//! The processor as a real process (`sideline process`) killed with SIGKILL mid-match: the
+//! restarted instance, or the surviving one of a group of two, restores the players' state
+//! and the final figures equal the offline run's — nothing lost, nothing counted twice, no
+//! alert under a second id.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "../../sideline-processor/tests/common/mod.rs"]
+mod common;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use sideline_processor::ProcessorConfig;
+use sideline_sim::MatchConfig;
+use sideline_testkit::Tansu;
+use sideline_testkit::brokers::free_port;
+
+/// A shorter match than the replay test's: the faults need volume, not the second-half script.
+fn short_match() -> MatchConfig {
+    MatchConfig {
+        half_min: 12.0,
+        break_min: 1.0,
+        ..MatchConfig::default()
+    }
+}
+
+/// `sideline process` as a child process; SIGKILLed when dropped.
+struct Proc {
+    child: Child,
+    http: SocketAddr,
+    name: &'static str,
+}
+
+impl Proc {
+    fn spawn(cfg: &ProcessorConfig, dir: &Path, name: &'static str) -> Self {
+        let mut cfg = cfg.clone();
+        let http: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        cfg.http.listen = http.to_string();
+        cfg.log.level = "warn".into();
+        let path = dir.join(format!("{name}.toml"));
+        std::fs::write(&path, toml::to_string(&cfg).unwrap()).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_sideline"))
+            .arg("process")
+            .arg("--config")
+            .arg(&path)
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap();
+        Proc { child, http, name }
+    }
+
+    async fn metric(&self, name: &str) -> f64 {
+        sum_metric(&http_get(self.http, "/metrics").await, name)
+    }
+
+    async fn wait_metric(&self, name: &str, at_least: f64, timeout: Duration) -> f64 {
+        let t0 = Instant::now();
+        loop {
+            let v = self.metric(name).await;
+            if v >= at_least {
+                return v;
+            }
+            assert!(
+                t0.elapsed() < timeout,
+                "{}: {name} = {v}, waited {timeout:?} for {at_least}",
+                self.name
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Wait until this instance holds `partitions` partitions and has consumed all of them to
+    /// their end (lag from librdkafka's statistics, every 5 s).
+    async fn wait_caught_up(&self, partitions: usize, timeout: Duration) {
+        let t0 = Instant::now();
+        loop {
+            let body = http_get(self.http, "/metrics").await;
+            let lags: Vec<f64> = body
+                .lines()
+                .filter(|l| l.starts_with("sideline_processor_consumer_lag_records{"))
+                .filter_map(|l| l.rsplit(' ').next()?.parse().ok())
+                .collect();
+            if lags.len() == partitions && lags.iter().all(|&l| l == 0.0) {
+                return;
+            }
+            assert!(
+                t0.elapsed() < timeout,
+                "{} not caught up: lags {lags:?}",
+                self.name
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    fn kill9(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    /// SIGTERM: final checkpoint, clean exit.
+    fn terminate(mut self) {
+        let pid = self.child.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        let t0 = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                assert!(status.success(), "{} exited with {status}", self.name);
+                return;
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(60),
+                "{} did not stop",
+                self.name
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Brokers, topics, profiles and the whole short match on the samples topic.
+struct Setup {
+    kafka: Tansu,
+    cfg: ProcessorConfig,
+    samples: f64,
+    offline: Offline,
+    dir: tempfile::TempDir,
+}
+
+async fn setup(group: &str) -> Setup {
+    let kafka = Tansu::start();
+    let brokers = kafka.brokers();
+    let cfg = config(&brokers, group);
+    create_topics(&cfg.kafka).await;
+    let mcfg = short_match();
+    let (batches, sim) = match_batches(&mcfg);
+    produce_profiles(&brokers, &cfg.kafka, &sim);
+    produce_batches(
+        &test_producer(&brokers),
+        &cfg.kafka.topics.samples,
+        &batches,
+    );
+    let samples = batches.iter().map(|(_, b)| b.samples.len()).sum::<usize>() as f64;
+    Setup {
+        kafka,
+        cfg,
+        samples,
+        offline: offline(&mcfg),
+        dir: tempfile::tempdir().unwrap(),
+    }
+}
+
+impl Setup {
+    fn check(&self) {
+        let brokers = self.kafka.brokers();
+        let t = &self.cfg.kafka.topics;
+        let metrics = read_metrics(&brokers, &t.metrics, Duration::from_secs(5));
+        let alerts = read_alerts(&brokers, &t.alerts, Duration::from_secs(5));
+        assert_same_as_offline(
+            &self.offline,
+            &metrics,
+            &alerts,
+            Outputs::RepeatedIdentically,
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_processor_killed_mid_match_restarts_from_its_state_and_counts_nothing_twice() {
+    let s = setup("kill9").await;
+    let mut first = Proc::spawn(&s.cfg, s.dir.path(), "first");
+    // Kill it when it is about 40 % through the match, between checkpoints.
+    let at_kill = first
+        .wait_metric(
+            "sideline_processor_samples_total",
+            0.4 * s.samples,
+            Duration::from_secs(300),
+        )
+        .await;
+    assert!(first.metric("sideline_processor_checkpoints_total").await >= 1.0);
+    first.kill9();
+    eprintln!("killed after {at_kill} of {} samples", s.samples);
+
+    let t0 = Instant::now();
+    let second = Proc::spawn(&s.cfg, s.dir.path(), "second");
+    second.wait_caught_up(6, Duration::from_secs(300)).await;
+    eprintln!(
+        "caught up {:.1} s after the restart",
+        t0.elapsed().as_secs_f64()
+    );
+    // The final seconds close once the partitions are idle.
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    assert!(second.metric("sideline_processor_restores_total").await >= 1.0);
+    assert_eq!(
+        second.metric("sideline_processor_late_samples_total").await,
+        0.0
+    );
+    // Less than everything was processed again: the state, not a replay from the start,
+    // carried the first instance's work.
+    let again = second.metric("sideline_processor_samples_total").await;
+    assert!(
+        again < s.samples,
+        "the restart re-processed the whole match"
+    );
+    second.terminate();
+    s.check();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn of_two_processors_in_a_group_the_survivor_takes_over_the_killed_ones_players() {
+    let s = setup("pair").await;
+    let mut a = Proc::spawn(&s.cfg, s.dir.path(), "a");
+    let b = Proc::spawn(&s.cfg, s.dir.path(), "b");
+    // The partitions are split between the two.
+    let t0 = Instant::now();
+    loop {
+        let (pa, pb) = (
+            a.metric("sideline_processor_assigned_partitions").await,
+            b.metric("sideline_processor_assigned_partitions").await,
+        );
+        if pa >= 1.0 && pb >= 1.0 && pa + pb == 6.0 {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(120),
+            "not split: a {pa}, b {pb}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Kill one once it has done some work and checkpointed it.
+    a.wait_metric(
+        "sideline_processor_checkpoints_total",
+        2.0,
+        Duration::from_secs(120),
+    )
+    .await;
+    a.wait_metric(
+        "sideline_processor_samples_total",
+        0.15 * s.samples,
+        Duration::from_secs(300),
+    )
+    .await;
+    a.kill9();
+
+    let t1 = Instant::now();
+    b.wait_caught_up(6, Duration::from_secs(300)).await;
+    eprintln!(
+        "survivor caught up {:.1} s after the kill",
+        t1.elapsed().as_secs_f64()
+    );
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    assert!(b.metric("sideline_processor_restores_total").await >= 1.0);
+    assert_eq!(b.metric("sideline_processor_late_samples_total").await, 0.0);
+    b.terminate();
+    s.check();
+}
