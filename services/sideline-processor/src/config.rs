@@ -28,6 +28,9 @@ pub struct ProcessorSettings {
     pub restore_timeout_s: u64,
     /// Export per-player gauges.
     pub player_gauges: bool,
+    /// Rejoin the group when a partition has been owned by no live member this long, s
+    /// (0 = never; see `watchdog`).
+    pub orphan_grace_s: u64,
 }
 
 /// Admin HTTP.

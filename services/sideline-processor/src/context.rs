@@ -10,6 +10,7 @@ use prometheus::IntGaugeVec;
 use rdkafka::TopicPartitionList;
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
+use rdkafka::error::KafkaError;
 use rdkafka::statistics::Statistics;
 use rdkafka::types::RDKafkaRespErr;
 use sideline_kafka::KafkaConfig;
@@ -46,6 +47,15 @@ pub struct ProcessorContext {
 }
 
 impl ClientContext for ProcessorContext {
+    /// Reaching a partition's end is how the loop learns it is idle (it arrives as an error
+    /// by librdkafka's design): not worth an error line. Everything else is logged.
+    fn error(&self, error: KafkaError, reason: &str) {
+        if matches!(error, KafkaError::PartitionEOF(_)) {
+            return;
+        }
+        tracing::error!(message = "Kafka client error.", %error, %reason);
+    }
+
     fn stats(&self, statistics: Statistics) {
         let Some(topic) = statistics.topics.get(&self.samples_topic) else {
             return;

@@ -19,6 +19,7 @@
 //! - [`context`]: the rebalance hook (restore before assign).
 //! - [`state`]: snapshots and reading them back.
 //! - [`metrics`]: every exported metric.
+//! - [`watchdog`]: rejoins the group when a partition makes no committed progress.
 //! - this file: [`run`], the `select!` loop.
 
 pub mod config;
@@ -26,6 +27,7 @@ pub mod context;
 pub mod metrics;
 pub mod processor;
 pub mod state;
+pub mod watchdog;
 
 use std::time::Duration;
 
@@ -260,6 +262,19 @@ async fn serve(
         });
     }
 
+    // Safety net against coordinators that orphan a dead member's partitions.
+    let (rejoin_tx, mut rejoin_rx) = mpsc::unbounded_channel::<()>();
+    if cfg.processor.orphan_grace_s > 0 {
+        tokio::spawn(watchdog::run(
+            cfg.kafka.clone(),
+            cfg.processor.group_id.clone(),
+            t.samples.clone(),
+            Duration::from_secs(cfg.processor.orphan_grace_s),
+            rejoin_tx,
+            tasks.clone(),
+        ));
+    }
+
     let mut tick = tokio::time::interval(Duration::from_millis(cfg.processor.tick_interval_ms));
     let mut checkpoint =
         tokio::time::interval(Duration::from_secs(cfg.processor.checkpoint_interval_s));
@@ -274,6 +289,12 @@ async fn serve(
             Some(ev) = rb_rx.recv() => proc.rebalance(ev),
             Some(u) = up_rx.recv() => apply(&mut proc.engine, u),
             _ = checkpoint.tick() => proc.checkpoint(&consumer).await,
+            Some(()) = rejoin_rx.recv() => {
+                proc.checkpoint(&consumer).await;
+                proc.metrics.rejoins.inc();
+                consumer.unsubscribe();
+                consumer.subscribe(&[t.samples.as_str()])?;
+            }
             _ = tick.tick() => proc.tick().await,
             _ = proc.next_delivery(), if proc.pending() > 0 => {}
             m = consumer.recv() => match m {

@@ -36,6 +36,8 @@ pub struct ProcessorMetrics {
     pub snapshots: IntCounter,
     /// Checkpoints completed (outputs and snapshots acknowledged, offsets committed).
     pub checkpoints: IntCounter,
+    /// Group rejoins forced by the orphaned-partition watchdog.
+    pub rejoins: IntCounter,
     /// Checkpoint duration.
     pub checkpoint_seconds: Histogram,
     /// Event time of a closed second → its snapshot produced, s.
@@ -369,6 +371,11 @@ impl ProcessorMetrics {
                 r,
                 "sideline_processor_checkpoints_total",
                 "Checkpoints completed (outputs acknowledged, offsets committed).",
+            )?,
+            rejoins: counter(
+                r,
+                "sideline_processor_group_rejoins_total",
+                "Group rejoins forced because a partition was owned by no live member.",
             )?,
             checkpoint_seconds: hist(
                 "sideline_processor_checkpoint_duration_seconds",

@@ -80,7 +80,8 @@ pub struct Processor {
     producer: FutureProducer,
     pending: FuturesUnordered<DeliveryFuture>,
     topics: Topics,
-    metrics: ProcessorMetrics,
+    /// Every metric of the service.
+    pub metrics: ProcessorMetrics,
     player_gauges: bool,
     idle_advance: Duration,
     out: Vec<PlayerMetrics>,

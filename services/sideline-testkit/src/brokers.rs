@@ -192,6 +192,11 @@ impl Tansu {
         format!("127.0.0.1:{}", self.port)
     }
 
+    /// Process id of the running broker (0 when stopped), for CPU accounting.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
     fn spawn(&mut self) {
         let url = format!("tcp://127.0.0.1:{}", self.port);
         let d = self.dir.path();

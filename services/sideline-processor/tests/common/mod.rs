@@ -121,6 +121,7 @@ pub fn config(brokers: &str, group: &str) -> ProcessorConfig {
     c.processor.checkpoint_interval_s = 2;
     c.processor.tick_interval_ms = 100;
     c.processor.idle_advance_s = 2;
+    c.processor.orphan_grace_s = 15;
     c.http.listen = "127.0.0.1:0".into();
     c
 }

@@ -1,0 +1,403 @@
+//! `make bench` (processor part), against baselines measured in the same run.
+//!
+//! Throughput: a whole synthetic match (22 players × 90 min, ≈ 13 M samples, 1 s batches) on
+//! the samples topic of a real tansu, then
+//! - engine only: the same batches, already decoded, through one `Engine` (one core);
+//! - decode + validate + engine: the same work the processor does per record, from bytes in
+//!   memory (one core, no Kafka);
+//! - Kafka read: a bare consumer reading every record and doing nothing (the broker's ceiling);
+//! - the processor: from the first poll until every sample is in an engine, outputs and
+//!   snapshots produced.
+//!
+//! Match load: one match in real time (22 players, 200 ms device batches, event time = wall
+//! time) produced to Kafka while the processor runs; a consumer of the metrics topic measures
+//! end of a second (event time) → its snapshot readable on Kafka, p50/p99, and the consumer lag
+//! is sampled. Run once with the default allowed lateness (a second is held that long for late
+//! samples, by design) and once with lateness 0 (the pipeline's own delay).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::*;
+use prost::Message as _;
+use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
+use rdkafka::message::Message as _;
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use sideline_engine::{Engine, Params};
+use sideline_sim::{MatchConfig, MatchSim};
+use sideline_testkit::Tansu;
+use sideline_wire::pb;
+use sideline_wire::validate::{Limits, validate};
+
+fn now_us() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_micros() as i64
+}
+
+/// CPU seconds (user + system) of a process, from /proc.
+fn cpu_seconds(pid: u32) -> f64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = s.rsplit_once(')').map_or("", |x| x.1);
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks: f64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0)
+        + f.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+    ticks / 100.0
+}
+
+fn pct(v: &mut [f64], p: f64) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(((v.len() as f64 - 1.0) * p).round() as usize)
+        .copied()
+        .unwrap_or(f64::NAN)
+}
+
+fn row(name: &str, secs: f64, samples: usize, base: f64) {
+    println!(
+        "{name:<46} {secs:>8.2} {:>12.0} {:>9.2}",
+        samples as f64 / secs,
+        secs / base
+    );
+}
+
+/// Read every record of a topic with a bare consumer; returns how many.
+fn drain(brokers: &str, topic: &str, want: usize) -> usize {
+    let c: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", "bench-drain")
+        .set("enable.auto.commit", "false")
+        .set("fetch.wait.max.ms", "20")
+        .create()
+        .unwrap();
+    let md = c
+        .fetch_metadata(Some(topic), Duration::from_secs(5))
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    for p in md.topics()[0].partitions() {
+        tpl.add_partition_offset(topic, p.id(), Offset::Beginning)
+            .unwrap();
+    }
+    c.assign(&tpl).unwrap();
+    let mut n = 0;
+    let mut bytes = 0usize;
+    while n < want {
+        if let Some(Ok(m)) = c.poll(Duration::from_secs(10)) {
+            bytes += m.payload_len();
+            n += 1;
+        }
+    }
+    std::hint::black_box(bytes);
+    n
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let kafka = Tansu::start();
+    let brokers = kafka.brokers();
+    let tansu_pid = kafka.pid();
+    let me = std::process::id();
+
+    // ---- Throughput: a whole match ----
+    let mcfg = match_config();
+    let (batches, sim) = match_batches(&mcfg);
+    let samples: usize = batches.iter().map(|(_, b)| b.samples.len()).sum();
+    println!(
+        "whole match: {} device batches, {samples} samples\n",
+        batches.len()
+    );
+    let encoded: Vec<Vec<u8>> = batches.iter().map(|(_, b)| b.encode_to_vec()).collect();
+    let decoded: Vec<(String, String, sideline_engine::Batch)> = batches
+        .iter()
+        .map(|(k, b)| {
+            let limits = Limits {
+                max_past_s: None,
+                max_future_s: 1e12,
+                ..Limits::default()
+            };
+            (
+                k.clone(),
+                b.team_id.clone(),
+                validate(b, &limits, None).unwrap(),
+            )
+        })
+        .collect();
+
+    // Baseline 1: the engine alone, one core.
+    let mut engine: Engine = sideline_sim::offline::engine_for(&sim, Params::default());
+    let mut out = Vec::new();
+    let mut alerts = Vec::new();
+    let t = Instant::now();
+    for (player, team, b) in &decoded {
+        engine.ingest_routed(player, team, b, &mut out);
+        engine.observe_alerts(&out, &mut alerts);
+        out.clear();
+    }
+    engine.finish(&mut out);
+    let engine_s = t.elapsed().as_secs_f64();
+    drop(engine);
+
+    // Baseline 2: what the processor does per record, without Kafka.
+    let limits = Limits {
+        max_past_s: None,
+        max_future_s: 1e12,
+        ..Limits::default()
+    };
+    let mut engine: Engine = sideline_sim::offline::engine_for(&sim, Params::default());
+    let t = Instant::now();
+    for ((player, _), bytes) in batches.iter().zip(&encoded) {
+        let b = pb::SampleBatch::decode(bytes.as_slice()).unwrap();
+        let eb = validate(&b, &limits, None).unwrap();
+        engine.ingest_routed(player, &b.team_id, &eb, &mut out);
+        engine.observe_alerts(&out, &mut alerts);
+        for m in out.drain(..) {
+            std::hint::black_box(sideline_wire::convert::metrics(&m).encode_to_vec());
+        }
+    }
+    let decode_s = t.elapsed().as_secs_f64();
+    drop((engine, decoded, encoded));
+
+    let cfg = config(&brokers, "bench-throughput");
+    create_topics(&cfg.kafka).await;
+    produce_profiles(&brokers, &cfg.kafka, &sim);
+    let t = Instant::now();
+    produce_batches(
+        &test_producer(&brokers),
+        &cfg.kafka.topics.samples,
+        &batches,
+    );
+    let produce_s = t.elapsed().as_secs_f64();
+    let n_records = batches.len();
+    drop(batches);
+
+    // Baseline 3: reading the topic and doing nothing.
+    let t = Instant::now();
+    let read = tokio::task::spawn_blocking({
+        let (b, topic) = (brokers.clone(), cfg.kafka.topics.samples.clone());
+        move || drain(&b, &topic, n_records)
+    })
+    .await
+    .unwrap();
+    let read_s = t.elapsed().as_secs_f64();
+    assert_eq!(read, n_records);
+
+    // The processor.
+    let svc = start(cfg.clone()).await;
+    // From the first record consumed (start-up and group join left out).
+    wait_metric(
+        &svc,
+        "sideline_processor_records_consumed_total",
+        1.0,
+        Duration::from_secs(120),
+    )
+    .await;
+    let (cpu_me, cpu_tansu) = (cpu_seconds(me), cpu_seconds(tansu_pid));
+    let t = Instant::now();
+    wait_metric(
+        &svc,
+        "sideline_processor_samples_total",
+        samples as f64,
+        Duration::from_secs(900),
+    )
+    .await;
+    let proc_s = t.elapsed().as_secs_f64();
+    let (cpu_me, cpu_tansu) = (cpu_seconds(me) - cpu_me, cpu_seconds(tansu_pid) - cpu_tansu);
+    let late = svc.metric("sideline_processor_late_samples_total").await;
+    svc.shutdown().await;
+
+    println!(
+        "{:<46} {:>8} {:>12} {:>9}",
+        "throughput (whole match)", "time s", "samples/s", "× engine"
+    );
+    row(
+        "engine only (decoded batches, 1 core)",
+        engine_s,
+        samples,
+        engine_s,
+    );
+    row(
+        "decode + validate + engine (1 core, no Kafka)",
+        decode_s,
+        samples,
+        engine_s,
+    );
+    row(
+        "produce to Kafka (test producer → tansu)",
+        produce_s,
+        samples,
+        engine_s,
+    );
+    row(
+        "Kafka read, bare consumer (no work)",
+        read_s,
+        samples,
+        engine_s,
+    );
+    row(
+        "processor: Kafka → engines → outputs",
+        proc_s,
+        samples,
+        engine_s,
+    );
+    println!(
+        "processor CPU seconds: bench process (processor) {cpu_me:.1}, tansu {cpu_tansu:.1}; \
+         late samples {late}\n"
+    );
+
+    // ---- Match load: latency and lag ----
+    let params_dir = tempfile::tempdir().unwrap();
+    for lateness in [Params::default().stream.allowed_lateness_s, 0.0] {
+        let tag = if lateness == 0.0 { "l0" } else { "ldef" };
+        let mut cfg = config(&brokers, &format!("bench-live-{tag}"));
+        let t = &mut cfg.kafka.topics;
+        for (name, topic) in [
+            ("samples", &mut t.samples),
+            ("metrics", &mut t.metrics),
+            ("alerts", &mut t.alerts),
+            ("state", &mut t.state),
+        ] {
+            *topic = format!("bench.{tag}.{name}");
+        }
+        let mut params = Params::default();
+        params.stream.allowed_lateness_s = lateness;
+        let path = params_dir.path().join(format!("{tag}.toml"));
+        std::fs::write(&path, toml::to_string(&params).unwrap()).unwrap();
+        cfg.processor.params_file = path;
+        cfg.processor.tick_interval_ms = 200;
+        cfg.processor.checkpoint_interval_s = 5;
+        let r = live(&brokers, &cfg, 60.0).await;
+        let (mut lat, lag) = (r.0, r.1);
+        println!(
+            "match load, allowed lateness {lateness} s: {} snapshots; end of second → \
+             readable on Kafka p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms; consumer lag max {lag} \
+             records",
+            lat.len(),
+            pct(&mut lat, 0.5),
+            pct(&mut lat, 0.99),
+            pct(&mut lat, 1.0),
+        );
+    }
+}
+
+/// Run the processor on `cfg` while a match of `secs` is produced in real time; returns the
+/// latencies (ms) and the largest consumer lag seen.
+async fn live(
+    brokers: &str,
+    cfg: &sideline_processor::ProcessorConfig,
+    secs: f64,
+) -> (Vec<f64>, i64) {
+    create_topics(&cfg.kafka).await;
+    let svc = start(cfg.clone()).await;
+    wait_metric(
+        &svc,
+        "sideline_processor_assigned_partitions",
+        6.0,
+        Duration::from_secs(60),
+    )
+    .await;
+
+    // Snapshots as they become readable.
+    let consumer: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", "bench-latency")
+        .set("fetch.wait.max.ms", "10")
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    let topic = cfg.kafka.topics.metrics.clone();
+    let md = consumer
+        .fetch_metadata(Some(&topic), Duration::from_secs(5))
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    for p in md.topics()[0].partitions() {
+        tpl.add_partition_offset(&topic, p.id(), Offset::End)
+            .unwrap();
+    }
+    consumer.assign(&tpl).unwrap();
+    let lat = Arc::new(Mutex::new(Vec::<(i64, f64)>::new()));
+    let stop = sideline_common::CancellationToken::new();
+    let reader = {
+        let (lat, stop) = (Arc::clone(&lat), stop.clone());
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    m = consumer.recv() => if let Ok(m) = m
+                        && let Some(s) = m.payload().and_then(|p| pb::PlayerMetrics::decode(p).ok())
+                    {
+                        lat.lock().unwrap().push((s.t_us, (now_us() - s.t_us) as f64 / 1000.0));
+                    }
+                }
+            }
+        })
+    };
+
+    // The match, event time = now, each 200 ms batch sent when its last sample is taken.
+    let start_us = now_us() + 1_000_000;
+    let mcfg = MatchConfig {
+        half_min: secs / 120.0,
+        break_min: 0.0,
+        start: start_us,
+        batch_ms: 200,
+        ..MatchConfig::default()
+    };
+    let mut sim = MatchSim::new(mcfg);
+    let wearer: std::collections::HashMap<String, String> = sim
+        .players()
+        .iter()
+        .map(|p| (p.device.clone(), p.player.clone()))
+        .collect();
+    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("enable.idempotence", "true")
+        .set("linger.ms", "2")
+        .create()
+        .unwrap();
+    let mut max_lag = 0i64;
+    let mut last_lag = Instant::now();
+    while let Some(bs) = sim.next_batches() {
+        let end = sim.now();
+        let wait = (end - now_us()).max(0) as u64;
+        tokio::time::sleep(Duration::from_micros(wait)).await;
+        for b in bs {
+            let mut m = sideline_wire::convert::batch(&b);
+            m.player_id = wearer[&b.device].clone();
+            let bytes = m.encode_to_vec();
+            producer
+                .send(
+                    BaseRecord::to(&cfg.kafka.topics.samples)
+                        .key(&m.player_id)
+                        .payload(&bytes),
+                )
+                .unwrap();
+        }
+        if last_lag.elapsed() > Duration::from_millis(500) {
+            last_lag = Instant::now();
+            max_lag =
+                max_lag.max(svc.metric("sideline_processor_consumer_lag_records").await as i64);
+        }
+    }
+    producer.flush(Duration::from_secs(10)).unwrap();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    stop.cancel();
+    let _ = reader.await;
+    svc.shutdown().await;
+    // The last seconds of the match close only when the partitions fall idle (nothing comes
+    // after them): not match-load latency, left out.
+    let lateness = (Params::default().stream.allowed_lateness_s.ceil() as i64 + 2) * 1_000_000;
+    let last = sim.now();
+    let lat = lat
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(t, _)| *t <= last - lateness)
+        .map(|(_, l)| *l)
+        .collect();
+    (lat, max_lag)
+}

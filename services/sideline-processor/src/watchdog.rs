@@ -1,0 +1,172 @@
+//! Stalled-partition watchdog: a safety net for group coordinators that leave a partition
+//! owned by nobody.
+//!
+//! Kafka's coordinator removes a member whose session expired and rebalances its partitions
+//! onto the survivors. Some Kafka-protocol brokers do not: tansu 0.6.0 evicts the dead member
+//! but keeps the previous generation's assignment, so its partitions are read by no one until
+//! another member happens to join (and its DescribeGroups fails on sqlite storage, so the
+//! assignment cannot be inspected). A processor that merely waits would leave those players'
+//! metrics and alerts frozen.
+//!
+//! What every owner does is visible from outside: it commits its partitions' offsets at every
+//! checkpoint. Every few seconds this task compares the group's committed offsets with the
+//! partitions' ends; a partition with records waiting whose committed offset has not moved for
+//! `grace` (many checkpoint intervals, well past any ordinary rebalance) has no working owner,
+//! and the main loop is asked to rejoin the group so the coordinator forms a fresh assignment.
+//! Against Apache Kafka the coordinator has rebalanced long before that, so it does not fire.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::{Offset, TopicPartitionList};
+use sideline_common::CancellationToken;
+use sideline_kafka::KafkaConfig;
+use tokio::sync::mpsc::UnboundedSender;
+
+/// Per partition: the committed offset last seen, and since when it has not moved while
+/// records were waiting.
+#[derive(Debug, Default)]
+pub struct Stalls {
+    seen: HashMap<i32, (i64, Instant)>,
+}
+
+impl Stalls {
+    /// Record one observation (`committed`, log end `high`) per partition at `now`; returns
+    /// the partitions stalled for at least `grace`.
+    pub fn observe(
+        &mut self,
+        now: Instant,
+        offsets: &[(i32, i64, i64)],
+        grace: Duration,
+    ) -> Vec<i32> {
+        let mut stalled = Vec::new();
+        for &(p, committed, high) in offsets {
+            if committed >= high {
+                self.seen.remove(&p);
+                continue;
+            }
+            let e = self.seen.entry(p).or_insert((committed, now));
+            if e.0 != committed {
+                *e = (committed, now);
+            } else if now.duration_since(e.1) >= grace {
+                stalled.push(p);
+            }
+        }
+        stalled
+    }
+
+    /// Forget everything (after a rejoin, or when the broker cannot be asked).
+    pub fn reset(&mut self) {
+        self.seen.clear();
+    }
+}
+
+/// (partition, committed offset of the group or the log start, log end) for every partition.
+fn offsets(c: &BaseConsumer, topic: &str) -> Option<Vec<(i32, i64, i64)>> {
+    let timeout = Duration::from_secs(5);
+    let md = c.fetch_metadata(Some(topic), timeout).ok()?;
+    let mut tpl = TopicPartitionList::new();
+    for p in md.topics().first()?.partitions() {
+        tpl.add_partition(topic, p.id());
+    }
+    let committed = c.committed_offsets(tpl, timeout).ok()?;
+    let mut out = Vec::new();
+    for e in committed.elements() {
+        let (low, high) = c.fetch_watermarks(topic, e.partition(), timeout).ok()?;
+        let at = match e.offset() {
+            Offset::Offset(o) => o,
+            _ => low,
+        };
+        out.push((e.partition(), at, high));
+    }
+    Some(out)
+}
+
+/// Run until `stop`: send `()` on `rejoin` when a partition stalls for `grace`.
+pub async fn run(
+    kafka: KafkaConfig,
+    group: String,
+    topic: String,
+    grace: Duration,
+    rejoin: UnboundedSender<()>,
+    stop: CancellationToken,
+) {
+    let client: std::sync::Arc<BaseConsumer> = match kafka
+        .client_config(
+            &format!("sideline-processor-watchdog-{}", std::process::id()),
+            &[
+                ("group.id", group.as_str()),
+                ("enable.auto.commit", "false"),
+            ],
+        )
+        .map_err(|e| e.to_string())
+        .and_then(|c| c.create().map_err(|e| e.to_string()))
+    {
+        Ok(c) => std::sync::Arc::new(c),
+        Err(error) => {
+            tracing::warn!(message = "Partition watchdog not started.", %error);
+            return;
+        }
+    };
+    let mut stalls = Stalls::default();
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+        }
+        let (c, t) = (client.clone(), topic.clone());
+        match tokio::task::spawn_blocking(move || offsets(&c, &t))
+            .await
+            .ok()
+            .flatten()
+        {
+            Some(o) => {
+                let stalled = stalls.observe(Instant::now(), &o, grace);
+                if !stalled.is_empty() {
+                    tracing::warn!(
+                        message = "Partitions with waiting records and no committed progress; rejoining the group to have them reassigned.",
+                        partitions = ?stalled,
+                        grace_s = grace.as_secs()
+                    );
+                    let _ = rejoin.send(());
+                    stalls.reset();
+                }
+            }
+            None => stalls.reset(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_partition_with_waiting_records_and_no_progress_for_the_grace_stalls() {
+        let grace = Duration::from_secs(30);
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        let mut st = Stalls::default();
+        // 0: caught up; 1: progressing; 2: stuck with records waiting.
+        assert!(
+            st.observe(at(0), &[(0, 10, 10), (1, 5, 50), (2, 7, 50)], grace)
+                .is_empty()
+        );
+        assert!(
+            st.observe(at(20), &[(0, 10, 10), (1, 20, 60), (2, 7, 60)], grace)
+                .is_empty()
+        );
+        assert_eq!(
+            st.observe(at(31), &[(0, 10, 12), (1, 20, 70), (2, 7, 70)], grace),
+            vec![2]
+        );
+        // 0 has had records waiting only since t=31; 1 stopped moving at t=20.
+        assert_eq!(
+            st.observe(at(51), &[(0, 10, 12), (1, 20, 70), (2, 8, 70)], grace),
+            vec![1]
+        );
+        st.reset();
+        assert!(st.observe(at(100), &[(1, 20, 70)], grace).is_empty());
+    }
+}
