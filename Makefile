@@ -3,7 +3,7 @@
 #   make demo    the main job (zero setup): the engine on the bundled real tracking data and on
 #                the synthetic match, with the at-risk player's strain-risk timeline
 #   make test    the whole test suite: format, lints, unit, property, real-data and end-to-end
-#   make bench   the benchmarks: engine, and ingest through real brokers (BENCHMARKS.md)
+#   make bench   the benchmarks: engine, ingest and processor through real brokers (BENCHMARKS.md)
 #
 # Builds go to a persistent target directory outside the clone, so a fresh clone does not
 # rebuild every dependency: override with CARGO_TARGET_DIR=...
@@ -52,3 +52,4 @@ test: setup fmt lint unit doc-test
 bench: setup
 	$(CARGO) bench --locked -p sideline-cli --bench engine
 	$(CARGO) bench --locked -p sideline-cli --bench ingest
+	$(CARGO) bench --locked -p sideline-processor --bench processor

@@ -12,7 +12,7 @@ use rdkafka::client::ClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::KafkaError;
 use rdkafka::statistics::Statistics;
-use rdkafka::types::RDKafkaRespErr;
+use rdkafka::types::{RDKafkaErrorCode, RDKafkaRespErr};
 use sideline_kafka::KafkaConfig;
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -50,7 +50,10 @@ impl ClientContext for ProcessorContext {
     /// Reaching a partition's end is how the loop learns it is idle (it arrives as an error
     /// by librdkafka's design): not worth an error line. Everything else is logged.
     fn error(&self, error: KafkaError, reason: &str) {
-        if matches!(error, KafkaError::PartitionEOF(_)) {
+        if matches!(
+            error,
+            KafkaError::PartitionEOF(_) | KafkaError::Global(RDKafkaErrorCode::PartitionEOF)
+        ) {
             return;
         }
         tracing::error!(message = "Kafka client error.", %error, %reason);

@@ -32,6 +32,8 @@ pub struct ProcessorMetrics {
     pub restores: IntCounter,
     /// Snapshots that could not be restored (other format or parameters).
     pub restore_rejected: IntCounter,
+    /// Partitions whose state could not be read at assignment (players restart without it).
+    pub restore_failed: IntCounter,
     /// State snapshots written.
     pub snapshots: IntCounter,
     /// Checkpoints completed (outputs and snapshots acknowledged, offsets committed).
@@ -371,6 +373,11 @@ impl ProcessorMetrics {
                 r,
                 "sideline_processor_checkpoints_total",
                 "Checkpoints completed (outputs acknowledged, offsets committed).",
+            )?,
+            restore_failed: counter(
+                r,
+                "sideline_processor_restore_failures_total",
+                "Partitions whose state could not be read; their players restarted without it.",
             )?,
             rejoins: counter(
                 r,

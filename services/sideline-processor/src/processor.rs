@@ -498,7 +498,7 @@ impl Processor {
                 }
                 self.metrics.partitions.set(self.parts.len() as i64);
             }
-            RebalanceEvent::RestoreFailed(_) => {}
+            RebalanceEvent::RestoreFailed(_) => self.metrics.restore_failed.inc(),
         }
     }
 }
