@@ -139,28 +139,42 @@ fn parse_pitch(s: &str) -> Result<(f64, f64)> {
 
 /// Import the files named in `args`.
 pub fn load(args: &AnalyzeArgs) -> Result<Dataset> {
-    let pb = progress(&args.paths, "reading");
+    load_files(
+        args.format,
+        &args.paths,
+        args.mapping.as_deref(),
+        args.pitch.as_deref(),
+    )
+}
+
+/// Import `paths` in `format` (`mapping` for mapped CSV, `pitch` for Metrica).
+pub fn load_files(
+    format: Format,
+    paths: &[PathBuf],
+    mapping: Option<&std::path::Path>,
+    pitch: Option<&str>,
+) -> Result<Dataset> {
+    let pb = progress(paths, "reading");
     let mut mopts = metrica::MetricaOptions::default();
-    let pitch = args.pitch.as_deref().map(parse_pitch).transpose()?;
+    let pitch = pitch.map(parse_pitch).transpose()?;
     if let Some((l, w)) = pitch {
         mopts.pitch_length_m = l;
         mopts.pitch_width_m = w;
     }
     let mut data = Dataset::default();
-    match args.format {
+    match format {
         Format::Zxy => {
-            for p in &args.paths {
+            for p in paths {
                 data.merge(zxy::read(open(p, &pb)?, &zxy::ZxyOptions::default())?);
             }
         }
         Format::MetricaCsv => {
-            for p in &args.paths {
+            for p in paths {
                 data.merge(metrica::read(open(p, &pb)?, &mopts)?);
             }
         }
         Format::Epts => {
-            let (meta, tracking): (Vec<_>, Vec<_>) = args
-                .paths
+            let (meta, tracking): (Vec<&PathBuf>, Vec<&PathBuf>) = paths
                 .iter()
                 .partition(|p| p.to_string_lossy().to_lowercase().contains(".xml"));
             let (Some(meta), Some(tracking)) = (meta.first(), tracking.first()) else {
@@ -176,7 +190,7 @@ pub fn load(args: &AnalyzeArgs) -> Result<Dataset> {
             )?);
         }
         Format::Statsports => {
-            for p in &args.paths {
+            for p in paths {
                 data.merge(statsports::read(
                     open(p, &pb)?,
                     &statsports::StatsportsOptions::default(),
@@ -185,11 +199,11 @@ pub fn load(args: &AnalyzeArgs) -> Result<Dataset> {
         }
         Format::Sim => bail!("the synthetic match has no files to load"),
         Format::Csv => {
-            let Some(mp) = &args.mapping else {
+            let Some(mp) = mapping else {
                 bail!("--format csv needs --mapping FILE");
             };
             let m = mapped::Mapping::from_toml(&read_text(mp)?)?;
-            for p in &args.paths {
+            for p in paths {
                 data.merge(mapped::read(open(p, &pb)?, &m, "csv")?);
             }
         }

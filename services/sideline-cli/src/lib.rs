@@ -7,12 +7,17 @@
 //!
 //! - [`analyze`]: `sideline analyze` — recorded files through the engine, per-player figures.
 //! - [`input`]: opening files (gzip, progress bars).
-//! - [`services`]: `sideline ingest` (configuration, logging, admin listener, signals).
+//! - [`services`]: `sideline ingest` and `sideline process` (configuration, logging, admin
+//!   listener, signals).
 //! - [`simulate`]: `sideline simulate`, the synthetic match over MQTT.
+//! - [`replay`]: `sideline replay`, recorded tracking files over MQTT.
+//! - [`publish`]: what both share: broker options, a QoS 1 publisher, pacing.
 //! - [`roster_cmd`]: `sideline roster publish`.
 
 pub mod analyze;
 pub mod input;
+pub mod publish;
+pub mod replay;
 pub mod roster_cmd;
 pub mod services;
 pub mod simulate;

@@ -1,7 +1,7 @@
 //! `sideline`: one binary for every role. See `sideline --help`.
 
 use clap::{Parser, Subcommand};
-use sideline_cli::{analyze, roster_cmd, services, simulate};
+use sideline_cli::{analyze, replay, roster_cmd, services, simulate};
 
 /// Sideline: live wearable telemetry for team sport.
 #[derive(Debug, Parser)]
@@ -21,6 +21,8 @@ enum Command {
     Process(services::ServiceArgs),
     /// Publish the synthetic match over MQTT, paced in real time or faster.
     Simulate(simulate::SimulateArgs),
+    /// Publish recorded tracking files over MQTT as the pods would, paced by their timestamps.
+    Replay(replay::ReplayArgs),
     /// Roster tools.
     #[command(subcommand)]
     Roster(roster_cmd::RosterCommand),
@@ -41,6 +43,10 @@ fn main() -> std::process::ExitCode {
                     Command::Simulate(a) => {
                         let stop = sideline_common::shutdown::on_signal();
                         simulate::run(&a, stop).await
+                    }
+                    Command::Replay(a) => {
+                        let stop = sideline_common::shutdown::on_signal();
+                        replay::run(&a, stop).await
                     }
                     Command::Roster(c) => roster_cmd::run(&c).await,
                     Command::Analyze(_) => Ok(()),
