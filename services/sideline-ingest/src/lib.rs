@@ -16,11 +16,13 @@
 //!
 //! - [`config`]: configuration (`default.toml` documents every key).
 //! - [`pipeline`]: one message → Kafka, and what happens at every limit.
+//! - [`kafka_sink`]: the Kafka producer behind the pipeline's [`sideline_bus::RecordSink`].
 //! - [`roster`]: following the roster topic.
 //! - [`metrics`]: every exported metric.
 //! - this file: [`run`], the service's `select!` loop.
 
 pub mod config;
+pub mod kafka_sink;
 pub mod metrics;
 pub mod pipeline;
 pub mod roster;
@@ -33,6 +35,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use futures::stream::FuturesOrdered;
 use prometheus::Registry;
+use sideline_bus::RecordSink as _;
 use sideline_common::admin::{self, AdminState};
 use sideline_common::{CancellationToken, Health};
 use sideline_mqtt::client::ConnectOptions;
@@ -43,8 +46,9 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
 pub use config::IngestConfig;
+use kafka_sink::ProducerSlot;
 use metrics::IngestMetrics;
-use pipeline::{Outcome, Pipeline, ProducerSlot};
+use pipeline::{Outcome, Pipeline};
 
 /// Why the service could not run.
 #[derive(Debug, thiserror::Error)]
@@ -151,8 +155,13 @@ async fn serve(
     }
     health.set("roster", true);
 
+    let kafka = Arc::new(ProducerSlot::new(
+        &cfg.kafka,
+        client_id,
+        &cfg.kafka.topics.samples,
+    )?);
     let pipeline = Pipeline {
-        producer: ProducerSlot::new(&cfg.kafka, client_id)?,
+        sink: kafka.clone(),
         samples_topic: cfg.kafka.topics.samples.clone(),
         dlq_topic: cfg.kafka.topics.dlq.clone(),
         limits: Limits {
@@ -170,25 +179,18 @@ async fn serve(
 
     // Kafka reachability, for /readyz and the gauge.
     {
-        let (producer, topic, health, metrics, stop) = (
-            pipeline.producer.get().1,
-            cfg.kafka.topics.samples.clone(),
+        let (sink, health, metrics, stop) = (
+            kafka.clone(),
             health.clone(),
             metrics.clone(),
             tasks.clone(),
         );
         tokio::spawn(async move {
             loop {
-                let p = producer.clone();
-                let t = topic.clone();
-                let ok = tokio::task::spawn_blocking(move || {
-                    use rdkafka::producer::Producer;
-                    p.client()
-                        .fetch_metadata(Some(&t), Duration::from_secs(2))
-                        .is_ok()
-                })
-                .await
-                .unwrap_or(false);
+                let s = sink.clone();
+                let ok = tokio::task::spawn_blocking(move || s.reachable())
+                    .await
+                    .unwrap_or(false);
                 health.set("kafka", ok);
                 metrics.kafka_connected.set(i64::from(ok));
                 tokio::select! {
@@ -332,12 +334,7 @@ async fn serve(
     mqtt_stop.cancel();
     let _ = el_task.await;
     tasks.cancel();
-    let producer = pipeline.producer.get().1;
-    let _ = tokio::task::spawn_blocking(move || {
-        use rdkafka::producer::Producer;
-        producer.flush(Duration::from_secs(5))
-    })
-    .await;
+    let _ = tokio::task::spawn_blocking(move || kafka.flush(Duration::from_secs(5))).await;
     tracing::info!(message = "Ingest stopped.");
     Ok(())
 }

@@ -1,4 +1,4 @@
-//! One MQTT message → Kafka. Nothing here acknowledges MQTT: the caller does, in receive order,
+//! One MQTT message → Kafka (or the demo's in-process bus, through [`RecordSink`]). Nothing here acknowledges MQTT: the caller does, in receive order,
 //! once [`Pipeline::handle`] has returned, i.e. once Kafka has acknowledged the record (to the
 //! samples topic, or with its reason to the dead-letter topic).
 //!
@@ -16,12 +16,9 @@
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use bytes::Bytes;
 use prost::Message as _;
-use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::util::Timeout;
-use sideline_kafka::producer::{DeliveryTimeout, producer};
-use sideline_kafka::{Failure, KafkaConfig, classify};
+use sideline_bus::{Record, RecordSink, SinkError};
 use sideline_mqtt::Message;
 use sideline_wire::roster::Roster;
 use sideline_wire::validate::{DecodeError, Limits, decode_batch, detect};
@@ -31,65 +28,6 @@ use crate::metrics::IngestMetrics;
 
 /// How much of an oversize payload is kept in the dead-letter record.
 const DLQ_PAYLOAD_KEEP: usize = 64 * 1024;
-
-/// A producer that can be rebuilt after a fatal error.
-pub struct ProducerSlot {
-    cfg: KafkaConfig,
-    client_id: String,
-    inner: RwLock<(u64, FutureProducer)>,
-}
-
-impl std::fmt::Debug for ProducerSlot {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ProducerSlot")
-            .field("client_id", &self.client_id)
-            .finish_non_exhaustive()
-    }
-}
-
-impl ProducerSlot {
-    /// Build the first producer.
-    pub fn new(cfg: &KafkaConfig, client_id: &str) -> Result<Self, rdkafka::error::KafkaError> {
-        let p = producer(cfg, client_id, DeliveryTimeout::Never)?;
-        Ok(ProducerSlot {
-            cfg: cfg.clone(),
-            client_id: client_id.to_string(),
-            inner: RwLock::new((0, p)),
-        })
-    }
-
-    /// The current producer and its generation.
-    pub fn get(&self) -> (u64, FutureProducer) {
-        match self.inner.read() {
-            Ok(g) => (g.0, g.1.clone()),
-            Err(poisoned) => {
-                let g = poisoned.into_inner();
-                (g.0, g.1.clone())
-            }
-        }
-    }
-
-    /// Replace generation `seen` with a new producer (no-op if someone already did).
-    pub fn recreate(&self, seen: u64) {
-        let mut g = match self.inner.write() {
-            Ok(g) => g,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        if g.0 != seen {
-            return;
-        }
-        match producer(&self.cfg, &self.client_id, DeliveryTimeout::Never) {
-            Ok(p) => {
-                tracing::warn!(
-                    message = "Kafka producer rebuilt after a fatal error.",
-                    generation = seen + 1
-                );
-                *g = (seen + 1, p);
-            }
-            Err(error) => tracing::error!(message = "Kafka producer could not be rebuilt.", %error),
-        }
-    }
-}
 
 /// Where a message ended up.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,8 +54,8 @@ pub enum Outcome {
 /// Everything `handle` needs.
 #[derive(Debug)]
 pub struct Pipeline {
-    /// Kafka producer.
-    pub producer: ProducerSlot,
+    /// Where records go: Kafka ([`crate::kafka_sink::ProducerSlot`]) or the demo's bus.
+    pub sink: Arc<dyn RecordSink>,
     /// Samples topic.
     pub samples_topic: String,
     /// Dead-letter topic.
@@ -169,7 +107,7 @@ impl Pipeline {
         match self.route(m, now) {
             Ok((key, value, samples, newest)) => {
                 match self
-                    .produce(&self.samples_topic, &key, &value, OwnedHeaders::new())
+                    .produce(&self.samples_topic, &key, &value, Vec::new())
                     .await
                 {
                     Ok(()) => {
@@ -270,35 +208,18 @@ impl Pipeline {
         let detail: String = detail.chars().take(4000).collect();
         let now_s = now.to_string();
         let size = m.payload.len().to_string();
-        let headers = OwnedHeaders::new()
-            .insert(Header {
-                key: "sideline.reason",
-                value: Some(reason),
-            })
-            .insert(Header {
-                key: "sideline.detail",
-                value: Some(detail.as_str()),
-            })
-            .insert(Header {
-                key: "sideline.mqtt_topic",
-                value: Some(m.topic.as_str()),
-            })
-            .insert(Header {
-                key: "sideline.received_at_us",
-                value: Some(now_s.as_str()),
-            })
-            .insert(Header {
-                key: "sideline.format",
-                value: Some(format),
-            })
-            .insert(Header {
-                key: "sideline.payload_bytes",
-                value: Some(size.as_str()),
-            })
-            .insert(Header {
-                key: "sideline.truncated",
-                value: Some(truncated),
-            });
+        let headers: Vec<(String, Bytes)> = [
+            ("sideline.reason", reason),
+            ("sideline.detail", detail.as_str()),
+            ("sideline.mqtt_topic", m.topic.as_str()),
+            ("sideline.received_at_us", now_s.as_str()),
+            ("sideline.format", format),
+            ("sideline.payload_bytes", size.as_str()),
+            ("sideline.truncated", truncated),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), Bytes::copy_from_slice(v.as_bytes())))
+        .collect();
         let key = parse_topic(&m.topic)
             .map_or("unknown", |(_, d)| d)
             .to_string();
@@ -320,44 +241,35 @@ impl Pipeline {
         }
     }
 
-    /// Produce until Kafka acknowledges, Kafka refuses for good, or work is abandoned.
+    /// Produce until the log acknowledges, refuses for good, or work is abandoned.
     async fn produce(
         &self,
         topic: &str,
         key: &str,
         value: &[u8],
-        headers: OwnedHeaders,
+        headers: Vec<(String, Bytes)>,
     ) -> Result<(), ProduceEnd> {
+        let record = Record {
+            topic: topic.to_string(),
+            key: key.to_string(),
+            value: Bytes::copy_from_slice(value),
+            headers,
+        };
         let mut delay = Duration::from_millis(100);
         loop {
-            let (generation, producer) = self.producer.get();
-            let record = FutureRecord::to(topic)
-                .key(key)
-                .payload(value)
-                .headers(headers.clone());
             let sent = tokio::select! {
                 _ = self.abort.cancelled() => return Err(ProduceEnd::Abandoned),
-                r = producer.send(record, Timeout::Never) => r,
+                r = self.sink.send(record.clone()) => r,
             };
-            let error = match sent {
-                Ok(_) => return Ok(()),
-                Err((e, _)) => e,
-            };
-            match classify(&error) {
-                Failure::Reject => return Err(ProduceEnd::Rejected(error.to_string())),
-                Failure::RecreateProducer => {
+            match sent {
+                Ok(()) => return Ok(()),
+                Err(SinkError::Reject(error)) => return Err(ProduceEnd::Rejected(error)),
+                Err(SinkError::Retry { class, detail }) => {
                     self.metrics
                         .produce_retries
-                        .with_label_values(&["recreate"])
+                        .with_label_values(&[class])
                         .inc();
-                    self.producer.recreate(generation);
-                }
-                Failure::Retry => {
-                    self.metrics
-                        .produce_retries
-                        .with_label_values(&["retry"])
-                        .inc();
-                    tracing::debug!(message = "Produce failed; retrying.", %error, delay_ms = delay.as_millis() as u64);
+                    tracing::debug!(message = "Produce failed; retrying.", error = %detail, delay_ms = delay.as_millis() as u64);
                 }
             }
             tokio::select! {
