@@ -289,6 +289,115 @@ enum ProduceEnd {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sideline_bus::MemoryBus;
+    use sideline_engine::{Batch, Sample};
+    use sideline_mqtt::AckHandle;
+    use sideline_wire::topic::{Encoding, encode, topic_for};
+
+    fn message(topic: &str, payload: Vec<u8>) -> Message {
+        let p = rumqttc::Publish::new(topic, rumqttc::QoS::AtLeastOnce, payload.clone());
+        Message {
+            topic: topic.into(),
+            payload: payload.into(),
+            needs_ack: true,
+            duplicate: false,
+            ack: AckHandle::V4(p),
+        }
+    }
+
+    fn pipeline(bus: &MemoryBus) -> Pipeline {
+        let roster = Roster::from_toml(
+            "[[devices]]\ndevice = \"pod-1\"\nplayer = \"home-07\"\nteam = \"home\"\n",
+        )
+        .unwrap();
+        Pipeline {
+            sink: Arc::new(bus.clone()),
+            samples_topic: "samples".into(),
+            dlq_topic: "dlq".into(),
+            limits: Limits::default(),
+            max_payload_bytes: 1 << 20,
+            check_topic: true,
+            roster: Arc::new(RwLock::new(roster)),
+            metrics: IngestMetrics::new(&prometheus::Registry::new()).unwrap(),
+            abort: CancellationToken::new(),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_same_pipeline_runs_over_the_in_process_bus() {
+        let bus = MemoryBus::new(16);
+        let (mut samples, mut dlq) = (bus.subscribe("samples"), bus.subscribe("dlq"));
+        let p = pipeline(&bus);
+        let now = now_us();
+        let b = Batch {
+            device: "pod-1".into(),
+            team: "home".into(),
+            session: "m1".into(),
+            seq: 1,
+            samples: vec![Sample::xy(now - 1_000_000, 1.0, 2.0, Some(3.0))],
+        };
+        let out = p
+            .handle(&message(&topic_for(&b), encode(&b, Encoding::Json)))
+            .await;
+        assert!(matches!(out, Outcome::Accepted { samples: 1 }), "{out:?}");
+        let r = samples.recv().await.unwrap();
+        assert_eq!(r.key, "home-07");
+        let pb = sideline_wire::pb::SampleBatch::decode(r.value.as_ref()).unwrap();
+        assert_eq!(pb.player_id, "home-07");
+
+        // Garbage goes to the dead-letter topic with its reason.
+        let out = p
+            .handle(&message(
+                "sideline/v1/home/pod-1/position",
+                b"{nope".to_vec(),
+            ))
+            .await;
+        assert!(
+            matches!(
+                out,
+                Outcome::Rejected {
+                    reason: "malformed"
+                }
+            ),
+            "{out:?}"
+        );
+        let r = dlq.recv().await.unwrap();
+        assert_eq!(r.value.as_ref(), b"{nope");
+        assert!(
+            r.headers
+                .iter()
+                .any(|(k, v)| k == "sideline.reason" && v.as_ref() == b"malformed")
+        );
+    }
+
+    #[tokio::test]
+    async fn with_no_consumer_a_message_is_held_not_lost() {
+        let bus = MemoryBus::new(16);
+        let p = pipeline(&bus);
+        let b = Batch {
+            device: "pod-1".into(),
+            team: "home".into(),
+            session: "m1".into(),
+            seq: 2,
+            samples: vec![Sample::xy(now_us() - 1_000_000, 1.0, 2.0, None)],
+        };
+        let msg = message(&topic_for(&b), encode(&b, Encoding::Protobuf));
+        let held = tokio::time::timeout(std::time::Duration::from_millis(400), p.handle(&msg));
+        assert!(
+            held.await.is_err(),
+            "finished with nowhere to put the record"
+        );
+        let retries = p
+            .metrics
+            .produce_retries
+            .with_label_values(&["no_consumer"])
+            .get();
+        assert!(retries >= 1, "{retries}");
+        // Once a consumer is there, the same message goes through.
+        let mut rx = bus.subscribe("samples");
+        assert!(matches!(p.handle(&msg).await, Outcome::Accepted { .. }));
+        assert_eq!(rx.recv().await.unwrap().key, "home-07");
+    }
 
     #[test]
     fn topics_are_parsed_strictly() {
