@@ -201,6 +201,25 @@ async fn serve(
         });
     }
 
+    let result = pump(cfg, client_id, pipeline, metrics, health, shutdown, &tasks).await;
+    tasks.cancel();
+    let _ = tokio::task::spawn_blocking(move || kafka.flush(Duration::from_secs(5))).await;
+    tracing::info!(message = "Ingest stopped.");
+    result
+}
+
+/// The transport-independent part of ingest: subscribe, hand each MQTT message to `pipeline`
+/// (whose sink is Kafka, or the demo's in-process bus), acknowledge in receive order once its
+/// record is on the log, and drain on `shutdown`. Background tasks stop with `tasks`.
+pub async fn pump(
+    cfg: &IngestConfig,
+    client_id: &str,
+    pipeline: Pipeline,
+    metrics: &IngestMetrics,
+    health: &Health,
+    shutdown: &CancellationToken,
+    tasks: &CancellationToken,
+) -> Result<(), IngestError> {
     // MQTT: a dedicated polling task hands messages over a bounded channel.
     let max_inflight = cfg.ingest.max_inflight;
     let (client, el) = connect(
@@ -263,7 +282,7 @@ async fn serve(
             }
         });
     }
-    tracing::info!(message = "Ingest running.", subscription = %filter, samples_topic = %cfg.kafka.topics.samples);
+    tracing::info!(message = "Ingest running.", subscription = %filter, samples_topic = %pipeline.samples_topic);
 
     // The loop: start work while under the in-flight limit; acknowledge in arrival order.
     let mut pending = FuturesOrdered::new();
@@ -333,8 +352,5 @@ async fn serve(
     tokio::time::sleep(Duration::from_millis(100)).await;
     mqtt_stop.cancel();
     let _ = el_task.await;
-    tasks.cancel();
-    let _ = tokio::task::spawn_blocking(move || kafka.flush(Duration::from_secs(5))).await;
-    tracing::info!(message = "Ingest stopped.");
     Ok(())
 }
