@@ -41,7 +41,6 @@ use sideline_common::{CancellationToken, Health};
 use sideline_mqtt::client::ConnectOptions;
 use sideline_mqtt::{ConnectionStatus, QoS, connect, run_event_loop};
 use sideline_wire::roster::Roster;
-use sideline_wire::validate::Limits;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
@@ -160,22 +159,7 @@ async fn serve(
         client_id,
         &cfg.kafka.topics.samples,
     )?);
-    let pipeline = Pipeline {
-        sink: kafka.clone(),
-        samples_topic: cfg.kafka.topics.samples.clone(),
-        dlq_topic: cfg.kafka.topics.dlq.clone(),
-        limits: Limits {
-            max_samples: cfg.ingest.max_samples,
-            max_id_len: 64,
-            max_future_s: cfg.ingest.max_future_s,
-            max_past_s: (cfg.ingest.max_past_s > 0.0).then_some(cfg.ingest.max_past_s),
-        },
-        max_payload_bytes: cfg.ingest.max_payload_bytes,
-        check_topic: cfg.ingest.check_topic,
-        roster,
-        metrics: metrics.clone(),
-        abort: CancellationToken::new(),
-    };
+    let pipeline = Pipeline::from_config(cfg, kafka.clone(), roster, metrics);
 
     // Kafka reachability, for /readyz and the gauge.
     {

@@ -98,6 +98,31 @@ enum Rejection {
 }
 
 impl Pipeline {
+    /// The pipeline `cfg` describes, writing to `sink` (topics from `cfg.kafka.topics`).
+    pub fn from_config(
+        cfg: &crate::IngestConfig,
+        sink: Arc<dyn RecordSink>,
+        roster: Arc<RwLock<Roster>>,
+        metrics: &IngestMetrics,
+    ) -> Self {
+        Pipeline {
+            sink,
+            samples_topic: cfg.kafka.topics.samples.clone(),
+            dlq_topic: cfg.kafka.topics.dlq.clone(),
+            limits: Limits {
+                max_samples: cfg.ingest.max_samples,
+                max_id_len: 64,
+                max_future_s: cfg.ingest.max_future_s,
+                max_past_s: (cfg.ingest.max_past_s > 0.0).then_some(cfg.ingest.max_past_s),
+            },
+            max_payload_bytes: cfg.ingest.max_payload_bytes,
+            check_topic: cfg.ingest.check_topic,
+            roster,
+            metrics: metrics.clone(),
+            abort: CancellationToken::new(),
+        }
+    }
+
     /// Put one message on Kafka (samples or dead-letter topic).
     pub async fn handle(&self, m: &Message) -> Outcome {
         let received = Instant::now();
