@@ -5,6 +5,7 @@
 //!
 //! # Layout
 //!
+//! - [`demo`]: `sideline demo`, the whole pipeline in one process with the simulator.
 //! - [`analyze`]: `sideline analyze` — recorded files through the engine, per-player figures.
 //! - [`input`]: opening files (gzip, progress bars).
 //! - [`services`]: `sideline ingest` and `sideline process` (configuration, logging, admin
@@ -15,6 +16,7 @@
 //! - [`roster_cmd`]: `sideline roster publish`.
 
 pub mod analyze;
+pub mod demo;
 pub mod input;
 pub mod publish;
 pub mod replay;

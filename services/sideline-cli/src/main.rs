@@ -1,7 +1,7 @@
 //! `sideline`: one binary for every role. See `sideline --help`.
 
 use clap::{Parser, Subcommand};
-use sideline_cli::{analyze, replay, roster_cmd, services, simulate};
+use sideline_cli::{analyze, demo, replay, roster_cmd, services, simulate};
 
 /// Sideline: live wearable telemetry for team sport.
 #[derive(Debug, Parser)]
@@ -13,6 +13,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// The whole pipeline in one process with a simulated match: no brokers needed.
+    Demo(demo::DemoArgs),
     /// Run the engine over recorded tracking files (or the synthetic match) and print per-player figures.
     Analyze(analyze::AnalyzeArgs),
     /// The ingest service: MQTT → validated samples on Kafka, bad input to the dead-letter topic.
@@ -38,6 +40,15 @@ fn main() -> std::process::ExitCode {
         {
             Ok(rt) => rt.block_on(async move {
                 match other {
+                    Command::Demo(a) => {
+                        sideline_common::telemetry::init(
+                            sideline_common::telemetry::LogFormat::Text,
+                            // rumqttd logs every closed probe connection as an error.
+                            "warn,rumqttd=off",
+                        );
+                        let stop = sideline_common::shutdown::on_signal();
+                        demo::run(&a, stop).await
+                    }
                     Command::Ingest(a) => services::ingest(&a).await,
                     Command::Process(a) => services::process(&a).await,
                     Command::Simulate(a) => {

@@ -2,13 +2,249 @@
 //!
 //! `sideline demo`: the whole pipeline in one process with no external service, for a laptop
 //! at the bench or an evaluation. Pods (the simulator, real devices, scripts) publish to an
-//! embedded MQTT broker; ingest's pump puts their batches on the in-process
-//! [`sideline_bus::MemoryBus`] instead of Kafka; the same engine turns them into metrics and
-//! alerts.
+//! embedded MQTT broker; ingest's pump (the same code as `sideline ingest`) validates and maps
+//! their batches and puts them on the in-process [`MemoryBus`] in place of Kafka; the same
+//! engine as `sideline process` turns them into per-second metrics and alerts; alerts are
+//! printed on the console; an HTTP server serves `/metrics`, the JSON API and the live page.
 //!
 //! # Layout
 //!
-//! - [`broker`]: the embedded MQTT broker (rumqttd), kept in this crate because of its
-//!   dependencies.
+//! - [`broker`]: the embedded MQTT broker (rumqttd).
+//! - [`processor`]: the engine fed from the bus.
+//! - [`view`]: the squad state behind the API.
+//! - [`http`]: the JSON API and server-sent events.
+//! - this file: [`Demo`], which starts and stops all of it.
 
 pub mod broker;
+pub mod http;
+pub mod processor;
+pub mod view;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
+
+use prometheus::Registry;
+use sideline_bus::MemoryBus;
+use sideline_common::admin::{self, AdminState};
+use sideline_common::{CancellationToken, Health};
+use sideline_engine::{Engine, Lifecycle, Params};
+use sideline_ingest::IngestConfig;
+use sideline_ingest::metrics::IngestMetrics;
+use sideline_ingest::pipeline::Pipeline;
+use sideline_processor::metrics::ProcessorMetrics;
+use sideline_sim::MatchSim;
+use sideline_wire::roster::Roster;
+use tokio::net::TcpListener;
+use tokio::sync::broadcast;
+use tokio::task::JoinHandle;
+
+use broker::EmbeddedBroker;
+use processor::{DemoProcessor, Update};
+use view::SquadView;
+
+/// Why the demo could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    /// The embedded broker did not start.
+    #[error(transparent)]
+    Broker(#[from] broker::BrokerError),
+    /// Metric registration failed (a bug).
+    #[error("metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+    /// The built-in configuration was refused (a bug).
+    #[error("configuration: {0}")]
+    Config(String),
+}
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct DemoConfig {
+    /// MQTT 3.1.1 listener of the embedded broker.
+    pub mqtt_v4: SocketAddr,
+    /// MQTT 5 listener of the embedded broker.
+    pub mqtt_v5: SocketAddr,
+    /// The squads (devices, profiles, baselines) come from this simulated match.
+    pub sim: sideline_sim::MatchConfig,
+    /// Simulator speed-up (event time advances this much faster than the wall clock).
+    pub speed: f64,
+    /// Print alert events on stdout.
+    pub console: bool,
+}
+
+/// A running demo.
+pub struct Demo {
+    /// The embedded broker's listeners.
+    pub broker: EmbeddedBroker,
+    /// The HTTP server's address.
+    pub http: SocketAddr,
+    /// The squad state.
+    pub view: Arc<RwLock<SquadView>>,
+    /// Live updates.
+    pub updates: broadcast::Sender<Update>,
+    stop: CancellationToken,
+    tasks: CancellationToken,
+    ingest: JoinHandle<Result<(), sideline_ingest::IngestError>>,
+    processor: JoinHandle<DemoProcessor>,
+    others: Vec<JoinHandle<()>>,
+}
+
+impl Demo {
+    /// Start everything; `http` is the already-bound listener for the API and page.
+    pub async fn start(cfg: DemoConfig, http: TcpListener) -> Result<Self, DemoError> {
+        let broker = EmbeddedBroker::start(cfg.mqtt_v4, cfg.mqtt_v5)?;
+        let registry = Registry::new();
+        let health = Health::new(&["mqtt"]);
+        let (stop, tasks) = (CancellationToken::new(), CancellationToken::new());
+        let mut others = Vec::new();
+
+        // The bus, with its consumers in place before anything is produced.
+        let bus = MemoryBus::new(10_000);
+        let mut icfg: IngestConfig =
+            sideline_common::config::load(sideline_ingest::config::DEFAULTS, None)
+                .map_err(|e| DemoError::Config(e.to_string()))?;
+        icfg.mqtt.host = cfg.mqtt_v5.ip().to_string();
+        icfg.mqtt.port = cfg.mqtt_v5.port();
+        let samples = bus.subscribe(&icfg.kafka.topics.samples);
+        let mut dlq = bus.subscribe(&icfg.kafka.topics.dlq);
+        others.push(tokio::spawn(async move {
+            while let Some(r) = dlq.recv().await {
+                let reason = r
+                    .headers
+                    .iter()
+                    .find(|(k, _)| k == "sideline.reason")
+                    .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+                    .unwrap_or_default();
+                tracing::warn!(message = "Message refused by ingest.", %reason, key = %r.key);
+            }
+        }));
+
+        // The squads of the simulated match: roster for ingest, profiles and baselines for
+        // the engine.
+        let sim = MatchSim::new(cfg.sim.clone());
+        let roster =
+            Roster::from_toml(&roster_toml(&sim)).map_err(|e| DemoError::Config(e.to_string()))?;
+        let engine: Engine = sideline_sim::offline::engine_for(&sim, Params::default());
+
+        let imetrics = IngestMetrics::new(&registry)?;
+        let pmetrics = ProcessorMetrics::new(&registry)?;
+        let pipeline = Pipeline::from_config(
+            &icfg,
+            Arc::new(bus.clone()),
+            Arc::new(RwLock::new(roster)),
+            &imetrics,
+        );
+        let ingest = {
+            let (stop, tasks, health) = (stop.clone(), tasks.clone(), health.clone());
+            tokio::spawn(async move {
+                sideline_ingest::pump(
+                    &icfg,
+                    "sideline-demo-ingest",
+                    pipeline,
+                    &imetrics,
+                    &health,
+                    &stop,
+                    &tasks,
+                )
+                .await
+            })
+        };
+
+        let view = Arc::new(RwLock::new(SquadView::default()));
+        let (updates, _) = broadcast::channel(1024);
+        let p = DemoProcessor::new(engine, view.clone(), pmetrics, updates.clone());
+        let processor = tokio::spawn(processor::run(p, samples, cfg.speed, tasks.clone()));
+
+        if cfg.console {
+            let mut rx = updates.subscribe();
+            others.push(tokio::spawn(async move {
+                loop {
+                    match rx.recv().await {
+                        Ok(Update::Alert(a)) => println!("{}", console_line(&a)),
+                        Ok(Update::Snapshots(_)) => {}
+                        Err(broadcast::error::RecvError::Lagged(_)) => {}
+                        Err(broadcast::error::RecvError::Closed) => return,
+                    }
+                }
+            }));
+        }
+
+        let addr = http
+            .local_addr()
+            .map_err(|e| DemoError::Config(e.to_string()))?;
+        let app = admin::router(AdminState {
+            health: health.clone(),
+            registry,
+        })
+        .merge(http::router(http::ApiState {
+            view: view.clone(),
+            updates: updates.clone(),
+        }));
+        let http_stop = tasks.clone();
+        others.push(tokio::spawn(async move {
+            if let Err(error) = admin::serve(http, app, http_stop).await {
+                tracing::error!(message = "HTTP server failed.", %error);
+            }
+        }));
+        Ok(Demo {
+            broker,
+            http: addr,
+            view,
+            updates,
+            stop,
+            tasks,
+            ingest,
+            processor,
+            others,
+        })
+    }
+
+    /// Drain ingest, stop the processor and the server; returns the processor (its engine holds
+    /// the final state).
+    pub async fn shutdown(self) -> Option<DemoProcessor> {
+        self.stop.cancel();
+        let _ = self.ingest.await;
+        self.tasks.cancel();
+        let p = self.processor.await.ok();
+        for t in self.others {
+            t.abort();
+        }
+        p
+    }
+}
+
+/// The roster of the simulated squads as TOML.
+pub fn roster_toml(sim: &MatchSim) -> String {
+    let mut out = String::new();
+    for p in sim.players() {
+        out.push_str(&format!(
+            "[[devices]]\ndevice = \"{}\"\nplayer = \"{}\"\nteam = \"{}\"\n",
+            p.device, p.player, p.team
+        ));
+    }
+    out
+}
+
+/// One alert event as a console line.
+pub fn console_line(a: &sideline_engine::AlertEvent) -> String {
+    let what = match a.state {
+        Lifecycle::Firing => "FIRING  ",
+        Lifecycle::Updated => "UPDATED ",
+        Lifecycle::Resolved => "RESOLVED",
+    };
+    let terms: Vec<String> = a
+        .terms
+        .iter()
+        .filter(|t| t.points != 0.0)
+        .map(|t| format!("{} {:+.1}", t.id.as_str(), t.points))
+        .collect();
+    format!(
+        "{what} {:?} {} {} {:<18} value {:.2} (threshold {:.2}) {}",
+        a.severity,
+        a.team,
+        a.player,
+        a.kind.as_str(),
+        a.value,
+        a.threshold,
+        terms.join(", ")
+    )
+}

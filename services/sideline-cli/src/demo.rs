@@ -1,0 +1,87 @@
+//! `sideline demo`: the whole pipeline in one process (see `sideline-demo`), with the
+//! synthetic match published to its embedded broker in real time or faster. Prints where to
+//! look, prints alerts as they happen, and stops cleanly on Ctrl-C. Real pods and scripts may
+//! publish to the same broker meanwhile.
+
+use std::net::SocketAddr;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use sideline_demo::{Demo, DemoConfig};
+use tokio_util::sync::CancellationToken;
+
+use crate::publish::PublishArgs;
+use crate::simulate::{SimulateArgs, match_config};
+
+/// Arguments of `sideline demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Times real time for the simulated match (0 = as fast as possible).
+    #[arg(long, default_value_t = 1.0)]
+    pub speed: f64,
+    /// Random seed of the match.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// Minutes per half.
+    #[arg(long, default_value_t = 45.0)]
+    pub half_min: f64,
+    /// Half-time break, minutes.
+    #[arg(long, default_value_t = 15.0)]
+    pub break_min: f64,
+    /// HTTP address of the API, `/metrics` and the page.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub http: SocketAddr,
+    /// MQTT 3.1.1 address of the embedded broker.
+    #[arg(long, default_value = "127.0.0.1:1883")]
+    pub mqtt: SocketAddr,
+    /// MQTT 5 address of the embedded broker.
+    #[arg(long, default_value = "127.0.0.1:1884")]
+    pub mqtt5: SocketAddr,
+    /// Do not start the simulator (only real devices or scripts publish).
+    #[arg(long)]
+    pub no_sim: bool,
+}
+
+/// `sideline demo`.
+pub async fn run(a: &DemoArgs, stop: CancellationToken) -> Result<()> {
+    let sim_args = SimulateArgs {
+        publish: PublishArgs {
+            // The simulator speaks MQTT 5.
+            mqtt: a.mqtt5.to_string(),
+            config: None,
+            speed: a.speed,
+            json: false,
+        },
+        seed: a.seed,
+        half_min: a.half_min,
+        break_min: a.break_min,
+        session: "demo-match".into(),
+        print_roster: false,
+    };
+    let listener = tokio::net::TcpListener::bind(a.http)
+        .await
+        .with_context(|| format!("cannot listen on {}", a.http))?;
+    let demo = Demo::start(
+        DemoConfig {
+            mqtt_v4: a.mqtt,
+            mqtt_v5: a.mqtt5,
+            sim: match_config(&sim_args, crate::publish::now_us()),
+            speed: a.speed,
+            console: true,
+        },
+        listener,
+    )
+    .await?;
+    eprintln!(
+        "Sideline demo running.\n  bench view  http://{0}/\n  API         http://{0}/api/squad\n  metrics     http://{0}/metrics\n  MQTT        {1} (3.1.1), {2} (5): publish on sideline/v1/<team>/<device>/<stream>\nCtrl-C to stop.",
+        demo.http, demo.broker.v4, demo.broker.v5
+    );
+    if !a.no_sim {
+        crate::simulate::run(&sim_args, stop.clone()).await?;
+        eprintln!("The simulated match is over; still serving (Ctrl-C to stop).");
+    }
+    stop.cancelled().await;
+    eprintln!("Stopping.");
+    demo.shutdown().await;
+    Ok(())
+}

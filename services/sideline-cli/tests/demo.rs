@@ -1,0 +1,136 @@
+//! `sideline demo` end to end in one process, as a user runs it: the simulator publishes a whole
+//! match to the embedded broker as fast as it can; ingest, the in-process bus and the engine
+//! turn it into per-player figures equal to the offline run of the same seed, the scripted
+//! at-risk player raises "rising" at least 3 minutes before red, and the API serves it.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use sideline_cli::publish::PublishArgs;
+use sideline_cli::simulate::{SimulateArgs, match_config};
+use sideline_demo::{Demo, DemoConfig};
+use sideline_engine::{AlertKind, Lifecycle, Params, Severity};
+use sideline_testkit::brokers::free_port;
+use tokio_util::sync::CancellationToken;
+
+fn local() -> SocketAddr {
+    format!("127.0.0.1:{}", free_port()).parse().unwrap()
+}
+
+async fn get(addr: SocketAddr, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut b = String::new();
+    s.read_to_string(&mut b).await.unwrap();
+    b.split_once("\r\n\r\n")
+        .map(|x| x.1.to_string())
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_gives_the_offline_figures_and_warns_before_red() {
+    let v5 = local();
+    let sim_args = SimulateArgs {
+        publish: PublishArgs {
+            mqtt: v5.to_string(),
+            config: None,
+            speed: 0.0,
+            json: false,
+        },
+        seed: 7,
+        half_min: 45.0,
+        break_min: 1.0,
+        session: "demo-test".into(),
+        print_roster: false,
+    };
+    let mcfg = match_config(&sim_args, sideline_cli::publish::now_us());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let demo = Demo::start(
+        DemoConfig {
+            mqtt_v4: local(),
+            mqtt_v5: v5,
+            sim: mcfg.clone(),
+            speed: 1000.0,
+            console: false,
+        },
+        listener,
+    )
+    .await
+    .unwrap();
+    let http = demo.http;
+    let mut alerts = Vec::new();
+    let mut rx = demo.updates.subscribe();
+
+    let t0 = Instant::now();
+    sideline_cli::simulate::run(&sim_args, CancellationToken::new())
+        .await
+        .unwrap();
+    eprintln!("published in {:.1} s", t0.elapsed().as_secs_f64());
+    // Wait until everything published has been processed and the final seconds closed.
+    let offline = sideline_sim::offline::run_match(mcfg.clone(), Params::default(), |_| {});
+    let deadline = Instant::now() + Duration::from_secs(600);
+    loop {
+        while let Ok(u) = rx.try_recv() {
+            if let sideline_demo::processor::Update::Alert(a) = u {
+                alerts.push((*a).clone());
+            }
+        }
+        let done = {
+            let v = demo.view.read().unwrap();
+            offline.last.iter().all(|(p, m)| {
+                v.player(p)
+                    .is_some_and(|(latest, _)| latest.totals == m.totals)
+            })
+        };
+        if done {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the demo never reached the offline totals"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    eprintln!("caught up {:.1} s after start", t0.elapsed().as_secs_f64());
+    let metrics = get(http, "/metrics").await;
+    let late: f64 = metrics
+        .lines()
+        .find(|l| l.starts_with("sideline_processor_late_samples_total "))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+        .unwrap();
+    assert_eq!(late, 0.0);
+
+    // The scripted escalation: rising well before red, as offline.
+    let first = |kind: AlertKind, sev: Severity| {
+        alerts
+            .iter()
+            .filter(|a| *a.player == *"home-07" && a.kind == kind && a.severity == sev)
+            .filter(|a| a.state != Lifecycle::Resolved)
+            .map(|a| a.t)
+            .min()
+    };
+    let rising = first(AlertKind::StrainRiskRising, Severity::Warning).expect("rising");
+    let red = first(AlertKind::StrainRisk, Severity::Critical).expect("red");
+    assert!(
+        red - rising >= 180_000_000,
+        "rising only {} s before red",
+        (red - rising) / 1_000_000
+    );
+
+    // The API: 22 players, the at-risk one on top, his history, the feed.
+    let squad: serde_json::Value = serde_json::from_str(&get(http, "/api/squad").await).unwrap();
+    let players = squad["players"].as_array().unwrap();
+    assert_eq!(players.len(), 22);
+    assert_eq!(players[0]["player"], "home-07");
+    let p: serde_json::Value =
+        serde_json::from_str(&get(http, "/api/players/home-07").await).unwrap();
+    assert!(p["history"].as_array().unwrap().len() > 5000);
+    let feed: serde_json::Value = serde_json::from_str(&get(http, "/api/alerts").await).unwrap();
+    assert!(!feed.as_array().unwrap().is_empty());
+    demo.shutdown().await;
+}
