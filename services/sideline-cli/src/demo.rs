@@ -58,6 +58,8 @@ pub async fn run(a: &DemoArgs, stop: CancellationToken) -> Result<()> {
         session: "demo-match".into(),
         print_roster: false,
     };
+    // One match, chosen once: the demo's roster and what the simulator publishes agree.
+    let mcfg = match_config(&sim_args, crate::publish::now_us());
     let listener = tokio::net::TcpListener::bind(a.http)
         .await
         .with_context(|| format!("cannot listen on {}", a.http))?;
@@ -65,7 +67,7 @@ pub async fn run(a: &DemoArgs, stop: CancellationToken) -> Result<()> {
         DemoConfig {
             mqtt_v4: a.mqtt,
             mqtt_v5: a.mqtt5,
-            sim: match_config(&sim_args, crate::publish::now_us()),
+            sim: mcfg.clone(),
             speed: a.speed,
             console: true,
         },
@@ -77,7 +79,7 @@ pub async fn run(a: &DemoArgs, stop: CancellationToken) -> Result<()> {
         demo.http, demo.broker.v4, demo.broker.v5
     );
     if !a.no_sim {
-        crate::simulate::run(&sim_args, stop.clone()).await?;
+        crate::simulate::publish_match(&sim_args.publish, mcfg, stop.clone()).await?;
         eprintln!("The simulated match is over; still serving (Ctrl-C to stop).");
     }
     stop.cancelled().await;

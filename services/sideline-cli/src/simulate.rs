@@ -63,20 +63,32 @@ pub fn match_config(a: &SimulateArgs, now: i64) -> MatchConfig {
 
 /// `sideline simulate`.
 pub async fn run(a: &SimulateArgs, stop: CancellationToken) -> Result<()> {
-    let mut sim = MatchSim::new(match_config(a, now_us()));
+    let cfg = match_config(a, now_us());
     if a.print_roster {
-        print!("{}", roster_toml(&sim));
+        print!("{}", roster_toml(&MatchSim::new(cfg)));
         return Ok(());
     }
-    let mut out = Publisher::connect(&a.publish, "sideline-simulate")?;
+    publish_match(&a.publish, cfg, stop).await
+}
+
+/// Publish the match `cfg` describes (its `start` already chosen with [`match_config`], so a
+/// caller can run the same match offline for comparison).
+pub async fn publish_match(
+    a: &PublishArgs,
+    cfg: MatchConfig,
+    stop: CancellationToken,
+) -> Result<()> {
+    let seed = cfg.seed;
+    let mut sim = MatchSim::new(cfg);
+    let mut out = Publisher::connect(a, "sideline-simulate")?;
     let pb = ProgressBar::new((sim.total_minutes() * 60.0) as u64);
     pb.set_style(
         ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} s of play ({eta})")
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> "),
     );
-    pb.set_message(format!("match seed {} at {}×", a.seed, a.publish.speed));
-    let pacer = Pacer::new(sim.now(), a.publish.speed);
+    pb.set_message(format!("match seed {seed} at {}×", a.speed));
+    let pacer = Pacer::new(sim.now(), a.speed);
     while let Some(batches) = sim.next_batches() {
         if !pacer.wait_for(sim.now(), &stop).await {
             break;

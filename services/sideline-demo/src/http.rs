@@ -6,6 +6,7 @@
 //!   (one point per second: score, rolling HSR and sprint metres);
 //! - `GET /api/alerts`: the alert feed, newest first, with acknowledgements;
 //! - `POST /api/alerts/{id}/ack`: acknowledge an alert (204; 404 if unknown);
+//! - `GET /`: the live bench page (this crate's `page.html`, served as is);
 //! - `GET /events`: server-sent events — `squad` (the squad list) every second, `alert` (one
 //!   lifecycle event) as it happens.
 
@@ -44,7 +45,15 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/alerts", get(alerts))
         .route("/api/alerts/{id}/ack", post(ack))
         .route("/events", get(events))
+        .route("/", get(page))
         .with_state(state)
+}
+
+/// The bench page: one self-contained file (no build step, no CDN).
+const PAGE: &str = include_str!("page.html");
+
+async fn page() -> axum::response::Html<&'static str> {
+    axum::response::Html(PAGE)
 }
 
 fn squad_json(view: &RwLock<SquadView>) -> serde_json::Value {
