@@ -4,6 +4,7 @@
 #
 #   Rust ≥ 1.95         checked (install it with rustup)
 #   mosquitto, openssl  Debian packages (MQTT broker and mosquitto_passwd; test certificates)
+#   chromium            Debian package: the headless browser of the bench-page test
 #   tansu 0.6.0         Kafka-protocol broker for tests, in ~/.cache/sideline/bin: unpacked from a
 #                       prebuilt copy next to the checkout when there is one (../shared/bin),
 #                       otherwise built with `cargo install` (20–35 min once, then cached)
@@ -31,7 +32,7 @@ fi
 sudo=""
 if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
 missing=()
-for pkg in mosquitto openssl; do
+for pkg in mosquitto openssl chromium fonts-dejavu-core; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -65,8 +65,6 @@ async fn the_demo_gives_the_offline_figures_and_warns_before_red() {
     .await
     .unwrap();
     let http = demo.http;
-    let mut alerts = Vec::new();
-    let mut rx = demo.updates.subscribe();
 
     let t0 = Instant::now();
     sideline_cli::simulate::publish_match(
@@ -81,11 +79,6 @@ async fn the_demo_gives_the_offline_figures_and_warns_before_red() {
     let offline = sideline_sim::offline::run_match(mcfg.clone(), Params::default(), |_| {});
     let deadline = Instant::now() + Duration::from_secs(400);
     loop {
-        while let Ok(u) = rx.try_recv() {
-            if let sideline_demo::processor::Update::Alert(a) = u {
-                alerts.push((*a).clone());
-            }
-        }
         let done = {
             let v = demo.view.read().unwrap();
             offline.last.iter().all(|(p, m)| {
@@ -122,7 +115,15 @@ async fn the_demo_gives_the_offline_figures_and_warns_before_red() {
         .unwrap();
     assert_eq!(late, 0.0);
 
-    // The scripted escalation: rising well before red, as offline.
+    // The scripted escalation: rising well before red, as offline (from the view's feed).
+    let alerts: Vec<sideline_engine::AlertEvent> = demo
+        .view
+        .read()
+        .unwrap()
+        .alerts()
+        .into_iter()
+        .map(|f| f.alert)
+        .collect();
     let first = |kind: AlertKind, sev: Severity| {
         alerts
             .iter()

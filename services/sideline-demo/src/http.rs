@@ -7,8 +7,9 @@
 //! - `GET /api/alerts`: the alert feed, newest first, with acknowledgements;
 //! - `POST /api/alerts/{id}/ack`: acknowledge an alert (204; 404 if unknown);
 //! - `GET /`: the live bench page (this crate's `page.html`, served as is);
-//! - `GET /events`: server-sent events — `squad` (the squad list) every second, `alert` (one
-//!   lifecycle event) as it happens.
+//! - `GET /events`: server-sent events — `squad` every second (the squad list and the newest 60
+//!   alert feed items), `alert` (one lifecycle event) as it happens; `?max=N` ends the stream
+//!   after N `squad` events (the page passes its own `?stream_max=N` on, for snapshots).
 
 use std::convert::Infallible;
 use std::sync::{Arc, RwLock};
@@ -16,7 +17,7 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -61,6 +62,13 @@ fn squad_json(view: &RwLock<SquadView>) -> serde_json::Value {
     json!({ "updates": v.updates, "players": v.squad() })
 }
 
+/// The `squad` event: the squad list and the newest 60 feed items.
+fn event_json(view: &RwLock<SquadView>) -> serde_json::Value {
+    let v = view.read().unwrap_or_else(|p| p.into_inner());
+    let feed: Vec<_> = v.alerts().into_iter().take(60).collect();
+    json!({ "updates": v.updates, "players": v.squad(), "alerts": feed })
+}
+
 async fn squad(State(s): State<ApiState>) -> Json<serde_json::Value> {
     Json(squad_json(&s.view))
 }
@@ -89,17 +97,39 @@ async fn ack(State(s): State<ApiState>, Path(id): Path<String>) -> StatusCode {
     }
 }
 
-async fn events(State(s): State<ApiState>) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+/// `?max=N`: end the stream after N `squad` events and ask the browser not to reconnect
+/// (for page snapshots in tests and kiosks that reload themselves).
+#[derive(Debug, serde::Deserialize)]
+struct EventsQuery {
+    max: Option<u32>,
+}
+
+async fn events(
+    State(s): State<ApiState>,
+    Query(q): Query<EventsQuery>,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let mut rx = s.updates.subscribe();
     let view = s.view.clone();
     let stream = async_stream(move |tx| async move {
         let mut every = tokio::time::interval(Duration::from_secs(1));
+        let mut sent = 0u32;
         loop {
+            if q.max.is_some_and(|m| sent >= m) {
+                let end = Event::default()
+                    .event("end")
+                    .retry(Duration::from_secs(86_400))
+                    // (an event with no data is never dispatched by browsers)
+                    .data("end");
+                let _ = tx.send(Ok(end)).await;
+                return;
+            }
             let ev = tokio::select! {
-                _ = every.tick() => Event::default().event("squad").json_data(squad_json(&view)),
+                _ = every.tick() => {
+                    sent += 1;
+                    Event::default().event("squad").json_data(event_json(&view))
+                }
                 u = rx.recv() => match u {
                     Ok(Update::Alert(a)) => Event::default().event("alert").json_data(&*a),
-                    Ok(Update::Snapshots(_)) => continue,
                     Err(broadcast::error::RecvError::Lagged(_)) => continue,
                     Err(broadcast::error::RecvError::Closed) => return,
                 },

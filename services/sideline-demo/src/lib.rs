@@ -160,7 +160,6 @@ impl Demo {
                 loop {
                     match rx.recv().await {
                         Ok(Update::Alert(a)) => println!("{}", console_line(&a)),
-                        Ok(Update::Snapshots(_)) => {}
                         Err(broadcast::error::RecvError::Lagged(_)) => {}
                         Err(broadcast::error::RecvError::Closed) => return,
                     }

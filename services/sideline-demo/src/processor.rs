@@ -31,11 +31,11 @@ pub const IDLE_S: i64 = 10;
 /// With no record at all for this long, everyone advances with the wall clock.
 pub const QUIET_WALL: Duration = Duration::from_secs(2);
 
-/// What the processor publishes as it goes (for the console, the page's live updates).
+/// What the processor publishes as it goes (for the console and the page). Snapshots are not
+/// broadcast (the view holds them; the page polls it every second), so a slow listener lags
+/// only on alerts, and the feed in the view keeps every alert anyway.
 #[derive(Debug, Clone)]
 pub enum Update {
-    /// Snapshots of one step.
-    Snapshots(Arc<Vec<PlayerMetrics>>),
     /// An alert lifecycle event.
     Alert(Arc<AlertEvent>),
 }
@@ -165,7 +165,6 @@ impl DemoProcessor {
             self.metrics.players.set(v.players() as i64);
         }
         self.metrics.metrics_out.inc_by(snapshots.len() as u64);
-        let _ = self.updates.send(Update::Snapshots(Arc::new(snapshots)));
         for a in self.alerts.drain(..) {
             self.metrics
                 .alerts_out

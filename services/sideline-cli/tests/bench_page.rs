@@ -1,0 +1,147 @@
+//! The bench page in a real browser (headless Chromium from Debian, installed by
+//! `scripts/setup.sh`): `sideline demo` (the real binary) runs a match at 60×; the page shows
+//! 22 players, its values change from one look to the next within 2 s, the poor-fix alert of
+//! the scripted home #2 appears in the feed, and an expanded row lists the score's terms. A
+//! screenshot is kept in `target/test-artefacts/bench-page.png`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use sideline_testkit::brokers::free_port;
+
+struct Kill(Child);
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn chromium() -> String {
+    for c in ["chromium", "chromium-browser", "google-chrome"] {
+        if Command::new(c)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+        {
+            return c.into();
+        }
+    }
+    panic!("no Chromium found: run scripts/setup.sh (it installs the Debian package)");
+}
+
+/// The DOM after the page has run for a moment.
+fn dom(browser: &str, url: &str) -> String {
+    let out = Command::new(browser)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            // The page (with ?stream_max) takes 3 pushed updates, then the stream ends and
+            // virtual time runs out the budget.
+            "--virtual-time-budget=5000",
+            "--dump-dom",
+            url,
+        ])
+        .stderr(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "chromium failed");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn squad_rows(dom: &str) -> Vec<String> {
+    // Rendered rows only (the page's script contains the template too).
+    dom.split("<tr class=\"player\" data-player=\"")
+        .skip(1)
+        .filter(|r| !r.starts_with("${"))
+        .map(|r| r.split("</tr>").next().unwrap_or_default().to_string())
+        .collect()
+}
+
+async fn get(port: u16, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(mut s) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
+        return String::new();
+    };
+    let _ = s
+        .write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
+        .await;
+    let mut b = String::new();
+    let _ = s.read_to_string(&mut b).await;
+    b
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bench_page_shows_the_squad_live_with_alerts_and_reasons() {
+    let browser = chromium();
+    let (http, mqtt, mqtt5) = (free_port(), free_port(), free_port());
+    let _demo = Kill(
+        Command::new(env!("CARGO_BIN_EXE_sideline"))
+            .args(["demo", "--speed", "60", "--break-min", "1"])
+            .args(["--http", &format!("127.0.0.1:{http}")])
+            .args(["--mqtt", &format!("127.0.0.1:{mqtt}")])
+            .args(["--mqtt5", &format!("127.0.0.1:{mqtt5}")])
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    // Wait for the whole squad, then for the scripted poor fix of home #2 (minutes 20–22).
+    let t0 = Instant::now();
+    loop {
+        let alerts = get(http, "/api/alerts").await;
+        if alerts.contains("\"player\":\"home-02\"") {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(240),
+            "no alert for home-02 yet"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let url = format!("http://127.0.0.1:{http}/?stream_max=3#open=home-07");
+    let first = dom(&browser, &url);
+    let rows = squad_rows(&first);
+    assert_eq!(rows.len(), 22, "rows on the page");
+    assert!(
+        first.contains("live · 22 players"),
+        "no live update reached the page"
+    );
+    // The alert feed shows home #2's device alert.
+    let feed = first.split("id=\"feed\"").nth(1).unwrap_or_default();
+    assert!(
+        feed.contains("home-02") && feed.contains("device"),
+        "feed: {feed}"
+    );
+    // home #7's row is expanded: the score's terms are listed.
+    assert!(first.contains("class=\"detail\""), "no expanded row");
+    assert!(first.contains("a_hamstring_history"), "terms not shown");
+    // Within 2 s the figures move on (60× real time: 2 minutes of play).
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let second = dom(&browser, &url);
+    assert_ne!(rows, squad_rows(&second), "the squad did not change");
+
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("../test-artefacts");
+    std::fs::create_dir_all(&dir).unwrap();
+    let shot = dir.join("bench-page.png");
+    let ok = Command::new(&browser)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+            "--window-size=1280,1000",
+            "--virtual-time-budget=5000",
+        ])
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg(&url)
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(ok.success() && std::fs::metadata(&shot).unwrap().len() > 10_000);
+}
