@@ -1,7 +1,9 @@
 # Sideline — developer entry points. Everything installs what it needs itself (idempotently).
 #
-#   make demo    the main job (zero setup): the engine on the bundled real tracking data and on
-#                the synthetic match, with the at-risk player's strain-risk timeline
+#   make demo    the main job (zero setup): the whole pipeline in one process with a simulated
+#                match at 10x real time, alerts on the console, the live bench view in a browser
+#   make analyze the engine on the bundled real tracking data and on the synthetic match, with
+#                the at-risk player's strain-risk timeline
 #   make test    the whole test suite: format, lints, unit, property, real-data and end-to-end
 #   make bench   the benchmarks: engine, ingest and processor through real brokers (BENCHMARKS.md)
 #
@@ -14,7 +16,7 @@ CARGO ?= cargo
 SIDELINE := $(CARGO_TARGET_DIR)/release/sideline
 ZXY := tests/data/zxy_alfheim/zxy_tromso_anzhi_2013-11-07_excerpt_long.csv.gz
 
-.PHONY: demo test bench setup build fmt lint unit doc-test clean-cache
+.PHONY: demo analyze test bench setup build fmt lint unit doc-test clean-cache
 
 setup:
 	@scripts/setup.sh
@@ -23,6 +25,10 @@ build: setup
 	$(CARGO) build --release --locked -p sideline-cli
 
 demo: build
+	@echo "== Sideline demo: a simulated match at 10x real time; open the bench view it prints (Ctrl-C stops) =="
+	$(SIDELINE) demo --speed 10
+
+analyze: build
 	@echo "== Real data: ZXY radio tracking, Tromsø IL vs Anzhi (2013-11-07), 10.5 min excerpt =="
 	$(SIDELINE) analyze --format zxy $(ZXY)
 	@echo
