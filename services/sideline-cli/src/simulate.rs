@@ -49,7 +49,8 @@ pub fn roster_toml(sim: &MatchSim) -> String {
 /// The match configuration for these arguments, starting at `now` (µs).
 pub fn match_config(a: &SimulateArgs, now: i64) -> MatchConfig {
     let total = ((a.half_min * 2.0 + a.break_min) * 60e6) as i64;
-    let start = start_time(now, total, a.publish.speed);
+    // On a whole second, so that samples fall on the same per-second grid in every run.
+    let start = start_time(now, total, a.publish.speed).div_euclid(1_000_000) * 1_000_000;
     MatchConfig {
         seed: a.seed,
         start,

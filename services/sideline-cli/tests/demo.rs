@@ -77,7 +77,8 @@ async fn the_demo_gives_the_offline_figures_and_warns_before_red() {
     eprintln!("published in {:.1} s", t0.elapsed().as_secs_f64());
     // Wait until everything published has been processed and the final seconds closed.
     let offline = sideline_sim::offline::run_match(mcfg.clone(), Params::default(), |_| {});
-    let deadline = Instant::now() + Duration::from_secs(400);
+    let deadline = Instant::now() + Duration::from_secs(420);
+    let (mut last_count, mut last_change) = (String::new(), Instant::now());
     loop {
         let done = {
             let v = demo.view.read().unwrap();
@@ -89,8 +90,17 @@ async fn the_demo_gives_the_offline_figures_and_warns_before_red() {
         if done {
             break;
         }
-        if Instant::now() > deadline {
-            let m = get(http, "/metrics").await;
+        let m = get(http, "/metrics").await;
+        let count = m
+            .lines()
+            .find(|l| l.starts_with("sideline_processor_samples_total"))
+            .unwrap_or_default()
+            .to_string();
+        if count != last_count {
+            (last_count, last_change) = (count, Instant::now());
+        }
+        // Either slow (the deadline) or stuck (nothing processed for a minute: lost messages).
+        if Instant::now() > deadline || last_change.elapsed() > Duration::from_secs(60) {
             let pick = |name: &str| {
                 m.lines()
                     .find(|l| l.starts_with(name))
@@ -104,7 +114,7 @@ async fn the_demo_gives_the_offline_figures_and_warns_before_red() {
                 pick("sideline_processor_late_samples_total")
             );
         }
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
     }
     eprintln!("caught up {:.1} s after start", t0.elapsed().as_secs_f64());
     let metrics = get(http, "/metrics").await;

@@ -59,6 +59,8 @@ pub struct Athlete {
     target_xy: (f64, f64),
     bout_left: f64,
     stride_phase: f64,
+    /// 100-ms steps taken (heart rate every tenth: independent of the start time's phase).
+    steps: u64,
     hr: f64,
     /// Device clock offset from the 10 Hz grid, µs (pods are not frame-aligned).
     offset: Micros,
@@ -115,6 +117,7 @@ impl Athlete {
             target_xy: anchor,
             bout_left: 0.0,
             stride_phase: 0.0,
+            steps: 0,
             hr: hr_rest + 30.0,
             offset,
             injected_artefacts: 0,
@@ -198,6 +201,8 @@ impl Athlete {
     /// Advance 100 ms from step start `t0` (µs, on the grid) at match minute `minute`.
     pub fn step(&mut self, t0: Micros, minute: f64, out: &mut Step) {
         const DT: f64 = 0.1;
+        let step_no = self.steps;
+        self.steps += 1;
         out.position = None;
         out.imu.clear();
         out.hr = None;
@@ -289,7 +294,7 @@ impl Athlete {
             out.imu
                 .push(Sample::imu(t + k * 10_000, ax as f32, ay as f32, az as f32));
         }
-        if (t0 / 100_000) % 10 == 0 {
+        if step_no.is_multiple_of(10) {
             let bpm = (self.hr + gauss(&mut self.rng, 1.5)).clamp(40.0, 220.0);
             out.hr = Some(Sample::hr(t, bpm as f32));
         }

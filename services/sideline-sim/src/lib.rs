@@ -253,6 +253,22 @@ mod tests {
     }
 
     #[test]
+    fn the_start_time_shifts_the_match_and_changes_nothing_else() {
+        let a: Vec<_> = MatchSim::new(short(1)).flatten().collect();
+        let shift = 123_456_789;
+        let mut later = short(1);
+        later.start += shift;
+        let b: Vec<_> = MatchSim::new(later).flatten().collect();
+        assert_eq!(a.len(), b.len());
+        for (x, mut y) in a.into_iter().zip(b) {
+            for s in &mut y.samples {
+                s.t -= shift;
+            }
+            assert_eq!(x, y);
+        }
+    }
+
+    #[test]
     fn every_pod_streams_10_hz_position_100_hz_imu_and_1_hz_heart_rate() {
         let mut counts = std::collections::HashMap::<(String, &str), usize>::new();
         let mut sim = MatchSim::new(short(3));

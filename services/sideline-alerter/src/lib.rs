@@ -1,0 +1,22 @@
+//! # sideline-alerter
+//!
+//! Team-chat alerts staff can trust: alert lifecycle events from `sideline.alerts.v1` are
+//! routed by team, kind and severity, grouped per team, turned into Slack, Microsoft Teams,
+//! Discord or generic-webhook messages, and delivered through a durable outbox that honours
+//! each service's rate limits and never sends one notification twice.
+//!
+//! # Layout
+//!
+//! - [`item`]: an alert event as the alerter sees it (decoded from the wire) and its words.
+//! - [`policy`]: routes and timing (group wait, repeat, digest, escalation).
+//! - [`router`]: the pure state machine from events to messages (`offer`, `ack`, `tick`).
+//! - [`budget`]: how many messages a match produces and how early the warnings come.
+
+pub mod budget;
+pub mod item;
+pub mod policy;
+pub mod router;
+
+pub use item::{BadAlert, Item, Severity, State};
+pub use policy::{Policy, Route, SendResolved, Timing};
+pub use router::{Change, Entry, Message, Router};
