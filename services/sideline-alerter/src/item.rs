@@ -221,9 +221,11 @@ impl Item {
     /// How much: the value against its threshold, in the kind's unit.
     pub fn how_much(&self) -> String {
         match self.kind.as_str() {
-            "strain_risk" | "strain_risk_rising" => {
-                format!("score {:.1} (red ≥ 5, amber ≥ 3)", self.value)
-            }
+            "strain_risk" => format!("score {:.1} (threshold {:.1})", self.value, self.threshold),
+            "strain_risk_rising" if self.value >= 0.0 => format!(
+                "red forecast in {:.0} min (warning lead {:.0} min)",
+                self.value, self.threshold
+            ),
             "sprint_spike" => format!(
                 "{:.0} m sprinting in the last minute (limit {:.0} m)",
                 self.value, self.threshold

@@ -7,14 +7,18 @@
 //!
 //! # Layout
 //!
+//! - [`ack`]: signed, expiring acknowledge links.
 //! - [`item`]: an alert event as the alerter sees it (decoded from the wire) and its words.
 //! - [`policy`]: routes and timing (group wait, repeat, digest, escalation).
 //! - [`router`]: the pure state machine from events to messages (`offer`, `ack`, `tick`).
+//! - [`render`]: Slack, Teams, Discord and webhook bodies within each service's limits.
 //! - [`budget`]: how many messages a match produces and how early the warnings come.
 
+pub mod ack;
 pub mod budget;
 pub mod item;
 pub mod policy;
+pub mod render;
 pub mod router;
 
 pub use item::{BadAlert, Item, Severity, State};

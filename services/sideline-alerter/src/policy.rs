@@ -66,7 +66,7 @@ pub struct Timing {
     /// Alerts of one team within this many seconds go out as one message (default 5).
     #[serde(default = "default_group_wait")]
     pub group_wait_s: u64,
-    /// A red alert nobody acknowledged is repeated after this many seconds (default 1200).
+    /// A red alert nobody acknowledged is repeated after this many seconds (default 1800; the escalation after `escalate_after_s` is the first answer to silence).
     #[serde(default = "default_repeat")]
     pub repeat_interval_s: u64,
     /// "Cleared" lines waiting for a team's next message go out on their own after this many
@@ -83,7 +83,7 @@ fn default_group_wait() -> u64 {
     5
 }
 fn default_repeat() -> u64 {
-    1200
+    1800
 }
 fn default_digest() -> u64 {
     3600
