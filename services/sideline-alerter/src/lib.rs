@@ -12,14 +12,26 @@
 //! - [`policy`]: routes and timing (group wait, repeat, digest, escalation).
 //! - [`router`]: the pure state machine from events to messages (`offer`, `ack`, `tick`).
 //! - [`render`]: Slack, Teams, Discord and webhook bodies within each service's limits.
+//! - [`outbox`]: the durable per-destination queue and idempotency ledger.
+//! - [`delivery`]: one task per destination: token bucket, 429, backoff, give-up.
+//! - [`metrics`]: every metric.
+//! - [`alerter`]: the core shared by the service and the demo (router state saved, outbox,
+//!   delivery tasks, acks).
+//! - [`config`], [`service`]: `sideline alert` on Kafka with its HTTP server.
 //! - [`budget`]: how many messages a match produces and how early the warnings come.
 
 pub mod ack;
+pub mod alerter;
 pub mod budget;
+pub mod config;
+pub mod delivery;
 pub mod item;
+pub mod metrics;
+pub mod outbox;
 pub mod policy;
 pub mod render;
 pub mod router;
+pub mod service;
 
 pub use item::{BadAlert, Item, Severity, State};
 pub use policy::{Policy, Route, SendResolved, Timing};

@@ -1,0 +1,273 @@
+//! `sideline alert`: a consumer group on `sideline.alerts.v1` feeding the [`Alerter`], the
+//! HTTP server (`/healthz`, `/readyz`, `/metrics`, `/ack/<token>`), and the delivery tasks.
+//!
+//! Offsets are committed only after the router state covering them has been saved (and the
+//! messages it formed stored in the outbox), so a crash re-reads at most the events since the
+//! last save; the router recognises them (closed ids) and the outbox refuses keys it has seen,
+//! so nothing is sent twice.
+
+use std::time::Duration;
+
+use axum::Router as HttpRouter;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use futures::StreamExt;
+use prometheus::Registry;
+use rdkafka::Message as _;
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use sideline_common::Health;
+use sideline_common::admin::{self, AdminState};
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use crate::ack::{Links, Signer};
+use crate::alerter::{AckRefused, Alerter, Setup};
+use crate::config::AlerterConfig;
+use crate::delivery::{Target, Timing};
+use crate::item::Item;
+use crate::metrics::AlerterMetrics;
+use crate::policy::Policy;
+
+/// Why the service stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// Metrics registration (a bug).
+    #[error("metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+    /// Kafka client creation or subscription (fatal: configuration).
+    #[error("kafka: {0}")]
+    Kafka(#[from] rdkafka::error::KafkaError),
+    /// The outbox cannot be opened (fatal: fix the directory).
+    #[error("{0}")]
+    Outbox(#[from] crate::outbox::OutboxError),
+    /// A secret could not be read.
+    #[error("{0}")]
+    Secret(String),
+    /// Reading a file failed.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+type AckRequest = (String, oneshot::Sender<Result<String, AckRefused>>);
+
+/// The core's settings from the configuration (URLs and the ack secret resolved).
+pub fn setup(cfg: &AlerterConfig) -> Result<Setup, ServiceError> {
+    let a = &cfg.alerter;
+    let mut targets = Vec::new();
+    for d in &a.destinations {
+        targets.push(Target {
+            name: d.name.clone(),
+            format: d.format,
+            url: d.resolve_url().map_err(ServiceError::Secret)?,
+            rate_per_s: d.rate_per_s,
+            burst: d.burst,
+        });
+    }
+    let secret = match sideline_common::config::secret(
+        a.ack_secret.as_deref(),
+        a.ack_secret_file.as_deref(),
+    )
+    .map_err(ServiceError::Secret)?
+    {
+        Some(s) => s.into_bytes(),
+        None => {
+            tracing::warn!(
+                message = "No ack_secret configured: acknowledge links stop working on restart."
+            );
+            let mut k = vec![0u8; 32];
+            rand::Rng::fill(&mut rand::rng(), &mut k[..]);
+            k
+        }
+    };
+    Ok(Setup {
+        policy: Policy {
+            timing: a.timing.clone(),
+            routes: a.routes.clone(),
+            send_resolved: a
+                .destinations
+                .iter()
+                .map(|d| (d.name.clone(), d.send_resolved))
+                .collect(),
+        },
+        targets,
+        timing: Timing {
+            timeout: Duration::from_secs(a.request_timeout_s),
+            max_retry_after: Duration::from_secs(a.max_retry_after_s),
+            backoff_base: Duration::from_millis(a.backoff_base_ms),
+            backoff_max: Duration::from_secs(a.backoff_max_s),
+            max_age: Duration::from_secs(a.max_age_s),
+        },
+        outbox_dir: a.outbox_dir.clone(),
+        links: Some(Links {
+            base: a.public_url.clone(),
+            signer: Signer::new(&secret),
+            ttl_s: a.ack_ttl_s,
+        }),
+    })
+}
+
+fn page(status: StatusCode, title: &str, text: &str) -> Response {
+    let body = format!(
+        "<!doctype html><meta charset=utf-8><meta name=viewport content=\"width=device-width\">\
+         <title>{title}</title><body style=\"font:18px system-ui;margin:2em\"><h1>{title}</h1><p>{text}</p>"
+    );
+    (status, Html(body)).into_response()
+}
+
+async fn ack(State(tx): State<mpsc::Sender<AckRequest>>, Path(token): Path<String>) -> Response {
+    let (reply, rx) = oneshot::channel();
+    if tx.send((token, reply)).await.is_err() {
+        return page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Not now",
+            "The alerter is stopping.",
+        );
+    }
+    match rx.await {
+        Ok(Ok(player)) => page(
+            StatusCode::OK,
+            "Acknowledged",
+            &format!("{player}: acknowledged. Reminders and escalation for this red stop."),
+        ),
+        Ok(Err(AckRefused::NotOpen(_))) => page(
+            StatusCode::NOT_FOUND,
+            "Already over",
+            "This alert is no longer open: nothing to acknowledge.",
+        ),
+        Ok(Err(AckRefused::Token(crate::ack::AckError::Expired))) => page(
+            StatusCode::GONE,
+            "Link expired",
+            "This acknowledge link has expired.",
+        ),
+        Ok(Err(AckRefused::Token(_))) => page(
+            StatusCode::FORBIDDEN,
+            "Invalid link",
+            "This acknowledge link is not valid.",
+        ),
+        Err(_) => page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Not now",
+            "The alerter is stopping.",
+        ),
+    }
+}
+
+/// Run until `shutdown`.
+pub async fn run(
+    cfg: AlerterConfig,
+    http: TcpListener,
+    shutdown: CancellationToken,
+) -> Result<(), ServiceError> {
+    let registry = Registry::new();
+    let metrics = AlerterMetrics::new(&registry)?;
+    let health = Health::new(&["kafka", "outbox"]);
+    let (ack_tx, mut ack_rx) = mpsc::channel::<AckRequest>(64);
+    let app = admin::router(AdminState {
+        health: health.clone(),
+        registry,
+    })
+    .merge(
+        HttpRouter::new()
+            .route("/ack/{token}", get(ack))
+            .with_state(ack_tx),
+    );
+    let http_stop = CancellationToken::new();
+    let http_task = tokio::spawn(admin::serve(http, app, http_stop.clone()));
+
+    let deliver_stop = CancellationToken::new();
+    let (mut alerter, tasks) = Alerter::start(setup(&cfg)?, metrics.clone(), deliver_stop.clone())?;
+    health.set("outbox", true);
+    let result = consume(
+        &cfg,
+        &mut alerter,
+        &metrics,
+        &health,
+        &mut ack_rx,
+        &shutdown,
+    )
+    .await;
+    alerter.tick();
+    deliver_stop.cancel();
+    for t in tasks {
+        let _ = t.await;
+    }
+    http_stop.cancel();
+    let _ = http_task.await;
+    result
+}
+
+async fn consume(
+    cfg: &AlerterConfig,
+    alerter: &mut Alerter,
+    metrics: &AlerterMetrics,
+    health: &Health,
+    acks: &mut mpsc::Receiver<AckRequest>,
+    stop: &CancellationToken,
+) -> Result<(), ServiceError> {
+    if !sideline_kafka::topics::ensure_contract_until_ready(
+        &cfg.kafka,
+        "sideline-alerter-admin",
+        stop,
+    )
+    .await?
+    {
+        return Ok(());
+    }
+    let consumer: StreamConsumer = cfg
+        .kafka
+        .client_config(
+            &format!("sideline-alerter-{}", std::process::id()),
+            &[
+                ("group.id", cfg.alerter.group_id.as_str()),
+                ("enable.auto.commit", "false"),
+                ("auto.offset.reset", "earliest"),
+                ("session.timeout.ms", "10000"),
+                ("heartbeat.interval.ms", "1000"),
+            ],
+        )?
+        .create()?;
+    consumer.subscribe(&[cfg.kafka.topics.alerts.as_str()])?;
+    health.set("kafka", true);
+    let mut stream = consumer.stream();
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    let mut uncommitted = false;
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            m = stream.next() => match m {
+                Some(Ok(m)) => match m.payload().map(Item::decode) {
+                    Some(Ok(item)) => { alerter.offer(item); uncommitted = true; }
+                    Some(Err(e)) => {
+                        metrics.consumed.with_label_values(&[&format!("bad_{}", e.reason())]).inc();
+                        tracing::warn!(message = "Alert record skipped.", partition = m.partition(), offset = m.offset(), error = %e);
+                        uncommitted = true;
+                    }
+                    None => uncommitted = true,
+                },
+                Some(Err(e)) => {
+                    tracing::warn!(message = "Kafka consumer error.", error = %e);
+                    health.set("kafka", false);
+                }
+                None => break,
+            },
+            Some((token, reply)) = acks.recv() => { let _ = reply.send(alerter.ack(&token)); }
+            _ = tick.tick() => {
+                let saved = alerter.tick();
+                health.set("outbox", saved);
+                if saved && uncommitted {
+                    match consumer.commit_consumer_state(CommitMode::Async) {
+                        Ok(()) => { uncommitted = false; health.set("kafka", true); }
+                        Err(e) => tracing::warn!(message = "Offset commit failed; retrying.", error = %e),
+                    }
+                }
+            }
+        }
+    }
+    if alerter.tick() && uncommitted {
+        let _ = consumer.commit_consumer_state(CommitMode::Sync);
+    }
+    Ok(())
+}
