@@ -177,6 +177,15 @@ impl Router {
         if self.closed.contains_key(&item.id) {
             return false;
         }
+        // A replayed (or older) event of an open alert changes nothing.
+        let stale = self
+            .players
+            .get(&pkey(&item.team, &item.player))
+            .and_then(|p| p.open.get(&item.id))
+            .is_some_and(|old| item.state != State::Resolved && item.t_us <= old.t_us);
+        if stale {
+            return false;
+        }
         let dests: Vec<String> = self
             .policy
             .destinations(&item)

@@ -196,6 +196,15 @@ fn a_replay_sends_nothing_new_and_cannot_reopen_a_closed_alert() {
         })
         .collect();
     assert!(run(&mut r, &again, 101, 400).is_empty());
+    // An open alert's older event (a re-read) does not lower what staff were told.
+    let mut r = Router::new(policy());
+    let up = [
+        ev("k", "p3", "strain_risk", Warning, Firing, 10),
+        ev("k", "p3", "strain_risk", Critical, Updated, 30),
+    ];
+    assert_eq!(run(&mut r, &up, 0, 60).len(), 2);
+    assert!(!r.offer(up[0].clone(), (T0 + 61) * S));
+    assert!(run(&mut r, &[], 61, 100).is_empty());
 }
 
 #[test]

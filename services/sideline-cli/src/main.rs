@@ -21,6 +21,8 @@ enum Command {
     Ingest(services::ServiceArgs),
     /// The processor: samples from Kafka → per-player engines → metrics, alerts, gauges.
     Process(services::ServiceArgs),
+    /// The alerter: alert events from Kafka → grouped team-chat messages (Slack, Teams, Discord, webhook).
+    Alert(services::ServiceArgs),
     /// Publish the synthetic match over MQTT, paced in real time or faster.
     Simulate(simulate::SimulateArgs),
     /// Publish recorded tracking files over MQTT as the pods would, paced by their timestamps.
@@ -51,6 +53,7 @@ fn main() -> std::process::ExitCode {
                     }
                     Command::Ingest(a) => services::ingest(&a).await,
                     Command::Process(a) => services::process(&a).await,
+                    Command::Alert(a) => services::alert(&a).await,
                     Command::Simulate(a) => {
                         let stop = sideline_common::shutdown::on_signal();
                         simulate::run(&a, stop).await

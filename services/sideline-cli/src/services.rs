@@ -53,6 +53,27 @@ pub async fn process(a: &ServiceArgs) -> Result<()> {
     Ok(())
 }
 
+/// `sideline alert`.
+pub async fn alert(a: &ServiceArgs) -> Result<()> {
+    let cfg: sideline_alerter::config::AlerterConfig =
+        load(sideline_alerter::config::DEFAULTS, a.config.as_deref())?;
+    if a.print_config {
+        let mut shown = cfg.clone();
+        hide_secrets(&mut shown.kafka);
+        for d in &mut shown.alerter.destinations {
+            if d.url.is_some() {
+                d.url = Some("(hidden)".into());
+            }
+        }
+        print!("{}", toml::to_string_pretty(&shown)?);
+        return Ok(());
+    }
+    sideline_common::telemetry::init(cfg.log.format, &cfg.log.level);
+    let (listener, stop) = admin(&cfg.http.listen).await?;
+    sideline_alerter::service::run(cfg, listener, stop).await?;
+    Ok(())
+}
+
 /// Librdkafka settings that look like secrets are not printed.
 fn hide_secrets(kafka: &mut sideline_kafka::KafkaConfig) {
     for (k, v) in kafka.client.iter_mut() {

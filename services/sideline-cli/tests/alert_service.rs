@@ -1,0 +1,269 @@
+//! `sideline alert` as a real process on a real Kafka-protocol broker (tansu), posting to a
+//! local receiver that behaves like Slack (429 with `Retry-After` during a storm, then 200
+//! "ok"). It is killed with SIGKILL while messages wait in its outbox and restarted: every
+//! player's warning, red and clear arrive once each, in order; the acknowledge link in a red
+//! message works, a tampered one is refused, and once the alert is over the link says so.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "../../sideline-processor/tests/common/mod.rs"]
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use common::{http_get, sum_metric};
+use prost::Message as _;
+use sideline_testkit::Tansu;
+use sideline_testkit::brokers::free_port;
+use sideline_wire::pb;
+
+const PLAYERS: usize = 12;
+
+#[derive(Clone)]
+struct Slack {
+    storm_until: Arc<Mutex<Instant>>,
+    got: Arc<Mutex<Vec<String>>>,
+}
+
+async fn slack(State(s): State<Slack>, body: String) -> Response {
+    if Instant::now() < *s.storm_until.lock().unwrap() {
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            [("retry-after", "1")],
+            r#"{"retry_after":1,"ok":false,"error":"rate_limited"}"#,
+        )
+            .into_response();
+    }
+    s.got.lock().unwrap().push(body);
+    (StatusCode::OK, "ok").into_response()
+}
+
+fn alert(i: usize, step: usize) -> (String, Option<Vec<u8>>) {
+    use pb::alert::{Kind, Resolution, Severity, State};
+    let (sev, state, band) = match step {
+        0 => (Severity::Warning, State::Firing, pb::Band::Amber),
+        1 => (Severity::Critical, State::Updated, pb::Band::Red),
+        _ => (Severity::Critical, State::Resolved, pb::Band::Green),
+    };
+    let a = pb::Alert {
+        id: format!("risk-p{i:02}"),
+        kind: Kind::StrainRisk as i32,
+        severity: sev as i32,
+        state: state as i32,
+        player_id: format!("p{i:02}"),
+        team_id: format!("t{i:02}"),
+        session_id: "s".into(),
+        t_us: 1_768_057_200_000_000 + step as i64 * 60_000_000,
+        since_us: 1_768_057_200_000_000,
+        value: 3.0 + step as f64,
+        threshold: 3.0,
+        band: band as i32,
+        resolution: if step == 2 {
+            Resolution::Cleared as i32
+        } else {
+            0
+        },
+        ..Default::default()
+    };
+    (format!("p{i:02}"), Some(a.encode_to_vec()))
+}
+
+struct Alerter {
+    child: Child,
+    http: std::net::SocketAddr,
+}
+
+fn spawn(config: &std::path::Path, http: std::net::SocketAddr) -> Alerter {
+    let child = Command::new(env!("CARGO_BIN_EXE_sideline"))
+        .arg("alert")
+        .arg("--config")
+        .arg(config)
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    Alerter { child, http }
+}
+
+impl Alerter {
+    async fn metric(&self, name: &str) -> f64 {
+        sum_metric(&http_get(self.http, "/metrics").await, name)
+    }
+}
+
+impl Drop for Alerter {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn until(what: &str, limit: Duration, mut f: impl AsyncFnMut() -> bool) {
+    let t0 = Instant::now();
+    while !f().await {
+        assert!(t0.elapsed() < limit, "timed out: {what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn sequences(bodies: &[String]) -> Vec<Vec<&'static str>> {
+    (0..PLAYERS)
+        .map(|i| {
+            let p = format!("p{i:02}");
+            bodies
+                .iter()
+                .filter_map(|b| {
+                    if b.contains(&format!("RED — {p}")) {
+                        Some("red")
+                    } else if b.contains(&format!("✅ {p} clear")) {
+                        Some("clear")
+                    } else if b.contains(&format!("🟠 {p}:")) {
+                        Some("warning")
+                    } else {
+                        None
+                    }
+                })
+                .collect()
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_mid_delivery_and_restarted_every_alert_arrives_once_and_acks_work() {
+    let tansu = Tansu::start();
+    let brokers = tansu.brokers();
+    let s = Slack {
+        storm_until: Arc::new(Mutex::new(Instant::now() + Duration::from_secs(3600))),
+        got: Arc::default(),
+    };
+    let app = axum::Router::new()
+        .route("/hook", axum::routing::post(slack))
+        .with_state(s.clone());
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook = format!("http://{}/hook", l.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(l, app).await });
+
+    let dir = tempfile::tempdir().unwrap();
+    let http: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let config = dir.path().join("alert.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[kafka]\nbrokers = \"{brokers}\"\npartitions = 3\n\
+             [alerter]\noutbox_dir = \"{}\"\npublic_url = \"http://{http}\"\nack_secret = \"test secret\"\n\
+             backoff_base_ms = 100\n[alerter.timing]\ngroup_wait_s = 1\n\
+             [[alerter.destinations]]\nname = \"bench\"\nformat = \"slack\"\nurl = \"{hook}\"\nrate_per_s = 20\nburst = 5\n\
+             [[alerter.routes]]\ndestinations = [\"bench\"]\n\
+             [http]\nlisten = \"{http}\"\n[log]\nlevel = \"warn\"\n",
+            dir.path().join("outbox").display()
+        ),
+    )
+    .unwrap();
+    let mut first = spawn(&config, http);
+    let mut records: Vec<_> = (0..PLAYERS).map(|i| alert(i, 0)).collect();
+    records.push(("junk".into(), Some(b"\xff\x01 not an alert".to_vec())));
+    sideline_testkit::kafka::produce(&brokers, "sideline.alerts.v1", &records);
+    // Everything formed and stored, nothing delivered (the storm), then SIGKILL.
+    until(
+        "warnings stored in the outbox",
+        Duration::from_secs(90),
+        async || {
+            first
+                .metric("sideline_alerter_messages_enqueued_total")
+                .await
+                >= PLAYERS as f64
+        },
+    )
+    .await;
+    let reds: Vec<_> = (0..PLAYERS).map(|i| alert(i, 1)).collect();
+    sideline_testkit::kafka::produce(&brokers, "sideline.alerts.v1", &reds);
+    until(
+        "reds stored in the outbox",
+        Duration::from_secs(60),
+        async || {
+            first
+                .metric("sideline_alerter_messages_enqueued_total")
+                .await
+                >= 2.0 * PLAYERS as f64
+        },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        first
+            .metric("sideline_alerter_alerts_consumed_total{result=\"bad_malformed\"}")
+            .await,
+        1.0
+    );
+    first.child.kill().unwrap();
+    first.child.wait().unwrap();
+    assert!(s.got.lock().unwrap().is_empty());
+
+    *s.storm_until.lock().unwrap() = Instant::now() + Duration::from_secs(4);
+    let second = spawn(&config, http);
+    until(
+        "warnings and reds delivered",
+        Duration::from_secs(90),
+        async || {
+            let seq = sequences(&s.got.lock().unwrap());
+            seq.iter().all(|p| p.len() == 2)
+        },
+    )
+    .await;
+    assert!(second.metric("sideline_alerter_rate_limited_total").await >= 1.0);
+
+    // Acknowledge p00's red through the link in the message.
+    let body = s
+        .got
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|b| b.contains("RED — p00"))
+        .cloned()
+        .unwrap();
+    let at = body.find(&format!("http://{http}/ack/")).unwrap();
+    let link: String = body[at..]
+        .chars()
+        .take_while(|c| *c != '|' && *c != '"')
+        .collect();
+    let path = &link[format!("http://{http}").len()..];
+    let ok = http_get(http, path).await;
+    assert!(
+        ok.starts_with("HTTP/1.1 200") && ok.contains("p00: acknowledged"),
+        "{ok}"
+    );
+    let tampered = format!("{}x", path);
+    assert!(http_get(http, &tampered).await.starts_with("HTTP/1.1 403"));
+
+    sideline_testkit::kafka::produce(
+        &brokers,
+        "sideline.alerts.v1",
+        &(0..PLAYERS).map(|i| alert(i, 2)).collect::<Vec<_>>(),
+    );
+    until("clears delivered", Duration::from_secs(60), async || {
+        sequences(&s.got.lock().unwrap())
+            .iter()
+            .all(|p| p.len() == 3)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let got = s.got.lock().unwrap().clone();
+    for (i, seq) in sequences(&got).iter().enumerate() {
+        assert_eq!(seq, &["warning", "red", "clear"], "p{i:02}");
+    }
+    assert_eq!(got.len(), 3 * PLAYERS, "no duplicates");
+    assert!(
+        http_get(http, path).await.starts_with("HTTP/1.1 404"),
+        "the alert is over"
+    );
+    assert_eq!(
+        second
+            .metric("sideline_alerter_acks_total{result=\"ok\"}")
+            .await,
+        1.0
+    );
+}
