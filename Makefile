@@ -16,7 +16,7 @@ CARGO ?= cargo
 SIDELINE := $(CARGO_TARGET_DIR)/release/sideline
 ZXY := tests/data/zxy_alfheim/zxy_tromso_anzhi_2013-11-07_excerpt_long.csv.gz
 
-.PHONY: demo analyze test bench setup build fmt lint unit doc-test clean-cache
+.PHONY: demo analyze test bench setup build fmt lint unit doc-test clean-cache budget
 
 setup:
 	@scripts/setup.sh
@@ -59,3 +59,7 @@ bench: setup
 	$(CARGO) bench --locked -p sideline-cli --bench engine
 	$(CARGO) bench --locked -p sideline-cli --bench ingest
 	$(CARGO) bench --locked -p sideline-processor --bench processor
+	$(CARGO) bench --locked -p sideline-alerter --bench budget
+
+budget:
+	$(CARGO) bench --locked -p sideline-alerter --bench budget
