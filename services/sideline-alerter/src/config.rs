@@ -4,7 +4,6 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 use sideline_common::config::{Validate, secret};
-use sideline_common::telemetry::LogFormat;
 use sideline_kafka::KafkaConfig;
 
 use crate::policy::{Route, SendResolved, Timing};
@@ -114,23 +113,7 @@ pub struct AlerterSettings {
     pub routes: Vec<Route>,
 }
 
-/// Admin HTTP.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct HttpConfig {
-    /// Listen address.
-    pub listen: String,
-}
-
-/// Logging.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LogConfig {
-    /// Format.
-    pub format: LogFormat,
-    /// Default level.
-    pub level: String,
-}
+pub use sideline_common::config::{HttpConfig, LogConfig};
 
 /// The whole configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -20,6 +20,24 @@ use serde::de::DeserializeOwned;
 #[error("configuration error(s):\n  - {}", .0.join("\n  - "))]
 pub struct ConfigError(pub Vec<String>);
 
+/// The `[http]` section every service has: where its admin (and own) HTTP server listens.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Listen address.
+    pub listen: String,
+}
+
+/// The `[log]` section every service has.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// Format.
+    pub format: crate::telemetry::LogFormat,
+    /// Default level (RUST_LOG overrides).
+    pub level: String,
+}
+
 /// Semantic checks beyond what serde can express.
 pub trait Validate {
     /// Every problem, as "key: what is wrong".

@@ -4,7 +4,6 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 use sideline_common::config::Validate;
-use sideline_common::telemetry::LogFormat;
 use sideline_kafka::KafkaConfig;
 use sideline_mqtt::MqttConfig;
 
@@ -58,23 +57,7 @@ pub struct IngestSettings {
     pub drain_timeout_s: u64,
 }
 
-/// Admin HTTP.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct HttpConfig {
-    /// Listen address.
-    pub listen: String,
-}
-
-/// Logging.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LogConfig {
-    /// Format.
-    pub format: LogFormat,
-    /// Default level (RUST_LOG overrides).
-    pub level: String,
-}
+pub use sideline_common::config::{HttpConfig, LogConfig};
 
 /// The whole configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

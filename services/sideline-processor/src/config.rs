@@ -4,7 +4,6 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 use sideline_common::config::Validate;
-use sideline_common::telemetry::LogFormat;
 use sideline_kafka::KafkaConfig;
 
 /// The embedded defaults.
@@ -33,23 +32,7 @@ pub struct ProcessorSettings {
     pub orphan_grace_s: u64,
 }
 
-/// Admin HTTP.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct HttpConfig {
-    /// Listen address.
-    pub listen: String,
-}
-
-/// Logging.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LogConfig {
-    /// Format.
-    pub format: LogFormat,
-    /// Default level.
-    pub level: String,
-}
+pub use sideline_common::config::{HttpConfig, LogConfig};
 
 /// The whole configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
