@@ -4,52 +4,8 @@
 use serde::{Deserialize, Serialize};
 use sideline_wire::pb;
 
-/// Severity, ordered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Severity {
-    /// For information (fatigue markers).
-    Info,
-    /// Look at this player.
-    Warning,
-    /// Act now.
-    Critical,
-}
-
-impl Severity {
-    /// Stable name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Info => "info",
-            Severity::Warning => "warning",
-            Severity::Critical => "critical",
-        }
-    }
-}
-
-/// Where the episode is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum State {
-    /// Just fired.
-    Firing,
-    /// Escalated while firing.
-    Updated,
-    /// Over.
-    Resolved,
-}
-
-/// Why an episode ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Resolution {
-    /// The clear condition held.
-    Cleared,
-    /// A more severe alert took over (rising → red).
-    Superseded,
-    /// The whole team went quiet (half-time, full time).
-    SessionEnded,
-}
+// The engine's own vocabulary, so the alerter and the engine cannot drift apart.
+pub use sideline_engine::alerts::{Lifecycle as State, Resolution, Severity};
 
 /// A score term that fired.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
