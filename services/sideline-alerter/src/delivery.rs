@@ -252,12 +252,14 @@ pub async fn run(
         }
     };
     while !stop.is_cancelled() {
-        metrics
-            .pending
-            .with_label_values(&[&name])
-            .set(outbox.pending(&name) as i64);
         let next = match outbox.peek(&name) {
-            Ok(n) => n,
+            Ok(w) => {
+                metrics
+                    .pending
+                    .with_label_values(&[&name])
+                    .set(w.count as i64);
+                w.next
+            }
             Err(e) => {
                 tracing::error!(message = "Outbox unreadable; retrying.", destination = %name, error = %e);
                 if !sleep(Duration::from_secs(1)).await {

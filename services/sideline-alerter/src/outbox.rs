@@ -62,6 +62,15 @@ pub struct Pending {
     pub players: Vec<String>,
 }
 
+/// What waits for a destination.
+#[derive(Debug)]
+pub struct Waiting {
+    /// The oldest message and its file.
+    pub next: Option<(PathBuf, Pending)>,
+    /// Messages waiting (a corrupt one set aside meanwhile still counted).
+    pub count: usize,
+}
+
 #[derive(Debug)]
 struct DestBox {
     dir: PathBuf,
@@ -195,12 +204,19 @@ impl Outbox {
         })
     }
 
-    /// The oldest waiting message of `dest`.
-    pub fn peek(&self, dest: &str) -> Result<Option<(PathBuf, Pending)>, OutboxError> {
+    /// The oldest waiting message of `dest`, and how many wait (one directory listing).
+    pub fn peek(&self, dest: &str) -> Result<Waiting, OutboxError> {
         let dir = self.with(dest, |d| Ok(d.dir.join("pending")))?;
-        for (_, p) in pending_files(&dir)? {
+        let files = pending_files(&dir)?;
+        let count = files.len();
+        for (_, p) in files {
             match read(&p) {
-                Ok(m) => return Ok(Some((p, m))),
+                Ok(m) => {
+                    return Ok(Waiting {
+                        next: Some((p, m)),
+                        count,
+                    });
+                }
                 Err(e) => {
                     // Not deliverable as it is: set aside, never retried in a loop.
                     self.give_up(&p, "corrupt")?;
@@ -208,7 +224,7 @@ impl Outbox {
                 }
             }
         }
-        Ok(None)
+        Ok(Waiting { next: None, count })
     }
 
     /// `path` was delivered.
@@ -269,7 +285,7 @@ mod tests {
         for k in ["a", "b", "c"] {
             o.enqueue("slack", &msg(&[k])).unwrap();
         }
-        let (p, m) = o.peek("slack").unwrap().unwrap();
+        let (p, m) = o.peek("slack").unwrap().next.unwrap();
         assert_eq!(m.keys, ["a"]);
         o.done(&p).unwrap();
         drop(o);
@@ -278,7 +294,7 @@ mod tests {
         assert_eq!(o.pending("slack"), 2);
         o.enqueue("slack", &msg(&["d"])).unwrap();
         let order: Vec<String> = std::iter::from_fn(|| {
-            let (p, m) = o.peek("slack").unwrap()?;
+            let (p, m) = o.peek("slack").unwrap().next?;
             o.done(&p).unwrap();
             Some(m.keys[0].clone())
         })
@@ -305,10 +321,10 @@ mod tests {
         let o = Outbox::open(dir.path(), &dests).unwrap();
         std::fs::write(dir.path().join("d/pending/00000000000000000001.json"), "{").unwrap();
         o.enqueue("d", &msg(&["ok"])).unwrap();
-        let (p, m) = o.peek("d").unwrap().unwrap();
+        let (p, m) = o.peek("d").unwrap().next.unwrap();
         assert_eq!(m.keys, ["ok"]);
         o.give_up(&p, "rejected_4xx: 400 invalid_blocks").unwrap();
-        assert!(o.peek("d").unwrap().is_none());
+        assert!(o.peek("d").unwrap().next.is_none());
         let failed: Vec<_> = std::fs::read_dir(dir.path().join("d/failed"))
             .unwrap()
             .collect();

@@ -278,7 +278,6 @@ impl Router {
                 .collect();
             let level = routed.iter().map(|i| i.severity).max();
             let d = p.dests.entry(dest.to_string()).or_default();
-            let closed = std::mem::take(&mut d.closed);
             let told = d.told;
             let top = routed.iter().max_by_key(|i| (i.severity, i.t_us)).cloned();
             let also = |top: &Item| -> Vec<Item> {
@@ -293,13 +292,18 @@ impl Router {
                 (Some(t), Some(l)) if l > t => Some(Change::Raised),
                 _ => None,
             };
-            // Closed alerts said nothing of their own if superseded, and session ends only
-            // to machines.
-            let worth = |i: &Item| match i.resolution {
-                Some(Resolution::Superseded) => false,
-                Some(Resolution::SessionEnded) => resolved == SendResolved::All,
-                _ => true,
-            };
+            // Closed alerts say nothing of their own if superseded, and session ends only to
+            // machines.
+            let closed: Vec<Item> = std::mem::take(&mut d.closed)
+                .into_iter()
+                .filter(|i| match i.resolution {
+                    Some(Resolution::Superseded) => false,
+                    Some(Resolution::SessionEnded) => resolved == SendResolved::All,
+                    _ => true,
+                })
+                .collect();
+            // By default what closed becomes "cleared" lines of the team's next message.
+            let mut as_lines = told.is_some();
             match (change, top) {
                 (Some(c), Some(top)) => {
                     entries.push(Entry {
@@ -318,51 +322,33 @@ impl Router {
                     if c == Change::Downgraded {
                         p.acked = false;
                     }
-                    // What closed meanwhile goes in the team's cleared lines.
-                    let lines = self.lines.entry(gkey(dest, &g.team)).or_default();
-                    lines.extend(
-                        closed
-                            .into_iter()
-                            .filter(|i| worth(i))
-                            .map(|alert| ClearedLine { alert, at: now }),
-                    );
+                    as_lines = true;
                 }
                 (None, None) if told.is_some() => {
-                    let last = closed.iter().rev().find(|i| worth(i)).cloned();
                     let own = told == Some(Severity::Critical) || resolved == SendResolved::All;
-                    match last {
-                        Some(last) if own && resolved != SendResolved::None => {
-                            entries.push(Entry {
-                                key: format!("{dest}|cleared|{}", last.id),
-                                change: Change::Cleared,
-                                alert: last,
-                                also: Vec::new(),
-                            });
-                        }
-                        Some(_) => {
-                            let lines = self.lines.entry(gkey(dest, &g.team)).or_default();
-                            lines.extend(
-                                closed
-                                    .into_iter()
-                                    .filter(|i| worth(i))
-                                    .map(|alert| ClearedLine { alert, at: now }),
-                            );
-                        }
-                        None => {}
+                    if let Some(last) = closed.last()
+                        && own
+                        && resolved != SendResolved::None
+                    {
+                        entries.push(Entry {
+                            key: format!("{dest}|cleared|{}", last.id),
+                            change: Change::Cleared,
+                            alert: last.clone(),
+                            also: Vec::new(),
+                        });
+                        as_lines = false;
                     }
                     d.red_told_at = None;
                     p.acked = false;
                 }
-                _ => {
-                    // No level change: closings are cleared lines.
-                    let lines = self.lines.entry(gkey(dest, &g.team)).or_default();
-                    lines.extend(
-                        closed
-                            .into_iter()
-                            .filter(|i| worth(i) && told.is_some())
-                            .map(|alert| ClearedLine { alert, at: now }),
-                    );
-                }
+                _ => {}
+            }
+            if as_lines && !closed.is_empty() {
+                self.lines.entry(gkey(dest, &g.team)).or_default().extend(
+                    closed
+                        .into_iter()
+                        .map(|alert| ClearedLine { alert, at: now }),
+                );
             }
             d.told = level;
         }

@@ -64,14 +64,16 @@ pub(super) fn render(msg: &Message, links: Option<&Links>, now_s: i64) -> Value 
         "isSubtle": true, "separator": true})
     });
     let reserve = tail.as_ref().map_or(0, |t| t.to_string().len()) + 200;
+    // The size grows by each item's JSON and a comma: counted, not re-serialised each time.
+    let mut size = wrap(body.clone()).to_string().len();
     let mut shown = 0;
     for e in &msg.entries {
         let items = items_for(&card(e, links, now_s));
-        let mut trial = body.clone();
-        trial.extend(items.iter().cloned());
-        if wrap(trial).to_string().len() + reserve > MAX_BYTES {
+        let grow: usize = items.iter().map(|i| i.to_string().len() + 1).sum();
+        if size + grow + reserve > MAX_BYTES {
             break;
         }
+        size += grow;
         body.extend(items);
         shown += 1;
     }
