@@ -60,6 +60,7 @@ bench: setup
 	$(CARGO) bench --locked -p sideline-cli --bench ingest
 	$(CARGO) bench --locked -p sideline-processor --bench processor
 	$(CARGO) bench --locked -p sideline-alerter --bench budget
+	$(CARGO) bench --locked -p sideline-archive --bench archive
 
 budget:
 	$(CARGO) bench --locked -p sideline-alerter --bench budget

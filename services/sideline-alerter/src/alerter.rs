@@ -155,6 +155,20 @@ impl Alerter {
         Ok(player)
     }
 
+    /// Acknowledge by alert id (the bench page's button, which needs no link); the player, or
+    /// `None` if the alert is not open.
+    pub fn ack_id(&mut self, id: &str) -> Option<String> {
+        let player = self.router.ack(id)?;
+        self.dirty = true;
+        self.metrics.acks.with_label_values(&["ok"]).inc();
+        Some(player)
+    }
+
+    /// Open alert ids of acknowledged players (to mirror acknowledgements elsewhere).
+    pub fn acked_ids(&self) -> Vec<String> {
+        self.router.acked_ids()
+    }
+
     /// Form due messages, store them in the outbox, save the router. Returns whether the
     /// state on disk now covers everything offered (the caller may commit its input).
     pub fn tick(&mut self) -> bool {

@@ -239,6 +239,15 @@ impl Router {
             .any(|p| p.acked && p.open.contains_key(id))
     }
 
+    /// Open alert ids of acknowledged players.
+    pub fn acked_ids(&self) -> Vec<String> {
+        self.players
+            .values()
+            .filter(|p| p.acked)
+            .flat_map(|p| p.open.keys().cloned())
+            .collect()
+    }
+
     /// Messages due at `now`.
     pub fn tick(&mut self, now: i64) -> Vec<Message> {
         let mut out = Vec::new();

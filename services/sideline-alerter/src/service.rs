@@ -51,7 +51,16 @@ pub enum ServiceError {
     Io(#[from] std::io::Error),
 }
 
-type AckRequest = (String, oneshot::Sender<Result<String, AckRefused>>);
+/// An acknowledge link's token, and where to answer (the player, or why not).
+pub type AckRequest = (String, oneshot::Sender<Result<String, AckRefused>>);
+
+/// `GET /ack/{token}`: the acknowledge links of chat messages, answered by whoever owns the
+/// [`Alerter`] through `tx` (a small page for the person who tapped the link).
+pub fn ack_router(tx: mpsc::Sender<AckRequest>) -> HttpRouter {
+    HttpRouter::new()
+        .route("/ack/{token}", get(ack))
+        .with_state(tx)
+}
 
 /// The core's settings from the configuration (URLs and the ack secret resolved).
 pub fn setup(cfg: &AlerterConfig) -> Result<Setup, ServiceError> {
@@ -169,11 +178,7 @@ pub async fn run(
         health: health.clone(),
         registry,
     })
-    .merge(
-        HttpRouter::new()
-            .route("/ack/{token}", get(ack))
-            .with_state(ack_tx),
-    );
+    .merge(ack_router(ack_tx));
     let http_stop = CancellationToken::new();
     let http_task = tokio::spawn(admin::serve(http, app, http_stop.clone()));
 

@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 
 use anyhow::{Context, Result};
 use clap::Args;
+use sideline_demo::chat::ChatConfig;
 use sideline_demo::{Demo, DemoConfig};
 use tokio_util::sync::CancellationToken;
 
@@ -40,6 +41,16 @@ pub struct DemoArgs {
     /// Do not start the simulator (only real devices or scripts publish).
     #[arg(long)]
     pub no_sim: bool,
+    /// Also send alerts to this chat webhook (Slack, Teams Workflows, Discord or any JSON
+    /// receiver). A secret: prefer the environment variable.
+    #[arg(long, env = "SIDELINE_DEMO_WEBHOOK", hide_env_values = true)]
+    pub webhook: Option<String>,
+    /// Body format for `--webhook`: slack, teams, discord or webhook (Alertmanager-shaped JSON).
+    #[arg(long, default_value = "slack")]
+    pub webhook_format: String,
+    /// Outbox directory for `--webhook` (default: a fresh temporary directory per run).
+    #[arg(long)]
+    pub outbox: Option<std::path::PathBuf>,
 }
 
 /// `sideline demo`.
@@ -58,6 +69,14 @@ pub async fn run(a: &DemoArgs, stop: CancellationToken) -> Result<()> {
         session: "demo-match".into(),
         print_roster: false,
     };
+    let chat = match &a.webhook {
+        Some(url) => Some(ChatConfig {
+            url: url.clone(),
+            format: a.webhook_format.parse().map_err(anyhow::Error::msg)?,
+            outbox_dir: a.outbox.clone(),
+        }),
+        None => None,
+    };
     // One match, chosen once: the demo's roster and what the simulator publishes agree.
     let mcfg = match_config(&sim_args, crate::publish::now_us());
     let listener = tokio::net::TcpListener::bind(a.http)
@@ -70,6 +89,7 @@ pub async fn run(a: &DemoArgs, stop: CancellationToken) -> Result<()> {
             sim: mcfg.clone(),
             speed: a.speed,
             console: true,
+            chat,
         },
         listener,
     )

@@ -8,8 +8,10 @@
 //! - [`demo`]: `sideline demo`, the whole pipeline in one process with the simulator.
 //! - [`analyze`]: `sideline analyze` — recorded files through the engine, per-player figures.
 //! - [`input`]: opening files (gzip, progress bars).
-//! - [`services`]: `sideline ingest` and `sideline process` (configuration, logging, admin
-//!   listener, signals).
+//! - [`services`]: `sideline ingest`, `process`, `alert` and `archive` (configuration,
+//!   logging, admin listener, signals).
+//! - [`sql_cmd`]: `sideline sql`, DataFusion over the archive.
+//! - [`reprocess_cmd`]: `sideline reprocess`, an archived session re-run and compared.
 //! - [`simulate`]: `sideline simulate`, the synthetic match over MQTT.
 //! - [`replay`]: `sideline replay`, recorded tracking files over MQTT.
 //! - [`publish`]: what both share: broker options, a QoS 1 publisher, pacing.
@@ -20,6 +22,8 @@ pub mod demo;
 pub mod input;
 pub mod publish;
 pub mod replay;
+pub mod reprocess_cmd;
 pub mod roster_cmd;
 pub mod services;
 pub mod simulate;
+pub mod sql_cmd;

@@ -1,7 +1,7 @@
 //! `sideline`: one binary for every role. See `sideline --help`.
 
 use clap::{Parser, Subcommand};
-use sideline_cli::{analyze, demo, replay, roster_cmd, services, simulate};
+use sideline_cli::{analyze, demo, replay, reprocess_cmd, roster_cmd, services, simulate, sql_cmd};
 
 /// Sideline: live wearable telemetry for team sport.
 #[derive(Debug, Parser)]
@@ -23,6 +23,12 @@ enum Command {
     Process(services::ServiceArgs),
     /// The alerter: alert events from Kafka → grouped team-chat messages (Slack, Teams, Discord, webhook).
     Alert(services::ServiceArgs),
+    /// The archiver: samples, metrics and alerts from Kafka → Parquet by team / date / session.
+    Archive(services::ServiceArgs),
+    /// SQL over the archive (DataFusion): tables samples, metrics, alerts, sessions, players.
+    Sql(sql_cmd::SqlArgs),
+    /// Re-run an archived session through the engine (other parameters, zero-phase filter); report the differences.
+    Reprocess(reprocess_cmd::ReprocessArgs),
     /// Publish the synthetic match over MQTT, paced in real time or faster.
     Simulate(simulate::SimulateArgs),
     /// Publish recorded tracking files over MQTT as the pods would, paced by their timestamps.
@@ -54,6 +60,9 @@ fn main() -> std::process::ExitCode {
                     Command::Ingest(a) => services::ingest(&a).await,
                     Command::Process(a) => services::process(&a).await,
                     Command::Alert(a) => services::alert(&a).await,
+                    Command::Archive(a) => services::archive(&a).await,
+                    Command::Sql(a) => sql_cmd::run(&a).await,
+                    Command::Reprocess(a) => reprocess_cmd::run(&a).await,
                     Command::Simulate(a) => {
                         let stop = sideline_common::shutdown::on_signal();
                         simulate::run(&a, stop).await

@@ -74,6 +74,22 @@ pub async fn alert(a: &ServiceArgs) -> Result<()> {
     Ok(())
 }
 
+/// `sideline archive`.
+pub async fn archive(a: &ServiceArgs) -> Result<()> {
+    let cfg: sideline_archive::config::ArchiveConfig =
+        load(sideline_archive::config::DEFAULTS, a.config.as_deref())?;
+    if a.print_config {
+        let mut shown = cfg.clone();
+        hide_secrets(&mut shown.kafka);
+        print!("{}", toml::to_string_pretty(&shown)?);
+        return Ok(());
+    }
+    sideline_common::telemetry::init(cfg.log.format, &cfg.log.level);
+    let (listener, stop) = admin(&cfg.http.listen).await?;
+    sideline_archive::service::run(cfg, listener, stop).await?;
+    Ok(())
+}
+
 /// Librdkafka settings that look like secrets are not printed.
 fn hide_secrets(kafka: &mut sideline_kafka::KafkaConfig) {
     for (k, v) in kafka.client.iter_mut() {

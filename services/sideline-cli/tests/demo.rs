@@ -1,15 +1,20 @@
 //! `sideline demo` end to end in one process, as a user runs it: the simulator publishes a whole
 //! match to the embedded broker at 60× real time; ingest, the in-process bus and the engine
 //! turn it into per-player figures equal to the offline run of the same seed, the scripted
-//! at-risk player raises "rising" at least 3 minutes before red, and the API serves it.
+//! at-risk player raises "rising" at least 3 minutes before red, the API serves it, and the
+//! alerts reach a chat webhook (Slack format, a local receiver) with working acknowledge links.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use axum::extract::State;
+use sideline_alerter::render::Format;
 use sideline_cli::publish::PublishArgs;
 use sideline_cli::simulate::{SimulateArgs, match_config};
+use sideline_demo::chat::ChatConfig;
 use sideline_demo::{Demo, DemoConfig};
 use sideline_engine::{AlertKind, Lifecycle, Params, Severity};
 use sideline_testkit::brokers::free_port;
@@ -20,6 +25,14 @@ fn local() -> SocketAddr {
 }
 
 async fn get(addr: SocketAddr, path: &str) -> String {
+    get_status(addr, path)
+        .await
+        .split_once("\r\n\r\n")
+        .map(|x| x.1.to_string())
+        .unwrap_or_default()
+}
+
+async fn get_status(addr: SocketAddr, path: &str) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
     s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
@@ -27,9 +40,7 @@ async fn get(addr: SocketAddr, path: &str) -> String {
         .unwrap();
     let mut b = String::new();
     s.read_to_string(&mut b).await.unwrap();
-    b.split_once("\r\n\r\n")
-        .map(|x| x.1.to_string())
-        .unwrap_or_default()
+    b
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -51,6 +62,24 @@ async fn the_demo_gives_the_offline_figures_and_warns_before_red() {
         print_roster: false,
     };
     let mcfg = match_config(&sim_args, sideline_cli::publish::now_us());
+
+    // A local Slack-like webhook receiver.
+    let hook = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook_url = format!("http://{}/hook", hook.local_addr().unwrap());
+    let bodies: Arc<Mutex<Vec<String>>> = Arc::default();
+    let app = axum::Router::new()
+        .route(
+            "/hook",
+            axum::routing::post(
+                async |State(b): State<Arc<Mutex<Vec<String>>>>, body: String| {
+                    b.lock().unwrap().push(body);
+                    "ok"
+                },
+            ),
+        )
+        .with_state(bodies.clone());
+    tokio::spawn(async move { axum::serve(hook, app).await });
+
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let demo = Demo::start(
         DemoConfig {
@@ -59,6 +88,11 @@ async fn the_demo_gives_the_offline_figures_and_warns_before_red() {
             sim: mcfg.clone(),
             speed: 60.0,
             console: false,
+            chat: Some(ChatConfig {
+                url: hook_url,
+                format: Format::Slack,
+                outbox_dir: None,
+            }),
         },
         listener,
     )
@@ -160,5 +194,44 @@ async fn the_demo_gives_the_offline_figures_and_warns_before_red() {
     assert!(p["history"].as_array().unwrap().len() > 5000);
     let feed: serde_json::Value = serde_json::from_str(&get(http, "/api/alerts").await).unwrap();
     assert!(!feed.as_array().unwrap().is_empty());
+
+    // Chat: the scripted player's warning arrives as Block Kit, with a link back to the demo
+    // that the demo recognises (200 while open, 404 once over; never 403).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let message = loop {
+        let found = bodies
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|b| b.contains("home-07"))
+            .cloned();
+        if let Some(m) = found {
+            break m;
+        }
+        assert!(Instant::now() < deadline, "no chat message about home-07");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let v: serde_json::Value = serde_json::from_str(&message).unwrap();
+    assert!(!v["blocks"].as_array().unwrap().is_empty(), "{message}");
+    let base = format!("http://{http}/ack/");
+    let at = message
+        .find(&base)
+        .expect("an acknowledge link to the demo");
+    let link: String = message[at..]
+        .chars()
+        .take_while(|c| !matches!(c, '"' | '|' | '>' | ' '))
+        .collect();
+    let page = get_status(http, &link[format!("http://{http}").len()..]).await;
+    assert!(
+        page.starts_with("HTTP/1.1 200") || page.starts_with("HTTP/1.1 404"),
+        "{link}: {page}"
+    );
+    let forged = get_status(http, "/ack/x.y").await;
+    assert!(forged.starts_with("HTTP/1.1 403"), "{forged}");
+    // Staff see no duplicate: every message body is distinct.
+    let all = bodies.lock().unwrap().clone();
+    let distinct: std::collections::HashSet<&String> = all.iter().collect();
+    assert_eq!(distinct.len(), all.len());
+    eprintln!("{} chat messages", all.len());
     demo.shutdown().await;
 }

@@ -5,17 +5,20 @@
 //! embedded MQTT broker; ingest's pump (the same code as `sideline ingest`) validates and maps
 //! their batches and puts them on the in-process [`MemoryBus`] in place of Kafka; the same
 //! engine as `sideline process` turns them into per-second metrics and alerts; alerts are
-//! printed on the console; an HTTP server serves `/metrics`, the JSON API and the live page.
+//! printed on the console and, if a webhook is given, sent to team chat through the alerter's
+//! core; an HTTP server serves `/metrics`, the JSON API, the live page and `/ack/<token>`.
 //!
 //! # Layout
 //!
 //! - [`broker`]: the embedded MQTT broker (rumqttd).
+//! - [`chat`]: alerts to a chat webhook (the alerter's core).
 //! - [`processor`]: the engine fed from the bus.
 //! - [`view`]: the squad state behind the API.
 //! - [`http`]: the JSON API and server-sent events.
 //! - this file: [`Demo`], which starts and stops all of it.
 
 pub mod broker;
+pub mod chat;
 pub mod http;
 pub mod processor;
 pub mod view;
@@ -69,6 +72,8 @@ pub struct DemoConfig {
     pub speed: f64,
     /// Print alert events on stdout.
     pub console: bool,
+    /// Send alerts to a chat webhook too.
+    pub chat: Option<chat::ChatConfig>,
 }
 
 /// A running demo.
@@ -85,6 +90,7 @@ pub struct Demo {
     tasks: CancellationToken,
     ingest: JoinHandle<Result<(), sideline_ingest::IngestError>>,
     processor: JoinHandle<DemoProcessor>,
+    chat: Option<chat::Chat>,
     others: Vec<JoinHandle<()>>,
 }
 
@@ -151,6 +157,8 @@ impl Demo {
 
         let view = Arc::new(RwLock::new(SquadView::default()));
         let (updates, _) = broadcast::channel(1024);
+        // Subscribed before the processor starts, so the chat sees every alert.
+        let chat_rx = cfg.chat.as_ref().map(|_| updates.subscribe());
         let p = DemoProcessor::new(engine, view.clone(), pmetrics, updates.clone());
         let processor = tokio::spawn(processor::run(p, samples, cfg.speed, tasks.clone()));
 
@@ -170,7 +178,18 @@ impl Demo {
         let addr = http
             .local_addr()
             .map_err(|e| DemoError::Config(e.to_string()))?;
-        let app = admin::router(AdminState {
+        let chat = match (&cfg.chat, chat_rx) {
+            (Some(c), Some(rx)) => Some(chat::Chat::start(
+                c,
+                format!("http://{addr}"),
+                &registry,
+                rx,
+                view.clone(),
+                tasks.clone(),
+            )?),
+            _ => None,
+        };
+        let mut app = admin::router(AdminState {
             health: health.clone(),
             registry,
         })
@@ -178,6 +197,9 @@ impl Demo {
             view: view.clone(),
             updates: updates.clone(),
         }));
+        if let Some(c) = &chat {
+            app = app.merge(c.routes.clone());
+        }
         let http_stop = tasks.clone();
         others.push(tokio::spawn(async move {
             if let Err(error) = admin::serve(http, app, http_stop).await {
@@ -193,6 +215,7 @@ impl Demo {
             tasks,
             ingest,
             processor,
+            chat,
             others,
         })
     }
@@ -204,6 +227,9 @@ impl Demo {
         let _ = self.ingest.await;
         self.tasks.cancel();
         let p = self.processor.await.ok();
+        if let Some(c) = self.chat {
+            c.join().await;
+        }
         for t in self.others {
             t.abort();
         }

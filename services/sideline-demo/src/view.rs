@@ -91,6 +91,16 @@ impl SquadView {
         }
     }
 
+    /// Is this alert id acknowledged?
+    pub fn is_acknowledged(&self, id: &str) -> bool {
+        self.acked.contains(id)
+    }
+
+    /// Acknowledged alert ids.
+    pub fn acknowledged(&self) -> impl Iterator<Item = &str> {
+        self.acked.iter().map(String::as_str)
+    }
+
     /// Every player, highest strain-risk score first (ties by player id).
     pub fn squad(&self) -> Vec<Row<'_>> {
         let open = self.open();

@@ -13,12 +13,14 @@
 //! - [`producer`]: producer construction.
 //! - [`error`]: error classes.
 //! - [`follow`]: following a compacted topic.
+//! - [`watchdog`]: rejoining the group when a partition makes no committed progress.
 
 pub mod config;
 pub mod error;
 pub mod follow;
 pub mod producer;
 pub mod topics;
+pub mod watchdog;
 
 pub use config::{KafkaConfig, TopicNames};
 pub use error::{Failure, classify};

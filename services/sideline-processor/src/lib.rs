@@ -19,7 +19,8 @@
 //! - [`context`]: the rebalance hook (restore before assign).
 //! - [`state`]: snapshots and reading them back.
 //! - [`metrics`]: every exported metric.
-//! - [`watchdog`]: rejoins the group when a partition makes no committed progress.
+//! - [`watchdog`]: (from `sideline-kafka`) rejoins the group when a partition makes no
+//!   committed progress.
 //! - this file: [`run`], the `select!` loop.
 
 pub mod config;
@@ -27,7 +28,7 @@ pub mod context;
 pub mod metrics;
 pub mod processor;
 pub mod state;
-pub mod watchdog;
+pub use sideline_kafka::watchdog;
 
 use std::time::Duration;
 

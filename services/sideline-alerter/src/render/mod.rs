@@ -29,6 +29,21 @@ pub enum Format {
     Webhook,
 }
 
+impl std::str::FromStr for Format {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "slack" => Ok(Format::Slack),
+            "teams" => Ok(Format::Teams),
+            "discord" => Ok(Format::Discord),
+            "webhook" => Ok(Format::Webhook),
+            _ => Err(format!(
+                "unknown format {s:?} (slack, teams, discord or webhook)"
+            )),
+        }
+    }
+}
+
 impl Format {
     /// Stable name.
     pub fn as_str(self) -> &'static str {

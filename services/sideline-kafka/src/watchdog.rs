@@ -13,6 +13,7 @@
 //! partitions' ends; a partition with records waiting whose committed offset has not moved for
 //! `grace` (many checkpoint intervals, well past any ordinary rebalance) has no working owner,
 //! and the main loop is asked to rejoin the group so the coordinator forms a fresh assignment.
+//! Used by the processor and the archiver (one task per topic they read).
 //! Against Apache Kafka the coordinator has rebalanced long before that, so it does not fire.
 
 use std::collections::HashMap;
@@ -20,8 +21,9 @@ use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
-use sideline_common::CancellationToken;
-use sideline_kafka::KafkaConfig;
+use tokio_util::sync::CancellationToken;
+
+use crate::KafkaConfig;
 use tokio::sync::mpsc::UnboundedSender;
 
 /// Per partition: the committed offset last seen, and since when it has not moved while
@@ -94,7 +96,7 @@ pub async fn run(
 ) {
     let client: std::sync::Arc<BaseConsumer> = match kafka
         .client_config(
-            &format!("sideline-processor-watchdog-{}", std::process::id()),
+            &format!("sideline-watchdog-{group}-{}", std::process::id()),
             &[
                 ("group.id", group.as_str()),
                 ("enable.auto.commit", "false"),

@@ -1,0 +1,295 @@
+//! The archiver's core, with no Kafka in it: records in (topic, partition, offset, key,
+//! value), rows buffered per table and partition directory, and flushes that commit the
+//! buffered rows with the offsets they cover (see [`crate::store`]).
+//!
+//! A record at or below the archive's committed offset for its partition was archived before
+//! (a replay after a crash or a rebalance) and is skipped, so the archive holds every record
+//! exactly once whatever Kafka redelivers. A record that does not decode is counted
+//! (`sideline_archive_records_total{outcome="undecodable"}`), logged, and its offset still
+//! counts as covered: it is never retried forever.
+//!
+//! Memory is bounded by `max_rows`: when the buffer holds that many rows the caller must flush
+//! before offering more ([`Archiver::full`]); if flushing fails (disk full) the rows stay and
+//! the caller stops consuming until a flush succeeds, leaving the backlog in Kafka.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use prost::Message as _;
+use sideline_wire::pb;
+
+use crate::metric_rows::Source;
+use crate::metrics::ArchiveMetrics;
+use crate::schema::{Origin, PartKey, Rows, Table};
+use crate::store::{ArchiveError, Covered, Part, Store};
+
+/// The topics and the table each feeds.
+#[derive(Debug, Clone)]
+pub struct Topics {
+    /// `sideline.samples.v1`.
+    pub samples: String,
+    /// `sideline.metrics.v1`.
+    pub metrics: String,
+    /// `sideline.alerts.v1`.
+    pub alerts: String,
+}
+
+impl Topics {
+    fn table(&self, topic: &str) -> Option<Table> {
+        if topic == self.samples {
+            Some(Table::Samples)
+        } else if topic == self.metrics {
+            Some(Table::Metrics)
+        } else if topic == self.alerts {
+            Some(Table::Alerts)
+        } else {
+            None
+        }
+    }
+}
+
+/// When to flush.
+#[derive(Debug, Clone, Copy)]
+pub struct FlushPolicy {
+    /// Rows buffered at most.
+    pub max_rows: usize,
+    /// Age of the oldest buffered row at most.
+    pub max_age: Duration,
+}
+
+/// What became of an offered record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Offer {
+    /// Its rows are buffered.
+    Buffered(usize),
+    /// Archived before (at or below the committed offset).
+    Archived,
+    /// Not archivable (counted and logged); the reason is a metric label.
+    Refused(&'static str),
+}
+
+/// What a flush wrote.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Flushed {
+    /// Rows.
+    pub rows: usize,
+    /// Files.
+    pub files: usize,
+    /// Bytes.
+    pub bytes: u64,
+}
+
+/// The core. See the module documentation.
+#[derive(Debug)]
+pub struct Archiver {
+    store: Store,
+    topics: Topics,
+    policy: FlushPolicy,
+    metrics: ArchiveMetrics,
+    buf: BTreeMap<(Table, PartKey), Rows>,
+    ready: Vec<Part>,
+    covered: BTreeMap<(String, i32), i64>,
+    rows: usize,
+    since: Option<Instant>,
+}
+
+impl Archiver {
+    /// An archiver writing to `store`.
+    pub fn new(store: Store, topics: Topics, policy: FlushPolicy, metrics: ArchiveMetrics) -> Self {
+        Archiver {
+            store,
+            topics,
+            policy,
+            metrics,
+            buf: BTreeMap::new(),
+            ready: Vec::new(),
+            covered: BTreeMap::new(),
+            rows: 0,
+            since: None,
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Re-read the store's offsets (on partition assignment).
+    pub fn refresh(&mut self) -> Result<(), ArchiveError> {
+        self.store.refresh()
+    }
+
+    /// Take one record.
+    pub fn offer(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+        key: &str,
+        value: &[u8],
+        now: Instant,
+    ) -> Offer {
+        let Some(table) = self.topics.table(topic) else {
+            return self.refuse(Table::Samples, "unknown_topic", topic, partition, offset);
+        };
+        let pk = (topic.to_string(), partition);
+        let done = self.store.committed(topic, partition);
+        let pending = self.covered.get(&pk).copied();
+        if done.is_some_and(|d| offset <= d) || pending.is_some_and(|p| offset <= p) {
+            self.metrics.outcome(table, "archived_before");
+            return Offer::Archived;
+        }
+        self.covered.insert(pk, offset);
+        let o = Origin { partition, offset };
+        let n = match self.rows_of(table, key, value, o) {
+            Ok(n) => n,
+            Err(reason) => return self.refuse(table, reason, topic, partition, offset),
+        };
+        self.metrics.outcome(table, "buffered");
+        self.rows += n;
+        self.metrics.buffered.set(self.rows as i64);
+        self.since.get_or_insert(now);
+        Offer::Buffered(n)
+    }
+
+    fn refuse(
+        &mut self,
+        table: Table,
+        reason: &'static str,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+    ) -> Offer {
+        self.metrics.outcome(table, reason);
+        tracing::warn!(
+            message = "Record not archived.",
+            reason,
+            topic,
+            partition,
+            offset
+        );
+        Offer::Refused(reason)
+    }
+
+    fn rows_of(
+        &mut self,
+        table: Table,
+        key: &str,
+        value: &[u8],
+        o: Origin,
+    ) -> Result<usize, &'static str> {
+        match table {
+            Table::Samples => {
+                let b = pb::SampleBatch::decode(value).map_err(|_| "undecodable")?;
+                let t = b.samples.first().ok_or("empty")?.t_us;
+                let player = if b.player_id.is_empty() {
+                    key
+                } else {
+                    &b.player_id
+                };
+                let part = PartKey::new(&b.team_id, &b.session_id, t);
+                let Rows::Samples(r) = self.rows_for(table, part) else {
+                    return Err("bug");
+                };
+                let before = r.len;
+                r.push(&b, player, o);
+                Ok(r.len - before)
+            }
+            Table::Metrics => {
+                let m = pb::PlayerMetrics::decode(value).map_err(|_| "undecodable")?;
+                let part = PartKey::new(&m.team_id, &m.session_id, m.t_us);
+                let Rows::Metrics(r) = self.rows_for(table, part) else {
+                    return Err("bug");
+                };
+                r.push(&m, Source::Live, o);
+                Ok(1)
+            }
+            Table::Alerts => {
+                let a = pb::Alert::decode(value).map_err(|_| "undecodable")?;
+                let part = PartKey::new(&a.team_id, &a.session_id, a.t_us);
+                let Rows::Alerts(r) = self.rows_for(table, part) else {
+                    return Err("bug");
+                };
+                r.push(&a, o);
+                Ok(1)
+            }
+        }
+    }
+
+    fn rows_for(&mut self, table: Table, part: PartKey) -> &mut Rows {
+        self.buf
+            .entry((table, part))
+            .or_insert_with(|| Rows::new(table))
+    }
+
+    /// Rows buffered.
+    pub fn buffered(&self) -> usize {
+        self.rows
+    }
+
+    /// Must the caller flush before offering more?
+    pub fn full(&self) -> bool {
+        self.rows >= self.policy.max_rows
+    }
+
+    /// Is a flush due (full, or the oldest row is old enough)?
+    pub fn due(&self, now: Instant) -> bool {
+        self.full()
+            || self
+                .since
+                .is_some_and(|s| now.duration_since(s) >= self.policy.max_age)
+            || (self.rows == 0 && !self.covered.is_empty())
+    }
+
+    /// Commit everything buffered with the offsets it covers. On failure nothing is lost: the
+    /// rows stay buffered for the next attempt.
+    pub fn flush(&mut self) -> Result<Flushed, ArchiveError> {
+        if self.covered.is_empty() && self.ready.is_empty() {
+            return Ok(Flushed::default());
+        }
+        for ((table, key), mut rows) in std::mem::take(&mut self.buf) {
+            if rows.is_empty() {
+                continue;
+            }
+            let batch = rows.finish()?;
+            self.ready.push(Part { table, key, batch });
+        }
+        let offsets: Vec<Covered> = self
+            .covered
+            .iter()
+            .map(|((topic, partition), last)| Covered {
+                topic: topic.clone(),
+                partition: *partition,
+                last: *last,
+            })
+            .collect();
+        let started = Instant::now();
+        match self.store.commit(&self.ready, &offsets) {
+            Ok(bytes) => {
+                let f = Flushed {
+                    rows: self.rows,
+                    files: self.ready.len(),
+                    bytes,
+                };
+                for p in &self.ready {
+                    self.metrics.rows(p.table, p.batch.num_rows());
+                }
+                self.metrics.commit(started.elapsed(), bytes, f.files);
+                self.ready.clear();
+                self.covered.clear();
+                self.rows = 0;
+                self.since = None;
+                self.metrics.buffered.set(0);
+                Ok(f)
+            }
+            Err(e) => {
+                self.metrics.commit_failures.inc();
+                Err(e)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "archiver_tests.rs"]
+mod tests;

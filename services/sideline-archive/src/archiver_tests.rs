@@ -1,0 +1,122 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+
+use prometheus::Registry;
+
+use super::*;
+
+fn topics() -> Topics {
+    Topics {
+        samples: "s".into(),
+        metrics: "m".into(),
+        alerts: "a".into(),
+    }
+}
+
+fn archiver(root: &Path, max_rows: usize) -> Archiver {
+    Archiver::new(
+        Store::open(root).unwrap(),
+        topics(),
+        FlushPolicy {
+            max_rows,
+            max_age: Duration::from_secs(30),
+        },
+        ArchiveMetrics::new(&Registry::new()).unwrap(),
+    )
+}
+
+fn batch(seq: u64, n: usize) -> Vec<u8> {
+    let samples = (0..n)
+        .map(|i| pb::Sample {
+            t_us: 1_000_000 * seq as i64 + i as i64 * 10_000,
+            reading: Some(pb::sample::Reading::HeartRate(pb::HeartRate {
+                bpm: 150.0,
+                rr_ms: vec![],
+            })),
+        })
+        .collect();
+    pb::SampleBatch {
+        device_id: "d1".into(),
+        team_id: "home".into(),
+        session_id: "s1".into(),
+        seq,
+        samples,
+        player_id: "p1".into(),
+        received_at_us: 0,
+    }
+    .encode_to_vec()
+}
+
+#[test]
+fn replayed_records_are_skipped_and_bad_ones_counted_but_covered() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = Instant::now();
+    let mut a = archiver(dir.path(), 1_000_000);
+    for off in 0..10 {
+        assert_eq!(
+            a.offer("s", 0, off, "p1", &batch(off as u64, 3), now),
+            Offer::Buffered(3)
+        );
+    }
+    assert_eq!(
+        a.offer("s", 0, 10, "p1", b"\xff\xff not protobuf", now),
+        Offer::Refused("undecodable")
+    );
+    assert_eq!(a.offer("s", 0, 5, "p1", &batch(5, 3), now), Offer::Archived);
+    let f = a.flush().unwrap();
+    assert_eq!((f.rows, f.files), (30, 1));
+    // A restart: Kafka redelivers from an older offset; nothing is written twice.
+    let mut a = archiver(dir.path(), 1_000_000);
+    assert_eq!(a.store().committed("s", 0), Some(10));
+    for off in 0..=10 {
+        assert_eq!(
+            a.offer("s", 0, off, "p1", &batch(off as u64, 3), now),
+            Offer::Archived
+        );
+    }
+    assert_eq!(
+        a.offer("s", 0, 11, "p1", &batch(11, 2), now),
+        Offer::Buffered(2)
+    );
+    assert_eq!(a.flush().unwrap().rows, 2);
+}
+
+#[test]
+fn a_failed_commit_keeps_every_row_for_the_next_attempt() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = Instant::now();
+    let mut a = archiver(dir.path(), 20);
+    for off in 0..4 {
+        a.offer("s", 1, off, "p1", &batch(off as u64, 5), now);
+    }
+    assert!(a.full());
+    // The disk "fails": staging cannot be created.
+    let staging = dir.path().join("_staging");
+    std::fs::remove_dir_all(&staging).unwrap();
+    std::fs::write(&staging, b"in the way").unwrap();
+    let e = a.flush().unwrap_err();
+    assert!(e.retryable(), "{e}");
+    assert_eq!(a.buffered(), 20);
+    assert_eq!(a.store().committed("s", 1), None);
+    // More rows may arrive meanwhile (below the bound, the caller keeps reading).
+    std::fs::remove_file(&staging).unwrap();
+    std::fs::create_dir(&staging).unwrap();
+    a.offer("s", 1, 4, "p1", &batch(4, 5), now);
+    let f = a.flush().unwrap();
+    assert_eq!(f.rows, 25);
+    assert_eq!(a.store().committed("s", 1), Some(4));
+}
+
+#[test]
+fn a_flush_is_due_by_size_or_age() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = Instant::now();
+    let mut a = archiver(dir.path(), 10);
+    assert!(!a.due(now));
+    a.offer("s", 0, 0, "p1", &batch(0, 3), now);
+    assert!(!a.due(now + Duration::from_secs(29)));
+    assert!(a.due(now + Duration::from_secs(30)));
+    a.offer("s", 0, 1, "p1", &batch(1, 7), now);
+    assert!(a.due(now));
+}

@@ -1,0 +1,31 @@
+//! # sideline-archive
+//!
+//! History for sports scientists: `sideline archive` reads samples, metrics and alerts from
+//! Kafka (a consumer group) and writes them as Parquet, partitioned by team / date / session,
+//! each file committed atomically together with the Kafka offsets it covers, so a crash or a
+//! restart neither loses nor duplicates a row. `sideline sql` queries it with DataFusion.
+//!
+//! # Layout
+//!
+//! - [`schema`]: the tables, their Arrow schemas and the sample row builder.
+//! - [`metric_rows`]: the metrics and alerts row builders.
+//! - [`store`]: the archive directory and its commit protocol.
+//! - [`archiver`]: the core: records in, rows buffered, flushes committed with offsets.
+//! - [`service`]: the Kafka consumer group around the core.
+//! - [`query`]: DataFusion over the archive.
+//! - [`reprocess`]: a stored session through the engine again (other parameters, zero-phase
+//!   filtering), written beside the live figures.
+//! - [`config`], [`metrics`]: configuration and Prometheus metrics.
+
+pub mod archiver;
+pub mod config;
+pub mod metric_rows;
+pub mod metrics;
+pub mod query;
+pub mod reprocess;
+pub mod schema;
+pub mod service;
+pub mod store;
+
+pub use archiver::{Archiver, FlushPolicy, Topics};
+pub use store::{ArchiveError, Store};

@@ -1,0 +1,326 @@
+//! Row builders for the `metrics` and `alerts` tables (see [`crate::schema`] for the columns).
+
+use std::sync::Arc;
+
+use arrow::array::{
+    ArrayRef, Float64Builder, Int32Builder, Int64Builder, RecordBatch, StringBuilder,
+    TimestampMicrosecondBuilder, UInt32Builder, UInt64Builder,
+};
+use serde_json::json;
+use sideline_wire::pb;
+
+use crate::schema::{Origin, Table, WINDOWS_MIN};
+
+/// Which figures a metrics row holds: computed live, or re-computed after the session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// From `sideline process` (or the demo).
+    Live,
+    /// From `sideline reprocess`.
+    Reconciled,
+}
+
+impl Source {
+    /// Column value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Live => "live",
+            Source::Reconciled => "reconciled",
+        }
+    }
+}
+
+/// Metric rows.
+#[derive(Debug, Default)]
+pub struct MetricRows {
+    pub(crate) len: usize,
+    player: StringBuilder,
+    t: TimestampMicrosecondBuilder,
+    version: StringBuilder,
+    source: StringBuilder,
+    signal: StringBuilder,
+    f64s: [Float64Builder; 21],
+    u32s: [UInt32Builder; 9],
+    opts: [Float64Builder; 12],
+    windows: [[Float64Builder; 5]; 4],
+    band: StringBuilder,
+    terms: StringBuilder,
+    u64s: [UInt64Builder; 5],
+    kp: Int32Builder,
+    ko: Int64Builder,
+}
+
+fn band(b: i32) -> &'static str {
+    match pb::Band::try_from(b) {
+        Ok(pb::Band::Green) => "green",
+        Ok(pb::Band::Amber) => "amber",
+        Ok(pb::Band::Red) => "red",
+        _ => "unknown",
+    }
+}
+
+fn terms_json(terms: &[pb::Term]) -> String {
+    let v: Vec<_> = terms
+        .iter()
+        .map(|t| {
+            json!({
+                "id": t.id,
+                "block": t.block,
+                "points": t.points,
+                "state": match t.state() {
+                    pb::term::State::Fired => "fired",
+                    pb::term::State::Clear => "clear",
+                    pb::term::State::Unknown => "unknown",
+                    pb::term::State::Unspecified => "unspecified",
+                },
+                "value": t.value,
+                "threshold": t.threshold,
+            })
+        })
+        .collect();
+    serde_json::Value::Array(v).to_string()
+}
+
+impl MetricRows {
+    /// Append one snapshot.
+    pub fn push(&mut self, m: &pb::PlayerMetrics, source: Source, o: Origin) {
+        self.len += 1;
+        let tot = m.totals.clone().unwrap_or_default();
+        let hr = tot.hr.clone().unwrap_or_default();
+        let fat = m.fatigue.clone().unwrap_or_default();
+        let risk = m.risk.clone().unwrap_or_default();
+        let fc = m.forecast.unwrap_or_default();
+        let q = m.quality.unwrap_or_default();
+        let axis = |i: usize| tot.load_axes.get(i).copied().unwrap_or(0.0);
+        let vmax = |i: usize| tot.vmax_exposures.get(i).copied().unwrap_or(0);
+        self.player.append_value(&m.player_id);
+        self.t.append_value(m.t_us);
+        self.version.append_value(&m.params_version);
+        self.source.append_value(source.as_str());
+        let signal = m.status.as_ref().map(|s| s.signal());
+        self.signal.append_value(match signal {
+            Some(pb::device_status::Signal::Ok) => "ok",
+            Some(pb::device_status::Signal::PoorFix) => "poor_fix",
+            Some(pb::device_status::Signal::NoSignal) => "no_signal",
+            _ => "unknown",
+        });
+        let f64s = [
+            tot.minutes,
+            tot.distance_m,
+            tot.walk_m,
+            tot.jog_m,
+            tot.run_m,
+            tot.moderate_m,
+            tot.hsr_m,
+            tot.v24_m,
+            tot.sprint_m,
+            tot.hmld_m,
+            tot.max_speed_mps,
+            tot.sprint_effort_m,
+            tot.vmax_ref_mps,
+            tot.load,
+            axis(0),
+            axis(1),
+            axis(2),
+            hr.high_s,
+            hr.trimp_edwards,
+            hr.trimp_banister,
+            risk.score,
+        ];
+        for (b, v) in self.f64s.iter_mut().zip(f64s) {
+            b.append_value(v);
+        }
+        let u32s = [
+            tot.sprints,
+            tot.hs_efforts,
+            vmax(0),
+            vmax(1),
+            vmax(2),
+            tot.accelerations,
+            tot.decelerations,
+            tot.accelerations_moderate,
+            tot.decelerations_moderate,
+        ];
+        for (b, v) in self.u32s.iter_mut().zip(u32s) {
+            b.append_value(v);
+        }
+        let opts = [
+            tot.load_per_min,
+            tot.load_per_m,
+            tot.vertical_share,
+            hr.current_bpm,
+            hr.max_bpm,
+            Some(fat.peak_window_hsr_m),
+            fat.post_peak_decrement,
+            fat.last_block_hsr_change,
+            fat.load_per_m_change,
+            fat.vertical_share_change,
+            fc.to_amber_min,
+            fc.to_red_min,
+        ];
+        for (b, v) in self.opts.iter_mut().zip(opts) {
+            b.append_option(v);
+        }
+        for (bs, min) in self.windows.iter_mut().zip(WINDOWS_MIN) {
+            let w = m.windows.iter().find(|w| w.length_s == min * 60);
+            let vals = w.map(|w| {
+                [
+                    w.distance_m,
+                    w.hsr_m,
+                    w.sprint_m,
+                    w.peak_hsr_m,
+                    w.peak_sprint_m,
+                ]
+            });
+            for (i, b) in bs.iter_mut().enumerate() {
+                b.append_option(vals.map(|v| v[i]));
+            }
+        }
+        self.band.append_value(band(risk.band));
+        self.terms.append_value(terms_json(&risk.terms));
+        let u64s = [q.artefacts, q.gaps, q.late, q.duplicates, q.forced_releases];
+        for (b, v) in self.u64s.iter_mut().zip(u64s) {
+            b.append_value(v);
+        }
+        self.kp.append_value(o.partition);
+        self.ko.append_value(o.offset);
+    }
+
+    pub(crate) fn finish(&mut self) -> Result<RecordBatch, arrow::error::ArrowError> {
+        self.len = 0;
+        let mut cols: Vec<ArrayRef> = vec![
+            Arc::new(self.player.finish()),
+            Arc::new(self.t.finish().with_timezone("UTC")),
+            Arc::new(self.version.finish()),
+            Arc::new(self.source.finish()),
+            Arc::new(self.signal.finish()),
+        ];
+        cols.extend(
+            self.f64s
+                .iter_mut()
+                .map(|b| Arc::new(b.finish()) as ArrayRef),
+        );
+        cols.extend(
+            self.u32s
+                .iter_mut()
+                .map(|b| Arc::new(b.finish()) as ArrayRef),
+        );
+        cols.extend(
+            self.opts
+                .iter_mut()
+                .map(|b| Arc::new(b.finish()) as ArrayRef),
+        );
+        for bs in &mut self.windows {
+            cols.extend(bs.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
+        }
+        cols.push(Arc::new(self.band.finish()));
+        cols.push(Arc::new(self.terms.finish()));
+        cols.extend(
+            self.u64s
+                .iter_mut()
+                .map(|b| Arc::new(b.finish()) as ArrayRef),
+        );
+        cols.push(Arc::new(self.kp.finish()));
+        cols.push(Arc::new(self.ko.finish()));
+        RecordBatch::try_new(Table::Metrics.schema(), cols)
+    }
+}
+
+/// Alert rows.
+#[derive(Debug, Default)]
+pub struct AlertRows {
+    pub(crate) len: usize,
+    id: StringBuilder,
+    player: StringBuilder,
+    t: TimestampMicrosecondBuilder,
+    since: TimestampMicrosecondBuilder,
+    kind: StringBuilder,
+    severity: StringBuilder,
+    state: StringBuilder,
+    resolution: StringBuilder,
+    value: Float64Builder,
+    threshold: Float64Builder,
+    band: StringBuilder,
+    summary: StringBuilder,
+    version: StringBuilder,
+    terms: StringBuilder,
+    amber: Float64Builder,
+    red: Float64Builder,
+    kp: Int32Builder,
+    ko: Int64Builder,
+}
+
+impl AlertRows {
+    /// Append one lifecycle event.
+    pub fn push(&mut self, a: &pb::Alert, o: Origin) {
+        use pb::alert::{Kind, Resolution, Severity, State};
+        self.len += 1;
+        self.id.append_value(&a.id);
+        self.player.append_value(&a.player_id);
+        self.t.append_value(a.t_us);
+        self.since.append_value(a.since_us);
+        self.kind.append_value(match a.kind() {
+            Kind::StrainRisk => "strain_risk",
+            Kind::StrainRiskRising => "strain_risk_rising",
+            Kind::SprintSpike => "sprint_spike",
+            Kind::Fatigue => "fatigue",
+            Kind::Device => "device",
+            Kind::PipelineLag => "pipeline_lag",
+            Kind::Unspecified => "unspecified",
+        });
+        self.severity.append_value(match a.severity() {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Critical => "critical",
+            Severity::Unspecified => "unspecified",
+        });
+        self.state.append_value(match a.state() {
+            State::Firing => "firing",
+            State::Updated => "updated",
+            State::Resolved => "resolved",
+            State::Unspecified => "unspecified",
+        });
+        self.resolution.append_option(match a.resolution() {
+            Resolution::Cleared => Some("cleared"),
+            Resolution::Superseded => Some("superseded"),
+            Resolution::SessionEnded => Some("session_ended"),
+            Resolution::Unspecified => None,
+        });
+        self.value.append_value(a.value);
+        self.threshold.append_value(a.threshold);
+        self.band.append_value(band(a.band));
+        self.summary.append_value(&a.summary);
+        self.version.append_value(&a.params_version);
+        self.terms.append_value(terms_json(&a.terms));
+        let fc = a.forecast.unwrap_or_default();
+        self.amber.append_option(fc.to_amber_min);
+        self.red.append_option(fc.to_red_min);
+        self.kp.append_value(o.partition);
+        self.ko.append_value(o.offset);
+    }
+
+    pub(crate) fn finish(&mut self) -> Result<RecordBatch, arrow::error::ArrowError> {
+        self.len = 0;
+        let cols: Vec<ArrayRef> = vec![
+            Arc::new(self.id.finish()),
+            Arc::new(self.player.finish()),
+            Arc::new(self.t.finish().with_timezone("UTC")),
+            Arc::new(self.since.finish().with_timezone("UTC")),
+            Arc::new(self.kind.finish()),
+            Arc::new(self.severity.finish()),
+            Arc::new(self.state.finish()),
+            Arc::new(self.resolution.finish()),
+            Arc::new(self.value.finish()),
+            Arc::new(self.threshold.finish()),
+            Arc::new(self.band.finish()),
+            Arc::new(self.summary.finish()),
+            Arc::new(self.version.finish()),
+            Arc::new(self.terms.finish()),
+            Arc::new(self.amber.finish()),
+            Arc::new(self.red.finish()),
+            Arc::new(self.kp.finish()),
+            Arc::new(self.ko.finish()),
+        ];
+        RecordBatch::try_new(Table::Alerts.schema(), cols)
+    }
+}

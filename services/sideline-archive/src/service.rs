@@ -1,0 +1,325 @@
+//! `sideline archive`: a consumer group on the samples, metrics and alerts topics feeding the
+//! [`Archiver`], and the HTTP server (`/healthz`, `/readyz`, `/metrics`, `POST /api/sql`).
+//!
+//! Exactly once: the archive's manifests, not Kafka, say what is archived. Records at or below
+//! a partition's archived offset are skipped, so what Kafka redelivers after a crash is never
+//! written twice. Kafka's committed offsets follow each commit (they only save re-reading).
+//! Before partitions are revoked the buffer is committed (inside the rebalance callback, so the
+//! next owner starts after it); after an assignment the manifests are re-read.
+//!
+//! Limits: when a commit fails (disk full) the rows stay buffered and the loop retries every
+//! `flush_interval_s`; once `max_rows` are buffered it stops reading (the backlog waits in
+//! Kafka, within its retention) and `/readyz` reports `archive` not ready.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router as HttpRouter;
+use axum::extract::{Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use futures::StreamExt;
+use prometheus::Registry;
+use rdkafka::client::ClientContext;
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
+};
+use rdkafka::{Message as _, Offset, TopicPartitionList};
+use sideline_common::Health;
+use sideline_common::admin::{self, AdminState};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::archiver::{Archiver, FlushPolicy, Topics};
+use crate::config::ArchiveConfig;
+use crate::metrics::ArchiveMetrics;
+use crate::query::{self, Output};
+use crate::store::{ArchiveError, Store};
+
+/// Why the service stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// Metrics registration (a bug).
+    #[error("metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+    /// Kafka client creation or subscription (fatal: configuration).
+    #[error("kafka: {0}")]
+    Kafka(#[from] rdkafka::error::KafkaError),
+    /// Reading a file failed (TLS material named in the Kafka settings).
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// The archive failed for good (unreadable manifest, a bug).
+    #[error("archive: {0}")]
+    Archive(#[from] ArchiveError),
+}
+
+type Shared = Arc<Mutex<Archiver>>;
+
+fn lock(a: &Shared) -> std::sync::MutexGuard<'_, Archiver> {
+    a.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+struct Context {
+    archiver: Shared,
+}
+
+impl ClientContext for Context {}
+
+impl ConsumerContext for Context {
+    fn pre_rebalance(&self, c: &BaseConsumer<Self>, r: &Rebalance<'_>) {
+        if let Rebalance::Revoke(_) = r {
+            let mut a = lock(&self.archiver);
+            match a.flush() {
+                Ok(f) => {
+                    tracing::info!(message = "Committed before revocation.", rows = f.rows);
+                    let _ = commit_offsets(c, &a, CommitMode::Sync);
+                }
+                Err(error) => {
+                    tracing::error!(message = "Commit before revocation failed; the next owner re-reads those records.", %error)
+                }
+            }
+        }
+    }
+
+    fn post_rebalance(&self, _c: &BaseConsumer<Self>, r: &Rebalance<'_>) {
+        if let Rebalance::Assign(tpl) = r {
+            if let Err(error) = lock(&self.archiver).refresh() {
+                tracing::error!(message = "Re-reading the archive's manifests failed.", %error);
+            }
+            tracing::info!(message = "Partitions assigned.", count = tpl.count());
+        }
+    }
+}
+
+/// Commit to Kafka, for the partitions we own, the offsets after the archived ones.
+fn commit_offsets<C: Consumer<X>, X: ConsumerContext>(
+    c: &C,
+    a: &Archiver,
+    mode: CommitMode,
+) -> Result<(), rdkafka::error::KafkaError> {
+    let owned = c.assignment()?;
+    let mut tpl = TopicPartitionList::new();
+    for ((topic, partition), last) in a.store().offsets() {
+        if owned.find_partition(topic, *partition).is_some() {
+            tpl.add_partition_offset(topic, *partition, Offset::Offset(last + 1))?;
+        }
+    }
+    if tpl.count() > 0 {
+        c.commit(&tpl, mode)?;
+    }
+    Ok(())
+}
+
+#[derive(serde::Deserialize)]
+struct SqlParams {
+    format: Option<String>,
+}
+
+/// `POST /api/sql` (body: the query; `?format=json|csv|table`, default json lines).
+pub fn sql_router(root: std::path::PathBuf) -> HttpRouter {
+    HttpRouter::new()
+        .route("/api/sql", post(sql))
+        .with_state(Arc::new(root))
+}
+
+async fn sql(
+    State(root): State<Arc<std::path::PathBuf>>,
+    Query(p): Query<SqlParams>,
+    body: String,
+) -> Response {
+    let out: Output = match p.format.as_deref().unwrap_or("json").parse() {
+        Ok(o) => o,
+        Err(e) => return (StatusCode::BAD_REQUEST, e).into_response(),
+    };
+    let result = async {
+        let ctx = query::context(&root).await?;
+        let batches = query::run(&ctx, &body).await?;
+        let mut buf = Vec::new();
+        query::write(&batches, out, &mut buf)?;
+        Ok::<_, query::QueryError>(buf)
+    }
+    .await;
+    match result {
+        Ok(buf) => {
+            let ct = match out {
+                Output::Csv => "text/csv",
+                Output::Json => "application/x-ndjson",
+                Output::Table => "text/plain; charset=utf-8",
+            };
+            ([(header::CONTENT_TYPE, ct)], buf).into_response()
+        }
+        Err(e) => (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
+    }
+}
+
+/// Run until `shutdown`.
+pub async fn run(
+    cfg: ArchiveConfig,
+    http: TcpListener,
+    shutdown: CancellationToken,
+) -> Result<(), ServiceError> {
+    let registry = Registry::new();
+    let metrics = ArchiveMetrics::new(&registry)?;
+    let health = Health::new(&["kafka", "archive"]);
+    let app = admin::router(AdminState {
+        health: health.clone(),
+        registry,
+    })
+    .merge(sql_router(cfg.archive.dir.clone()));
+    let http_stop = CancellationToken::new();
+    let http_task = tokio::spawn(admin::serve(http, app, http_stop.clone()));
+    let result = consume(&cfg, metrics, &health, &shutdown).await;
+    http_stop.cancel();
+    let _ = http_task.await;
+    result
+}
+
+async fn consume(
+    cfg: &ArchiveConfig,
+    metrics: ArchiveMetrics,
+    health: &Health,
+    stop: &CancellationToken,
+) -> Result<(), ServiceError> {
+    let a = &cfg.archive;
+    let store = Store::open(&a.dir)?;
+    let t = &cfg.kafka.topics;
+    let topics = Topics {
+        samples: t.samples.clone(),
+        metrics: t.metrics.clone(),
+        alerts: t.alerts.clone(),
+    };
+    let archiver: Shared = Arc::new(Mutex::new(Archiver::new(
+        store,
+        topics.clone(),
+        FlushPolicy {
+            max_rows: a.max_rows,
+            max_age: Duration::from_secs(a.flush_interval_s),
+        },
+        metrics,
+    )));
+    health.set("archive", true);
+    if !sideline_kafka::topics::ensure_contract_until_ready(
+        &cfg.kafka,
+        "sideline-archive-admin",
+        stop,
+    )
+    .await?
+    {
+        return Ok(());
+    }
+    let consumer: StreamConsumer<Context> = cfg
+        .kafka
+        .client_config(
+            &format!("sideline-archive-{}", std::process::id()),
+            &[
+                ("group.id", a.group_id.as_str()),
+                ("enable.auto.commit", "false"),
+                ("auto.offset.reset", "earliest"),
+                ("session.timeout.ms", "10000"),
+                ("heartbeat.interval.ms", "1000"),
+            ],
+        )?
+        .create_with_context(Context {
+            archiver: archiver.clone(),
+        })?;
+    let mut subscribe: Vec<&str> = Vec::new();
+    for (on, topic) in [
+        (a.samples, &topics.samples),
+        (a.metrics, &topics.metrics),
+        (a.alerts, &topics.alerts),
+    ] {
+        if on {
+            subscribe.push(topic);
+        }
+    }
+    consumer.subscribe(&subscribe)?;
+    health.set("kafka", true);
+    // Safety net against coordinators that orphan a dead member's partitions.
+    let (rejoin_tx, mut rejoin_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let watch_stop = stop.child_token();
+    let _watch_guard = watch_stop.clone().drop_guard();
+    if a.orphan_grace_s > 0 {
+        for topic in &subscribe {
+            tokio::spawn(sideline_kafka::watchdog::run(
+                cfg.kafka.clone(),
+                a.group_id.clone(),
+                topic.to_string(),
+                Duration::from_secs(a.orphan_grace_s),
+                rejoin_tx.clone(),
+                watch_stop.clone(),
+            ));
+        }
+    }
+    let mut stream = consumer.stream();
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    let mut next_try = Instant::now();
+    loop {
+        let full = lock(&archiver).full();
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            m = stream.next(), if !full => match m {
+                Some(Ok(m)) => {
+                    let key = m.key().map(String::from_utf8_lossy).unwrap_or_default();
+                    lock(&archiver).offer(
+                        m.topic(),
+                        m.partition(),
+                        m.offset(),
+                        &key,
+                        m.payload().unwrap_or_default(),
+                        Instant::now(),
+                    );
+                }
+                Some(Err(e)) => {
+                    tracing::warn!(message = "Kafka consumer error.", error = %e);
+                    health.set("kafka", false);
+                }
+                None => break,
+            },
+            Some(()) = rejoin_rx.recv() => {
+                let mut g = lock(&archiver);
+                if g.flush().is_ok() {
+                    let _ = commit_offsets(&consumer, &g, CommitMode::Sync);
+                }
+                drop(g);
+                consumer.unsubscribe();
+                consumer.subscribe(&subscribe)?;
+                tracing::warn!(message = "Rejoined the consumer group (a partition was orphaned).");
+            }
+            _ = tick.tick() => {
+                let now = Instant::now();
+                let mut g = lock(&archiver);
+                if g.due(now) && now >= next_try {
+                    match g.flush() {
+                        Ok(f) => {
+                            health.set("archive", true);
+                            if f.rows > 0 {
+                                tracing::debug!(message = "Committed.", rows = f.rows, files = f.files, bytes = f.bytes);
+                            }
+                            match commit_offsets(&consumer, &g, CommitMode::Async) {
+                                Ok(()) => health.set("kafka", true),
+                                Err(e) => tracing::warn!(message = "Kafka offset commit failed (the archive's own offsets stand).", error = %e),
+                            }
+                        }
+                        Err(e) if e.retryable() => {
+                            health.set("archive", false);
+                            next_try = now + Duration::from_secs(cfg.archive.flush_interval_s.min(10));
+                            tracing::error!(message = "Archive commit failed; rows kept, retrying.", error = %e, buffered = g.buffered());
+                        }
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+            }
+        }
+    }
+    let mut g = lock(&archiver);
+    match g.flush() {
+        Ok(_) => {
+            let _ = commit_offsets(&consumer, &g, CommitMode::Sync);
+        }
+        Err(e) => {
+            tracing::error!(message = "Final commit failed; Kafka still holds those records.", error = %e)
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,286 @@
+//! The archive as an independent oracle: a simulated match goes through the engine and, as
+//! the topics would carry it, into the archive; SQL over the archived *samples* recomputes each
+//! player's running figures from the device speeds and must agree with the engine's totals,
+//! and the archived *metrics* and *alerts* must be exactly what the engine produced.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+use arrow::array::AsArray;
+use arrow::datatypes::{Float64Type, Int64Type};
+use prometheus::Registry;
+use prost::Message as _;
+use sideline_archive::archiver::{Archiver, FlushPolicy, Offer, Topics};
+use sideline_archive::metrics::ArchiveMetrics;
+use sideline_archive::query;
+use sideline_archive::reprocess::{self, Rerun};
+use sideline_archive::store::Store;
+use sideline_engine::{Engine, Params, PlayerMetrics};
+use sideline_sim::{MatchConfig, MatchSim};
+use sideline_wire::convert;
+
+const PARTITIONS: i32 = 4;
+
+struct Feed {
+    a: Archiver,
+    offsets: HashMap<(String, i32), i64>,
+}
+
+impl Feed {
+    fn offer(&mut self, topic: &str, key: &str, value: &[u8]) {
+        let p = (key.bytes().map(u32::from).sum::<u32>() % PARTITIONS as u32) as i32;
+        let o = self.offsets.entry((topic.into(), p)).or_insert(0);
+        let r = self.a.offer(topic, p, *o, key, value, Instant::now());
+        assert!(matches!(r, Offer::Buffered(_)), "{r:?}");
+        *o += 1;
+        if self.a.full() {
+            self.a.flush().unwrap();
+        }
+    }
+}
+
+fn f64_col(b: &arrow::array::RecordBatch, name: &str) -> Vec<f64> {
+    let c = b.column_by_name(name).unwrap();
+    let c = arrow::compute::cast(c, &arrow::datatypes::DataType::Float64).unwrap();
+    let c = c.as_primitive::<Float64Type>();
+    (0..c.len()).map(|i| c.value(i)).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sql_over_archived_samples_agrees_with_the_engine() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = MatchConfig {
+        half_min: 4.0,
+        break_min: 1.0,
+        ..MatchConfig::default()
+    };
+    let mut sim = MatchSim::new(cfg.clone());
+    let players: HashMap<String, String> = sim
+        .players()
+        .iter()
+        .map(|p| (p.device.clone(), p.player.clone()))
+        .collect();
+    let mut engine: Engine = sideline_sim::offline::engine_for(&sim, Params::default());
+    let mut feed = Feed {
+        a: Archiver::new(
+            Store::open(dir.path()).unwrap(),
+            Topics {
+                samples: "samples".into(),
+                metrics: "metrics".into(),
+                alerts: "alerts".into(),
+            },
+            FlushPolicy {
+                max_rows: 400_000,
+                max_age: Duration::from_secs(3600),
+            },
+            ArchiveMetrics::new(&Registry::new()).unwrap(),
+        ),
+        offsets: HashMap::new(),
+    };
+    let (mut out, mut alerts) = (Vec::new(), Vec::new());
+    let mut last: BTreeMap<String, PlayerMetrics> = BTreeMap::new();
+    let mut positions: BTreeMap<String, i64> = BTreeMap::new();
+    let mut alert_count = 0;
+    let mut emit = |engine: &mut Engine,
+                    out: &mut Vec<PlayerMetrics>,
+                    alerts: &mut Vec<_>,
+                    feed: &mut Feed| {
+        engine.observe_alerts(out, alerts);
+        for m in out.drain(..) {
+            feed.offer("metrics", &m.player, &convert::metrics(&m).encode_to_vec());
+            last.insert(m.player.to_string(), m);
+        }
+        for a in alerts.drain(..) {
+            feed.offer("alerts", &a.player, &convert::alert(&a).encode_to_vec());
+            alert_count += 1;
+        }
+    };
+    let t0 = Instant::now();
+    while let Some(batches) = sim.next_batches() {
+        for b in &batches {
+            let player = &players[&b.device];
+            let mut w = convert::batch(b);
+            w.player_id = player.clone();
+            *positions.entry(player.clone()).or_default() += w
+                .samples
+                .iter()
+                .filter(|s| {
+                    matches!(
+                        s.reading,
+                        Some(sideline_wire::pb::sample::Reading::Position(_))
+                    )
+                })
+                .count() as i64;
+            feed.offer("samples", player, &w.encode_to_vec());
+            engine.ingest_batch(b, &mut out);
+        }
+        engine.tick(sim.now(), &mut out);
+        emit(&mut engine, &mut out, &mut alerts, &mut feed);
+    }
+    engine.finish(&mut out);
+    emit(&mut engine, &mut out, &mut alerts, &mut feed);
+    feed.a.flush().unwrap();
+    eprintln!("archived in {:.1} s", t0.elapsed().as_secs_f64());
+
+    let ctx = query::context(dir.path()).await.unwrap();
+    // Every position sample is there once.
+    let b = query::run(
+        &ctx,
+        "SELECT player, count(*) AS n, count(DISTINCT CAST(kafka_partition AS BIGINT) * 1000000000000 + kafka_offset * 10000 + CAST(idx AS BIGINT)) AS d \
+         FROM samples WHERE stream = 'position' GROUP BY player ORDER BY player",
+    )
+    .await
+    .unwrap();
+    let b = arrow::compute::concat_batches(&b[0].schema(), &b).unwrap();
+    assert_eq!(b.num_rows(), positions.len());
+    let n = b.column(1).as_primitive::<Int64Type>();
+    let d = b.column(2).as_primitive::<Int64Type>();
+    for (i, (p, want)) in positions.iter().enumerate() {
+        assert_eq!(b.column(0).as_string::<i32>().value(i), p);
+        assert_eq!(n.value(i), *want, "{p}");
+        assert_eq!(d.value(i), *want, "{p}");
+    }
+
+    // Distance and high-speed running from the device speeds (10 Hz, 0.1 s each), leaving out
+    // readings no human can run (the simulator's injected artefacts, which the engine rejects).
+    let b = query::run(
+        &ctx,
+        "SELECT player, sum(speed_mps * 0.1) AS distance_m, \
+                sum(CASE WHEN speed_mps > 5.5 THEN speed_mps * 0.1 ELSE 0 END) AS hsr_m \
+         FROM samples WHERE stream = 'position' AND speed_mps < 12.5 \
+         GROUP BY player ORDER BY player",
+    )
+    .await
+    .unwrap();
+    let b = arrow::compute::concat_batches(&b[0].schema(), &b).unwrap();
+    let (dist, hsr) = (f64_col(&b, "distance_m"), f64_col(&b, "hsr_m"));
+    let mut worst = (0.0f64, 0.0f64);
+    for (i, p) in positions.keys().enumerate() {
+        let t = &last[p].totals;
+        let (ed, eh) = ((dist[i] - t.distance_m) / t.distance_m, hsr[i] - t.hsr_m);
+        eprintln!(
+            "{p}: distance sql {:.1} engine {:.1} ({:+.2} %), hsr sql {:.1} engine {:.1}",
+            dist[i],
+            t.distance_m,
+            ed * 100.0,
+            hsr[i],
+            t.hsr_m
+        );
+        // The engine thresholds its filtered speed, which crosses 5.5 m/s a little less often
+        // than the raw readings: within 5 % + 5 m.
+        worst = (
+            worst.0.max(ed.abs()),
+            worst.1.max(eh.abs() - 0.05 * t.hsr_m),
+        );
+    }
+    assert!(
+        worst.0 < 0.01,
+        "distance differs by {:.2} %",
+        worst.0 * 100.0
+    );
+    assert!(worst.1 < 5.0, "HSR differs by {:.1} m beyond 5 %", worst.1);
+
+    // The archived metrics are the engine's: the last second of each player equals its totals.
+    let b = query::run(
+        &ctx,
+        "SELECT m.player, m.distance_m, m.hsr_m, m.sprints, m.risk_score FROM metrics m \
+         JOIN (SELECT player, max(t) AS t FROM metrics GROUP BY player) l \
+           ON m.player = l.player AND m.t = l.t ORDER BY m.player",
+    )
+    .await
+    .unwrap();
+    let b = arrow::compute::concat_batches(&b[0].schema(), &b).unwrap();
+    let (d, h, s, r) = (
+        f64_col(&b, "distance_m"),
+        f64_col(&b, "hsr_m"),
+        f64_col(&b, "sprints"),
+        f64_col(&b, "risk_score"),
+    );
+    for (i, (p, m)) in last.iter().enumerate() {
+        assert_eq!(b.column(0).as_string::<i32>().value(i), p);
+        assert_eq!(
+            (d[i], h[i], s[i] as u32, r[i]),
+            (
+                m.totals.distance_m,
+                m.totals.hsr_m,
+                m.totals.sprints,
+                m.risk.score
+            ),
+            "{p}"
+        );
+    }
+    let b = query::run(&ctx, "SELECT count(*) FROM alerts")
+        .await
+        .unwrap();
+    assert_eq!(
+        b[0].column(0).as_primitive::<Int64Type>().value(0),
+        alert_count
+    );
+    // The views answer.
+    let b = query::run(
+        &ctx,
+        "SELECT team, session, players FROM sessions ORDER BY team",
+    )
+    .await
+    .unwrap();
+    assert_eq!(b.iter().map(|b| b.num_rows()).sum::<usize>(), 2);
+    assert_eq!(b[0].column(1).as_string::<i32>().value(0), cfg.session);
+
+    // Reprocessing the stored session with the live parameter set, profiles and baselines
+    // reproduces the live totals exactly.
+    let stored = reprocess::load(dir.path(), &cfg.session, None)
+        .await
+        .unwrap();
+    let sim = MatchSim::new(cfg.clone());
+    let mut how = Rerun {
+        params: Params::default(),
+        profiles: sim.players().iter().map(|p| p.profile.clone()).collect(),
+        baselines: sim
+            .players()
+            .iter()
+            .map(|p| (p.player.clone(), p.baseline.clone()))
+            .collect(),
+        zero_phase: false,
+    };
+    let finals = |snaps: &[PlayerMetrics]| {
+        let mut f: BTreeMap<String, PlayerMetrics> = BTreeMap::new();
+        for m in snaps {
+            f.insert(m.player.to_string(), m.clone());
+        }
+        f
+    };
+    let again = finals(&reprocess::run(&stored, &how));
+    assert_eq!(again.len(), last.len());
+    for (p, m) in &last {
+        assert_eq!(again[p].totals, m.totals, "{p}");
+    }
+    // Zero-phase: the same running, filtered without lag; close to live, not identical.
+    how.zero_phase = true;
+    let snaps = reprocess::run(&stored, &how);
+    let zp = finals(&snaps);
+    let mut changed = 0;
+    for (p, m) in &last {
+        let d = (zp[p].totals.distance_m - m.totals.distance_m) / m.totals.distance_m;
+        assert!(
+            d.abs() < 0.02,
+            "{p}: zero-phase distance {:+.2} %",
+            d * 100.0
+        );
+        changed += usize::from(zp[p].totals != m.totals);
+    }
+    assert!(changed > 0);
+    let written = reprocess::write(dir.path(), &snaps).unwrap();
+    let ctx = query::context(dir.path()).await.unwrap();
+    let b = query::run(
+        &ctx,
+        "SELECT count(*) FROM metrics WHERE source = 'reconciled'",
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        b[0].column(0).as_primitive::<Int64Type>().value(0),
+        written as i64
+    );
+}

@@ -1,0 +1,226 @@
+//! `sideline archive` as a real process on a real Kafka-protocol broker (tansu): a match's
+//! samples and some alerts are on the topics; the archiver is killed with SIGKILL mid-way
+//! (commits every second, so mid-commit is likely) and restarted. The archive must then hold
+//! every sample and alert exactly once (counted in SQL, and by distinct Kafka position), with
+//! no unfinished commit left behind; `POST /api/sql` answers and reports a bad query clearly.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "../../sideline-processor/tests/common/mod.rs"]
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use arrow::array::AsArray;
+use arrow::datatypes::Int64Type;
+use common::{http_get, match_batches, sum_metric, test_producer};
+use prost::Message as _;
+use rdkafka::producer::{BaseRecord, Producer};
+use sideline_archive::query;
+use sideline_sim::MatchConfig;
+use sideline_testkit::Tansu;
+use sideline_testkit::brokers::free_port;
+use sideline_wire::pb;
+
+struct Archiver {
+    child: Child,
+    http: std::net::SocketAddr,
+}
+
+fn spawn(config: &std::path::Path, http: std::net::SocketAddr) -> Archiver {
+    let child = Command::new(env!("CARGO_BIN_EXE_sideline"))
+        .arg("archive")
+        .arg("--config")
+        .arg(config)
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    Archiver { child, http }
+}
+
+impl Archiver {
+    async fn metric(&self, name: &str) -> f64 {
+        sum_metric(&http_get(self.http, "/metrics").await, name)
+    }
+}
+
+impl Drop for Archiver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn count(root: &std::path::Path, sql: &str) -> i64 {
+    let ctx = query::context(root).await.unwrap();
+    let b = query::run(&ctx, sql).await.unwrap();
+    b[0].column(0).as_primitive::<Int64Type>().value(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_mid_session_and_restarted_the_archive_holds_every_row_once() {
+    let tansu = Tansu::start();
+    let brokers = tansu.brokers();
+    let cfg = MatchConfig {
+        half_min: 4.0,
+        break_min: 0.5,
+        ..MatchConfig::default()
+    };
+    let (batches, _) = match_batches(&cfg);
+    let samples: i64 = batches.iter().map(|(_, b)| b.samples.len() as i64).sum();
+    let alerts = 40;
+
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("archive");
+    let http: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let config = dir.path().join("archive.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[kafka]\nbrokers = \"{brokers}\"\npartitions = 3\n\
+             [archive]\ndir = \"{}\"\nflush_interval_s = 1\nmax_rows = 20000\norphan_grace_s = 8\n\
+             [http]\nlisten = \"{http}\"\n[log]\nlevel = \"warn\"\n",
+            root.display()
+        ),
+    )
+    .unwrap();
+    let first = spawn(&config, http);
+    // Topics exist once the archiver is up (it creates them), then the input goes on.
+    let t0 = Instant::now();
+    while !http_get(http, "/readyz").await.starts_with("HTTP/1.1 200") {
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "archiver never came up"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let producer = test_producer(&brokers);
+    for (player, b) in &batches {
+        let v = b.encode_to_vec();
+        let mut r = BaseRecord::to("sideline.samples.v1")
+            .key(player)
+            .payload(&v);
+        loop {
+            match producer.send(r) {
+                Ok(()) => break,
+                Err((_, back)) => {
+                    r = back;
+                    producer.poll(Duration::from_millis(10));
+                }
+            }
+        }
+    }
+    for i in 0..alerts {
+        let a = pb::Alert {
+            id: format!("a{i}"),
+            player_id: format!("p{}", i % 7),
+            team_id: "home".into(),
+            session_id: cfg.session.clone(),
+            t_us: cfg.start + i * 1_000_000,
+            ..Default::default()
+        };
+        let v = a.encode_to_vec();
+        let key = a.player_id.clone();
+        producer
+            .send(BaseRecord::to("sideline.alerts.v1").key(&key).payload(&v))
+            .map_err(|e| e.0)
+            .unwrap();
+    }
+    producer.flush(Duration::from_secs(60)).unwrap();
+
+    // Kill it part-way through.
+    let t0 = Instant::now();
+    loop {
+        let rows = first.metric("sideline_archive_rows_total").await;
+        if rows >= samples as f64 * 0.3 {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(120),
+            "archiving too slow: {rows} rows"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut first = first;
+    first.child.kill().unwrap();
+    first.child.wait().unwrap();
+    let before = count(&root, "SELECT count(*) FROM samples").await;
+    assert!(
+        before > 0 && before < samples,
+        "{before} of {samples} before the restart"
+    );
+
+    let second = spawn(&config, http);
+    let t0 = Instant::now();
+    loop {
+        let n = count(&root, "SELECT count(*) FROM samples").await;
+        let a = count(&root, "SELECT count(*) FROM alerts").await;
+        if n >= samples && a >= alerts {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(180),
+            "after the restart: {n} of {samples} samples, {a} of {alerts} alerts"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    // Settle, then the exact counts.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(count(&root, "SELECT count(*) FROM samples").await, samples);
+    assert_eq!(
+        count(
+            &root,
+            "SELECT count(DISTINCT CAST(kafka_partition AS BIGINT) * 1000000000000 \
+             + kafka_offset * 10000 + CAST(idx AS BIGINT)) FROM samples"
+        )
+        .await,
+        samples
+    );
+    assert_eq!(count(&root, "SELECT count(*) FROM alerts").await, alerts);
+    assert_eq!(
+        count(&root, "SELECT count(DISTINCT id) FROM alerts").await,
+        alerts
+    );
+    assert_eq!(
+        second
+            .metric("sideline_archive_commit_failures_total")
+            .await,
+        0.0
+    );
+    assert_eq!(
+        std::fs::read_dir(root.join("_staging")).unwrap().count(),
+        0,
+        "an unfinished commit was left behind"
+    );
+
+    // The HTTP query endpoint.
+    let body = post(
+        http,
+        "/api/sql?format=csv",
+        "SELECT count(*) AS n FROM alerts",
+    )
+    .await;
+    assert!(body.starts_with("HTTP/1.1 200"), "{body}");
+    assert!(body.contains(&format!("n\n{alerts}\n")), "{body}");
+    let body = post(http, "/api/sql", "SELECT nope FROM alerts").await;
+    assert!(body.starts_with("HTTP/1.1 400"), "{body}");
+    assert!(body.contains("nope"), "{body}");
+}
+
+async fn post(addr: std::net::SocketAddr, path: &str, body: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(
+        format!(
+            "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut b = String::new();
+    s.read_to_string(&mut b).await.unwrap();
+    b
+}
