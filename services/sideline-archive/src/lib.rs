@@ -13,15 +13,20 @@
 //! - [`archiver`]: the core: records in, rows buffered, flushes committed with offsets.
 //! - [`service`]: the Kafka consumer group around the core.
 //! - [`query`]: DataFusion over the archive.
+//! - [`baselines`]: daily loads, trends against the player's own history, the engine's
+//!   baseline as of a day.
+//! - [`report`]: post-session and trend reports (CSV, self-contained HTML with SVG charts).
 //! - [`reprocess`]: a stored session through the engine again (other parameters, zero-phase
 //!   filtering), written beside the live figures.
 //! - [`config`], [`metrics`]: configuration and Prometheus metrics.
 
 pub mod archiver;
+pub mod baselines;
 pub mod config;
 pub mod metric_rows;
 pub mod metrics;
 pub mod query;
+pub mod report;
 pub mod reprocess;
 pub mod schema;
 pub mod service;

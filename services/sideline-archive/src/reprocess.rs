@@ -314,13 +314,23 @@ fn ema(v: &mut [f64], t: &[i64], tau_s: f64, backwards: bool) {
 /// Write the reconciled snapshots beside the live ones (`source = 'reconciled'`). Returns the
 /// rows written.
 pub fn write(root: &Path, snapshots: &[PlayerMetrics]) -> Result<usize, ReprocessError> {
+    write_metrics(root, snapshots, Source::Reconciled)
+}
+
+/// Commit snapshots straight into the `metrics` table (no Kafka offsets: reprocessing, and
+/// the synthetic history). Returns the rows written.
+pub fn write_metrics(
+    root: &Path,
+    snapshots: &[PlayerMetrics],
+    source: Source,
+) -> Result<usize, ReprocessError> {
     let mut store = Store::open(root)?;
     let mut by_part: BTreeMap<PartKey, MetricRows> = BTreeMap::new();
     for m in snapshots {
         let key = PartKey::new(&m.team, &m.session, m.t);
         by_part.entry(key).or_default().push(
             &sideline_wire::convert::metrics(m),
-            Source::Reconciled,
+            source,
             Origin {
                 partition: -1,
                 offset: -1,

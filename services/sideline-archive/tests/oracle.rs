@@ -228,6 +228,52 @@ async fn sql_over_archived_samples_agrees_with_the_engine() {
     assert_eq!(b.iter().map(|b| b.num_rows()).sum::<usize>(), 2);
     assert_eq!(b[0].column(1).as_string::<i32>().value(0), cfg.session);
 
+    // The post-session report: every player, the engine's figures, charts inline.
+    let r = sideline_archive::report::session(dir.path(), &cfg.session)
+        .await
+        .unwrap();
+    assert_eq!(r.rows.len(), last.len());
+    let hsr = r.columns.iter().position(|c| c == "hsr_m").unwrap();
+    for row in &r.rows {
+        let want = last[&row[1]].totals.hsr_m;
+        let got: f64 = row[hsr].parse().unwrap();
+        assert!((got - want).abs() < 0.006, "{}: {got} vs {want}", row[1]);
+    }
+    let html = sideline_archive::report::html(&r);
+    assert_eq!(html.matches("<svg").count(), 2);
+    assert!(
+        !html.contains("<script") && !html.contains("src="),
+        "not self-contained"
+    );
+    assert!(html.contains("home-07"));
+    let csv = sideline_archive::report::csv(&r);
+    assert_eq!(csv.lines().count(), 1 + last.len());
+    let trend = sideline_archive::report::player(dir.path(), "home-07", 4)
+        .await
+        .unwrap();
+    assert_eq!(trend.rows.len(), 1);
+    std::fs::write(
+        std::env::temp_dir().join("sideline-session-report.html"),
+        &html,
+    )
+    .unwrap();
+
+    // Daily loads from the archive: one day, each player's final live totals.
+    let loads = sideline_archive::baselines::daily_loads(dir.path())
+        .await
+        .unwrap();
+    assert_eq!(loads.len(), last.len());
+    for ((_, p), days) in &loads {
+        assert_eq!(days.len(), 1, "{p}");
+        let t = &last[p].totals;
+        assert_eq!(days[0].sessions, 1);
+        assert_eq!(
+            (days[0].hsr_m, days[0].distance_m, days[0].vmax95),
+            (t.hsr_m, t.distance_m, t.vmax_exposures[2]),
+            "{p}"
+        );
+    }
+
     // Reprocessing the stored session with the live parameter set, profiles and baselines
     // reproduces the live totals exactly.
     let stored = reprocess::load(dir.path(), &cfg.session, None)

@@ -11,6 +11,9 @@
 //! - [`services`]: `sideline ingest`, `process`, `alert` and `archive` (configuration,
 //!   logging, admin listener, signals).
 //! - [`sql_cmd`]: `sideline sql`, DataFusion over the archive.
+//! - [`baselines_cmd`]: `sideline baselines`, daily loads, trends and the published baselines.
+//! - [`history_cmd`]: `sideline history`, weeks of synthetic sessions into the archive.
+//! - [`report_cmd`]: `sideline report`, session and trend reports (CSV, HTML).
 //! - [`reprocess_cmd`]: `sideline reprocess`, an archived session re-run and compared.
 //! - [`simulate`]: `sideline simulate`, the synthetic match over MQTT.
 //! - [`replay`]: `sideline replay`, recorded tracking files over MQTT.
@@ -18,10 +21,13 @@
 //! - [`roster_cmd`]: `sideline roster publish`.
 
 pub mod analyze;
+pub mod baselines_cmd;
 pub mod demo;
+pub mod history_cmd;
 pub mod input;
 pub mod publish;
 pub mod replay;
+pub mod report_cmd;
 pub mod reprocess_cmd;
 pub mod roster_cmd;
 pub mod services;

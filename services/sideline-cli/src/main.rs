@@ -1,7 +1,10 @@
 //! `sideline`: one binary for every role. See `sideline --help`.
 
 use clap::{Parser, Subcommand};
-use sideline_cli::{analyze, demo, replay, reprocess_cmd, roster_cmd, services, simulate, sql_cmd};
+use sideline_cli::{
+    analyze, baselines_cmd, demo, history_cmd, replay, report_cmd, reprocess_cmd, roster_cmd,
+    services, simulate, sql_cmd,
+};
 
 /// Sideline: live wearable telemetry for team sport.
 #[derive(Debug, Parser)]
@@ -29,6 +32,12 @@ enum Command {
     Sql(sql_cmd::SqlArgs),
     /// Re-run an archived session through the engine (other parameters, zero-phase filter); report the differences.
     Reprocess(reprocess_cmd::ReprocessArgs),
+    /// Daily loads and trends per player from the archive; publish the risk score's baselines.
+    Baselines(baselines_cmd::BaselinesArgs),
+    /// Post-session and trend reports from the archive, as CSV and a self-contained HTML page.
+    Report(report_cmd::ReportArgs),
+    /// Write weeks of synthetic sessions into the archive (a history for baselines).
+    History(history_cmd::HistoryArgs),
     /// Publish the synthetic match over MQTT, paced in real time or faster.
     Simulate(simulate::SimulateArgs),
     /// Publish recorded tracking files over MQTT as the pods would, paced by their timestamps.
@@ -42,6 +51,7 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Analyze(args) => analyze::run(&args),
+        Command::History(args) => history_cmd::run(&args),
         other => match tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
@@ -63,6 +73,8 @@ fn main() -> std::process::ExitCode {
                     Command::Archive(a) => services::archive(&a).await,
                     Command::Sql(a) => sql_cmd::run(&a).await,
                     Command::Reprocess(a) => reprocess_cmd::run(&a).await,
+                    Command::Baselines(a) => baselines_cmd::run(&a).await,
+                    Command::Report(a) => report_cmd::run(&a).await,
                     Command::Simulate(a) => {
                         let stop = sideline_common::shutdown::on_signal();
                         simulate::run(&a, stop).await
@@ -72,7 +84,7 @@ fn main() -> std::process::ExitCode {
                         replay::run(&a, stop).await
                     }
                     Command::Roster(c) => roster_cmd::run(&c).await,
-                    Command::Analyze(_) => Ok(()),
+                    Command::Analyze(_) | Command::History(_) => Ok(()),
                 }
             }),
             Err(e) => Err(e.into()),

@@ -127,6 +127,24 @@ async fn killed_mid_session_and_restarted_the_archive_holds_every_row_once() {
             .map_err(|e| e.0)
             .unwrap();
     }
+    // And the live metrics of the same match, as the processor would publish them.
+    let mut metrics = 0i64;
+    sideline_sim::offline::run_match(cfg.clone(), sideline_engine::Params::default(), |m| {
+        let v = sideline_wire::convert::metrics(m).encode_to_vec();
+        let mut r = BaseRecord::to("sideline.metrics.v1")
+            .key(&*m.player)
+            .payload(&v);
+        loop {
+            match producer.send(r) {
+                Ok(()) => break,
+                Err((_, back)) => {
+                    r = back;
+                    producer.poll(Duration::from_millis(10));
+                }
+            }
+        }
+        metrics += 1;
+    });
     producer.flush(Duration::from_secs(60)).unwrap();
 
     // Kill it part-way through.
@@ -156,12 +174,13 @@ async fn killed_mid_session_and_restarted_the_archive_holds_every_row_once() {
     loop {
         let n = count(&root, "SELECT count(*) FROM samples").await;
         let a = count(&root, "SELECT count(*) FROM alerts").await;
-        if n >= samples && a >= alerts {
+        let m = count(&root, "SELECT count(*) FROM metrics").await;
+        if n >= samples && a >= alerts && m >= metrics {
             break;
         }
         assert!(
             t0.elapsed() < Duration::from_secs(180),
-            "after the restart: {n} of {samples} samples, {a} of {alerts} alerts"
+            "after the restart: {n} of {samples} samples, {a} of {alerts} alerts, {m} of {metrics} metrics"
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
@@ -178,6 +197,7 @@ async fn killed_mid_session_and_restarted_the_archive_holds_every_row_once() {
         samples
     );
     assert_eq!(count(&root, "SELECT count(*) FROM alerts").await, alerts);
+    assert_eq!(count(&root, "SELECT count(*) FROM metrics").await, metrics);
     assert_eq!(
         count(&root, "SELECT count(DISTINCT id) FROM alerts").await,
         alerts
@@ -193,6 +213,31 @@ async fn killed_mid_session_and_restarted_the_archive_holds_every_row_once() {
         0,
         "an unfinished commit was left behind"
     );
+
+    // Baselines from the archived metrics, published where the processor reads them.
+    let out = Command::new(env!("CARGO_BIN_EXE_sideline"))
+        .args(["baselines", "--publish", &brokers, "--archive"])
+        .arg(&root)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let csv = String::from_utf8_lossy(&out.stdout);
+    assert!(csv.starts_with("team,player,date,hsr_m,hsr_7d_m"), "{csv}");
+    assert_eq!(csv.lines().count(), 1 + 22, "{csv}");
+    let published = sideline_testkit::kafka::read_topic(
+        &brokers,
+        "sideline.baselines.v1",
+        22,
+        Duration::from_secs(10),
+    );
+    assert_eq!(published.len(), 22);
+    let b = pb::Baseline::decode(published[0].value.as_deref().unwrap()).unwrap();
+    assert_eq!(b.days_of_history, Some(1));
+    assert_eq!(b.hsr_prev6d_m, None); // one day of history: unknown, not zero
 
     // The HTTP query endpoint.
     let body = post(

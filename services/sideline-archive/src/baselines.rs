@@ -1,0 +1,303 @@
+//! Baselines: each player's daily loads, their trends against his own history, and the
+//! engine's [`Baseline`] (the history terms of the strain-risk score) as of a day.
+//!
+//! Daily loads come from the archive with DataFusion ([`daily_loads`]): each session's final
+//! live totals, summed per player per UTC day. Days without a session count as zero load
+//! (rest). The statistics ([`trend`], [`baseline`]) are plain functions of that series:
+//!
+//! - rolling 7-day sum of HSR (≥ 5.5 m/s), m, and its z-score against every earlier 7-day sum
+//!   of the player (at least 14 earlier days);
+//! - 7-day change: this 7-day sum against the previous one, %;
+//! - days since the last ≥ 90 % and ≥ 95 % Vmax exposure;
+//! - EWMA of daily HSR with λ = 2 / (N + 1), acute N = 7 and chronic N = 28 (Williams et al.
+//!   2017), and the uncoupled rolling ACWR (acute 7-day mean / mean of days −28..−8, which
+//!   leaves the acute week out of the chronic one; Lolli et al. 2019). Both ratios are
+//!   **contested** as injury predictors (Impellizzeri et al. 2020; see the notes) and are
+//!   withheld (`None`) until 28 days of history exist;
+//! - monotony (mean / SD of the 7 daily loads) and strain (7-day sum × monotony; Foster 1998).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use arrow::array::{Array, AsArray};
+use arrow::datatypes::{Float64Type, Int64Type};
+use sideline_engine::Baseline;
+
+use crate::query::{self, QueryError};
+
+/// One player's loads on one day (sums over that day's sessions).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Day {
+    /// Days since 1970-01-01 (UTC).
+    pub day: i64,
+    /// Sessions that day.
+    pub sessions: u32,
+    /// High-speed running (≥ 5.5 m/s), m.
+    pub hsr_m: f64,
+    /// Distance > 14.4 km/h, m.
+    pub moderate_m: f64,
+    /// Distance > 24 km/h, m.
+    pub v24_m: f64,
+    /// Sprint distance (≥ 7 m/s), m.
+    pub sprint_m: f64,
+    /// Total distance, m.
+    pub distance_m: f64,
+    /// Exposures ≥ 90 % of the player's Vmax.
+    pub vmax90: u32,
+    /// Exposures ≥ 95 % of the player's Vmax.
+    pub vmax95: u32,
+    /// Highest session HSR that day, m (for the p90 of session HSR).
+    pub session_hsr_max_m: f64,
+    /// Highest session sprint distance that day, m.
+    pub session_sprint_max_m: f64,
+    /// Highest rolling 1-min sprint distance that day, m.
+    pub sprint_1min_peak_m: f64,
+}
+
+/// Days needed before the load ratios are shown.
+pub const RATIO_MIN_DAYS: i64 = 28;
+
+/// The trend of one day (everything before `day` plus `day` itself).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Trend {
+    /// The day.
+    pub day: i64,
+    /// Its HSR, m.
+    pub hsr_m: f64,
+    /// HSR over the 7 days ending that day, m.
+    pub hsr_7d_m: f64,
+    /// z-score of `hsr_7d_m` against the player's earlier 7-day sums.
+    pub hsr_7d_z: Option<f64>,
+    /// Change of `hsr_7d_m` against the 7 days before, %.
+    pub hsr_7d_change_pct: Option<f64>,
+    /// Days since the last ≥ 90 % Vmax exposure (0: that day).
+    pub days_since_vmax90: Option<i64>,
+    /// Days since the last ≥ 95 % Vmax exposure.
+    pub days_since_vmax95: Option<i64>,
+    /// Acute EWMA of daily HSR (N = 7), m.
+    pub ewma_acute_m: f64,
+    /// Chronic EWMA of daily HSR (N = 28), m.
+    pub ewma_chronic_m: f64,
+    /// EWMA ACWR (contested; `None` before 28 days of history).
+    pub acwr_ewma: Option<f64>,
+    /// Uncoupled rolling ACWR (contested; `None` before 28 days of history).
+    pub acwr_uncoupled: Option<f64>,
+    /// Monotony of the last 7 days' HSR.
+    pub monotony: Option<f64>,
+    /// Strain of the last 7 days' HSR, m.
+    pub strain: Option<f64>,
+}
+
+/// Fill rest days with zero loads: one entry per day from the first to `until` (inclusive).
+pub fn dense(days: &[Day], until: i64) -> Vec<Day> {
+    let Some(first) = days.iter().map(|d| d.day).min() else {
+        return Vec::new();
+    };
+    let by: BTreeMap<i64, &Day> = days.iter().map(|d| (d.day, d)).collect();
+    (first..=until.max(first))
+        .map(|day| {
+            by.get(&day).map_or(
+                Day {
+                    day,
+                    ..Day::default()
+                },
+                |d| **d,
+            )
+        })
+        .collect()
+}
+
+fn mean_sd(x: &[f64]) -> (f64, f64) {
+    let n = x.len() as f64;
+    let m = x.iter().sum::<f64>() / n;
+    let var = x.iter().map(|v| (v - m).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
+    (m, var.sqrt())
+}
+
+fn sum(d: &[Day], from: i64, to: i64, f: impl Fn(&Day) -> f64) -> f64 {
+    d.iter()
+        .filter(|x| x.day >= from && x.day <= to)
+        .map(f)
+        .sum()
+}
+
+/// Every day's trend of a dense series (see [`dense`]).
+pub fn trend(d: &[Day]) -> Vec<Trend> {
+    let Some(first) = d.first().map(|x| x.day) else {
+        return Vec::new();
+    };
+    let (la, lc) = (2.0 / (7.0 + 1.0), 2.0 / (28.0 + 1.0));
+    let (mut acute, mut chronic) = (0.0, 0.0);
+    let mut sums: Vec<f64> = Vec::new();
+    let (mut last90, mut last95) = (None, None);
+    let mut out = Vec::new();
+    for (i, x) in d.iter().enumerate() {
+        // EWMA_today = λ · load_today + (1 − λ) · EWMA_yesterday, started at the first load.
+        (acute, chronic) = if i == 0 {
+            (x.hsr_m, x.hsr_m)
+        } else {
+            (
+                la * x.hsr_m + (1.0 - la) * acute,
+                lc * x.hsr_m + (1.0 - lc) * chronic,
+            )
+        };
+        if x.vmax90 > 0 {
+            last90 = Some(x.day);
+        }
+        if x.vmax95 > 0 {
+            last95 = Some(x.day);
+        }
+        let s7 = sum(d, x.day - 6, x.day, |v| v.hsr_m);
+        let prev7 = sum(d, x.day - 13, x.day - 7, |v| v.hsr_m);
+        let history = x.day - first + 1;
+        let z = (sums.len() >= 14).then(|| {
+            let (m, sd) = mean_sd(&sums);
+            if sd > 0.0 { (s7 - m) / sd } else { 0.0 }
+        });
+        let ratios = history >= RATIO_MIN_DAYS;
+        let chronic_u = sum(d, x.day - 27, x.day - 7, |v| v.hsr_m) / 21.0;
+        let week: Vec<f64> = d[i.saturating_sub(6)..=i].iter().map(|v| v.hsr_m).collect();
+        let (wm, wsd) = mean_sd(&week);
+        let monotony = (week.len() == 7 && wsd > 0.0).then(|| wm / wsd);
+        out.push(Trend {
+            day: x.day,
+            hsr_m: x.hsr_m,
+            hsr_7d_m: s7,
+            hsr_7d_z: z,
+            hsr_7d_change_pct: (history >= 14 && prev7 > 0.0).then(|| 100.0 * (s7 - prev7) / prev7),
+            days_since_vmax90: last90.map(|l| x.day - l),
+            days_since_vmax95: last95.map(|l| x.day - l),
+            ewma_acute_m: acute,
+            ewma_chronic_m: chronic,
+            acwr_ewma: (ratios && chronic > 0.0).then(|| acute / chronic),
+            acwr_uncoupled: (ratios && chronic_u > 0.0).then(|| (s7 / 7.0) / chronic_u),
+            monotony,
+            strain: monotony.map(|m| s7 * m),
+        });
+        if history >= 7 {
+            sums.push(s7);
+        }
+    }
+    out
+}
+
+fn p90(mut x: Vec<f64>) -> Option<f64> {
+    if x.len() < 5 {
+        return None;
+    }
+    x.sort_by(f64::total_cmp);
+    let r = 0.9 * (x.len() - 1) as f64;
+    let (lo, hi) = (r.floor() as usize, r.ceil() as usize);
+    Some(x[lo] + (x[hi] - x[lo]) * (r - lo as f64))
+}
+
+/// The engine's baseline as of `today` (exclusive: the history runs to the day before), from a
+/// player's (sparse or dense) daily loads.
+pub fn baseline(days: &[Day], today: i64) -> Baseline {
+    let past: Vec<Day> = days.iter().filter(|d| d.day < today).copied().collect();
+    let d = dense(&past, today - 1);
+    let Some(first) = d.first().map(|x| x.day) else {
+        return Baseline::default();
+    };
+    let history = today - first;
+    let t = trend(&d);
+    let sums: Vec<f64> = t
+        .iter()
+        .filter(|x| x.day - first >= 6)
+        .map(|x| x.hsr_7d_m)
+        .collect();
+    let (mean7, sd7) = if sums.len() >= 14 {
+        let (m, s) = mean_sd(&sums);
+        (Some(m), Some(s))
+    } else {
+        (None, None)
+    };
+    let enough = |n: i64| history >= n;
+    let chronic = |end: i64| sum(&d, end - 27, end, |v| v.hsr_m);
+    let low_chronic = enough(56).then(|| {
+        let now = chronic(today - 1);
+        let mut all: Vec<f64> = (first + 27..today).map(chronic).collect();
+        all.sort_by(f64::total_cmp);
+        now <= all[(all.len() - 1) / 3]
+    });
+    let sessions: Vec<&Day> = past.iter().filter(|x| x.sessions > 0).collect();
+    Baseline {
+        days_of_history: Some(history.clamp(0, i64::from(u32::MAX)) as u32),
+        hsr_7d_mean_m: mean7,
+        hsr_7d_sd_m: sd7,
+        hsr_prev6d_m: enough(6).then(|| sum(&d, today - 6, today - 1, |v| v.hsr_m)),
+        hsr_prior7d_m: enough(13).then(|| sum(&d, today - 13, today - 7, |v| v.hsr_m)),
+        moderate_prev6d_m: enough(6).then(|| sum(&d, today - 6, today - 1, |v| v.moderate_m)),
+        moderate_prior7d_m: enough(13).then(|| sum(&d, today - 13, today - 7, |v| v.moderate_m)),
+        v24_prev6d_m: enough(6).then(|| sum(&d, today - 6, today - 1, |v| v.v24_m)),
+        vmax95_in_prev6d: enough(6).then(|| d.iter().any(|x| x.day >= today - 6 && x.vmax95 > 0)),
+        low_chronic_hsr: low_chronic,
+        sprint_1min_norm_m: (sessions.len() >= 3).then(|| {
+            sessions.iter().map(|x| x.sprint_1min_peak_m).sum::<f64>() / sessions.len() as f64
+        }),
+        session_hsr_p90_m: p90(sessions.iter().map(|x| x.session_hsr_max_m).collect()),
+        session_sprint_p90_m: p90(sessions.iter().map(|x| x.session_sprint_max_m).collect()),
+    }
+}
+
+/// Days since the epoch of a `YYYY-MM-DD` date.
+pub fn day_of(date: &str) -> Option<i64> {
+    let d = chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").ok()?;
+    let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1)?;
+    Some((d - epoch).num_days())
+}
+
+/// `YYYY-MM-DD` of a day since the epoch.
+pub fn date_of_day(day: i64) -> String {
+    crate::schema::date_of(day * 86_400_000_000)
+}
+
+/// Every player's daily loads from the archive's live metrics: (team, player) → days.
+pub async fn daily_loads(root: &Path) -> Result<BTreeMap<(String, String), Vec<Day>>, QueryError> {
+    let ctx = query::context(root).await?;
+    let sql = "SELECT team, player, date, CAST(count(*) AS BIGINT) AS sessions, \
+        sum(hsr) AS hsr, sum(moderate) AS moderate, sum(v24) AS v24, sum(sprint) AS sprint, \
+        sum(distance) AS distance, CAST(sum(vmax90) AS DOUBLE) AS vmax90, \
+        CAST(sum(vmax95) AS DOUBLE) AS vmax95, max(hsr) AS hsr_max, max(sprint) AS sprint_max, \
+        max(sprint1) AS sprint1 FROM ( \
+          SELECT team, player, date, session, max(hsr_m) AS hsr, max(moderate_m) AS moderate, \
+                 max(v24_m) AS v24, max(sprint_m) AS sprint, max(distance_m) AS distance, \
+                 max(vmax90) AS vmax90, max(vmax95) AS vmax95, max(w1_peak_sprint_m) AS sprint1 \
+          FROM metrics WHERE source = 'live' GROUP BY team, player, date, session) \
+        GROUP BY team, player, date ORDER BY team, player, date";
+    let mut out: BTreeMap<(String, String), Vec<Day>> = BTreeMap::new();
+    for b in query::run(&ctx, sql).await? {
+        let s = |i: usize| b.column(i).as_string::<i32>();
+        let f = |i: usize, r: usize| {
+            let c = b.column(i).as_primitive::<Float64Type>();
+            if c.is_valid(r) { c.value(r) } else { 0.0 }
+        };
+        let n = b.column(3).as_primitive::<Int64Type>();
+        for r in 0..b.num_rows() {
+            let Some(day) = day_of(s(2).value(r)) else {
+                continue;
+            };
+            out.entry((s(0).value(r).to_string(), s(1).value(r).to_string()))
+                .or_default()
+                .push(Day {
+                    day,
+                    sessions: n.value(r).clamp(0, i64::from(u32::MAX)) as u32,
+                    hsr_m: f(4, r),
+                    moderate_m: f(5, r),
+                    v24_m: f(6, r),
+                    sprint_m: f(7, r),
+                    distance_m: f(8, r),
+                    vmax90: f(9, r) as u32,
+                    vmax95: f(10, r) as u32,
+                    session_hsr_max_m: f(11, r),
+                    session_sprint_max_m: f(12, r),
+                    sprint_1min_peak_m: f(13, r),
+                });
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+#[path = "baselines_tests.rs"]
+mod tests;

@@ -1,0 +1,117 @@
+//! `sideline baselines`: every player's daily loads and trends from the archive (DataFusion),
+//! printed as CSV, and the engine's baseline as of a day published to the compacted topic
+//! `sideline.baselines.v1`, where the processor picks it up for the history terms of the score.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use prost::Message as _;
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::util::Timeout;
+use sideline_archive::baselines::{self, RATIO_MIN_DAYS};
+use sideline_kafka::KafkaConfig;
+
+/// Arguments of `sideline baselines`.
+#[derive(Debug, Args)]
+pub struct BaselinesArgs {
+    /// The day the baselines are for (history runs to the day before), YYYY-MM-DD; default
+    /// the day after the last archived day.
+    #[arg(long)]
+    pub as_of: Option<String>,
+    /// Print each player's daily trend (CSV) for the last N days.
+    #[arg(long, default_value_t = 28)]
+    pub days: i64,
+    /// Publish the baselines to Kafka at these bootstrap servers.
+    #[arg(long)]
+    pub publish: Option<String>,
+    /// Baselines topic.
+    #[arg(long, default_value = "sideline.baselines.v1")]
+    pub topic: String,
+    /// The archive directory.
+    #[arg(long, env = "SIDELINE_ARCHIVE", default_value = "sideline-archive")]
+    pub archive: PathBuf,
+}
+
+fn opt(x: Option<f64>) -> String {
+    x.map_or(String::new(), |v| format!("{v:.3}"))
+}
+
+/// `sideline baselines`.
+pub async fn run(a: &BaselinesArgs) -> Result<()> {
+    let loads = baselines::daily_loads(&a.archive).await?;
+    if loads.is_empty() {
+        anyhow::bail!("no live metrics in the archive at {}", a.archive.display());
+    }
+    let last = loads
+        .values()
+        .flat_map(|d| d.iter().map(|x| x.day))
+        .max()
+        .unwrap_or(0);
+    let today = match &a.as_of {
+        Some(s) => baselines::day_of(s).with_context(|| format!("--as-of {s}: not YYYY-MM-DD"))?,
+        None => last + 1,
+    };
+    let as_of = baselines::date_of_day(today);
+    println!(
+        "team,player,date,hsr_m,hsr_7d_m,hsr_7d_z,hsr_7d_change_pct,days_since_vmax90,days_since_vmax95,\
+         ewma_acute_m,ewma_chronic_m,acwr_ewma_contested,acwr_uncoupled_contested,monotony,strain"
+    );
+    let mut records = Vec::new();
+    for ((team, player), days) in &loads {
+        let past: Vec<_> = days.iter().filter(|d| d.day < today).copied().collect();
+        let t = baselines::trend(&baselines::dense(&past, today - 1));
+        for x in t.iter().filter(|x| x.day >= today - a.days) {
+            println!(
+                "{team},{player},{},{:.1},{:.1},{},{},{},{},{:.1},{:.1},{},{},{},{}",
+                baselines::date_of_day(x.day),
+                x.hsr_m,
+                x.hsr_7d_m,
+                opt(x.hsr_7d_z),
+                opt(x.hsr_7d_change_pct),
+                x.days_since_vmax90.map_or(String::new(), |d| d.to_string()),
+                x.days_since_vmax95.map_or(String::new(), |d| d.to_string()),
+                x.ewma_acute_m,
+                x.ewma_chronic_m,
+                opt(x.acwr_ewma),
+                opt(x.acwr_uncoupled),
+                opt(x.monotony),
+                opt(x.strain),
+            );
+        }
+        let b = baselines::baseline(days, today);
+        records.push((
+            player.clone(),
+            sideline_wire::convert::baseline_to_pb(player, &b, &as_of).encode_to_vec(),
+        ));
+    }
+    eprintln!(
+        "{} players, baselines as of {as_of} (load ratios are contested and shown only after {RATIO_MIN_DAYS} days)",
+        records.len()
+    );
+    if let Some(brokers) = &a.publish {
+        let cfg = KafkaConfig {
+            brokers: brokers.clone(),
+            ..KafkaConfig::default()
+        };
+        let producer: FutureProducer = sideline_kafka::producer::producer(
+            &cfg,
+            "sideline-baselines",
+            sideline_kafka::producer::DeliveryTimeout::Millis(30_000),
+        )?;
+        for (k, v) in &records {
+            producer
+                .send(
+                    FutureRecord::to(&a.topic).key(k).payload(v),
+                    Timeout::After(Duration::from_secs(30)),
+                )
+                .await
+                .map_err(|(e, _)| e)
+                .with_context(|| format!("publishing the baseline of {k}"))?;
+        }
+        producer.flush(Duration::from_secs(10))?;
+        eprintln!("published {} baselines to {}", records.len(), a.topic);
+    }
+    Ok(())
+}
