@@ -5,7 +5,8 @@
 #   make analyze the engine on the bundled real tracking data and on the synthetic match, with
 #                the at-risk player's strain-risk timeline
 #   make test    the whole test suite: format, lints, unit, property, real-data and end-to-end
-#   make bench   the benchmarks: engine, ingest and processor through real brokers (BENCHMARKS.md)
+#   make bench   the benchmarks: engine, ingest and processor through real brokers, the alert
+#                budget, archive write rate and a season query (BENCHMARKS.md)
 #
 # Builds go to a persistent target directory outside the clone, so a fresh clone does not
 # rebuild every dependency: override with CARGO_TARGET_DIR=...
