@@ -85,10 +85,12 @@ impl MetricRows {
     /// Append one snapshot.
     pub fn push(&mut self, m: &pb::PlayerMetrics, source: Source, o: Origin) {
         self.len += 1;
-        let tot = m.totals.clone().unwrap_or_default();
-        let hr = tot.hr.clone().unwrap_or_default();
-        let fat = m.fatigue.clone().unwrap_or_default();
-        let risk = m.risk.clone().unwrap_or_default();
+        // Borrowed, not cloned: this runs once per player-second.
+        let (d_tot, d_hr, d_fat, d_risk) = Default::default();
+        let tot: &pb::Totals = m.totals.as_ref().unwrap_or(&d_tot);
+        let hr: &pb::HeartRateTotals = tot.hr.as_ref().unwrap_or(&d_hr);
+        let fat: &pb::Fatigue = m.fatigue.as_ref().unwrap_or(&d_fat);
+        let risk: &pb::Risk = m.risk.as_ref().unwrap_or(&d_risk);
         let fc = m.forecast.unwrap_or_default();
         let q = m.quality.unwrap_or_default();
         let axis = |i: usize| tot.load_axes.get(i).copied().unwrap_or(0.0);

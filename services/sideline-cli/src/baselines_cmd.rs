@@ -3,15 +3,11 @@
 //! `sideline.baselines.v1`, where the processor picks it up for the history terms of the score.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Args;
 use prost::Message as _;
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
-use rdkafka::util::Timeout;
 use sideline_archive::baselines::{self, RATIO_MIN_DAYS};
-use sideline_kafka::KafkaConfig;
 
 /// Arguments of `sideline baselines`.
 #[derive(Debug, Args)]
@@ -91,26 +87,7 @@ pub async fn run(a: &BaselinesArgs) -> Result<()> {
         records.len()
     );
     if let Some(brokers) = &a.publish {
-        let cfg = KafkaConfig {
-            brokers: brokers.clone(),
-            ..KafkaConfig::default()
-        };
-        let producer: FutureProducer = sideline_kafka::producer::producer(
-            &cfg,
-            "sideline-baselines",
-            sideline_kafka::producer::DeliveryTimeout::Millis(30_000),
-        )?;
-        for (k, v) in &records {
-            producer
-                .send(
-                    FutureRecord::to(&a.topic).key(k).payload(v),
-                    Timeout::After(Duration::from_secs(30)),
-                )
-                .await
-                .map_err(|(e, _)| e)
-                .with_context(|| format!("publishing the baseline of {k}"))?;
-        }
-        producer.flush(Duration::from_secs(10))?;
+        crate::roster_cmd::publish(brokers, &a.topic, "sideline-baselines", &records).await?;
         eprintln!("published {} baselines to {}", records.len(), a.topic);
     }
     Ok(())

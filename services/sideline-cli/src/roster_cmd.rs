@@ -39,27 +39,39 @@ pub async fn run(c: &RosterCommand) -> Result<()> {
         &std::fs::read_to_string(&a.file)
             .with_context(|| format!("reading {}", a.file.display()))?,
     )?;
+    let records = roster.records();
+    publish(&a.brokers, &a.topic, "sideline-roster", &records).await?;
+    eprintln!("published {} roster records to {}", records.len(), a.topic);
+    Ok(())
+}
+
+/// Put keyed records on a (compacted) topic and wait for every acknowledgement: the roster
+/// here, the baselines from `sideline baselines`.
+pub async fn publish(
+    brokers: &str,
+    topic: &str,
+    client_id: &str,
+    records: &[(String, Vec<u8>)],
+) -> Result<()> {
     let cfg = KafkaConfig {
-        brokers: a.brokers.clone(),
+        brokers: brokers.to_string(),
         ..KafkaConfig::default()
     };
     let producer: FutureProducer = sideline_kafka::producer::producer(
         &cfg,
-        "sideline-roster",
+        client_id,
         sideline_kafka::producer::DeliveryTimeout::Millis(30_000),
     )?;
-    let records = roster.records();
-    for (k, v) in &records {
+    for (k, v) in records {
         producer
             .send(
-                FutureRecord::to(&a.topic).key(k).payload(v),
+                FutureRecord::to(topic).key(k).payload(v),
                 Timeout::After(Duration::from_secs(30)),
             )
             .await
             .map_err(|(e, _)| e)
-            .with_context(|| format!("publishing {k}"))?;
+            .with_context(|| format!("publishing {k} to {topic}"))?;
     }
     producer.flush(Duration::from_secs(10))?;
-    eprintln!("published {} roster records to {}", records.len(), a.topic);
     Ok(())
 }

@@ -16,7 +16,7 @@ use arrow::array::AsArray;
 use arrow::datatypes::Int64Type;
 use common::{http_get, match_batches, sum_metric, test_producer};
 use prost::Message as _;
-use rdkafka::producer::{BaseRecord, Producer};
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use sideline_archive::query;
 use sideline_sim::MatchConfig;
 use sideline_testkit::Tansu;
@@ -49,6 +49,15 @@ impl Drop for Archiver {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// Produce one record, waiting while the producer's queue is full.
+fn send(p: &ThreadedProducer<DefaultProducerContext>, topic: &str, key: &str, value: &[u8]) {
+    let mut r = BaseRecord::to(topic).key(key).payload(value);
+    while let Err((_, back)) = p.send(r) {
+        r = back;
+        p.poll(Duration::from_millis(10));
     }
 }
 
@@ -98,18 +107,7 @@ async fn killed_mid_session_and_restarted_the_archive_holds_every_row_once() {
     let producer = test_producer(&brokers);
     for (player, b) in &batches {
         let v = b.encode_to_vec();
-        let mut r = BaseRecord::to("sideline.samples.v1")
-            .key(player)
-            .payload(&v);
-        loop {
-            match producer.send(r) {
-                Ok(()) => break,
-                Err((_, back)) => {
-                    r = back;
-                    producer.poll(Duration::from_millis(10));
-                }
-            }
-        }
+        send(&producer, "sideline.samples.v1", player, &v);
     }
     for i in 0..alerts {
         let a = pb::Alert {
@@ -131,18 +129,7 @@ async fn killed_mid_session_and_restarted_the_archive_holds_every_row_once() {
     let mut metrics = 0i64;
     sideline_sim::offline::run_match(cfg.clone(), sideline_engine::Params::default(), |m| {
         let v = sideline_wire::convert::metrics(m).encode_to_vec();
-        let mut r = BaseRecord::to("sideline.metrics.v1")
-            .key(&*m.player)
-            .payload(&v);
-        loop {
-            match producer.send(r) {
-                Ok(()) => break,
-                Err((_, back)) => {
-                    r = back;
-                    producer.poll(Duration::from_millis(10));
-                }
-            }
-        }
+        send(&producer, "sideline.metrics.v1", &m.player, &v);
         metrics += 1;
     });
     producer.flush(Duration::from_secs(60)).unwrap();
