@@ -17,7 +17,7 @@ CARGO ?= cargo
 SIDELINE := $(CARGO_TARGET_DIR)/release/sideline
 ZXY := tests/data/zxy_alfheim/zxy_tromso_anzhi_2013-11-07_excerpt_long.csv.gz
 
-.PHONY: demo analyze test bench setup build fmt lint unit doc-test clean-cache budget
+.PHONY: demo analyze test bench setup build build-lean fmt lint unit doc-test clean-cache budget
 
 setup:
 	@scripts/setup.sh
@@ -25,11 +25,15 @@ setup:
 build: setup
 	$(CARGO) build --release --locked -p sideline-cli
 
-demo: build
+# The demo's binary without the archive commands (no DataFusion): a much shorter first build.
+build-lean: setup
+	$(CARGO) build --release --locked -p sideline-cli --no-default-features
+
+demo: build-lean
 	@echo "== Sideline demo: a simulated match at 10x real time; open the bench view it prints (Ctrl-C stops) =="
 	$(SIDELINE) demo --speed 10
 
-analyze: build
+analyze: build-lean
 	@echo "== Real data: ZXY radio tracking, Tromsø IL vs Anzhi (2013-11-07), 10.5 min excerpt =="
 	$(SIDELINE) analyze --format zxy $(ZXY)
 	@echo
@@ -41,6 +45,7 @@ fmt:
 
 lint:
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+	$(CARGO) clippy -p sideline-cli --bins --locked --no-default-features -- -D warnings
 
 unit:
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \

@@ -5,6 +5,8 @@
 #   Rust ≥ 1.95         checked (install it with rustup)
 #   mosquitto, openssl  Debian packages (MQTT broker and mosquitto_passwd; test certificates)
 #   chromium            Debian package: the headless browser of the bench-page test
+#   prometheus          Debian package: promtool for the alert rules' tests, and the server the
+#                       dashboard test scrapes a running pipeline with
 #   tansu 0.6.0         Kafka-protocol broker for tests, in ~/.cache/sideline/bin: unpacked from a
 #                       prebuilt copy next to the checkout when there is one (../shared/bin),
 #                       otherwise built with `cargo install` (20–35 min once, then cached)
@@ -32,7 +34,7 @@ fi
 sudo=""
 if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
 missing=()
-for pkg in mosquitto openssl chromium fonts-dejavu-core; do
+for pkg in mosquitto openssl chromium fonts-dejavu-core prometheus; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done
 if [ ${#missing[@]} -gt 0 ]; then

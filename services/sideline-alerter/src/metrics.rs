@@ -48,6 +48,30 @@ fn counter(
 }
 
 impl AlerterMetrics {
+    /// Create every series of a configured destination at zero, so that dashboards and alert
+    /// rules see "no failures" rather than "no data" before the first failure.
+    pub fn init_destination(&self, name: &str) {
+        for c in [
+            &self.enqueued,
+            &self.duplicates,
+            &self.delivered,
+            &self.rate_limited,
+        ] {
+            c.with_label_values(&[name]);
+        }
+        self.pending.with_label_values(&[name]);
+        self.latency.with_label_values(&[name]);
+        for reason in ["429", "5xx", "4xx", "network"] {
+            self.failed.with_label_values(&[name, reason]);
+        }
+        for reason in ["5xx", "network"] {
+            self.retried.with_label_values(&[name, reason]);
+        }
+        for reason in ["expired", "rejected_4xx"] {
+            self.dropped.with_label_values(&[name, reason]);
+        }
+    }
+
     /// Register every metric in `r`.
     pub fn new(r: &Registry) -> Result<Self, prometheus::Error> {
         let d = &["destination"];

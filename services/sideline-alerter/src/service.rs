@@ -172,6 +172,9 @@ pub async fn run(
 ) -> Result<(), ServiceError> {
     let registry = Registry::new();
     let metrics = AlerterMetrics::new(&registry)?;
+    for d in &cfg.alerter.destinations {
+        metrics.init_destination(&d.name);
+    }
     let health = Health::new(&["kafka", "outbox"]);
     let (ack_tx, mut ack_rx) = mpsc::channel::<AckRequest>(64);
     let app = admin::router(AdminState {

@@ -221,6 +221,11 @@ pub fn baseline(days: &[Day], today: i64) -> Baseline {
         now <= all[(all.len() - 1) / 3]
     });
     let sessions: Vec<&Day> = past.iter().filter(|x| x.sessions > 0).collect();
+    let days_since = |hit: fn(&Day) -> bool| {
+        let last = past.iter().filter(|x| hit(x)).map(|x| x.day).max();
+        let n = today - last.unwrap_or(first);
+        Some(n.clamp(0, i64::from(u32::MAX)) as u32)
+    };
     Baseline {
         days_of_history: Some(history.clamp(0, i64::from(u32::MAX)) as u32),
         hsr_7d_mean_m: mean7,
@@ -237,6 +242,8 @@ pub fn baseline(days: &[Day], today: i64) -> Baseline {
         }),
         session_hsr_p90_m: p90(sessions.iter().map(|x| x.session_hsr_max_m).collect()),
         session_sprint_p90_m: p90(sessions.iter().map(|x| x.session_sprint_max_m).collect()),
+        days_since_vmax90: days_since(|x| x.vmax90 > 0),
+        days_since_vmax95: days_since(|x| x.vmax95 > 0),
     }
 }
 

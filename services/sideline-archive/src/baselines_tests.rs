@@ -105,6 +105,16 @@ fn the_engine_baseline_as_of_a_day() {
     close(b.moderate_prev6d_m.unwrap(), 900.0);
     assert_eq!(b.vmax95_in_prev6d, Some(false));
     assert_eq!(baseline(&history(), 8).vmax95_in_prev6d, Some(true)); // day 3 in 2..7
+    // Last ≥ 95 % on day 3, last ≥ 90 % on day 20; as of day 3 neither has happened yet: the
+    // history's length (days 0..2) as the lower bound.
+    assert_eq!(b.days_since_vmax95, Some(32));
+    assert_eq!(b.days_since_vmax90, Some(15));
+    let early = baseline(&history(), 3);
+    assert_eq!(
+        (early.days_since_vmax90, early.days_since_vmax95),
+        (Some(3), Some(3))
+    );
+    assert_eq!(baseline(&history(), 4).days_since_vmax95, Some(1));
     // 7-day sums of days 6..34: 7 of 370, 22 of 300.
     let mean = (7.0 * 370.0 + 22.0 * 300.0) / 29.0;
     close(b.hsr_7d_mean_m.unwrap(), mean);

@@ -69,6 +69,13 @@ impl ArchiveMetrics {
         r.register(Box::new(files.clone()))?;
         r.register(Box::new(commit_seconds.clone()))?;
         r.register(Box::new(buffered.clone()))?;
+        // Every table's series exist from the start (0, not "no data").
+        for t in crate::schema::Table::ALL {
+            rows.with_label_values(&[t.name()]);
+            for outcome in ["buffered", "archived_before"] {
+                records.with_label_values(&[t.name(), outcome]);
+            }
+        }
         Ok(ArchiveMetrics {
             records,
             rows,

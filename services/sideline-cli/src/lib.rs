@@ -19,17 +19,26 @@
 //! - [`replay`]: `sideline replay`, recorded tracking files over MQTT.
 //! - [`publish`]: what both share: broker options, a QoS 1 publisher, pacing.
 //! - [`roster_cmd`]: `sideline roster publish`.
+//!
+//! The archive commands (`sql_cmd`, `baselines_cmd`, `history_cmd`, `report_cmd`,
+//! `reprocess_cmd` and `sideline archive`) are behind the default feature `archive`, which
+//! brings DataFusion; `make demo` builds without it.
 
 pub mod analyze;
+#[cfg(feature = "archive")]
 pub mod baselines_cmd;
 pub mod demo;
+#[cfg(feature = "archive")]
 pub mod history_cmd;
 pub mod input;
 pub mod publish;
 pub mod replay;
+#[cfg(feature = "archive")]
 pub mod report_cmd;
+#[cfg(feature = "archive")]
 pub mod reprocess_cmd;
 pub mod roster_cmd;
 pub mod services;
 pub mod simulate;
+#[cfg(feature = "archive")]
 pub mod sql_cmd;

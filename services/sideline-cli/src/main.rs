@@ -1,14 +1,19 @@
 //! `sideline`: one binary for every role. See `sideline --help`.
 
 use clap::{Parser, Subcommand};
-use sideline_cli::{
-    analyze, baselines_cmd, demo, history_cmd, replay, report_cmd, reprocess_cmd, roster_cmd,
-    services, simulate, sql_cmd,
-};
+use sideline_cli::{analyze, demo, replay, roster_cmd, services, simulate};
+#[cfg(feature = "archive")]
+use sideline_cli::{baselines_cmd, history_cmd, report_cmd, reprocess_cmd, sql_cmd};
+
+#[cfg(not(feature = "archive"))]
+const AFTER_HELP: &str = "This is the lean build (`make demo`): the archive commands (archive, \
+sql, reprocess, baselines, report, history) are not in it; `make build` builds them.";
+#[cfg(feature = "archive")]
+const AFTER_HELP: &str = "";
 
 /// Sideline: live wearable telemetry for team sport.
 #[derive(Debug, Parser)]
-#[command(name = "sideline", version, about)]
+#[command(name = "sideline", version, about, after_help = AFTER_HELP)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -26,16 +31,22 @@ enum Command {
     Process(services::ServiceArgs),
     /// The alerter: alert events from Kafka → grouped team-chat messages (Slack, Teams, Discord, webhook).
     Alert(services::ServiceArgs),
+    #[cfg(feature = "archive")]
     /// The archiver: samples, metrics and alerts from Kafka → Parquet by team / date / session.
     Archive(services::ServiceArgs),
+    #[cfg(feature = "archive")]
     /// SQL over the archive (DataFusion): tables samples, metrics, alerts, sessions, players.
     Sql(sql_cmd::SqlArgs),
+    #[cfg(feature = "archive")]
     /// Re-run an archived session through the engine (other parameters, zero-phase filter); report the differences.
     Reprocess(reprocess_cmd::ReprocessArgs),
+    #[cfg(feature = "archive")]
     /// Daily loads and trends per player from the archive; publish the risk score's baselines.
     Baselines(baselines_cmd::BaselinesArgs),
+    #[cfg(feature = "archive")]
     /// Post-session and trend reports from the archive, as CSV and a self-contained HTML page.
     Report(report_cmd::ReportArgs),
+    #[cfg(feature = "archive")]
     /// Write weeks of synthetic sessions into the archive (a history for baselines).
     History(history_cmd::HistoryArgs),
     /// Publish the synthetic match over MQTT, paced in real time or faster.
@@ -51,6 +62,7 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Analyze(args) => analyze::run(&args),
+        #[cfg(feature = "archive")]
         Command::History(args) => history_cmd::run(&args),
         other => match tokio::runtime::Builder::new_multi_thread()
             .enable_all()
@@ -70,10 +82,15 @@ fn main() -> std::process::ExitCode {
                     Command::Ingest(a) => services::ingest(&a).await,
                     Command::Process(a) => services::process(&a).await,
                     Command::Alert(a) => services::alert(&a).await,
+                    #[cfg(feature = "archive")]
                     Command::Archive(a) => services::archive(&a).await,
+                    #[cfg(feature = "archive")]
                     Command::Sql(a) => sql_cmd::run(&a).await,
+                    #[cfg(feature = "archive")]
                     Command::Reprocess(a) => reprocess_cmd::run(&a).await,
+                    #[cfg(feature = "archive")]
                     Command::Baselines(a) => baselines_cmd::run(&a).await,
+                    #[cfg(feature = "archive")]
                     Command::Report(a) => report_cmd::run(&a).await,
                     Command::Simulate(a) => {
                         let stop = sideline_common::shutdown::on_signal();
@@ -84,7 +101,9 @@ fn main() -> std::process::ExitCode {
                         replay::run(&a, stop).await
                     }
                     Command::Roster(c) => roster_cmd::run(&c).await,
-                    Command::Analyze(_) | Command::History(_) => Ok(()),
+                    Command::Analyze(_) => Ok(()),
+                    #[cfg(feature = "archive")]
+                    Command::History(_) => Ok(()),
                 }
             }),
             Err(e) => Err(e.into()),

@@ -75,6 +75,7 @@ pub async fn alert(a: &ServiceArgs) -> Result<()> {
 }
 
 /// `sideline archive`.
+#[cfg(feature = "archive")]
 pub async fn archive(a: &ServiceArgs) -> Result<()> {
     let cfg: sideline_archive::config::ArchiveConfig =
         load(sideline_archive::config::DEFAULTS, a.config.as_deref())?;

@@ -157,7 +157,7 @@ impl DemoProcessor {
             let mut v = self.view.write().unwrap_or_else(|p| p.into_inner());
             for m in &snapshots {
                 v.snapshot(m);
-                self.metrics.player.set(m);
+                self.metrics.player.set(m, self.engine.baseline(&m.player));
             }
             for a in &self.alerts {
                 v.alert(a);

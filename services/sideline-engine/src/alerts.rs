@@ -1,7 +1,8 @@
 //! Alert rules: per player and per kind, a small state machine over the per-second snapshots.
 //!
 //! Each rule has a *condition* (with a severity), a *pending period* (the condition must hold
-//! that long before the alert fires: Grafana's pending period), a separate *clear condition*
+//! that long before the alert fires: Grafana's pending period; an open episode escalates to a
+//! higher severity only after that severity too has held for it), a separate *clear condition*
 //! held for its own period (hysteresis, as Kapacitor's reset expressions), and a *cooldown*
 //! after an episode resolves. An episode goes Firing → (Updated on escalation) → Resolved; its
 //! id is a hash of (kind, player, session, the time its condition began), so a replay of the
@@ -9,7 +10,7 @@
 //!
 //! | kind | condition | clears |
 //! |---|---|---|
-//! | strain_risk | band amber (warning) or red (critical) | score < amber − margin |
+//! | strain_risk | band amber (warning) or red (critical); pending 120 s, or 15 s when the score without its transient terms is in the band | score < amber − margin |
 //! | strain_risk_rising | not red, red forecast within the lead time | red reached (superseded), or forecast beyond lead + margin |
 //! | sprint_spike | 60-s sprint distance ≥ norm + 33 m (Gregson 2020: +11 m → OR 1.22), while amber or red | < norm + 11 m |
 //! | fatigue | HSR-output decline *and* a neuromuscular marker (info) | not both |
@@ -169,6 +170,10 @@ struct Episode {
 struct Rule {
     episode: Option<Episode>,
     cond_since: Option<Micros>,
+    /// Since when an open episode's condition has been more severe than the episode (the
+    /// escalation waits the same pending period as a new episode).
+    #[serde(default)]
+    escalate_since: Option<Micros>,
     clear_since: Option<Micros>,
     cooldown_until: Micros,
 }
@@ -221,6 +226,27 @@ fn fired_terms(m: &PlayerMetrics) -> Vec<Term> {
         .collect()
 }
 
+/// Terms that can fall back within the session: the last minute's sprint burst and
+/// deceleration cluster, and the fatigue markers.
+const TRANSIENT: [TermId; 4] = [
+    TermId::DSprintBurst,
+    TermId::DDecelCluster,
+    TermId::DFatigue,
+    TermId::DNeuromuscular,
+];
+
+/// The score without the transient terms' points (a lower bound when a block cap binds):
+/// what stays in the band however the next minute goes.
+fn sustained_score(m: &PlayerMetrics) -> f64 {
+    m.risk.score
+        - m.risk
+            .terms
+            .iter()
+            .filter(|t| t.state == TermState::Fired && TRANSIENT.contains(&t.id))
+            .map(|t| t.points)
+            .sum::<f64>()
+}
+
 fn term(m: &PlayerMetrics, id: TermId) -> Option<&Term> {
     m.risk.terms.iter().find(|t| t.id == id)
 }
@@ -245,7 +271,13 @@ fn read(
                 clear: s < amber - p.risk_clear_margin,
                 value: s,
                 threshold: if m.risk.band == Band::Red { red } else { amber },
-                pending_s: p.risk_pending_s,
+                pending_s: if sustained_score(m)
+                    >= if m.risk.band == Band::Red { red } else { amber }
+                {
+                    p.risk_sustained_pending_s
+                } else {
+                    p.risk_pending_s
+                },
                 clear_s: p.risk_clear_s,
                 cooldown_s: p.risk_cooldown_s,
                 resolve_now: None,
@@ -482,14 +514,26 @@ impl PlayerAlerts {
                         };
                         continue;
                     }
-                    if let Some(sev) = r.level
-                        && sev > ep.severity
-                    {
-                        out.push(event(Lifecycle::Updated, sev, ep.since, &ep.id, None, &r));
-                        rule.episode = Some(Episode {
-                            severity: sev,
-                            ..ep.clone()
-                        });
+                    match r.level {
+                        Some(sev) if sev > ep.severity => {
+                            let since = *rule.escalate_since.get_or_insert(m.t);
+                            if m.t - since >= i64::from(r.pending_s) * SECOND {
+                                out.push(event(
+                                    Lifecycle::Updated,
+                                    sev,
+                                    ep.since,
+                                    &ep.id,
+                                    None,
+                                    &r,
+                                ));
+                                rule.episode = Some(Episode {
+                                    severity: sev,
+                                    ..ep.clone()
+                                });
+                                rule.escalate_since = None;
+                            }
+                        }
+                        _ => rule.escalate_since = None,
                     }
                     if r.clear {
                         let since = *rule.clear_since.get_or_insert(m.t);
@@ -556,14 +600,26 @@ mod tests {
                 score,
                 band,
                 blocks: [0.0; 4],
-                terms: vec![Term {
-                    id: TermId::BHsrZ,
-                    block: Block::B,
-                    points: 1.0,
-                    state: TermState::Fired,
-                    value: Some(1.2),
-                    threshold: Some(1.0),
-                }],
+                // 1 point that stays; the rest from a sprint burst that can fall back, so
+                // the full pending periods apply (see `sustained`).
+                terms: vec![
+                    Term {
+                        id: TermId::BHsrZ,
+                        block: Block::B,
+                        points: 1.0,
+                        state: TermState::Fired,
+                        value: Some(1.2),
+                        threshold: Some(1.0),
+                    },
+                    Term {
+                        id: TermId::DSprintBurst,
+                        block: Block::D,
+                        points: (score - 1.0).max(0.0),
+                        state: TermState::Fired,
+                        value: Some(40.0),
+                        threshold: Some(20.0),
+                    },
+                ],
             },
             forecast: Forecast {
                 to_amber_min: None,
@@ -585,10 +641,13 @@ mod tests {
 
     #[test]
     fn strain_risk_fires_after_its_pending_period_escalates_and_resolves_with_hysteresis() {
-        // 10 s green, 130 s amber, 20 s red, 20 s at 2.8 (inside the hysteresis), 200 s at 2.0.
+        // 10 s green, 130 s amber, a 20-s red blip (shorter than the pending period: no
+        // escalation), 10 s amber, 130 s red, 20 s at 2.8 (inside the hysteresis), 200 s at 2.0.
         let scores = std::iter::repeat_n(2.0, 10)
             .chain(std::iter::repeat_n(3.5, 130))
             .chain(std::iter::repeat_n(5.5, 20))
+            .chain(std::iter::repeat_n(3.5, 10))
+            .chain(std::iter::repeat_n(5.5, 130))
             .chain(std::iter::repeat_n(2.8, 20))
             .chain(std::iter::repeat_n(2.0, 200));
         let ev: Vec<_> = run(
@@ -608,8 +667,8 @@ mod tests {
             states,
             vec![
                 (Lifecycle::Firing, Severity::Warning, 10 + 120),
-                (Lifecycle::Updated, Severity::Critical, 140),
-                (Lifecycle::Resolved, Severity::Critical, 180 + 180),
+                (Lifecycle::Updated, Severity::Critical, 170 + 120),
+                (Lifecycle::Resolved, Severity::Critical, 320 + 180),
             ],
             "{ev:#?}"
         );
@@ -619,6 +678,58 @@ mod tests {
             "{}",
             ev[0].summary
         );
+    }
+
+    /// `snap` with every point on cumulative terms (weekly HSR rise), none transient.
+    fn sustained(t_s: i64, score: f64) -> PlayerMetrics {
+        let mut m = snap(t_s, score, None, Signal::Ok);
+        m.risk.terms[0].id = TermId::BWeekRise;
+        m.risk.terms[0].points = score;
+        m.risk.terms.truncate(1);
+        m
+    }
+
+    #[test]
+    fn a_band_carried_by_cumulative_terms_fires_after_the_short_pending_period() {
+        let p = AlertParams::default();
+        // 10 s green, then amber from a weekly rise: fires after the short pending period.
+        let ev: Vec<_> = run(
+            (0..200).map(|i| sustained(i, if i < 10 { 2.0 } else { 3.8 })),
+            true,
+        )
+        .into_iter()
+        .filter(|e| e.kind == AlertKind::StrainRisk)
+        .collect();
+        assert_eq!(ev.len(), 1, "{ev:#?}");
+        assert_eq!(ev[0].t / SECOND, 10 + i64::from(p.risk_sustained_pending_s));
+        // The same score carried by a sprint burst waits the full period.
+        let ev: Vec<_> = run(
+            (0..200).map(|i| snap(i, if i < 10 { 2.0 } else { 3.8 }, None, Signal::Ok)),
+            true,
+        )
+        .into_iter()
+        .filter(|e| e.kind == AlertKind::StrainRisk)
+        .collect();
+        assert_eq!(ev[0].t / SECOND, 10 + i64::from(p.risk_pending_s));
+        // Mixed: 3.2 of 3.8 points cumulative (in the band on its own) → short period; 2.5 of
+        // them (below amber without the burst) → full period.
+        for (stay, wait) in [(3.2, p.risk_sustained_pending_s), (2.5, p.risk_pending_s)] {
+            let ev: Vec<_> = run(
+                (0..200).map(|i| {
+                    let mut m = snap(i, if i < 10 { 2.0 } else { 3.8 }, None, Signal::Ok);
+                    if i >= 10 {
+                        m.risk.terms[0].points = stay;
+                        m.risk.terms[1].points = 3.8 - stay;
+                    }
+                    m
+                }),
+                true,
+            )
+            .into_iter()
+            .filter(|e| e.kind == AlertKind::StrainRisk)
+            .collect();
+            assert_eq!(ev[0].t / SECOND, 10 + i64::from(wait), "{stay} points stay");
+        }
     }
 
     #[test]

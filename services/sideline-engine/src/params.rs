@@ -299,6 +299,11 @@ pub struct RiskParams {
 pub struct AlertParams {
     /// Strain risk: the band must hold this long before the alert fires.
     pub risk_pending_s: u32,
+    /// …or only this long when the band is carried by terms that cannot fall back within the
+    /// session (the score without the transient terms — last-minute sprint burst and
+    /// deceleration cluster, fatigue markers — is in the band): the pending period guards
+    /// against flapping, and cumulative loads do not flap.
+    pub risk_sustained_pending_s: u32,
     /// Strain risk clears below amber minus this margin (hysteresis), points.
     pub risk_clear_margin: f64,
     /// …held this long.
@@ -346,6 +351,7 @@ impl Default for AlertParams {
     fn default() -> Self {
         AlertParams {
             risk_pending_s: 120,
+            risk_sustained_pending_s: 15,
             risk_clear_margin: 0.5,
             risk_clear_s: 180,
             risk_cooldown_s: 900,
@@ -388,7 +394,7 @@ pub struct StreamParams {
 impl Default for Params {
     fn default() -> Self {
         Params {
-            version: "default-2026.11".to_string(),
+            version: "default-2026.11.2".to_string(),
             speed: SpeedParams::default(),
             zones: ZoneParams::default(),
             sprint: EffortParams {
@@ -720,7 +726,7 @@ mod tests {
         let p = Params::default();
         p.validate().unwrap();
         let tag = p.version_tag();
-        assert!(tag.starts_with("default-2026.11+"), "{tag}");
+        assert!(tag.starts_with("default-2026.11.2+"), "{tag}");
     }
 
     #[test]

@@ -98,4 +98,9 @@ pub struct Baseline {
     pub session_hsr_p90_m: Option<f64>,
     /// The player's p90 of session sprint distance, m.
     pub session_sprint_p90_m: Option<f64>,
+    /// Days since the last ≥ 90 % Vmax exposure before today (1 = yesterday); with none in
+    /// the history, its length (a lower bound). Shown on dashboards; not a score term.
+    pub days_since_vmax90: Option<u32>,
+    /// Days since the last ≥ 95 % Vmax exposure before today, as above.
+    pub days_since_vmax95: Option<u32>,
 }

@@ -75,6 +75,26 @@ pub enum TermId {
 }
 
 impl TermId {
+    /// Every term, in score order (blocks a, b, c, d).
+    pub const ALL: [TermId; 16] = [
+        TermId::AHamstringHistory,
+        TermId::ANordic,
+        TermId::AFascicle,
+        TermId::APreviousAcl,
+        TermId::APreviousCalf,
+        TermId::AOlderAge,
+        TermId::BHsrZ,
+        TermId::BWeekRise,
+        TermId::BV24Week,
+        TermId::CNoVmaxExposure,
+        TermId::CLowChronic,
+        TermId::DSprintBurst,
+        TermId::DVolume,
+        TermId::DFatigue,
+        TermId::DNeuromuscular,
+        TermId::DDecelCluster,
+    ];
+
     /// Stable snake_case name.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -293,15 +313,8 @@ fn each_term(x: &RiskInputs, ctx: &RiskContext<'_>, mut sink: impl FnMut(Term)) 
             );
         }
         None => {
-            for id in [
-                TermId::AHamstringHistory,
-                TermId::ANordic,
-                TermId::AFascicle,
-                TermId::APreviousAcl,
-                TermId::APreviousCalf,
-                TermId::AOlderAge,
-            ] {
-                emit(id, Block::A, unknown, None, None);
+            for id in &TermId::ALL[..6] {
+                emit(*id, Block::A, unknown, None, None);
             }
         }
     }
@@ -535,6 +548,8 @@ mod tests {
             sprint_1min_norm_m: Some(5.0),
             session_hsr_p90_m: Some(900.0),
             session_sprint_p90_m: Some(300.0),
+            days_since_vmax90: Some(2),
+            days_since_vmax95: Some(3),
         }
     }
 

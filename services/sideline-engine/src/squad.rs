@@ -163,6 +163,11 @@ impl<W: WindowStore> Engine<W> {
         self.baselines.insert(player.to_string(), baseline);
     }
 
+    /// A player's load-history baseline, if one was set.
+    pub fn baseline(&self, player: &str) -> Option<&Baseline> {
+        self.baselines.get(player)
+    }
+
     fn new_player(&self, player: &str, team: &str, session: &str) -> PlayerEngine<W> {
         let mut pe = PlayerEngine::new(&self.params, Arc::clone(&self.tag), player, team, session);
         pe.set_profile(&self.params, self.profiles.get(player).cloned());

@@ -6,8 +6,8 @@ use prometheus::{
     GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
     Registry,
 };
-use sideline_engine::PlayerMetrics;
-use sideline_engine::risk::Band;
+use sideline_engine::risk::{Band, TermId, TermState};
+use sideline_engine::{Baseline, PlayerMetrics};
 
 /// Pipeline and player metrics.
 #[derive(Debug, Clone)]
@@ -75,6 +75,11 @@ pub struct PlayerGauges {
     signal: GaugeVec,
     hr: GaugeVec,
     load: GaugeVec,
+    term_points: GaugeVec,
+    hsr_7d: GaugeVec,
+    hsr_7d_z: GaugeVec,
+    hsr_7d_change: GaugeVec,
+    days_since_vmax: GaugeVec,
 }
 
 const P: [&str; 3] = ["team", "player", "session"];
@@ -185,11 +190,41 @@ impl PlayerGauges {
                 "Session accelerometer load (PlayerLoad-style, AU).",
                 &[],
             )?,
+            term_points: gv(
+                r,
+                "sideline_player_risk_term_points",
+                "Points of each score term (0 when not fired; NaN when its input is unknown).",
+                &["term"],
+            )?,
+            hsr_7d: gv(
+                r,
+                "sideline_player_hsr_7d_metres",
+                "HSR over the last 7 days including this session (baseline's 6 days + live), m.",
+                &[],
+            )?,
+            hsr_7d_z: gv(
+                r,
+                "sideline_player_hsr_7d_z",
+                "z-score of the live 7-day HSR against the player's own 7-day sums.",
+                &[],
+            )?,
+            hsr_7d_change: gv(
+                r,
+                "sideline_player_hsr_7d_change_ratio",
+                "Live 7-day HSR against the 7 days before, as a ratio (0.25 = +25 %).",
+                &[],
+            )?,
+            days_since_vmax: gv(
+                r,
+                "sideline_player_days_since_vmax_days",
+                "Days since the last exposure at >= threshold % of Vmax (0 = this session).",
+                &["threshold"],
+            )?,
         })
     }
 
-    /// Update every gauge of `m`'s player.
-    pub fn set(&self, m: &PlayerMetrics) {
+    /// Update every gauge of `m`'s player; `baseline` is his load history, if known.
+    pub fn set(&self, m: &PlayerMetrics, baseline: Option<&Baseline>) {
         let l = [&*m.team, &*m.player, &*m.session];
         let opt = |v: Option<f64>| v.unwrap_or(f64::NAN);
         self.score.with_label_values(&l).set(m.risk.score);
@@ -236,6 +271,42 @@ impl PlayerGauges {
             .with_label_values(&l)
             .set(opt(m.totals.hr.current_bpm));
         self.load.with_label_values(&l).set(m.totals.load);
+        for id in TermId::ALL {
+            let points = match m.risk.terms.iter().find(|t| t.id == id) {
+                Some(t) if t.state == TermState::Unknown => f64::NAN,
+                Some(t) if t.state == TermState::Fired => t.points,
+                _ => 0.0,
+            };
+            self.term_points
+                .with_label_values(&[l[0], l[1], l[2], id.as_str()])
+                .set(points);
+        }
+        let week = baseline
+            .and_then(|b| b.hsr_prev6d_m)
+            .map(|prev| prev + m.totals.hsr_m);
+        self.hsr_7d.with_label_values(&l).set(opt(week));
+        let z = m.risk.terms.iter().find(|t| t.id == TermId::BHsrZ);
+        self.hsr_7d_z
+            .with_label_values(&l)
+            .set(opt(z.and_then(|t| t.value)));
+        let change = week
+            .zip(baseline.and_then(|b| b.hsr_prior7d_m))
+            .filter(|(_, prior)| *prior > 0.0)
+            .map(|(w, prior)| w / prior - 1.0);
+        self.hsr_7d_change.with_label_values(&l).set(opt(change));
+        for (i, th, past) in [
+            (1, "90", baseline.and_then(|b| b.days_since_vmax90)),
+            (2, "95", baseline.and_then(|b| b.days_since_vmax95)),
+        ] {
+            let days = if m.totals.vmax_exposures[i] > 0 {
+                Some(0.0)
+            } else {
+                past.map(f64::from)
+            };
+            self.days_since_vmax
+                .with_label_values(&[l[0], l[1], l[2], th])
+                .set(opt(days));
+        }
     }
 
     /// Remove every series of a player (his partition moved to another instance).
@@ -254,8 +325,21 @@ impl PlayerGauges {
             &self.signal,
             &self.hr,
             &self.load,
+            &self.hsr_7d,
+            &self.hsr_7d_z,
+            &self.hsr_7d_change,
         ] {
             let _ = g.remove_label_values(&l);
+        }
+        for id in TermId::ALL {
+            let _ = self
+                .term_points
+                .remove_label_values(&[team, player, session, id.as_str()]);
+        }
+        for th in ["90", "95"] {
+            let _ = self
+                .days_since_vmax
+                .remove_label_values(&[team, player, session, th]);
         }
         for b in ["a", "b", "c", "d"] {
             let _ = self.block.remove_label_values(&[team, player, session, b]);

@@ -345,7 +345,7 @@ impl Processor {
                 .latency
                 .observe(((now - m.t) as f64 / 1e6).max(0.0));
             if self.player_gauges {
-                self.metrics.player.set(m);
+                self.metrics.player.set(m, self.engine.baseline(&m.player));
             }
             if let Some(part) = self
                 .player_part

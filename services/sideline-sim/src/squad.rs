@@ -67,6 +67,8 @@ fn ordinary_baseline(role: Role) -> Baseline {
         sprint_1min_norm_m: Some(8.0),
         session_hsr_p90_m: Some(1.6 * hsr),
         session_sprint_p90_m: Some(1.9 * sprint),
+        days_since_vmax90: Some(3),
+        days_since_vmax95: Some(3),
     }
 }
 
@@ -86,6 +88,9 @@ fn at_risk_baseline() -> Baseline {
         sprint_1min_norm_m: Some(8.0),
         session_hsr_p90_m: Some(1100.0),
         session_sprint_p90_m: Some(350.0),
+        // A light week: nothing near his top speed since the match 10 days ago.
+        days_since_vmax90: Some(10),
+        days_since_vmax95: Some(10),
     }
 }
 

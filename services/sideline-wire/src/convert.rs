@@ -331,6 +331,8 @@ pub fn baseline_to_pb(player: &str, b: &Baseline, as_of: &str) -> pb::Baseline {
         session_hsr_p90_m: b.session_hsr_p90_m,
         session_sprint_p90_m: b.session_sprint_p90_m,
         as_of: as_of.to_string(),
+        days_since_vmax90: b.days_since_vmax90,
+        days_since_vmax95: b.days_since_vmax95,
     }
 }
 
@@ -350,6 +352,8 @@ pub fn baseline_from_pb(b: &pb::Baseline) -> Baseline {
         sprint_1min_norm_m: b.sprint_1min_norm_m,
         session_hsr_p90_m: b.session_hsr_p90_m,
         session_sprint_p90_m: b.session_sprint_p90_m,
+        days_since_vmax90: b.days_since_vmax90,
+        days_since_vmax95: b.days_since_vmax95,
     }
 }
 

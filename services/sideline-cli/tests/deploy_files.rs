@@ -1,0 +1,404 @@
+//! The deployment files that cannot run on this machine (no Docker daemon, no Kubernetes
+//! cluster), checked as far as can be done here:
+//!
+//! - `deploy/compose/compose.yaml`: parses; every service has an image or a build; every
+//!   `depends_on` names a service; every bind-mounted file exists (secrets: in
+//!   `secrets.example/`); named volumes are declared; each Sideline service's configuration
+//!   (its mounted file plus its `SIDELINE__…` environment) loads with that service's own loader
+//!   (unknown keys and bad values are errors there).
+//! - `deploy/k8s/*.yaml`: every object has apiVersion, kind, name and namespace; workloads'
+//!   selectors match their pod labels, probes and scrape annotations name the container's port,
+//!   mounts name declared volumes, ConfigMaps and Secrets referred to exist, the `--config`
+//!   file is a key of the ConfigMap and loads with the service's loader; processor replicas do
+//!   not exceed the samples topic's partitions; every Service selects a workload.
+//! - `deploy/systemd/*.service`: the three sections, and `ExecStart` runs a real subcommand of
+//!   this `sideline` binary with `--config`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Format, Toml};
+use sideline_common::config::Validate;
+use yaml_rust2::{Yaml, YamlLoader};
+
+fn deploy() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy")
+}
+
+/// Load a service's configuration from its defaults, a TOML text and `SIDELINE__…` overrides.
+fn check_config(role: &str, file: &str, env: &BTreeMap<String, String>) -> Result<(), String> {
+    // Environment overrides as TOML dotted keys (what figment's Env provider does).
+    let mut overrides = String::new();
+    for (k, v) in env {
+        if let Some(path) = k.strip_prefix("SIDELINE__") {
+            let key = path.to_lowercase().replace("__", ".");
+            let value = if v.parse::<i64>().is_ok() || v == "true" || v == "false" {
+                v.clone()
+            } else {
+                format!("{v:?}")
+            };
+            overrides += &format!("{key} = {value}\n");
+        }
+    }
+    fn go<T: serde::de::DeserializeOwned + Validate>(
+        defaults: &str,
+        file: &str,
+        overrides: &str,
+    ) -> Result<(), String> {
+        let cfg: T = Figment::from(Toml::string(defaults))
+            .merge(Toml::string(file))
+            .merge(Toml::string(overrides))
+            .extract()
+            .map_err(|e| e.to_string())?;
+        let p = cfg.problems();
+        if p.is_empty() {
+            Ok(())
+        } else {
+            Err(p.join("; "))
+        }
+    }
+    match role {
+        "ingest" => go::<sideline_ingest::config::IngestConfig>(
+            sideline_ingest::config::DEFAULTS,
+            file,
+            &overrides,
+        ),
+        "process" => go::<sideline_processor::ProcessorConfig>(
+            sideline_processor::config::DEFAULTS,
+            file,
+            &overrides,
+        ),
+        "alert" => go::<sideline_alerter::config::AlerterConfig>(
+            sideline_alerter::config::DEFAULTS,
+            file,
+            &overrides,
+        ),
+        "archive" => go::<sideline_archive::config::ArchiveConfig>(
+            sideline_archive::config::DEFAULTS,
+            file,
+            &overrides,
+        ),
+        other => Err(format!("unknown role {other}")),
+    }
+}
+
+fn s(y: &Yaml) -> String {
+    match y {
+        Yaml::String(s) => s.clone(),
+        Yaml::Integer(i) => i.to_string(),
+        Yaml::Boolean(b) => b.to_string(),
+        other => panic!("not a scalar: {other:?}"),
+    }
+}
+
+/// A mapping with YAML merge keys (`<<: *anchor`) applied.
+fn merged(y: &Yaml) -> BTreeMap<String, Yaml> {
+    let mut out = BTreeMap::new();
+    if let Some(h) = y.as_hash() {
+        if let Some(base) = h.get(&Yaml::String("<<".into())) {
+            out.extend(merged(base));
+        }
+        for (k, v) in h {
+            let k = s(k);
+            if k != "<<" {
+                out.insert(k, v.clone());
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn compose_stack_is_consistent_and_its_configurations_load() {
+    let dir = deploy().join("compose");
+    let text = std::fs::read_to_string(dir.join("compose.yaml")).unwrap();
+    let doc = &YamlLoader::load_from_str(&text).unwrap()[0];
+    let services = merged(&doc["services"]);
+    let volumes: BTreeSet<String> = merged(&doc["volumes"]).into_keys().collect();
+    for want in [
+        "kafka",
+        "mosquitto",
+        "prometheus",
+        "grafana",
+        "ingest",
+        "process",
+        "alert",
+        "archive",
+    ] {
+        assert!(services.contains_key(want), "no service {want}");
+    }
+    let mut checked = 0;
+    for (name, svc) in &services {
+        let svc = merged(svc);
+        assert!(
+            svc.contains_key("image") || svc.contains_key("build"),
+            "{name}: no image or build"
+        );
+        for dep in merged(svc.get("depends_on").unwrap_or(&Yaml::Null)).keys() {
+            assert!(
+                services.contains_key(dep),
+                "{name} depends on unknown {dep}"
+            );
+        }
+        let mut files = BTreeMap::new();
+        for v in svc
+            .get("volumes")
+            .and_then(|v| v.as_vec())
+            .cloned()
+            .unwrap_or_default()
+        {
+            let v = s(&v);
+            let (src, dst) = v.split_once(':').unwrap();
+            let dst = dst.trim_end_matches(":ro").to_string();
+            if src.starts_with('.') {
+                let host = if let Some(secret) = src.strip_prefix("./secrets/") {
+                    dir.join("secrets.example").join(secret)
+                } else {
+                    dir.join(src)
+                };
+                assert!(
+                    host.exists(),
+                    "{name}: {src} does not exist ({})",
+                    host.display()
+                );
+                files.insert(dst, host);
+            } else {
+                assert!(volumes.contains(src), "{name}: volume {src} not declared");
+            }
+        }
+        let command: Vec<String> = svc
+            .get("command")
+            .and_then(|c| c.as_vec())
+            .map(|c| c.iter().map(s).collect())
+            .unwrap_or_default();
+        if svc
+            .get("image")
+            .is_some_and(|i| s(i).starts_with("sideline"))
+        {
+            let role = command[0].as_str();
+            let env: BTreeMap<String, String> =
+                merged(svc.get("environment").unwrap_or(&Yaml::Null))
+                    .iter()
+                    .map(|(k, v)| (k.clone(), s(v)))
+                    .collect();
+            let mut file = match command.iter().position(|c| c == "--config") {
+                Some(i) => {
+                    let host = &files[&command[i + 1]];
+                    std::fs::read_to_string(host).unwrap()
+                }
+                None => String::new(),
+            };
+            // Mounted secret files: read where the stack would mount them from.
+            for (dst, host) in &files {
+                file = file.replace(
+                    &format!("\"{dst}\""),
+                    &format!("{:?}", host.display().to_string()),
+                );
+            }
+            check_config(role, &file, &env).unwrap_or_else(|e| panic!("{name}: {e}"));
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 4, "the four Sideline services");
+}
+
+#[test]
+fn kubernetes_manifests_are_consistent_and_their_configurations_load() {
+    let mut docs = Vec::new();
+    for e in std::fs::read_dir(deploy().join("k8s")).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "yaml") {
+            let text = std::fs::read_to_string(&p).unwrap();
+            for d in
+                YamlLoader::load_from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+            {
+                docs.push((p.file_name().unwrap().to_string_lossy().to_string(), d));
+            }
+        }
+    }
+    let kinds = |k: &str| -> Vec<&Yaml> {
+        docs.iter()
+            .filter(|(_, d)| d["kind"].as_str() == Some(k))
+            .map(|(_, d)| d)
+            .collect()
+    };
+    for (f, d) in &docs {
+        for key in ["apiVersion", "kind"] {
+            assert!(d[key].as_str().is_some(), "{f}: no {key}");
+        }
+        assert!(d["metadata"]["name"].as_str().is_some(), "{f}: no name");
+        if d["kind"].as_str() != Some("Namespace") {
+            assert_eq!(d["metadata"]["namespace"].as_str(), Some("sideline"), "{f}");
+        }
+    }
+    let config_maps: BTreeMap<String, &Yaml> = kinds("ConfigMap")
+        .into_iter()
+        .map(|d| (s(&d["metadata"]["name"]), d))
+        .collect();
+    let secrets: BTreeSet<String> = kinds("Secret")
+        .into_iter()
+        .map(|d| s(&d["metadata"]["name"]))
+        .collect();
+    // The example Secret's keys as files, where the pods mount them (/run/secrets).
+    let secret_dir = tempfile::tempdir().unwrap();
+    for d in kinds("Secret") {
+        for (k, v) in merged(&d["stringData"]) {
+            std::fs::write(secret_dir.path().join(k), s(&v)).unwrap();
+        }
+    }
+    let mut workload_labels = Vec::new();
+    let mut roles = BTreeSet::new();
+    for w in kinds("Deployment").into_iter().chain(kinds("StatefulSet")) {
+        let name = s(&w["metadata"]["name"]);
+        let labels = merged(&w["spec"]["template"]["metadata"]["labels"]);
+        for (k, v) in merged(&w["spec"]["selector"]["matchLabels"]) {
+            assert_eq!(
+                labels.get(&k),
+                Some(&v),
+                "{name}: selector {k} not a pod label"
+            );
+        }
+        workload_labels.push(labels);
+        let pod = &w["spec"]["template"]["spec"];
+        let mut vols: BTreeSet<String> = pod["volumes"]
+            .as_vec()
+            .unwrap()
+            .iter()
+            .map(|v| {
+                if let Some(cm) = v["configMap"]["name"].as_str() {
+                    assert!(
+                        config_maps.contains_key(cm),
+                        "{name}: ConfigMap {cm} missing"
+                    );
+                }
+                if let Some(sec) = v["secret"]["secretName"].as_str() {
+                    assert!(secrets.contains(sec), "{name}: Secret {sec} missing");
+                }
+                s(&v["name"])
+            })
+            .collect();
+        if let Some(t) = w["spec"]["volumeClaimTemplates"].as_vec() {
+            vols.extend(t.iter().map(|v| s(&v["metadata"]["name"])));
+            assert!(
+                w["spec"]["serviceName"].as_str().is_some(),
+                "{name}: serviceName"
+            );
+        }
+        for c in pod["containers"].as_vec().unwrap() {
+            assert!(c["image"].as_str().is_some(), "{name}: image");
+            let ports: BTreeMap<String, i64> = c["ports"]
+                .as_vec()
+                .unwrap()
+                .iter()
+                .map(|p| (s(&p["name"]), p["containerPort"].as_i64().unwrap()))
+                .collect();
+            for probe in ["readinessProbe", "livenessProbe"] {
+                let port = s(&c[probe]["httpGet"]["port"]);
+                assert!(ports.contains_key(&port), "{name}: {probe} port {port}");
+            }
+            let scrape = s(&w["spec"]["template"]["metadata"]["annotations"]["prometheus.io/port"]);
+            assert!(
+                ports.values().any(|p| p.to_string() == scrape),
+                "{name}: scrape port {scrape} not a container port"
+            );
+            for m in c["volumeMounts"].as_vec().unwrap() {
+                assert!(
+                    vols.contains(&s(&m["name"])),
+                    "{name}: mount {:?}",
+                    m["name"]
+                );
+            }
+            let args: Vec<String> = c["args"].as_vec().unwrap().iter().map(s).collect();
+            let role = args[0].clone();
+            let file = args[args.iter().position(|a| a == "--config").unwrap() + 1].clone();
+            let key = file.strip_prefix("/etc/sideline/").unwrap();
+            let text = config_maps["sideline-config"]["data"][key]
+                .as_str()
+                .unwrap_or_else(|| panic!("{name}: {key} not in the ConfigMap"));
+            assert!(
+                c["volumeMounts"]
+                    .as_vec()
+                    .unwrap()
+                    .iter()
+                    .any(|m| m["mountPath"].as_str() == Some("/run/secrets")),
+                "{name}: secrets not at /run/secrets"
+            );
+            let text = text.replace(
+                "/run/secrets/",
+                &format!("{}/", secret_dir.path().display()),
+            );
+            check_config(&role, &text, &BTreeMap::new()).unwrap_or_else(|e| panic!("{name}: {e}"));
+            if role == "process" {
+                let replicas = w["spec"]["replicas"].as_i64().unwrap();
+                let partitions =
+                    sideline_common::config::load::<sideline_processor::ProcessorConfig>(
+                        sideline_processor::config::DEFAULTS,
+                        None,
+                    )
+                    .unwrap()
+                    .kafka
+                    .partitions;
+                assert!(
+                    replicas <= i64::from(partitions),
+                    "more processors than partitions"
+                );
+            }
+            roles.insert(role);
+        }
+    }
+    assert_eq!(
+        roles,
+        ["alert", "archive", "ingest", "process"]
+            .map(String::from)
+            .into(),
+        "one workload per service"
+    );
+    for svc in kinds("Service") {
+        let sel = merged(&svc["spec"]["selector"]);
+        assert!(
+            workload_labels
+                .iter()
+                .any(|l| sel.iter().all(|(k, v)| l.get(k) == Some(v))),
+            "Service {:?} selects nothing",
+            svc["metadata"]["name"]
+        );
+    }
+}
+
+#[test]
+fn systemd_units_run_real_subcommands() {
+    let mut n = 0;
+    for e in std::fs::read_dir(deploy().join("systemd")).unwrap() {
+        let p = e.unwrap().path();
+        let text = std::fs::read_to_string(&p).unwrap();
+        for section in ["[Unit]", "[Service]", "[Install]"] {
+            assert!(text.contains(section), "{}: {section}", p.display());
+        }
+        let exec = text
+            .lines()
+            .find_map(|l| l.strip_prefix("ExecStart="))
+            .unwrap();
+        let words: Vec<&str> = exec.split_whitespace().collect();
+        assert_eq!(words[0], "/usr/local/bin/sideline", "{}", p.display());
+        assert_eq!(words[2], "--config");
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_sideline"))
+            .args([words[1], "--help"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "sideline {} is not a subcommand",
+            words[1]
+        );
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("--config"),
+            "sideline {} has no --config",
+            words[1]
+        );
+        n += 1;
+    }
+    assert_eq!(n, 4);
+}

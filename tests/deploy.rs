@@ -1,0 +1,325 @@
+//! The deployment files under `deploy/`, checked with real tools:
+//!
+//! - Prometheus: `promtool check config`, `check rules` and `test rules` (the rules' own unit
+//!   tests, firing and quiet cases) on `deploy/prometheus/`.
+//! - Mosquitto: a real broker started with `deploy/mosquitto/sideline.conf` and its ACL (paths
+//!   and ports rewritten to a temporary directory and free loopback ports, certificates made
+//!   for the test): a device is refused under another device's topic and accepted under its
+//!   own, over TLS; a wrong password is refused; a device reads nothing; ingest writes nothing.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use bytes::Bytes;
+use sideline_mqtt::client::ConnectOptions;
+use sideline_mqtt::{Event, MqttConfig, Protocol, QoS};
+use sideline_testkit::brokers::{Mosquitto, free_port, test_certs, wait_for_port};
+
+fn deploy() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy")
+}
+
+fn promtool(args: &[&str]) -> String {
+    let out = Command::new("promtool")
+        .args(args)
+        .current_dir(deploy().join("prometheus"))
+        .output()
+        .expect("promtool not found: run scripts/setup.sh (Debian package prometheus)");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "promtool {args:?} failed:\n{text}");
+    text
+}
+
+#[test]
+fn prometheus_config_and_rules_pass_promtool_and_their_unit_tests() {
+    let c = promtool(&["check", "config", "prometheus.yml"]);
+    assert!(c.contains("SUCCESS"), "{c}");
+    let r = promtool(&["check", "rules", "sideline.rules.yml"]);
+    assert!(r.contains("SUCCESS: 9 rules found"), "{r}");
+    let t = promtool(&["test", "rules", "sideline.rules.test.yml"]);
+    assert!(t.contains("SUCCESS"), "{t}");
+    // The Compose stack's Prometheus configuration, with the rules beside it as it mounts them.
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        deploy().join("compose/prometheus.yml"),
+        tmp.path().join("prometheus.yml"),
+    )
+    .unwrap();
+    std::fs::copy(
+        deploy().join("prometheus/sideline.rules.yml"),
+        tmp.path().join("sideline.rules.yml"),
+    )
+    .unwrap();
+    let out = Command::new("promtool")
+        .args(["check", "config"])
+        .arg(tmp.path().join("prometheus.yml"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "compose prometheus.yml: {out:?}");
+    // Every rule has a unit test.
+    let rules = std::fs::read_to_string(deploy().join("prometheus/sideline.rules.yml")).unwrap();
+    let tests =
+        std::fs::read_to_string(deploy().join("prometheus/sideline.rules.test.yml")).unwrap();
+    for line in rules.lines() {
+        if let Some(name) = line.trim().strip_prefix("- alert: ") {
+            assert!(
+                tests.contains(&format!("alertname: {name}")),
+                "rule {name} has no promtool test"
+            );
+        }
+    }
+}
+
+/// deploy/mosquitto/sideline.conf with its paths under `dir` and its TLS listener on `tls`.
+/// The fixture adds its own plain loopback listener (in place of the file's 1883) and its own
+/// persistence settings.
+fn mosquitto_conf(dir: &Path, tls: u16) -> String {
+    let conf = std::fs::read_to_string(deploy().join("mosquitto/sideline.conf")).unwrap();
+    assert!(conf.contains("listener 8883\n") && conf.contains("listener 1883 127.0.0.1\n"));
+    conf.lines()
+        .filter(|l| {
+            !l.starts_with("listener 1883")
+                && !l.starts_with("persistence")
+                && !l.starts_with("autosave")
+                && !l.starts_with("max_")
+        })
+        .map(|l| {
+            if l == "listener 8883" {
+                format!("listener {tls} 127.0.0.1")
+            } else {
+                l.replace("/etc/mosquitto/sideline/", &format!("{}/", dir.display()))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n"
+}
+
+fn add_user(passwd: &Path, user: &str, password: &str) {
+    let mut c = Command::new("mosquitto_passwd");
+    if !passwd.exists() {
+        c.arg("-c");
+    }
+    let out = c
+        .arg("-b")
+        .arg(passwd)
+        .args([user, password])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+}
+
+fn client(
+    port: u16,
+    user: &str,
+    password: &str,
+    tls: Option<&Path>,
+    protocol: Protocol,
+) -> MqttConfig {
+    MqttConfig {
+        host: "127.0.0.1".into(),
+        port,
+        protocol,
+        clean_session: true,
+        username: Some(user.into()),
+        password: Some(password.into()),
+        tls: tls.map(|ca| sideline_mqtt::config::TlsConfig {
+            ca_file: Some(ca.to_path_buf()),
+            ..Default::default()
+        }),
+        ..MqttConfig::default()
+    }
+}
+
+/// Connect; `Err` with the broker's refusal if the CONNECT is refused.
+async fn connect(
+    cfg: &MqttConfig,
+    id: &str,
+) -> Result<(sideline_mqtt::Client, sideline_mqtt::EventLoop), String> {
+    let (c, mut e) = sideline_mqtt::connect(
+        cfg,
+        id,
+        ConnectOptions {
+            manual_acks: false,
+            request_capacity: 100,
+            receive_maximum: None,
+        },
+    )
+    .map_err(|e| e.to_string())?;
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), e.poll()).await {
+            Ok(Ok(Event::Connected { .. })) => return Ok((c, e)),
+            Ok(Ok(_)) => {}
+            Ok(Err(err)) => return Err(err.to_string()),
+            Err(_) => return Err("no CONNACK in 10 s".into()),
+        }
+    }
+}
+
+/// Drive an event loop in the background, passing messages on.
+fn drive(mut e: sideline_mqtt::EventLoop) -> tokio::sync::mpsc::UnboundedReceiver<(String, Bytes)> {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok(ev) = e.poll().await {
+            if let Event::Message(m) = ev {
+                let _ = tx.send((m.topic, m.payload));
+            }
+        }
+    });
+    rx
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mosquitto_lets_a_device_publish_only_under_its_own_id() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let certs_dir = dir.path().join("certs");
+    std::fs::create_dir(&certs_dir).unwrap();
+    let certs = test_certs(&certs_dir);
+    let passwd = dir.path().join("passwd");
+    add_user(&passwd, "sideline-ingest", "ingest-secret");
+    add_user(&passwd, "pod-a", "secret-a");
+    add_user(&passwd, "pod-b", "secret-b");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&passwd, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    std::fs::copy(deploy().join("mosquitto/acl"), dir.path().join("acl")).unwrap();
+    let tls = free_port();
+    let broker = Mosquitto::start_with(&mosquitto_conf(dir.path(), tls));
+    assert!(
+        wait_for_port(tls, Duration::from_secs(10)),
+        "{}",
+        broker.log()
+    );
+
+    // Ingest reads every device topic, as the service subscribes (shared subscription).
+    let (ingest, ingest_loop) = connect(
+        &client(
+            broker.port,
+            "sideline-ingest",
+            "ingest-secret",
+            None,
+            Protocol::V5,
+        ),
+        "ingest",
+    )
+    .await
+    .unwrap();
+    let mut seen = drive(ingest_loop);
+    ingest
+        .try_subscribe("$share/sideline-ingest/sideline/v1/+/+/+", QoS::AtLeastOnce)
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    // A wrong password is refused at CONNECT, over TLS and on the plain listener.
+    for (port, ca) in [(tls, Some(certs.ca.as_path())), (broker.port, None)] {
+        let r = connect(
+            &client(port, "pod-a", "wrong", ca, Protocol::V5),
+            "pod-a-bad",
+        )
+        .await;
+        assert!(r.is_err(), "a wrong password was accepted on {port}");
+    }
+    // No anonymous access.
+    let mut anon = client(broker.port, "x", "", None, Protocol::V311);
+    anon.username = None;
+    anon.password = None;
+    assert!(connect(&anon, "anon").await.is_err(), "anonymous accepted");
+
+    for protocol in [Protocol::V5, Protocol::V311] {
+        let tag = format!("{protocol:?}");
+        // pod-a over TLS: first under pod-b's id (forged), then under its own.
+        let (pod_a, a_loop) = connect(
+            &client(tls, "pod-a", "secret-a", Some(&certs.ca), protocol),
+            &format!("pod-a-{tag}"),
+        )
+        .await
+        .unwrap();
+        let mut a_seen = drive(a_loop);
+        // pod-a tries to read pod-b's data (and its own): the ACL gives devices no reads.
+        pod_a
+            .try_subscribe("sideline/v1/#", QoS::AtLeastOnce)
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        pod_a
+            .publish(
+                "sideline/v1/home/pod-b/samples",
+                QoS::AtLeastOnce,
+                Bytes::from(format!("forged-{tag}")),
+            )
+            .await
+            .unwrap();
+        pod_a
+            .publish(
+                "sideline/v1/home/pod-a/samples",
+                QoS::AtLeastOnce,
+                Bytes::from(format!("own-{tag}")),
+            )
+            .await
+            .unwrap();
+        // pod-b publishing as itself is fine too.
+        let (pod_b, b_loop) = connect(
+            &client(tls, "pod-b", "secret-b", Some(&certs.ca), protocol),
+            &format!("pod-b-{tag}"),
+        )
+        .await
+        .unwrap();
+        let _b_seen = drive(b_loop);
+        pod_b
+            .publish(
+                "sideline/v1/away/pod-b/imu",
+                QoS::AtLeastOnce,
+                Bytes::from(format!("b-own-{tag}")),
+            )
+            .await
+            .unwrap();
+        // Ingest may not publish.
+        ingest
+            .publish(
+                "sideline/v1/home/pod-a/samples",
+                QoS::AtLeastOnce,
+                Bytes::from(format!("ingest-{tag}")),
+            )
+            .await
+            .unwrap();
+
+        let mut got = Vec::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+        while let Ok(Some((topic, payload))) = tokio::time::timeout_at(deadline, seen.recv()).await
+        {
+            got.push((topic, String::from_utf8_lossy(&payload).to_string()));
+        }
+        assert_eq!(
+            got,
+            vec![
+                (
+                    "sideline/v1/home/pod-a/samples".to_string(),
+                    format!("own-{tag}")
+                ),
+                (
+                    "sideline/v1/away/pod-b/imu".to_string(),
+                    format!("b-own-{tag}")
+                ),
+            ],
+            "{tag}: what ingest received; broker log:\n{}",
+            broker.log()
+        );
+        assert!(
+            a_seen.try_recv().is_err(),
+            "{tag}: a device read device topics"
+        );
+        pod_a.disconnect().await.unwrap();
+        pod_b.disconnect().await.unwrap();
+    }
+}
