@@ -25,7 +25,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::AlerterMetrics;
-use crate::outbox::Outbox;
+use crate::outbox::{Outbox, Pending};
 use crate::render::Format;
 
 /// A token bucket: `rate` tokens per second, at most `burst` saved.
@@ -150,10 +150,24 @@ enum Outcome {
     GiveUp(String),
 }
 
+/// The `Idempotency-Key` header of a message: FNV-1a over its entries' keys, the same on every
+/// attempt and after a restart (the message is re-read from the outbox), so a receiver that
+/// honours it can drop the one duplicate a crash between its 2xx and our outbox delete causes.
+pub fn idempotency_key(keys: &[String]) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for k in keys {
+        for b in k.bytes().chain(std::iter::once(b'\n')) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    format!("sideline-{h:016x}")
+}
+
 async fn attempt(
     client: &reqwest::Client,
     t: &Target,
-    body: &str,
+    msg: &Pending,
     m: &AlerterMetrics,
     failures: u32,
     timing: &Timing,
@@ -162,7 +176,8 @@ async fn attempt(
     let res = client
         .post(&t.url)
         .header("content-type", "application/json")
-        .body(body.to_string())
+        .header("idempotency-key", idempotency_key(&msg.keys))
+        .body(msg.body.clone())
         .timeout(timing.timeout)
         .send()
         .await;
@@ -296,11 +311,7 @@ pub async fn run(
         if !wait.is_zero() && !sleep(wait).await {
             break;
         }
-        match attempt(
-            &client, &t, &msg.body, &metrics, failures, &timing, &mut pause,
-        )
-        .await
-        {
+        match attempt(&client, &t, &msg, &metrics, failures, &timing, &mut pause).await {
             Outcome::Delivered => {
                 failures = 0;
                 metrics.delivered.with_label_values(&[&name]).inc();

@@ -89,13 +89,8 @@ impl Item {
     pub fn from_pb(a: &pb::Alert) -> Result<Item, BadAlert> {
         use pb::alert::{Kind, Resolution as R, Severity as S, State as St};
         let kind = match a.kind() {
-            Kind::StrainRisk => "strain_risk",
-            Kind::StrainRiskRising => "strain_risk_rising",
-            Kind::SprintSpike => "sprint_spike",
-            Kind::Fatigue => "fatigue",
-            Kind::Device => "device",
-            Kind::PipelineLag => "pipeline_lag",
             Kind::Unspecified => return Err(BadAlert::Field("kind")),
+            k => sideline_wire::convert::alert_kind_name(k),
         };
         let severity = match a.severity() {
             S::Info => Severity::Info,

@@ -255,21 +255,14 @@ pub struct AlertRows {
 impl AlertRows {
     /// Append one lifecycle event.
     pub fn push(&mut self, a: &pb::Alert, o: Origin) {
-        use pb::alert::{Kind, Resolution, Severity, State};
+        use pb::alert::{Resolution, Severity, State};
         self.len += 1;
         self.id.append_value(&a.id);
         self.player.append_value(&a.player_id);
         self.t.append_value(a.t_us);
         self.since.append_value(a.since_us);
-        self.kind.append_value(match a.kind() {
-            Kind::StrainRisk => "strain_risk",
-            Kind::StrainRiskRising => "strain_risk_rising",
-            Kind::SprintSpike => "sprint_spike",
-            Kind::Fatigue => "fatigue",
-            Kind::Device => "device",
-            Kind::PipelineLag => "pipeline_lag",
-            Kind::Unspecified => "unspecified",
-        });
+        self.kind
+            .append_value(sideline_wire::convert::alert_kind_name(a.kind()));
         self.severity.append_value(match a.severity() {
             Severity::Info => "info",
             Severity::Warning => "warning",

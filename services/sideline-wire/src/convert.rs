@@ -64,6 +64,20 @@ fn fatigue(f: &FatigueMarkers) -> pb::Fatigue {
     }
 }
 
+/// The stable snake_case name of a wire alert kind (`unspecified` for the unset value).
+pub fn alert_kind_name(k: pb::alert::Kind) -> &'static str {
+    use pb::alert::Kind;
+    match k {
+        Kind::StrainRisk => "strain_risk",
+        Kind::StrainRiskRising => "strain_risk_rising",
+        Kind::SprintSpike => "sprint_spike",
+        Kind::Fatigue => "fatigue",
+        Kind::Device => "device",
+        Kind::PipelineLag => "pipeline_lag",
+        Kind::Unspecified => "unspecified",
+    }
+}
+
 /// An alert lifecycle event as protobuf (for `sideline.alerts.v1`).
 pub fn alert(a: &AlertEvent) -> pb::Alert {
     use pb::alert::{Kind, Severity as S, State};
