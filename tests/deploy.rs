@@ -163,6 +163,13 @@ async fn connect(
     }
 }
 
+/// Publish at QoS 1.
+async fn send(c: &sideline_mqtt::Client, topic: &str, payload: String) {
+    c.publish(topic, QoS::AtLeastOnce, Bytes::from(payload))
+        .await
+        .unwrap();
+}
+
 /// Drive an event loop in the background, passing messages on.
 fn drive(mut e: sideline_mqtt::EventLoop) -> tokio::sync::mpsc::UnboundedReceiver<(String, Bytes)> {
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
@@ -252,22 +259,18 @@ async fn mosquitto_lets_a_device_publish_only_under_its_own_id() {
             .try_subscribe("sideline/v1/#", QoS::AtLeastOnce)
             .unwrap();
         tokio::time::sleep(Duration::from_millis(300)).await;
-        pod_a
-            .publish(
-                "sideline/v1/home/pod-b/samples",
-                QoS::AtLeastOnce,
-                Bytes::from(format!("forged-{tag}")),
-            )
-            .await
-            .unwrap();
-        pod_a
-            .publish(
-                "sideline/v1/home/pod-a/samples",
-                QoS::AtLeastOnce,
-                Bytes::from(format!("own-{tag}")),
-            )
-            .await
-            .unwrap();
+        send(
+            &pod_a,
+            "sideline/v1/home/pod-b/samples",
+            format!("forged-{tag}"),
+        )
+        .await;
+        send(
+            &pod_a,
+            "sideline/v1/home/pod-a/samples",
+            format!("own-{tag}"),
+        )
+        .await;
         // pod-b publishing as itself is fine too.
         let (pod_b, b_loop) = connect(
             &client(tls, "pod-b", "secret-b", Some(&certs.ca), protocol),
@@ -276,23 +279,14 @@ async fn mosquitto_lets_a_device_publish_only_under_its_own_id() {
         .await
         .unwrap();
         let _b_seen = drive(b_loop);
-        pod_b
-            .publish(
-                "sideline/v1/away/pod-b/imu",
-                QoS::AtLeastOnce,
-                Bytes::from(format!("b-own-{tag}")),
-            )
-            .await
-            .unwrap();
+        send(&pod_b, "sideline/v1/away/pod-b/imu", format!("b-own-{tag}")).await;
         // Ingest may not publish.
-        ingest
-            .publish(
-                "sideline/v1/home/pod-a/samples",
-                QoS::AtLeastOnce,
-                Bytes::from(format!("ingest-{tag}")),
-            )
-            .await
-            .unwrap();
+        send(
+            &ingest,
+            "sideline/v1/home/pod-a/samples",
+            format!("ingest-{tag}"),
+        )
+        .await;
 
         let mut got = Vec::new();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(3);

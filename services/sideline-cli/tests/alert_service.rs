@@ -81,6 +81,34 @@ async fn serve(app: axum::Router) -> String {
     hook
 }
 
+/// A configuration file for one destination `bench` at `hook` and a free admin address; the
+/// extras are lines added to `[alerter]` and to the destination.
+fn write_config(
+    brokers: &str,
+    hook: &str,
+    alerter: &str,
+    format: &str,
+    destination: &str,
+) -> (tempfile::TempDir, std::net::SocketAddr, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let http: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let config = dir.path().join("alert.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[kafka]\nbrokers = \"{brokers}\"\npartitions = 3\n\
+             [alerter]\noutbox_dir = \"{}\"\npublic_url = \"http://{http}\"\nack_secret = \"test secret\"\n{alerter}\
+             [alerter.timing]\ngroup_wait_s = 1\n\
+             [[alerter.destinations]]\nname = \"bench\"\nformat = \"{format}\"\nurl = \"{hook}\"\n{destination}\
+             [[alerter.routes]]\ndestinations = [\"bench\"]\n\
+             [http]\nlisten = \"{http}\"\n[log]\nlevel = \"warn\"\n",
+            dir.path().join("outbox").display()
+        ),
+    )
+    .unwrap();
+    (dir, http, config)
+}
+
 struct Alerter {
     child: Child,
     http: std::net::SocketAddr,
@@ -155,22 +183,13 @@ async fn killed_mid_delivery_and_restarted_every_alert_arrives_once_and_acks_wor
     )
     .await;
 
-    let dir = tempfile::tempdir().unwrap();
-    let http: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    let config = dir.path().join("alert.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[kafka]\nbrokers = \"{brokers}\"\npartitions = 3\n\
-             [alerter]\noutbox_dir = \"{}\"\npublic_url = \"http://{http}\"\nack_secret = \"test secret\"\n\
-             backoff_base_ms = 100\n[alerter.timing]\ngroup_wait_s = 1\n\
-             [[alerter.destinations]]\nname = \"bench\"\nformat = \"slack\"\nurl = \"{hook}\"\nrate_per_s = 20\nburst = 5\n\
-             [[alerter.routes]]\ndestinations = [\"bench\"]\n\
-             [http]\nlisten = \"{http}\"\n[log]\nlevel = \"warn\"\n",
-            dir.path().join("outbox").display()
-        ),
-    )
-    .unwrap();
+    let (_dir, http, config) = write_config(
+        &brokers,
+        &hook,
+        "backoff_base_ms = 100\n",
+        "slack",
+        "rate_per_s = 20\nburst = 5\n",
+    );
     let mut first = spawn(&config, http);
     let mut records: Vec<_> = (0..PLAYERS).map(|i| alert(i, 0)).collect();
     records.push(("junk".into(), Some(b"\xff\x01 not an alert".to_vec())));
@@ -309,22 +328,8 @@ async fn killed_during_an_http_request_the_resent_message_carries_the_same_idemp
             .with_state(s.clone()),
     )
     .await;
-    let dir = tempfile::tempdir().unwrap();
-    let http: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    let config = dir.path().join("alert.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[kafka]\nbrokers = \"{brokers}\"\npartitions = 3\n\
-             [alerter]\noutbox_dir = \"{}\"\nack_secret = \"test secret\"\nrequest_timeout_s = 60\n\
-             [alerter.timing]\ngroup_wait_s = 1\n\
-             [[alerter.destinations]]\nname = \"bench\"\nformat = \"webhook\"\nurl = \"{hook}\"\n\
-             [[alerter.routes]]\ndestinations = [\"bench\"]\n\
-             [http]\nlisten = \"{http}\"\n[log]\nlevel = \"warn\"\n",
-            dir.path().join("outbox").display()
-        ),
-    )
-    .unwrap();
+    let (_dir, http, config) =
+        write_config(&brokers, &hook, "request_timeout_s = 60\n", "webhook", "");
     const N: usize = 3;
     let mut first = spawn(&config, http);
     sideline_testkit::kafka::produce(
