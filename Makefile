@@ -5,6 +5,7 @@
 #   make analyze the engine on the bundled real tracking data and on the synthetic match, with
 #                the at-risk player's strain-risk timeline
 #   make test    the whole test suite: format, lints, unit, property, real-data and end-to-end
+#   make fuzz    every cargo-fuzz target for FUZZ_SECONDS each (default 60; `make test` runs 10)
 #   make bench   the benchmarks: engine, ingest and processor through real brokers, the alert
 #                budget, archive write rate and a season query (BENCHMARKS.md)
 #
@@ -17,7 +18,7 @@ CARGO ?= cargo
 SIDELINE := $(CARGO_TARGET_DIR)/release/sideline
 ZXY := tests/data/zxy_alfheim/zxy_tromso_anzhi_2013-11-07_excerpt_long.csv.gz
 
-.PHONY: demo analyze test bench setup build build-lean fmt lint unit doc-test clean-cache budget
+.PHONY: demo analyze test bench setup build build-lean fmt lint unit doc-test clean-cache budget fuzz fuzz-smoke
 
 setup:
 	@scripts/setup.sh
@@ -42,6 +43,7 @@ analyze: build-lean
 
 fmt:
 	$(CARGO) fmt --all --check
+	cd fuzz && $(CARGO) fmt --check
 
 lint:
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
@@ -58,7 +60,16 @@ unit:
 doc-test:
 	$(CARGO) test --workspace --doc --locked
 
-test: setup fmt lint unit doc-test
+# Every fuzz target for a bounded time: no crash, no hang (5 s/input), no allocation over
+# 64 MiB, at most 512 MiB in all. Longer runs: make fuzz FUZZ_SECONDS=3600.
+FUZZ_SECONDS ?= 60
+fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh
+
+fuzz-smoke:
+	FUZZ_SECONDS=10 scripts/fuzz.sh
+
+test: setup fmt lint unit doc-test fuzz-smoke
 	@echo "all checks passed"
 
 bench: setup

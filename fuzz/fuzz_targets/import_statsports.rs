@@ -1,0 +1,13 @@
+//! The STATSports export importer on arbitrary bytes, then the engine.
+#![no_main]
+
+mod common;
+
+use libfuzzer_sys::fuzz_target;
+use sideline_import::statsports::{StatsportsOptions, read};
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(d) = read(data, &StatsportsOptions::default()) {
+        common::run_dataset(&d);
+    }
+});
