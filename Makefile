@@ -78,6 +78,8 @@ bench: setup
 	$(CARGO) bench --locked -p sideline-processor --bench processor
 	$(CARGO) bench --locked -p sideline-alerter --bench budget
 	$(CARGO) bench --locked -p sideline-archive --bench archive
+	$(CARGO) build --release --locked -p sideline-cli
+	SIDELINE_BIN=$(SIDELINE) $(CARGO) bench --locked -p sideline-e2e --bench e2e
 
 budget:
 	$(CARGO) bench --locked -p sideline-alerter --bench budget

@@ -104,7 +104,8 @@ pub struct Publisher {
     encoding: Encoding,
     stop: CancellationToken,
     task: JoinHandle<()>,
-    /// Batches published.
+    status: Arc<ConnectionStatus>,
+    /// Messages published (batches, and raw payloads from tests).
     pub published: u64,
 }
 
@@ -139,12 +140,13 @@ impl Publisher {
             },
         )?;
         let stop = CancellationToken::new();
+        let status = Arc::new(ConnectionStatus::default());
         let task = tokio::spawn(run_event_loop(
             el,
             client.clone(),
             vec![],
             None,
-            Arc::new(ConnectionStatus::default()),
+            status.clone(),
             (Duration::from_millis(200), Duration::from_secs(5)),
             1,
             stop.clone(),
@@ -154,6 +156,7 @@ impl Publisher {
             encoding: a.encoding(),
             stop,
             task,
+            status,
             published: 0,
         })
     }
@@ -171,9 +174,32 @@ impl Publisher {
         Ok(())
     }
 
-    /// Let the last publishes be acknowledged, disconnect, stop the event loop.
+    /// Publish arbitrary bytes on any topic (QoS 1): for tests that send what no pod should.
+    pub async fn publish_raw(&mut self, topic: &str, payload: Vec<u8>) -> Result<()> {
+        self.client
+            .publish(topic, QoS::AtLeastOnce, payload.into())
+            .await?;
+        self.published += 1;
+        Ok(())
+    }
+
+    /// Wait (up to `ACK_WAIT`) until the broker has acknowledged every publish — the client
+    /// may still hold many while the broker is slow or away — then disconnect and stop the
+    /// event loop. Says on stderr how many were never acknowledged (lost unless re-sent).
     pub async fn close(self) {
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        const ACK_WAIT: Duration = Duration::from_secs(60);
+        let t0 = tokio::time::Instant::now();
+        let acked = || self.status.acked.load(std::sync::atomic::Ordering::Relaxed);
+        while acked() < self.published && t0.elapsed() < ACK_WAIT {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        if acked() < self.published {
+            eprintln!(
+                "warning: {} of {} messages not acknowledged by the broker after {ACK_WAIT:?}",
+                self.published - acked(),
+                self.published
+            );
+        }
         let _ = self.client.disconnect().await;
         tokio::time::sleep(Duration::from_millis(200)).await;
         self.stop.cancel();

@@ -82,6 +82,8 @@ pub enum Event {
     },
     /// An application message.
     Message(Message),
+    /// The broker acknowledged one of our QoS 1 publishes.
+    PubAck,
     /// Anything else (acks, pings).
     Other,
 }
@@ -282,6 +284,7 @@ impl EventLoop {
                         duplicate: p.dup,
                         ack: AckHandle::V4(p),
                     })),
+                    E::Incoming(P::PubAck(_)) => Ok(Event::PubAck),
                     _ => Ok(Event::Other),
                 }
             }
@@ -303,6 +306,7 @@ impl EventLoop {
                         duplicate: p.dup,
                         ack: AckHandle::V5(p),
                     })),
+                    E::Incoming(P::PubAck(_)) => Ok(Event::PubAck),
                     _ => Ok(Event::Other),
                 }
             }

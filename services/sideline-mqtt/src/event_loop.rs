@@ -34,6 +34,8 @@ pub struct ConnectionStatus {
     pub sessions_resumed: AtomicU64,
     /// Messages that found the hand-off channel full and waited in the overflow queue.
     pub channel_full: AtomicU64,
+    /// Our QoS 1 publishes the broker acknowledged (a re-sent one may count twice).
+    pub acked: AtomicU64,
 }
 
 /// Run until `stop` is cancelled: poll, resubscribe to `subscriptions` on each ConnAck, send
@@ -54,7 +56,20 @@ pub async fn run_event_loop(
     let mut delay = min;
     let mut overflow: VecDeque<Message> = VecDeque::new();
     let mut warned = false;
+    // Subscriptions still to be queued since the last ConnAck: the client's request queue may
+    // be full of acknowledgements just then, so they are retried after every event until
+    // queued (a subscription that never made it would silently stop the flow).
+    let mut unsubscribed: Vec<(String, QoS)> = Vec::new();
     loop {
+        if !unsubscribed.is_empty() {
+            unsubscribed.retain(|(filter, qos)| match client.try_subscribe(filter, *qos) {
+                Ok(()) => false,
+                Err(error) => {
+                    tracing::debug!(message = "MQTT subscribe not queued yet; retrying.", %filter, %error);
+                    true
+                }
+            });
+        }
         let ev = tokio::select! {
             biased;
             _ = stop.cancelled() => break,
@@ -76,11 +91,7 @@ pub async fn run_event_loop(
                     status.sessions_resumed.fetch_add(1, Ordering::Relaxed);
                 }
                 tracing::info!(message = "MQTT connected.", session_present);
-                for (filter, qos) in &subscriptions {
-                    if let Err(error) = client.try_subscribe(filter, *qos) {
-                        tracing::error!(message = "MQTT subscribe could not be queued.", %filter, %error);
-                    }
-                }
+                unsubscribed = subscriptions.clone();
             }
             Ok(Event::Message(m)) => {
                 let Some(tx) = &tx else { continue };
@@ -103,6 +114,9 @@ pub async fn run_event_loop(
                         held = overflow.len()
                     );
                 }
+            }
+            Ok(Event::PubAck) => {
+                status.acked.fetch_add(1, Ordering::Relaxed);
             }
             Ok(Event::Other) => {}
             Err(error) => {

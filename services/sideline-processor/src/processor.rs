@@ -76,6 +76,8 @@ pub struct Processor {
     pub engine: Engine,
     parts: HashMap<i32, Part>,
     player_part: HashMap<String, i32>,
+    /// When each player's latest batch was read (see [`Processor::tick`]).
+    last_batch: HashMap<String, Instant>,
     skip_until: HashMap<String, i64>,
     producer: FutureProducer,
     pending: FuturesUnordered<DeliveryFuture>,
@@ -109,6 +111,7 @@ impl Processor {
             engine,
             parts: HashMap::new(),
             player_part: HashMap::new(),
+            last_batch: HashMap::new(),
             skip_until: HashMap::new(),
             producer,
             pending: FuturesUnordered::new(),
@@ -277,6 +280,7 @@ impl Processor {
             let part = self.parts.entry(p).or_insert_with(Part::new);
             part.stream_time = part.stream_time.max(newest);
             part.dirty.insert(player.clone());
+            self.last_batch.insert(player.clone(), part.last_record);
         }
         self.player_part.insert(player.clone(), p);
         let outcome = self
@@ -307,6 +311,14 @@ impl Processor {
     }
 
     /// Advance event time; emit what closed.
+    ///
+    /// The engine closes a streaming player's seconds on his own newest sample; the tick is
+    /// for a player who falls silent. His event time moves on from his newest sample by the
+    /// wall time since his last batch was read — measured up to the partition's latest record
+    /// while the partition flows (a stall upstream stops it), up to now once the partition
+    /// advances as idle — and never past the partition's stream time. So a pod whose clock
+    /// is 30 s off, ahead or behind, neither loses its own samples nor has anyone else's
+    /// seconds closed early, and a silent pod is still closed at the pace of the wall clock.
     pub async fn tick(&mut self) {
         let now = Instant::now();
         for part in self.parts.values_mut() {
@@ -318,14 +330,24 @@ impl Processor {
             }
             part.last_advance = now;
         }
-        let (parts, player_part) = (&self.parts, &self.player_part);
+        let idle = self.idle_advance;
+        let (parts, player_part, last_batch) = (&self.parts, &self.player_part, &self.last_batch);
         self.engine.tick_each(
             |pe| {
-                player_part
-                    .get(pe.player())
-                    .and_then(|p| parts.get(p))
-                    .map(|x| x.stream_time)
-                    .filter(|t| *t != Micros::MIN)
+                let part = player_part.get(pe.player()).and_then(|p| parts.get(p))?;
+                if part.stream_time == Micros::MIN {
+                    return None;
+                }
+                let (Some(own), Some(last)) = (pe.newest(), last_batch.get(pe.player())) else {
+                    return Some(part.stream_time);
+                };
+                let horizon = if part.at_end && now.duration_since(part.last_record) >= idle {
+                    now
+                } else {
+                    part.last_record
+                };
+                let silent = horizon.saturating_duration_since(*last).as_micros() as Micros;
+                Some(own.saturating_add(silent).min(part.stream_time))
             },
             &mut self.out,
         );
@@ -491,6 +513,7 @@ impl Processor {
                 }
                 self.engine.remove_players(|pe| gone.contains(pe.player()));
                 self.player_part.retain(|k, _| !gone.contains(k));
+                self.last_batch.retain(|k, _| !gone.contains(k));
                 self.skip_until.retain(|k, _| !gone.contains(k));
                 for p in &parts {
                     self.parts.remove(p);

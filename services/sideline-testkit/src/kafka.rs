@@ -21,6 +21,8 @@ pub struct Record {
     pub value: Option<Vec<u8>>,
     /// Headers.
     pub headers: HashMap<String, Vec<u8>>,
+    /// The record's timestamp (producer's create time), ms since the epoch.
+    pub timestamp_ms: Option<i64>,
 }
 
 impl Record {
@@ -50,9 +52,17 @@ pub fn read_topic(brokers: &str, topic: &str, want: usize, idle: Duration) -> Ve
         .set("fetch.wait.max.ms", "20")
         .create()
         .unwrap();
-    let md = c
-        .fetch_metadata(Some(topic), Duration::from_secs(10))
-        .unwrap();
+    // A broker busy with a whole pipeline may answer slowly: retry for a minute.
+    let t0 = Instant::now();
+    let md = loop {
+        match c.fetch_metadata(Some(topic), Duration::from_secs(10)) {
+            Ok(md) => break md,
+            Err(e) if t0.elapsed() < Duration::from_secs(60) => {
+                eprintln!("read_topic {topic}: {e}; retrying");
+            }
+            Err(e) => panic!("read_topic {topic}: {e}"),
+        }
+    };
     let parts = md.topics()[0].partitions().len() as i32;
     let mut tpl = TopicPartitionList::new();
     for p in 0..parts {
@@ -80,6 +90,7 @@ pub fn read_topic(brokers: &str, topic: &str, want: usize, idle: Duration) -> Ve
                     key: m.key().map(<[u8]>::to_vec),
                     value: m.payload().map(<[u8]>::to_vec),
                     headers,
+                    timestamp_ms: m.timestamp().to_millis(),
                 });
             }
             // Transient (e.g. just after a broker restart): keep reading until `idle`.

@@ -1,0 +1,386 @@
+//! End-to-end benchmark of the whole pipeline as separate processes on real brokers (the
+//! harness of `tests/e2e`): Mosquitto → `sideline ingest` → tansu → `sideline process` →
+//! metrics / `sideline alert` → chat, with `sideline archive` and Prometheus running too, all
+//! on this machine.
+//!
+//! 1. Throughput: a synthetic match (2 × 20 min) published over MQTT as fast as the pods'
+//!    client can, timed until ingest, the processor and the archive have every sample. Same-run
+//!    baselines: the engine alone on the same batches (one core, in memory) and a bare Kafka
+//!    consumer reading the samples topic the run produced (the broker's read ceiling).
+//! 2. Latency at match load (1 match, 22 players) and at 20 teams' load (10 matches, 220
+//!    players), in real time from minute 29:30, which takes in the scripted pod dropout at
+//!    30:00: sample → metrics (end of a player's second → its snapshot readable on Kafka, read
+//!    by a consumer here) and sample → chat (the alert's event time → the POST at the chat
+//!    receiver). The processor's memory per player from its resident size.
+//! 3. Recovery: at 20 teams' load the processor is killed (-9) and restarted; the time until
+//!    it has consumed every partition to its end again, and until a second is again reported
+//!    within 3 s.
+//!
+//! Run: `make bench` (or `cargo bench -p sideline-e2e --bench e2e` with `SIDELINE_BIN` set to
+//! a release build of `sideline`).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "../e2e/mod.rs"]
+mod e2e;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use e2e::feed::{self, Feed, Windows};
+use e2e::{Pipeline, Setup};
+use prost::Message as _;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+use sideline_cli::publish::now_us;
+use sideline_engine::{Engine, Params};
+use sideline_sim::{MatchConfig, MatchSim};
+use sideline_wire::pb;
+
+fn pct(v: &mut [f64], p: f64) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[((v.len() as f64 - 1.0) * p).round() as usize]
+}
+
+/// `n` matches of two teams each, starting `ago` before now (whole seconds).
+fn matches(n: usize, half_min: f64, ago_s: i64) -> Vec<MatchConfig> {
+    let start = (now_us() / 1_000_000 - ago_s) * 1_000_000;
+    (0..n)
+        .map(|i| MatchConfig {
+            seed: 7 + i as u64,
+            start,
+            half_min,
+            break_min: 0.5,
+            batch_ms: 200,
+            home: if n == 1 {
+                "home".into()
+            } else {
+                format!("t{i:02}h")
+            },
+            away: if n == 1 {
+                "away".into()
+            } else {
+                format!("t{i:02}a")
+            },
+            session: format!("bench-{i}"),
+            ..MatchConfig::default()
+        })
+        .collect()
+}
+
+/// The windows of several matches played at once (same start), merged in time order, from
+/// event time `from` on.
+fn merged(cfgs: &[MatchConfig], from: i64) -> Windows {
+    let mut all: Vec<Windows> = cfgs
+        .iter()
+        .map(|c| {
+            let mut sim = MatchSim::new(c.clone());
+            let mut w = Vec::new();
+            while let Some(b) = sim.next_batches() {
+                if sim.now() >= from {
+                    w.push((sim.now(), b));
+                }
+            }
+            w
+        })
+        .collect();
+    let mut out = all.remove(0);
+    for w in all {
+        for (i, (_, b)) in w.into_iter().enumerate() {
+            out[i].1.extend(b);
+        }
+    }
+    out
+}
+
+fn setup(cfgs: &[MatchConfig]) -> Setup {
+    let sims: Vec<MatchSim> = cfgs.iter().map(|c| MatchSim::new(c.clone())).collect();
+    let roster = sims
+        .iter()
+        .map(sideline_cli::simulate::roster_toml)
+        .collect::<Vec<_>>()
+        .join("\n");
+    Setup {
+        roster,
+        profiles: sims,
+        env: vec![],
+    }
+}
+
+/// Reads the metrics topic from its end: for each snapshot, wall time − end of its second.
+struct MetricsWatch {
+    stop: Arc<AtomicBool>,
+    task: std::thread::JoinHandle<Vec<(i64, f64)>>,
+}
+
+impl MetricsWatch {
+    fn start(p: &Pipeline) -> MetricsWatch {
+        let c: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", p.kafka.brokers())
+            .set("group.id", "bench-latency")
+            .set("enable.auto.commit", "false")
+            .set("fetch.wait.max.ms", "10")
+            .create()
+            .unwrap();
+        let topic = p.kafka_config.topics.metrics.clone();
+        let md = c
+            .fetch_metadata(Some(&topic), Duration::from_secs(10))
+            .unwrap();
+        let mut tpl = TopicPartitionList::new();
+        for part in 0..md.topics()[0].partitions().len() as i32 {
+            tpl.add_partition_offset(&topic, part, Offset::End).unwrap();
+        }
+        c.assign(&tpl).unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let s = stop.clone();
+        let task = std::thread::spawn(move || {
+            let mut out = Vec::new();
+            while !s.load(Ordering::Relaxed) {
+                if let Some(Ok(m)) = c.poll(Duration::from_millis(50)) {
+                    let now = now_us();
+                    if let Ok(x) = pb::PlayerMetrics::decode(m.payload().unwrap_or_default()) {
+                        out.push((now, (now - (x.t_us + 1_000_000)) as f64 / 1000.0));
+                    }
+                }
+            }
+            out
+        });
+        MetricsWatch { stop, task }
+    }
+
+    /// (wall time, latency ms) of every snapshot seen.
+    fn finish(self) -> Vec<(i64, f64)> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.task.join().unwrap()
+    }
+}
+
+/// Chat latency of every alert that fired: its first POST at the chat receiver − the event
+/// time of its firing event on the alerts topic, ms.
+fn chat_latencies(p: &Pipeline) -> Vec<f64> {
+    let alerts = e2e::common::read_alerts(
+        &p.kafka.brokers(),
+        &p.kafka_config.topics.alerts,
+        Duration::from_secs(2),
+    );
+    let posts = p.chat.lock().unwrap().clone();
+    alerts
+        .iter()
+        .filter(|a| a.state == pb::alert::State::Firing as i32)
+        .filter_map(|a| {
+            let first = posts.iter().find(|post| {
+                post.body["alerts"]
+                    .as_array()
+                    .is_some_and(|v| v.iter().any(|x| x["fingerprint"] == a.id.as_str()))
+            })?;
+            Some((first.at - a.t_us) as f64 / 1000.0)
+        })
+        .collect()
+}
+
+async fn throughput() {
+    println!("== 1. Throughput: a 2 × 20 min match over MQTT as fast as it can be sent");
+    let cfgs = matches(1, 20.0, 45 * 60);
+    let windows = merged(&cfgs, i64::MIN);
+    let n = feed::samples(&windows);
+    // Baseline: the engine alone on the same batches, one core, in memory.
+    let t0 = Instant::now();
+    let mut engine: Engine =
+        sideline_sim::offline::engine_for(&MatchSim::new(cfgs[0].clone()), Params::default());
+    let mut out = Vec::new();
+    for (t, bs) in &windows {
+        for b in bs {
+            engine.ingest_batch(b, &mut out);
+        }
+        engine.tick(*t, &mut out);
+        out.clear();
+    }
+    let engine_s = t0.elapsed().as_secs_f64();
+
+    let p = Pipeline::start(setup(&cfgs)).await;
+    let mut f = Feed::new(p.mqtt.port, windows, 0.0);
+    let t0 = Instant::now();
+    f.play(1.0).await;
+    let published = t0.elapsed().as_secs_f64();
+    let (mut ingest_s, mut process_s, mut archive_s) = (None, None, None);
+    while archive_s.is_none() || process_s.is_none() || ingest_s.is_none() {
+        let e = t0.elapsed().as_secs_f64();
+        assert!(e < 900.0, "not done after 15 min:\n{}", p.tails());
+        if ingest_s.is_none()
+            && p.metric("ingest", "sideline_ingest_samples_accepted_total")
+                .await
+                >= n as f64
+        {
+            ingest_s = Some(e);
+        }
+        if process_s.is_none()
+            && p.metric("process", "sideline_processor_samples_total")
+                .await
+                >= n as f64
+        {
+            process_s = Some(e);
+        }
+        if archive_s.is_none()
+            && p.metric("archive", "sideline_archive_rows_total{table=\"samples\"}")
+                .await
+                >= n as f64
+        {
+            archive_s = Some(e);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let messages = f.batches;
+    f.close().await;
+    // Baseline: a bare consumer reading the samples topic this run produced.
+    let t1 = Instant::now();
+    let recs = sideline_testkit::kafka::read_topic(
+        &p.kafka.brokers(),
+        &p.kafka_config.topics.samples,
+        usize::MAX,
+        Duration::from_secs(3),
+    );
+    let read_s = t1.elapsed().as_secs_f64() - 3.0;
+    let rate = |s: f64| n as f64 / s / 1000.0;
+    println!(
+        "{n} samples, {messages} MQTT messages, {} Kafka records",
+        recs.len()
+    );
+    println!("| stage | time | samples/s |");
+    println!("|---|---:|---:|");
+    println!(
+        "| engine alone, same batches, 1 core (baseline) | {engine_s:.2} s | {:.0} k |",
+        rate(engine_s)
+    );
+    println!(
+        "| bare Kafka read of the samples topic (baseline) | {read_s:.1} s | {:.0} k |",
+        rate(read_s)
+    );
+    println!(
+        "| pods' MQTT client: all published | {published:.1} s | {:.0} k |",
+        rate(published)
+    );
+    let ingest_s = ingest_s.unwrap();
+    let process_s = process_s.unwrap();
+    let archive_s = archive_s.unwrap();
+    println!(
+        "| ingest: every sample on Kafka | {ingest_s:.1} s | {:.0} k |",
+        rate(ingest_s)
+    );
+    println!(
+        "| **end to end**: every sample in the processor's engines | {process_s:.1} s | **{:.0} k** |",
+        rate(process_s)
+    );
+    println!(
+        "| archive: every sample in committed Parquet | {archive_s:.1} s | {:.0} k |",
+        rate(archive_s)
+    );
+}
+
+async fn latency() {
+    for (label, n) in [
+        ("match load: 1 match, 22 players", 1usize),
+        ("20 teams: 10 matches, 220 players", 10),
+    ] {
+        println!("\n== 2. Latency at {label}, real time from 29:30 for 90 s");
+        // Event time = wall time: the match started 29:30 + the break ago.
+        let cfgs = matches(n, 45.0, 29 * 60 + 30 + 30);
+        let from = cfgs[0].start + (29 * 60 + 30 + 30) * 1_000_000;
+        let mut windows = merged(&cfgs, from);
+        windows.truncate(90 * 5);
+        let players = 22 * n;
+        let p = Pipeline::start(setup(&cfgs)).await;
+        let rss0 = p.rss("process");
+        let watch = MetricsWatch::start(&p);
+        let samples = feed::samples(&windows);
+        let mut f = Feed::new(p.mqtt.port, windows, 1.0);
+        f.play(1.0).await;
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let rss1 = p.rss("process");
+        let seen = watch.finish();
+        // Skip the first 10 s (players' first seconds, the pipeline warming up).
+        let t_from = seen.first().map_or(0, |x| x.0) + 10_000_000;
+        let mut lat: Vec<f64> = seen.iter().filter(|x| x.0 >= t_from).map(|x| x.1).collect();
+        let mut chat = chat_latencies(&p);
+        println!(
+            "{players} players, {:.0} samples/s: sample → metrics p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms ({} snapshots); sample → chat p50 {:.0} ms, p99 {:.0} ms ({} alerts); processor memory {:.1} MiB → {:.1} MiB, {:.0} KiB per player",
+            samples as f64 / 90.0,
+            pct(&mut lat, 0.5),
+            pct(&mut lat, 0.99),
+            pct(&mut lat, 1.0),
+            lat.len(),
+            pct(&mut chat, 0.5),
+            pct(&mut chat, 0.99),
+            chat.len(),
+            rss0 as f64 / 1048576.0,
+            rss1 as f64 / 1048576.0,
+            (rss1.saturating_sub(rss0)) as f64 / 1024.0 / players as f64,
+        );
+        f.close().await;
+        if n == 10 {
+            recovery(p, cfgs).await;
+        }
+    }
+}
+
+async fn recovery(mut p: Pipeline, cfgs: Vec<MatchConfig>) {
+    println!("\n== 3. Recovery: processor killed (-9) at 20 teams' load and restarted");
+    let from = now_us() / 1_000_000 * 1_000_000;
+    let mut windows = merged(&cfgs, from);
+    windows.truncate(60 * 5);
+    let mut f = Feed::new(p.mqtt.port, windows, 1.0);
+    f.play(0.33).await;
+    let watch = MetricsWatch::start(&p);
+    p.kill9("process");
+    let killed = Instant::now();
+    let killed_us = now_us();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    p.restart("process").await;
+    let restarted = killed.elapsed().as_secs_f64();
+    let play = tokio::spawn(async move {
+        f.play(1.0).await;
+        f.close().await;
+    });
+    let mut caught_up = None;
+    while caught_up.is_none() && killed.elapsed() < Duration::from_secs(120) {
+        let body = e2e::common::http_get(p.addr("process"), "/metrics").await;
+        let lags: Vec<f64> = body
+            .lines()
+            .filter(|l| l.starts_with("sideline_processor_consumer_lag_records{"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse().ok())
+            .collect();
+        if !lags.is_empty() && lags.iter().all(|&l| l == 0.0) {
+            caught_up = Some(killed.elapsed().as_secs_f64());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    play.await.unwrap();
+    let seen = watch.finish();
+    let fresh = seen
+        .iter()
+        .find(|(w, l)| *w > killed_us + 3_000_000 && *l < 3000.0)
+        .map(|(w, _)| (w - killed_us) as f64 / 1e6);
+    println!(
+        "restarted {restarted:.1} s after the kill; every partition read to its end {} s after the kill; first second reported within 3 s again {} s after the kill",
+        caught_up.map_or("—".into(), |s| format!("{s:.1}")),
+        fresh.map_or("—".into(), |s| format!("{s:.1}")),
+    );
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    println!(
+        "machine: {} cores, {}",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        std::fs::read_to_string("/proc/cpuinfo")
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| l.strip_prefix("model name\t: "))
+            .unwrap_or("?")
+    );
+    throughput().await;
+    latency().await;
+}

@@ -1,0 +1,98 @@
+//! The whole pipeline on real brokers, undisturbed: Mosquitto, tansu and Prometheus, with
+//! `sideline ingest`, `process`, `alert` and `archive` as separate processes, fed over MQTT
+//! with a synthetic match and with the real ZXY excerpt. The outputs must equal the offline
+//! engine's on the same batches: every player's totals, every alert (delivered to the chat
+//! once), every sample in the archive exactly once; and Prometheus must be scraping all four.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod e2e;
+
+use std::time::Duration;
+
+use e2e::check::{Allow, report};
+use e2e::feed::{self, Feed};
+use e2e::{Expected, Pipeline, Setup};
+use sideline_sim::{MatchConfig, MatchSim};
+
+/// 2 × 17 min with a 30-s break: long enough for the scripted pod dropout (30:00–33:00)
+/// and its alerts, short enough for CI.
+fn short_match() -> MatchConfig {
+    MatchConfig {
+        half_min: 17.0,
+        break_min: 0.5,
+        batch_ms: 200,
+        ..MatchConfig::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_synthetic_match_through_every_service_equals_the_offline_engine() {
+    let speed = 20.0;
+    let (cfg, windows) = feed::synthetic(&short_match(), speed, 0.0, 34.5);
+    let want = Expected::synthetic(&cfg, &windows);
+    let sim = MatchSim::new(cfg.clone());
+    let p = Pipeline::start(Setup {
+        roster: sideline_cli::simulate::roster_toml(&sim),
+        profiles: vec![sim],
+        env: vec![],
+    })
+    .await;
+    let mut f = Feed::new(p.mqtt.port, windows, speed);
+    f.play(1.0).await;
+    f.close().await;
+    let out = p.outcome(&want, Duration::from_secs(180)).await;
+    let figures = out.check(&want, &Allow::default());
+    report("undisturbed synthetic match", &figures);
+    assert_eq!(
+        figures.duplicate_rows, 0,
+        "an undisturbed run duplicated rows"
+    );
+    assert_eq!(figures.repeated_seconds, 0);
+    assert!(!want.alert_ids.is_empty(), "the match should raise alerts");
+    // Prometheus scraped every service, and saw the samples.
+    for job in ["ingest", "process", "alert", "archive"] {
+        let up = p.promql(&format!("up{{job=\"sideline-{job}\"}}")).await;
+        assert_eq!(up, Some(1.0), "{job} not up in Prometheus");
+    }
+    let seen = p
+        .promql("sum(sideline_processor_samples_total)")
+        .await
+        .unwrap_or(0.0);
+    assert!(seen > 0.0, "Prometheus saw no processed samples");
+    for role in e2e::ROLES {
+        assert!(
+            p.problems(role).is_empty(),
+            "{role}: {:?}",
+            p.problems(role)
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_real_zxy_excerpt_through_every_service_equals_the_offline_engine() {
+    let path = sideline_e2e::data_dir()
+        .join("zxy_alfheim/zxy_tromso_anzhi_2013-11-07_excerpt_long.csv.gz");
+    let data =
+        sideline_cli::analyze::load_files(sideline_cli::analyze::Format::Zxy, &[path], None, None)
+            .unwrap();
+    let speed = 10.0;
+    let windows = feed::recording(&data, "zxy-e2e", speed);
+    let roster = sideline_cli::replay::pods(&data);
+    let want = Expected::batches(&roster, &windows);
+    let p = Pipeline::start(Setup {
+        roster: sideline_cli::replay::roster_toml(&data),
+        profiles: vec![],
+        env: vec![],
+    })
+    .await;
+    let mut f = Feed::new(p.mqtt.port, windows, speed);
+    f.play(1.0).await;
+    eprintln!("published {} batches, {} samples", f.batches, f.samples);
+    f.close().await;
+    let out = p.outcome(&want, Duration::from_secs(120)).await;
+    let figures = out.check(&want, &Allow::default());
+    report("undisturbed ZXY excerpt", &figures);
+    assert_eq!(figures.duplicate_rows, 0);
+    assert_eq!(want.totals.len(), data.tracks.len());
+}
