@@ -15,12 +15,11 @@ use e2e::feed::{self, Feed};
 use e2e::{Expected, Pipeline, Setup};
 use sideline_sim::{MatchConfig, MatchSim};
 
-/// 2 × 17 min with a 30-s break: long enough for the scripted pod dropout (30:00–33:00)
-/// and its alerts, short enough for CI.
-fn short_match() -> MatchConfig {
+/// The synthetic match (2 × 45 min, 1-min break); the tests play minutes 27:00–34:00, which
+/// take in the scripted pod dropout (30:00–33:00) and its alerts.
+fn the_match() -> MatchConfig {
     MatchConfig {
-        half_min: 17.0,
-        break_min: 0.5,
+        break_min: 1.0,
         batch_ms: 200,
         ..MatchConfig::default()
     }
@@ -28,14 +27,15 @@ fn short_match() -> MatchConfig {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_synthetic_match_through_every_service_equals_the_offline_engine() {
-    let speed = 20.0;
-    let (cfg, windows) = feed::synthetic(&short_match(), speed, 0.0, 34.5);
+    let speed = 10.0;
+    let (cfg, windows) = feed::synthetic(&the_match(), speed, 27.0, 34.0);
     let want = Expected::synthetic(&cfg, &windows);
     let sim = MatchSim::new(cfg.clone());
     let p = Pipeline::start(Setup {
         roster: sideline_cli::simulate::roster_toml(&sim),
         profiles: vec![sim],
         env: vec![],
+        archive: true,
     })
     .await;
     let mut f = Feed::new(p.mqtt.port, windows, speed);
@@ -84,6 +84,7 @@ async fn the_real_zxy_excerpt_through_every_service_equals_the_offline_engine() 
         roster: sideline_cli::replay::roster_toml(&data),
         profiles: vec![],
         env: vec![],
+        archive: true,
     })
     .await;
     let mut f = Feed::new(p.mqtt.port, windows, speed);

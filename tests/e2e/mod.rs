@@ -122,6 +122,8 @@ pub struct Pipeline {
     pub chat: Arc<Mutex<Vec<Post>>>,
     /// Topic names and client settings.
     pub kafka_config: sideline_kafka::KafkaConfig,
+    /// Services killed and restarted: (role, killed, back), ms since the epoch.
+    pub outages: Vec<(&'static str, i64, i64)>,
 }
 
 /// What the pipeline is started with.
@@ -132,6 +134,8 @@ pub struct Setup {
     pub profiles: Vec<sideline_sim::MatchSim>,
     /// Extra environment for one service (e.g. `("process", "SIDELINE__…", "…")`).
     pub env: Vec<(&'static str, String, String)>,
+    /// Run `sideline archive` too (needs a `sideline` built with the `archive` feature).
+    pub archive: bool,
 }
 
 impl Pipeline {
@@ -163,7 +167,10 @@ impl Pipeline {
         )
         .unwrap();
         let mut services = BTreeMap::new();
-        for role in ROLES {
+        for role in ROLES
+            .into_iter()
+            .filter(|r| setup.archive || *r != "archive")
+        {
             let port = free_port();
             let mut env: Vec<(String, String)> = vec![
                 ("SIDELINE__KAFKA__BROKERS".into(), k.brokers.clone()),
@@ -201,6 +208,9 @@ impl Pipeline {
                         d.join("archive").display().to_string(),
                     ));
                     env.push(("SIDELINE__ARCHIVE__FLUSH_INTERVAL_S".into(), "2".into()));
+                    // After a kill -9, tansu leaves the dead member's partitions unowned until
+                    // the watchdog rejoins (default 120 s): shorter here, see BENCHMARKS.md.
+                    env.push(("SIDELINE__ARCHIVE__ORPHAN_GRACE_S".into(), "15".into()));
                 }
                 _ => {}
             }
@@ -231,11 +241,13 @@ impl Pipeline {
             prometheus_addr: format!("127.0.0.1:{prometheus_port}").parse().unwrap(),
             chat,
             kafka_config: k,
+            outages: Vec::new(),
         };
-        for role in ROLES {
+        let roles: Vec<&'static str> = p.services.keys().copied().collect();
+        for role in &roles {
             p.spawn(role);
         }
-        for role in ROLES {
+        for role in &roles {
             p.wait_ready(role);
         }
         p.wait_subscribed().await;
@@ -330,6 +342,8 @@ impl Pipeline {
         let mut c = self.services.get_mut(role).unwrap().child.take().unwrap();
         c.kill().unwrap();
         c.wait().unwrap();
+        let now = sideline_cli::publish::now_us() / 1000;
+        self.outages.push((role, now, i64::MAX));
     }
 
     /// Start `role` again (after [`Self::kill9`]) and wait until it answers.
@@ -339,6 +353,10 @@ impl Pipeline {
         self.wait_ready(role);
         if role == "ingest" {
             self.wait_subscribed().await;
+        }
+        let now = sideline_cli::publish::now_us() / 1000;
+        if let Some(o) = self.outages.iter_mut().rev().find(|o| o.0 == role) {
+            o.2 = now;
         }
     }
 
@@ -388,7 +406,7 @@ impl Pipeline {
     /// The last lines of each service's log (for failure messages).
     pub fn tails(&self) -> String {
         let mut out = String::new();
-        for role in ROLES {
+        for role in self.services.keys() {
             let p = self.dir.path().join(format!("{role}.log"));
             let text = std::fs::read_to_string(&p).unwrap_or_default();
             let lines: Vec<&str> = text.lines().collect();
