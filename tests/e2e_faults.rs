@@ -80,15 +80,7 @@ async fn processor_caught_up(p: &Pipeline, since: Instant) -> f64 {
     e2e::until(
         "processor caught up",
         Duration::from_secs(120),
-        async || {
-            let body = e2e::common::http_get(p.addr("process"), "/metrics").await;
-            let lags: Vec<f64> = body
-                .lines()
-                .filter(|l| l.starts_with("sideline_processor_consumer_lag_records{"))
-                .filter_map(|l| l.rsplit(' ').next()?.parse().ok())
-                .collect();
-            !lags.is_empty() && lags.iter().all(|&l| l == 0.0)
-        },
+        async || p.processor_at_end().await,
     )
     .await;
     since.elapsed().as_secs_f64()

@@ -360,13 +360,7 @@ async fn recovery(mut p: Pipeline, cfgs: Vec<MatchConfig>) {
     });
     let mut caught_up = None;
     while caught_up.is_none() && killed.elapsed() < Duration::from_secs(120) {
-        let body = e2e::common::http_get(p.addr("process"), "/metrics").await;
-        let lags: Vec<f64> = body
-            .lines()
-            .filter(|l| l.starts_with("sideline_processor_consumer_lag_records{"))
-            .filter_map(|l| l.rsplit(' ').next()?.parse().ok())
-            .collect();
-        if !lags.is_empty() && lags.iter().all(|&l| l == 0.0) {
+        if p.processor_at_end().await {
             caught_up = Some(killed.elapsed().as_secs_f64());
         }
         tokio::time::sleep(Duration::from_millis(200)).await;

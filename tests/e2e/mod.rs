@@ -305,6 +305,18 @@ impl Pipeline {
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
 
+    /// Whether the processor has read every partition to its end (its consumer lag, from
+    /// librdkafka's statistics, is 0 everywhere).
+    pub async fn processor_at_end(&self) -> bool {
+        let body = common::http_get(self.addr("process"), "/metrics").await;
+        let lags: Vec<f64> = body
+            .lines()
+            .filter(|l| l.starts_with("sideline_processor_consumer_lag_records{"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse().ok())
+            .collect();
+        !lags.is_empty() && lags.iter().all(|&l| l == 0.0)
+    }
+
     /// The admin (metrics) address of `role`.
     pub fn addr(&self, role: &str) -> SocketAddr {
         format!("127.0.0.1:{}", self.services[role].port)
