@@ -210,7 +210,7 @@ async fn mosquitto_lets_a_device_publish_only_under_its_own_id() {
         broker.log()
     );
 
-    // Ingest reads every device topic, as the service subscribes (shared subscription).
+    // Ingest reads every device topic, as the service subscribes (plain subscription).
     let (ingest, ingest_loop) = connect(
         &client(
             broker.port,
@@ -225,7 +225,7 @@ async fn mosquitto_lets_a_device_publish_only_under_its_own_id() {
     .unwrap();
     let mut seen = drive(ingest_loop);
     ingest
-        .try_subscribe("$share/sideline-ingest/sideline/v1/+/+/+", QoS::AtLeastOnce)
+        .try_subscribe("sideline/v1/+/+/+", QoS::AtLeastOnce)
         .unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;
 

@@ -195,21 +195,11 @@ impl Pipeline {
             usize::MAX,
             Duration::from_secs(2),
         );
-        let alerts: Vec<(pb::Alert, i64)> = records
+        let alerts: Vec<pb::Alert> = records
             .iter()
-            .map(|r| {
-                let a = <pb::Alert as prost::Message>::decode(r.value.as_deref().unwrap()).unwrap();
-                (a, r.timestamp_ms.unwrap_or(0))
-            })
+            .map(|r| <pb::Alert as prost::Message>::decode(r.value.as_deref().unwrap()).unwrap())
             .collect();
-        let alerter_down: Vec<(i64, i64)> = self
-            .outages
-            .iter()
-            .filter(|o| o.0 == "alert")
-            .map(|o| (o.1, o.2))
-            .collect();
-        let ids = must_reach_chat(&alerts, &alerter_down);
-        let alerts: Vec<pb::Alert> = alerts.into_iter().map(|(a, _)| a).collect();
+        let ids = must_reach_chat(&alerts);
         loop {
             let got = delivered(&self.chat.lock().unwrap());
             if ids.iter().all(|id| got.contains_key(id)) {
@@ -241,34 +231,27 @@ impl Pipeline {
     }
 }
 
-/// The alerter's group wait (its default): an alert raised and closed within it is never
-/// sent, by design (as Alertmanager's `group_wait`).
-const GROUP_WAIT_MS: i64 = 5_000;
+/// The alerter's group wait (its default): an alert raised and closed within it (by its
+/// event times) is never sent, by design (as Alertmanager's `group_wait`).
+const GROUP_WAIT_US: i64 = 5_000_000;
 
-/// Alerts (with the Kafka time of each event) that the chat must receive: those that stayed
-/// open clearly longer than the group wait in wall time (2 s margin either side is left to
-/// the alerter), but a "rising" warning, which red may supersede silently, and an alert that
-/// was over by the time the alerter, down (`down`: killed, back; ms), read it again — it then
-/// sees the raise and the close together, and by design says nothing.
-fn must_reach_chat(alerts: &[(pb::Alert, i64)], down: &[(i64, i64)]) -> BTreeSet<String> {
+/// Alerts that the chat must receive: every one that stayed open longer than the group wait
+/// by its event times (1 s margin), whenever the alerter learnt of it — also one raised and
+/// cleared while the alerter was down — but a "rising" warning, which red may supersede
+/// silently.
+fn must_reach_chat(alerts: &[pb::Alert]) -> BTreeSet<String> {
     let mut opened: BTreeMap<&str, (i64, Option<i64>, i32)> = BTreeMap::new();
-    for (a, ts) in alerts {
-        let e = opened.entry(&a.id).or_insert((*ts, None, a.kind));
+    for a in alerts {
+        let e = opened.entry(&a.id).or_insert((a.t_us, None, a.kind));
         if a.state == pb::alert::State::Resolved as i32 {
-            e.1 = Some(*ts);
+            e.1 = Some(a.t_us);
         }
     }
     opened
         .into_iter()
         .filter(|(_, (f, r, kind))| {
-            let margin = GROUP_WAIT_MS + 2_000;
-            let over_while_down = r.is_some_and(|r| {
-                down.iter()
-                    .any(|(k, b)| *f >= k - margin && r <= b.saturating_add(margin))
-            });
             *kind != pb::alert::Kind::StrainRiskRising as i32
-                && !over_while_down
-                && r.is_none_or(|r| r - f > margin)
+                && r.is_none_or(|r| r - f > GROUP_WAIT_US + 1_000_000)
         })
         .map(|(id, _)| id.to_string())
         .collect()

@@ -122,8 +122,6 @@ pub struct Pipeline {
     pub chat: Arc<Mutex<Vec<Post>>>,
     /// Topic names and client settings.
     pub kafka_config: sideline_kafka::KafkaConfig,
-    /// Services killed and restarted: (role, killed, back), ms since the epoch.
-    pub outages: Vec<(&'static str, i64, i64)>,
 }
 
 /// What the pipeline is started with.
@@ -196,6 +194,8 @@ impl Pipeline {
                         "--config".into(),
                         d.join("alert.toml").display().to_string(),
                     ];
+                    // As for the archiver: a restarted alerter's watchdog rejoins sooner.
+                    env.push(("SIDELINE__ALERTER__ORPHAN_GRACE_S".into(), "15".into()));
                 }
                 "process" => {
                     // Shorter than the default 30 s so that each run's last seconds come
@@ -241,7 +241,6 @@ impl Pipeline {
             prometheus_addr: format!("127.0.0.1:{prometheus_port}").parse().unwrap(),
             chat,
             kafka_config: k,
-            outages: Vec::new(),
         };
         let roles: Vec<&'static str> = p.services.keys().copied().collect();
         for role in &roles {
@@ -354,8 +353,6 @@ impl Pipeline {
         let mut c = self.services.get_mut(role).unwrap().child.take().unwrap();
         c.kill().unwrap();
         c.wait().unwrap();
-        let now = sideline_cli::publish::now_us() / 1000;
-        self.outages.push((role, now, i64::MAX));
     }
 
     /// Start `role` again (after [`Self::kill9`]) and wait until it answers.
@@ -365,10 +362,6 @@ impl Pipeline {
         self.wait_ready(role);
         if role == "ingest" {
             self.wait_subscribed().await;
-        }
-        let now = sideline_cli::publish::now_us() / 1000;
-        if let Some(o) = self.outages.iter_mut().rev().find(|o| o.0 == role) {
-            o.2 = now;
         }
     }
 

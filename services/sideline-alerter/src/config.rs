@@ -81,6 +81,9 @@ impl DestinationConfig {
 pub struct AlerterSettings {
     /// Consumer group.
     pub group_id: String,
+    /// Rejoin the group when a partition of the alerts topic has records waiting and no
+    /// committed progress this long, s (0 = never; see `sideline_kafka::watchdog`).
+    pub orphan_grace_s: u64,
     /// Outbox directory.
     pub outbox_dir: PathBuf,
     /// Public base URL of the HTTP server (for acknowledge links).

@@ -2,7 +2,7 @@
 //! names come from the configuration; reasons and results are fixed lists.
 
 use prometheus::{
-    HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
 };
 
 /// The alerter's metrics.
@@ -34,6 +34,8 @@ pub struct AlerterMetrics {
     pub acks: IntCounterVec,
     /// Outbox write failures (disk full, permissions): messages held in memory meanwhile.
     pub outbox_errors: IntGauge,
+    /// Group rejoins forced by the orphaned-partition watchdog.
+    pub rejoins: IntCounter,
 }
 
 fn counter(
@@ -100,7 +102,13 @@ impl AlerterMetrics {
             "Messages held in memory because the outbox could not be written.",
         )?;
         r.register(Box::new(outbox_errors.clone()))?;
+        let rejoins = IntCounter::new(
+            "sideline_alerter_group_rejoins_total",
+            "Consumer-group rejoins forced by the orphaned-partition watchdog.",
+        )?;
+        r.register(Box::new(rejoins.clone()))?;
         Ok(AlerterMetrics {
+            rejoins,
             consumed: counter(
                 r,
                 "sideline_alerter_alerts_consumed_total",

@@ -7,11 +7,14 @@
 //! level went up gets an entry (raised / escalated to red), whose red went back to warning
 //! gets "downgraded", whose last open alert closed gets "cleared" (for a red, or for every
 //! clearing when the destination says `send_resolved = "all"`; otherwise a "cleared" line in
-//! the team's next message, or in a digest after `digest_after_s`). A second warning for a
+//! the team's next message, or in a digest after `digest_after_s`). An alert raised and cleared
+//! before staff were told of it, but open at least one group wait by its own event times (the
+//! alerter learnt of it late: down, or catching up), gets a "cleared" entry of its own. A
+//! second warning for a
 //! player already warned about (amber after "rising") is not a new message: it is listed with
 //! the next one. A rising alert superseded by red, and the session-end resolutions when the
 //! whole team goes quiet, say nothing of their own. An alert raised and closed within one group
-//! wait is never sent (as Alertmanager's group_wait). A red nobody acknowledged is repeated
+//! wait (by its event times) is never sent (as Alertmanager's group_wait). A red nobody acknowledged is repeated
 //! every `repeat_interval_s` and escalates to the route's second destination after
 //! `escalate_after_s`; an acknowledgement stops both.
 //!
@@ -119,11 +122,18 @@ struct DestState {
     escalated: bool,
     /// Closed since the last flush (for the entry or the cleared lines).
     closed: Vec<Item>,
+    /// Of those, the ids open at least one group wait by their own event times: learnt of
+    /// late (the alerter was down or catching up), they are still worth a message.
+    #[serde(default)]
+    long: BTreeSet<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct PlayerState {
     open: BTreeMap<String, Item>,
+    /// Event time of each open alert's first event, µs.
+    #[serde(default)]
+    fired: BTreeMap<String, i64>,
     dests: BTreeMap<String, DestState>,
     /// The red was acknowledged (until the player drops below red).
     acked: bool,
@@ -198,15 +208,18 @@ impl Router {
             .or_default();
         if item.state == State::Resolved {
             p.open.remove(&item.id);
+            let opened = p.fired.remove(&item.id).unwrap_or(item.t_us);
+            let long = item.t_us - opened >= self.policy.timing.group_wait_s as i64 * S;
             self.closed.insert(item.id.clone(), now);
             for d in &dests {
-                p.dests
-                    .entry(d.clone())
-                    .or_default()
-                    .closed
-                    .push(item.clone());
+                let d = p.dests.entry(d.clone()).or_default();
+                d.closed.push(item.clone());
+                if long {
+                    d.long.insert(item.id.clone());
+                }
             }
         } else {
+            p.fired.entry(item.id.clone()).or_insert(item.t_us);
             p.open.insert(item.id.clone(), item.clone());
         }
         for d in dests {
@@ -266,8 +279,13 @@ impl Router {
         self.digests(now, &mut out);
         let keep = now - self.policy.timing.remember_closed_s as i64 * S;
         self.closed.retain(|_, t| *t >= keep);
-        self.players
-            .retain(|_, p| !p.open.is_empty() || p.dests.values().any(|d| d.told.is_some()));
+        self.players.retain(|_, p| {
+            // (closed: a flush is still to come for them)
+            !p.open.is_empty()
+                || p.dests
+                    .values()
+                    .any(|d| d.told.is_some() || !d.closed.is_empty())
+        });
         out
     }
 
@@ -303,6 +321,7 @@ impl Router {
             };
             // Closed alerts say nothing of their own if superseded, and session ends only to
             // machines.
+            let long = std::mem::take(&mut d.long);
             let closed: Vec<Item> = std::mem::take(&mut d.closed)
                 .into_iter()
                 .filter(|i| match i.resolution {
@@ -349,6 +368,18 @@ impl Router {
                     }
                     d.red_told_at = None;
                     p.acked = false;
+                }
+                (None, None) => {
+                    // Raised and cleared before staff heard of it, yet open a group wait or
+                    // more by its own times: each gets a "cleared" entry of its own.
+                    for c in closed.iter().filter(|c| long.contains(&c.id)) {
+                        entries.push(Entry {
+                            key: format!("{dest}|cleared|{}", c.id),
+                            change: Change::Cleared,
+                            alert: c.clone(),
+                            also: Vec::new(),
+                        });
+                    }
                 }
                 _ => {}
             }

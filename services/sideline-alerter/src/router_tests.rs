@@ -94,6 +94,31 @@ fn an_alert_raised_and_closed_within_the_group_wait_is_never_sent() {
 }
 
 #[test]
+fn an_alert_learnt_of_only_after_it_cleared_is_sent_if_it_was_open_a_group_wait() {
+    // The alerter was down: firing (t = 10 s) and resolution (t = 100 s) of "long", and of the
+    // 2-s "blip", all arrive together at 200 s.
+    let mut r = Router::new(policy());
+    let late = [
+        ev("long", "p1", "sprint_spike", Warning, Firing, 10),
+        ev("long", "p1", "sprint_spike", Warning, Resolved, 100),
+        ev("blip", "p2", "device", Warning, Firing, 120),
+        ev("blip", "p2", "device", Warning, Resolved, 122),
+    ];
+    let now = (T0 + 200) * S;
+    for e in late {
+        r.offer(e, now);
+    }
+    let m: Vec<Message> = (200..=300).flat_map(|s| r.tick((T0 + s) * S)).collect();
+    assert_eq!(
+        changes(&m),
+        [("bench".into(), Change::Cleared, "p1".into())]
+    );
+    assert_eq!(m[0].entries[0].alert.id, "long");
+    assert_eq!(m[0].entries[0].key, "bench|cleared|long");
+    assert_eq!(m[0].at, (T0 + 205) * S);
+}
+
+#[test]
 fn a_cleared_warning_rides_with_the_next_message_or_a_digest() {
     let mut r = Router::new(policy());
     let events = [

@@ -5,6 +5,10 @@
 //! messages it formed stored in the outbox), so a crash re-reads at most the events since the
 //! last save; the router recognises them (closed ids) and the outbox refuses keys it has seen,
 //! so nothing is sent twice.
+//!
+//! A partition watchdog (`sideline_kafka::watchdog`, `alerter.orphan_grace_s`) rejoins the group
+//! when a partition has alerts waiting and its committed offset does not move: brokers such as
+//! tansu leave a killed member's partitions assigned to it.
 
 use std::time::Duration;
 
@@ -237,8 +241,24 @@ async fn consume(
             ],
         )?
         .create()?;
-    consumer.subscribe(&[cfg.kafka.topics.alerts.as_str()])?;
+    let topic = cfg.kafka.topics.alerts.as_str();
+    consumer.subscribe(&[topic])?;
     health.set("kafka", true);
+    // Safety net against coordinators that orphan a dead member's partitions (tansu keeps a
+    // killed alerter's partitions assigned to it; a restarted one would read nothing).
+    let (rejoin_tx, mut rejoin_rx) = mpsc::unbounded_channel::<()>();
+    let watch_stop = stop.child_token();
+    let _watch_guard = watch_stop.clone().drop_guard();
+    if cfg.alerter.orphan_grace_s > 0 {
+        tokio::spawn(sideline_kafka::watchdog::run(
+            cfg.kafka.clone(),
+            cfg.alerter.group_id.clone(),
+            topic.to_string(),
+            Duration::from_secs(cfg.alerter.orphan_grace_s),
+            rejoin_tx,
+            watch_stop,
+        ));
+    }
     let mut stream = consumer.stream();
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     let mut uncommitted = false;
@@ -262,6 +282,16 @@ async fn consume(
                 None => break,
             },
             Some((token, reply)) = acks.recv() => { let _ = reply.send(alerter.ack(&token)); }
+            Some(()) = rejoin_rx.recv() => {
+                if alerter.tick() && uncommitted
+                    && consumer.commit_consumer_state(CommitMode::Sync).is_ok() {
+                    uncommitted = false;
+                }
+                metrics.rejoins.inc();
+                consumer.unsubscribe();
+                consumer.subscribe(&[topic])?;
+                tracing::warn!(message = "Rejoined the consumer group (a partition was orphaned).");
+            }
             _ = tick.tick() => {
                 let saved = alerter.tick();
                 health.set("outbox", saved);

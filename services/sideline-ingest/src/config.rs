@@ -124,7 +124,9 @@ mod tests {
 
     #[test]
     fn the_embedded_defaults_load_and_validate() {
-        let c: IngestConfig = sideline_common::config::load(DEFAULTS, None).unwrap();
+        let mut c: IngestConfig = sideline_common::config::load(DEFAULTS, None).unwrap();
+        assert_eq!(c.subscribe.filter(), "sideline/v1/+/+/+");
+        c.subscribe.share_group = "sideline-ingest".into();
         assert_eq!(
             c.subscribe.filter(),
             "$share/sideline-ingest/sideline/v1/+/+/+"

@@ -271,11 +271,18 @@ pub async fn pump(
     // The loop: start work while under the in-flight limit; acknowledge in arrival order.
     let mut pending = FuturesOrdered::new();
     // Acknowledgements waiting for room in the client's request channel, in arrival order.
-    // Never wait for that room here: the polling task may itself be waiting for us.
-    let mut acks: VecDeque<sideline_mqtt::AckHandle> = VecDeque::new();
-    let flush = |acks: &mut VecDeque<sideline_mqtt::AckHandle>| {
-        while let Some(a) = acks.front() {
-            if !client.try_ack(a) {
+    // Never wait for that room here: the polling task may itself be waiting for us. Those of
+    // messages delivered on an earlier connection are dropped: the broker has re-sent them
+    // (see `ConnectionStatus::may_ack`); while disconnected they wait.
+    let mut acks: VecDeque<(u64, sideline_mqtt::AckHandle)> = VecDeque::new();
+    let flush = |acks: &mut VecDeque<(u64, sideline_mqtt::AckHandle)>| {
+        while let Some((connection, a)) = acks.front() {
+            if !status.may_ack(*connection) {
+                if status.connects.load(Ordering::Relaxed) == *connection {
+                    break; // disconnected: wait for the next connection
+                }
+                metrics.stale_acks.inc();
+            } else if !client.try_ack(a) {
                 break;
             }
             acks.pop_front();
@@ -291,7 +298,7 @@ pub async fn pump(
                 let m: sideline_mqtt::Message = m;
                 metrics.inflight.dec();
                 if outcome != Outcome::Abandoned && m.needs_ack {
-                    acks.push_back(m.ack);
+                    acks.push_back((m.connection, m.ack));
                     flush(&mut acks);
                 }
             }

@@ -53,6 +53,9 @@ pub struct IngestMetrics {
     pub mqtt_errors: IntCounter,
     /// Times the MQTT hand-off channel was full (backpressure reached the socket).
     pub mqtt_channel_full: IntCounter,
+    /// Acknowledgements not sent because the message came on an earlier connection (the broker
+    /// re-sent it on the current one).
+    pub stale_acks: IntCounter,
     /// 1 while Kafka answers metadata requests.
     pub kafka_connected: IntGauge,
     /// Devices on the roster.
@@ -191,6 +194,11 @@ impl IngestMetrics {
                 r,
                 "sideline_ingest_mqtt_channel_full_total",
                 "Times the hand-off from the MQTT task was full.",
+            )?,
+            stale_acks: counter(
+                r,
+                "sideline_ingest_mqtt_stale_acks_skipped_total",
+                "Acknowledgements skipped: the message came on an earlier connection.",
             )?,
             kafka_connected: gauge(
                 r,

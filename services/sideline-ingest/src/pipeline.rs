@@ -327,6 +327,7 @@ mod tests {
             needs_ack: true,
             duplicate: false,
             ack: AckHandle::V4(p),
+            connection: 1,
         }
     }
 

@@ -144,20 +144,13 @@ async fn two_instances_on_one_shared_subscription_split_the_work_and_lose_nothin
     let env = brokers();
     let (batches, sim) = short_match(20.0);
     let roster = env.roster(&sim);
-    let a = start(config(
-        env.mqtt.port,
-        &env.kafka.brokers(),
-        &roster,
-        "ingest-1",
-    ))
-    .await;
-    let b = start(config(
-        env.mqtt.port,
-        &env.kafka.brokers(),
-        &roster,
-        "ingest-2",
-    ))
-    .await;
+    let shared = |id: &str| {
+        let mut c = config(env.mqtt.port, &env.kafka.brokers(), &roster, id);
+        c.subscribe.share_group = "sideline-ingest".into();
+        c
+    };
+    let a = start(shared("ingest-1")).await;
+    let b = start(shared("ingest-2")).await;
     wait_ready(&a, Duration::from_secs(60)).await;
     wait_ready(&b, Duration::from_secs(60)).await;
     let p = Publisher::connect(env.mqtt.port, "pub-s").await;

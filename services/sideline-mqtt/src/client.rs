@@ -69,6 +69,9 @@ pub struct Message {
     pub duplicate: bool,
     /// For [`Client::ack`].
     pub ack: AckHandle,
+    /// The connection that delivered it (the ConnAck count, set by the polling task; see
+    /// [`crate::ConnectionStatus::may_ack`]).
+    pub connection: u64,
 }
 
 /// What polling produced.
@@ -283,6 +286,7 @@ impl EventLoop {
                         needs_ack: p.qos != QoS::AtMostOnce,
                         duplicate: p.dup,
                         ack: AckHandle::V4(p),
+                        connection: 0,
                     })),
                     E::Incoming(P::PubAck(_)) => Ok(Event::PubAck),
                     _ => Ok(Event::Other),
@@ -305,6 +309,7 @@ impl EventLoop {
                         needs_ack: p.qos != rumqttc::v5::mqttbytes::QoS::AtMostOnce,
                         duplicate: p.dup,
                         ack: AckHandle::V5(p),
+                        connection: 0,
                     })),
                     E::Incoming(P::PubAck(_)) => Ok(Event::PubAck),
                     _ => Ok(Event::Other),

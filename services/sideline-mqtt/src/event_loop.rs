@@ -38,6 +38,21 @@ pub struct ConnectionStatus {
     pub acked: AtomicU64,
 }
 
+impl ConnectionStatus {
+    /// Whether a message delivered on `connection` ([`Message::connection`]) should be
+    /// acknowledged now: only on the connection that delivered it. After a reconnect the broker
+    /// re-sends every message left unacknowledged in the session (same packet id, DUP set); that
+    /// copy is the one to acknowledge. Acknowledging the old copy too would acknowledge the
+    /// packet id twice, and the second acknowledgement can complete a newer message that reuses
+    /// the id before it is handled. While disconnected nothing may be acknowledged (a queued
+    /// acknowledgement would go out on the next connection). One acknowledgement already queued
+    /// in the client when the connection drops can still go out on the next one.
+    pub fn may_ack(&self, connection: u64) -> bool {
+        self.connected.load(Ordering::Relaxed)
+            && self.connects.load(Ordering::Relaxed) == connection
+    }
+}
+
 /// Run until `stop` is cancelled: poll, resubscribe to `subscriptions` on each ConnAck, send
 /// messages to `tx` (if any; publishers pass `None`), holding at most `overflow_cap` more
 /// locally while `tx` is full.
@@ -93,8 +108,9 @@ pub async fn run_event_loop(
                 tracing::info!(message = "MQTT connected.", session_present);
                 unsubscribed = subscriptions.clone();
             }
-            Ok(Event::Message(m)) => {
+            Ok(Event::Message(mut m)) => {
                 let Some(tx) = &tx else { continue };
+                m.connection = status.connects.load(Ordering::Relaxed);
                 if !overflow.is_empty() {
                     overflow.push_back(m);
                 } else {
