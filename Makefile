@@ -49,13 +49,19 @@ lint:
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 	$(CARGO) clippy -p sideline-cli --bins --locked --no-default-features -- -D warnings
 
+# The end-to-end tests append their figures (lost, duplicated, time to catch up) to
+# E2E_REPORT; they are printed at the end, passed or not.
+E2E_REPORT := $(CARGO_TARGET_DIR)/e2e-report.txt
 unit:
-	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
-		$(CARGO) nextest run --workspace --locked --no-fail-fast; \
+	@rm -f $(E2E_REPORT); status=0; \
+	if $(CARGO) nextest --version >/dev/null 2>&1; then \
+		SIDELINE_E2E_REPORT=$(E2E_REPORT) $(CARGO) nextest run --workspace --locked --no-fail-fast || status=$$?; \
 	else \
 		echo "cargo-nextest not found: using cargo test"; \
-		$(CARGO) test --workspace --locked --no-fail-fast; \
-	fi
+		SIDELINE_E2E_REPORT=$(E2E_REPORT) $(CARGO) test --workspace --locked --no-fail-fast || status=$$?; \
+	fi; \
+	if [ -f $(E2E_REPORT) ]; then echo "== end-to-end figures =="; cat $(E2E_REPORT); fi; \
+	exit $$status
 
 doc-test:
 	$(CARGO) test --workspace --doc --locked

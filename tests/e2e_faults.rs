@@ -11,7 +11,7 @@ mod e2e;
 
 use std::time::{Duration, Instant};
 
-use e2e::check::{Allow, Figures, report};
+use e2e::check::{Allow, Figures, note, report};
 use e2e::feed::{self, Feed, Windows};
 use e2e::{Expected, Pipeline, Setup};
 use sideline_engine::Batch;
@@ -100,7 +100,9 @@ async fn kill_and_restart(role: &'static str, down: Duration) {
     let restarted = Instant::now();
     if role == "process" {
         let s = processor_caught_up(&r.p, restarted).await;
-        eprintln!("E2E recovery: processor caught up {s:.1} s after its restart");
+        note(&format!(
+            "E2E recovery: processor caught up {s:.1} s after its restart"
+        ));
     }
     let (p, _) = r
         .finish(
@@ -237,10 +239,10 @@ async fn a_flood_of_malformed_input_is_dead_lettered_and_counted_and_harms_nothi
         usize::MAX,
         Duration::from_secs(3),
     );
-    eprintln!(
+    note(&format!(
         "E2E malformed: {n} sent, {rejected} counted as rejected, {} on the DLQ topic",
         dlq_records.len()
-    );
+    ));
     assert!(
         rejected >= n as f64,
         "every malformed message counted: {rejected} of {n}"

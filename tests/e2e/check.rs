@@ -398,6 +398,12 @@ pub fn report(scenario: &str, f: &Figures) {
         f.archived_s,
         f.caught_up_s
     );
+    note(&line);
+}
+
+/// Print a figure line and append it to `$SIDELINE_E2E_REPORT` when set (`make test` prints
+/// that file at the end).
+pub fn note(line: &str) {
     eprintln!("{line}");
     if let Ok(p) = std::env::var("SIDELINE_E2E_REPORT") {
         use std::io::Write;
