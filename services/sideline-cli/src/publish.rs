@@ -98,6 +98,10 @@ impl Pacer {
     }
 }
 
+/// How long (s) the broker keeps a publisher's session after it disconnects: long enough to
+/// ride out a broker restart, short enough not to pile up sessions of finished runs.
+pub const PUBLISHER_SESSION_S: u32 = 600;
+
 /// A QoS 1 MQTT publisher with its own event-loop task.
 pub struct Publisher {
     client: Client,
@@ -129,7 +133,13 @@ impl Publisher {
         let (host, port) = parse_host_port(&a.mqtt)?;
         mqtt.host = host;
         mqtt.port = port;
-        mqtt.clean_session = true;
+        // A persistent session: rumqttc re-sends the QoS 1 publishes still unacknowledged when
+        // a connection drops (a broker restart) only if the broker answers the reconnect with
+        // "session present"; with a clean session it drops them, and they are lost. The
+        // session holds no subscription and expires `PUBLISHER_SESSION_S` after we leave (MQTT
+        // 5; a 3.1.1 broker keeps it until `persistent_client_expiration`).
+        mqtt.clean_session = false;
+        mqtt.session_expiry_s = mqtt.session_expiry_s.min(PUBLISHER_SESSION_S);
         let (client, el) = connect(
             &mqtt,
             &format!("{name}-{}", std::process::id()),
