@@ -16,6 +16,7 @@
 //!
 //! - [`config`]: configuration (`default.toml` documents every key).
 //! - [`processor`]: records, ticks, checkpoints, rebalances.
+//! - [`flow`]: a partition's flow clock (a player's silence, upstream stalls not counted).
 //! - [`context`]: the rebalance hook (restore before assign).
 //! - [`state`]: snapshots and reading them back.
 //! - [`metrics`]: every exported metric.
@@ -25,6 +26,7 @@
 
 pub mod config;
 pub mod context;
+pub mod flow;
 pub mod metrics;
 pub mod processor;
 pub mod state;

@@ -26,6 +26,7 @@ use sideline_wire::pb;
 use sideline_wire::validate::{Limits, validate};
 
 use crate::context::{ProcessorContext, RebalanceEvent};
+use crate::flow::FlowClock;
 use crate::metrics::ProcessorMetrics;
 use crate::state::encode;
 
@@ -33,23 +34,21 @@ use crate::state::encode;
 #[derive(Debug)]
 struct Part {
     stream_time: Micros,
-    last_record: Instant,
+    /// Time while the partition flowed, and when its latest record was read.
+    flow: FlowClock,
     last_advance: Instant,
     next_offset: Option<i64>,
-    /// Consumed to the end of the log (and nothing arrived since).
-    at_end: bool,
     dirty: HashSet<String>,
 }
 
 impl Part {
-    fn new() -> Self {
+    fn new(idle_after: Duration) -> Self {
         let now = Instant::now();
         Part {
             stream_time: Micros::MIN,
-            last_record: now,
+            flow: FlowClock::new(now, idle_after),
             last_advance: now,
             next_offset: None,
-            at_end: false,
             dirty: HashSet::new(),
         }
     }
@@ -76,8 +75,9 @@ pub struct Processor {
     pub engine: Engine,
     parts: HashMap<i32, Part>,
     player_part: HashMap<String, i32>,
-    /// When each player's latest batch was read (see [`Processor::tick`]).
-    last_batch: HashMap<String, Instant>,
+    /// Each player's partition flow time when his latest batch was read (see
+    /// [`Processor::tick`]).
+    last_batch: HashMap<String, Duration>,
     skip_until: HashMap<String, i64>,
     producer: FutureProducer,
     pending: FuturesUnordered<DeliveryFuture>,
@@ -242,10 +242,10 @@ impl Processor {
     pub async fn record(&mut self, m: &BorrowedMessage<'_>) {
         let (p, off) = (m.partition(), m.offset());
         self.metrics.records.inc();
-        let part = self.parts.entry(p).or_insert_with(Part::new);
+        let idle = self.idle_advance;
+        let part = self.parts.entry(p).or_insert_with(|| Part::new(idle));
         part.next_offset = Some(off + 1);
-        part.last_record = Instant::now();
-        part.at_end = false;
+        part.flow.record(Instant::now());
         let key = String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned();
         let payload = m.payload().unwrap_or_default();
         let b = match pb::SampleBatch::decode(payload) {
@@ -277,10 +277,10 @@ impl Processor {
             }
         };
         if let Some(newest) = batch.samples.iter().map(|s| s.t).max() {
-            let part = self.parts.entry(p).or_insert_with(Part::new);
+            let part = self.parts.entry(p).or_insert_with(|| Part::new(idle));
             part.stream_time = part.stream_time.max(newest);
             part.dirty.insert(player.clone());
-            self.last_batch.insert(player.clone(), part.last_record);
+            self.last_batch.insert(player.clone(), part.flow.flowed());
         }
         self.player_part.insert(player.clone(), p);
         let outcome = self
@@ -315,22 +315,19 @@ impl Processor {
     /// The engine closes a streaming player's seconds on his own newest sample; the tick is
     /// for a player who falls silent. His event time moves on from his newest sample by the
     /// wall time since his last batch was read — measured up to the partition's latest record
-    /// while the partition flows (a stall upstream stops it), up to now once the partition
-    /// advances as idle — and never past the partition's stream time. So a pod whose clock
+    /// while the partition flows, with a stall upstream not counted (see [`crate::flow`]), up
+    /// to now once the partition advances as idle — and never past the partition's stream
+    /// time. So a pod whose clock
     /// is 30 s off, ahead or behind, neither loses its own samples nor has anyone else's
     /// seconds closed early, and a silent pod is still closed at the pace of the wall clock.
     pub async fn tick(&mut self) {
         let now = Instant::now();
         for part in self.parts.values_mut() {
-            if part.stream_time != Micros::MIN
-                && part.at_end
-                && now.duration_since(part.last_record) >= self.idle_advance
-            {
+            if part.stream_time != Micros::MIN && part.flow.idle(now) {
                 part.stream_time += now.duration_since(part.last_advance).as_micros() as i64;
             }
             part.last_advance = now;
         }
-        let idle = self.idle_advance;
         let (parts, player_part, last_batch) = (&self.parts, &self.player_part, &self.last_batch);
         self.engine.tick_each(
             |pe| {
@@ -341,12 +338,7 @@ impl Processor {
                 let (Some(own), Some(last)) = (pe.newest(), last_batch.get(pe.player())) else {
                     return Some(part.stream_time);
                 };
-                let horizon = if part.at_end && now.duration_since(part.last_record) >= idle {
-                    now
-                } else {
-                    part.last_record
-                };
-                let silent = horizon.saturating_duration_since(*last).as_micros() as Micros;
+                let silent = part.flow.silence(*last, now).as_micros() as Micros;
                 Some(own.saturating_add(silent).min(part.stream_time))
             },
             &mut self.out,
@@ -454,14 +446,12 @@ impl Processor {
             .observe(t0.elapsed().as_secs_f64());
     }
 
-    /// The consumer reached the end of partition `p`: from now on (until a record arrives)
-    /// silence means the players are quiet, not that we are behind.
+    /// The consumer reached the end of partition `p`: from the idle time on (until a record
+    /// arrives) silence means the players are quiet, not that we are behind.
     pub fn at_end(&mut self, p: i32) {
-        let part = self.parts.entry(p).or_insert_with(Part::new);
-        if !part.at_end {
-            part.at_end = true;
-            part.last_record = Instant::now();
-        }
+        let idle = self.idle_advance;
+        let part = self.parts.entry(p).or_insert_with(|| Part::new(idle));
+        part.flow.end(Instant::now());
     }
 
     /// Apply a rebalance.
@@ -469,7 +459,7 @@ impl Processor {
         match ev {
             RebalanceEvent::Assigned(parts) => {
                 for (p, state) in parts {
-                    let mut part = Part::new();
+                    let mut part = Part::new(self.idle_advance);
                     self.metrics.restore_rejected.inc_by(state.unusable);
                     for (player, rec) in state.players {
                         let covers = rec.covers;
