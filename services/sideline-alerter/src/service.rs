@@ -23,6 +23,7 @@ use rdkafka::Message as _;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use sideline_common::Health;
 use sideline_common::admin::{self, AdminState};
+use sideline_kafka::watchdog::Watchdog;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -246,19 +247,13 @@ async fn consume(
     health.set("kafka", true);
     // Safety net against coordinators that orphan a dead member's partitions (tansu keeps a
     // killed alerter's partitions assigned to it; a restarted one would read nothing).
-    let (rejoin_tx, mut rejoin_rx) = mpsc::unbounded_channel::<()>();
-    let watch_stop = stop.child_token();
-    let _watch_guard = watch_stop.clone().drop_guard();
-    if cfg.alerter.orphan_grace_s > 0 {
-        tokio::spawn(sideline_kafka::watchdog::run(
-            cfg.kafka.clone(),
-            cfg.alerter.group_id.clone(),
-            topic.to_string(),
-            Duration::from_secs(cfg.alerter.orphan_grace_s),
-            rejoin_tx,
-            watch_stop,
-        ));
-    }
+    let mut watchdog = Watchdog::spawn(
+        &cfg.kafka,
+        &cfg.alerter.group_id,
+        &[topic],
+        Duration::from_secs(cfg.alerter.orphan_grace_s),
+        stop,
+    );
     let mut stream = consumer.stream();
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     let mut uncommitted = false;
@@ -282,7 +277,7 @@ async fn consume(
                 None => break,
             },
             Some((token, reply)) = acks.recv() => { let _ = reply.send(alerter.ack(&token)); }
-            Some(()) = rejoin_rx.recv() => {
+            () = watchdog.rejoin() => {
                 if alerter.tick() && uncommitted
                     && consumer.commit_consumer_state(CommitMode::Sync).is_ok() {
                     uncommitted = false;

@@ -28,6 +28,7 @@ use rdkafka::consumer::{
 use rdkafka::{Message as _, Offset, TopicPartitionList};
 use sideline_common::Health;
 use sideline_common::admin::{self, AdminState};
+use sideline_kafka::watchdog::Watchdog;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -236,21 +237,13 @@ async fn consume(
     consumer.subscribe(&subscribe)?;
     health.set("kafka", true);
     // Safety net against coordinators that orphan a dead member's partitions.
-    let (rejoin_tx, mut rejoin_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
-    let watch_stop = stop.child_token();
-    let _watch_guard = watch_stop.clone().drop_guard();
-    if a.orphan_grace_s > 0 {
-        for topic in &subscribe {
-            tokio::spawn(sideline_kafka::watchdog::run(
-                cfg.kafka.clone(),
-                a.group_id.clone(),
-                topic.to_string(),
-                Duration::from_secs(a.orphan_grace_s),
-                rejoin_tx.clone(),
-                watch_stop.clone(),
-            ));
-        }
-    }
+    let mut watchdog = Watchdog::spawn(
+        &cfg.kafka,
+        &a.group_id,
+        &subscribe,
+        Duration::from_secs(a.orphan_grace_s),
+        stop,
+    );
     let mut stream = consumer.stream();
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     let mut next_try = Instant::now();
@@ -276,7 +269,7 @@ async fn consume(
                 }
                 None => break,
             },
-            Some(()) = rejoin_rx.recv() => {
+            () = watchdog.rejoin() => {
                 let mut g = lock(&archiver);
                 if g.flush().is_ok() {
                     let _ = commit_offsets(&consumer, &g, CommitMode::Sync);

@@ -13,7 +13,8 @@
 //! partitions' ends; a partition with records waiting whose committed offset has not moved for
 //! `grace` (many checkpoint intervals, well past any ordinary rebalance) has no working owner,
 //! and the main loop is asked to rejoin the group so the coordinator forms a fresh assignment.
-//! Used by the processor and the archiver (one task per topic they read).
+//! Used by the processor, the archiver and the alerter ([`Watchdog::spawn`]: one task per
+//! topic they read).
 //! Against Apache Kafka the coordinator has rebalanced long before that, so it does not fire.
 
 use std::collections::HashMap;
@@ -24,7 +25,56 @@ use rdkafka::{Offset, TopicPartitionList};
 use tokio_util::sync::CancellationToken;
 
 use crate::KafkaConfig;
-use tokio::sync::mpsc::UnboundedSender;
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
+use tokio_util::sync::DropGuard;
+
+/// The watchdogs of one consumer: one task per topic, stopped when this is dropped.
+#[derive(Debug)]
+pub struct Watchdog {
+    rx: UnboundedReceiver<()>,
+    // Kept so that `rejoin` waits forever, rather than ends, when no task runs.
+    _tx: UnboundedSender<()>,
+    _guard: DropGuard,
+}
+
+impl Watchdog {
+    /// Watch `group`'s progress on each of `topics` (nothing when `grace` is zero: disabled).
+    pub fn spawn(
+        kafka: &KafkaConfig,
+        group: &str,
+        topics: &[&str],
+        grace: Duration,
+        stop: &CancellationToken,
+    ) -> Self {
+        let (tx, rx) = unbounded_channel();
+        let token = stop.child_token();
+        if !grace.is_zero() {
+            for topic in topics {
+                tokio::spawn(run(
+                    kafka.clone(),
+                    group.to_string(),
+                    topic.to_string(),
+                    grace,
+                    tx.clone(),
+                    token.clone(),
+                ));
+            }
+        }
+        Watchdog {
+            rx,
+            _tx: tx,
+            _guard: token.drop_guard(),
+        }
+    }
+
+    /// Resolves when a partition has stalled: rejoin the group (commit what is done first).
+    pub async fn rejoin(&mut self) {
+        // The sender lives in `self`, so `None` cannot come; wait forever if it did.
+        if self.rx.recv().await.is_none() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
 
 /// Per partition: the committed offset last seen, and since when it has not moved while
 /// records were waiting.

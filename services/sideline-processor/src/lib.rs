@@ -266,17 +266,13 @@ async fn serve(
     }
 
     // Safety net against coordinators that orphan a dead member's partitions.
-    let (rejoin_tx, mut rejoin_rx) = mpsc::unbounded_channel::<()>();
-    if cfg.processor.orphan_grace_s > 0 {
-        tokio::spawn(watchdog::run(
-            cfg.kafka.clone(),
-            cfg.processor.group_id.clone(),
-            t.samples.clone(),
-            Duration::from_secs(cfg.processor.orphan_grace_s),
-            rejoin_tx,
-            tasks.clone(),
-        ));
-    }
+    let mut watchdog = watchdog::Watchdog::spawn(
+        &cfg.kafka,
+        &cfg.processor.group_id,
+        &[t.samples.as_str()],
+        Duration::from_secs(cfg.processor.orphan_grace_s),
+        &tasks,
+    );
 
     let mut tick = tokio::time::interval(Duration::from_millis(cfg.processor.tick_interval_ms));
     let mut checkpoint =
@@ -292,7 +288,7 @@ async fn serve(
             Some(ev) = rb_rx.recv() => proc.rebalance(ev),
             Some(u) = up_rx.recv() => apply(&mut proc.engine, u),
             _ = checkpoint.tick() => proc.checkpoint(&consumer).await,
-            Some(()) = rejoin_rx.recv() => {
+            () = watchdog.rejoin() => {
                 proc.checkpoint(&consumer).await;
                 proc.metrics.rejoins.inc();
                 consumer.unsubscribe();
