@@ -208,9 +208,17 @@ fn malformed(i: usize) -> (String, Vec<u8>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flood_of_malformed_input_is_dead_lettered_and_counted_and_harms_nothing() {
+    // `SIDELINE_E2E_FLOOD=N/BURST` runs a heavier flood (see BENCHMARKS.md); the suite's is
+    // 200 in bursts of 20.
+    let (n, burst) = std::env::var("SIDELINE_E2E_FLOOD")
+        .ok()
+        .and_then(|v| {
+            let (n, b) = v.split_once('/')?;
+            Some((n.parse().ok()?, b.parse().ok()?))
+        })
+        .unwrap_or((200usize, 20usize));
     let mut r = start(vec![]).await;
     r.feed.play(0.3).await;
-    let (n, burst) = (200, 20);
     let mut i = 0;
     // Interleaved with the real feed, for the middle of the match.
     while i < n {

@@ -139,7 +139,11 @@ pub struct Setup {
 impl Pipeline {
     /// Start brokers, topics, the four services and Prometheus; wait until each answers.
     pub async fn start(setup: Setup) -> Pipeline {
-        let kafka = Tansu::start();
+        Self::start_on(setup, Tansu::start()).await
+    }
+
+    /// The same on a given (already started, empty) Kafka broker.
+    pub async fn start_on(setup: Setup, kafka: Tansu) -> Pipeline {
         let mqtt = Mosquitto::start();
         let dir = tempfile::tempdir().unwrap();
         let mut k: sideline_kafka::KafkaConfig =
@@ -291,16 +295,19 @@ impl Pipeline {
     /// Wait until ingest is connected to the broker, and a moment for its subscription: a
     /// message published before anyone subscribed is dropped by the broker.
     pub async fn wait_subscribed(&self) {
-        until(
-            "ingest connected to MQTT",
-            Duration::from_secs(30),
-            async || {
-                self.metric("ingest", "sideline_ingest_mqtt_connected")
-                    .await
-                    == 1.0
-            },
-        )
-        .await;
+        let t0 = Instant::now();
+        while self
+            .metric("ingest", "sideline_ingest_mqtt_connected")
+            .await
+            != 1.0
+        {
+            assert!(
+                t0.elapsed() < Duration::from_secs(30),
+                "ingest did not connect to MQTT within 30 s:\n{}",
+                self.tails()
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
 

@@ -172,15 +172,24 @@ pub struct Tansu {
     /// Listening port.
     pub port: u16,
     dir: tempfile::TempDir,
+    storage: String,
     child: Option<Child>,
 }
 
 impl Tansu {
-    /// Start on a free port.
+    /// Start on a free port with sqlite storage (survives restarts of the broker and of
+    /// consumers; see DESIGN.md).
     pub fn start() -> Self {
+        Self::start_with_storage("sqlite://tansu.db")
+    }
+
+    /// Start on a free port with another `--storage-engine` (e.g. `memory://tansu/`), relative
+    /// paths inside the broker's own directory.
+    pub fn start_with_storage(url: &str) -> Self {
         let mut t = Tansu {
             port: free_port(),
             dir: tempfile::tempdir().unwrap(),
+            storage: url.to_string(),
             child: None,
         };
         t.spawn();
@@ -214,7 +223,7 @@ impl Tansu {
                 "--advertised-listener-url",
                 &url,
                 "--storage-engine",
-                "sqlite://tansu.db",
+                &self.storage,
             ])
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
