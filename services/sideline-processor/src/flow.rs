@@ -17,13 +17,6 @@ use std::time::{Duration, Instant};
 /// Pods send a batch every 200 ms; a partition of even one player has records that often.
 pub const MAX_GAP: Duration = Duration::from_millis(500);
 
-/// A gap between two ticks of the processor (every 200 ms by default) longer than this means
-/// the process itself stood still — stopped (SIGSTOP), a stalled virtual machine, a long
-/// blocking call. Seen in CI: a processor frozen for 15 s, as long as the idle time, took the
-/// freeze for a quiet partition on its first tick after SIGCONT and closed every player's
-/// open seconds before reading what had arrived meanwhile.
-pub const SELF_STALL: Duration = Duration::from_secs(1);
-
 /// The flowing time of one partition.
 #[derive(Debug, Clone, Copy)]
 pub struct FlowClock {
@@ -57,12 +50,6 @@ impl FlowClock {
         };
         self.last = now;
         self.at_end = false;
-    }
-
-    /// This process itself stood still for `gap` (see [`SELF_STALL`]): that time is nobody's
-    /// silence and does not count towards idleness.
-    pub fn pause(&mut self, gap: Duration, now: Instant) {
-        self.last = (self.last + gap).min(now);
     }
 
     /// The consumer reached the end of the log at `now`.
@@ -166,21 +153,6 @@ mod tests {
         // Records again: the silence already counted is not taken back.
         c.record(t0 + ms(31_000));
         assert_eq!(c.silence(his, t0 + ms(31_000)), ms(31_000));
-    }
-
-    #[test]
-    fn a_stall_of_this_process_is_nobodys_silence() {
-        let t0 = Instant::now();
-        let (mut c, his) = with_his_batch(t0);
-        c.record(t0 + ms(200));
-        c.end(t0 + ms(200));
-        // Frozen from 0.4 s to 15.4 s: the first tick after it sees a 15-s gap.
-        c.pause(ms(15_000), t0 + ms(15_400));
-        assert!(!c.idle(t0 + ms(15_400)), "the freeze is not idleness");
-        assert_eq!(c.silence(his, t0 + ms(15_400)), ms(200));
-        // Idle once the idle time has passed outside the freeze.
-        assert!(c.idle(t0 + ms(30_200)));
-        assert_eq!(c.silence(his, t0 + ms(30_200)), ms(15_200));
     }
 
     #[test]

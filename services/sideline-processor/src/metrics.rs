@@ -40,8 +40,6 @@ pub struct ProcessorMetrics {
     pub checkpoints: IntCounter,
     /// Group rejoins forced by the orphaned-partition watchdog.
     pub rejoins: IntCounter,
-    /// Ticks that found the process had stood still (not counted as anyone's silence).
-    pub self_stalls: IntCounter,
     /// Checkpoint duration.
     pub checkpoint_seconds: Histogram,
     /// Event time of a closed second → its snapshot produced, s.
@@ -469,11 +467,6 @@ impl ProcessorMetrics {
                 r,
                 "sideline_processor_group_rejoins_total",
                 "Group rejoins forced because a partition was owned by no live member.",
-            )?,
-            self_stalls: counter(
-                r,
-                "sideline_processor_self_stalls_total",
-                "Ticks that found the processor had stood still for over a second (SIGSTOP, a stalled machine); that time is not counted as silence.",
             )?,
             checkpoint_seconds: hist(
                 "sideline_processor_checkpoint_duration_seconds",

@@ -26,7 +26,7 @@ use sideline_wire::pb;
 use sideline_wire::validate::{Limits, validate};
 
 use crate::context::{ProcessorContext, RebalanceEvent};
-use crate::flow::{FlowClock, SELF_STALL};
+use crate::flow::FlowClock;
 use crate::metrics::ProcessorMetrics;
 use crate::state::encode;
 
@@ -86,8 +86,6 @@ pub struct Processor {
     pub metrics: ProcessorMetrics,
     player_gauges: bool,
     idle_advance: Duration,
-    /// When [`Processor::tick`] last ran.
-    last_tick: Option<Instant>,
     out: Vec<PlayerMetrics>,
     alerts: Vec<AlertEvent>,
     limits: Limits,
@@ -121,7 +119,6 @@ impl Processor {
             metrics,
             player_gauges,
             idle_advance,
-            last_tick: None,
             out: Vec::new(),
             alerts: Vec::new(),
             // Ingest validated against the clock; here only structure and ranges matter.
@@ -320,29 +317,11 @@ impl Processor {
     /// wall time since his last batch was read — measured up to the partition's latest record
     /// while the partition flows, with a stall upstream not counted (see [`crate::flow`]), up
     /// to now once the partition advances as idle — and never past the partition's stream
-    /// time. So a pod whose clock
-    /// is 30 s off, ahead or behind, neither loses its own samples nor has anyone else's
-    /// seconds closed early, and a silent pod is still closed at the pace of the wall clock.
+    /// time. So a pod whose clock is 30 s off, ahead or behind, neither loses its own samples
+    /// nor has anyone else's seconds closed early, and a silent pod is still closed at the
+    /// pace of the wall clock.
     pub async fn tick(&mut self) {
         let now = Instant::now();
-        // A gap since the last tick far beyond the tick interval: this process stood still
-        // (SIGSTOP, a stalled machine). Nobody was silent meanwhile; don't count it.
-        let stalled = self
-            .last_tick
-            .map(|prev| now.saturating_duration_since(prev))
-            .filter(|gap| *gap > SELF_STALL);
-        self.last_tick = Some(now);
-        if let Some(gap) = stalled {
-            self.metrics.self_stalls.inc();
-            tracing::warn!(
-                message = "The processor stood still; that time is not counted as silence.",
-                gap_s = gap.as_secs_f64()
-            );
-            for part in self.parts.values_mut() {
-                part.flow.pause(gap, now);
-                part.last_advance = now;
-            }
-        }
         for part in self.parts.values_mut() {
             if part.stream_time != Micros::MIN && part.flow.idle(now) {
                 part.stream_time += now.duration_since(part.last_advance).as_micros() as i64;
