@@ -12,7 +12,9 @@
 //!    players), in real time from minute 29:30, which takes in the scripted pod dropout at
 //!    30:00: sample → metrics (end of a player's second → its snapshot readable on Kafka, read
 //!    by a consumer here) and sample → chat (the alert's event time → the POST at the chat
-//!    receiver). The processor's memory per player from its resident size.
+//!    receiver); the pipeline's share of each, from the moment the pod batch whose sample
+//!    closes the second (allowed lateness past its end) was sent; the processor's
+//!    checkpoints. The processor's memory per player from its resident size.
 //! 3. Recovery: at 20 teams' load the processor is killed (-9) and restarted; the time until
 //!    it has consumed every partition to its end again, and until a second is again reported
 //!    within 3 s.
@@ -157,7 +159,7 @@ fn setup(cfgs: &[MatchConfig]) -> Setup {
 /// Reads the metrics topic from its end: for each snapshot, wall time − end of its second.
 struct MetricsWatch {
     stop: Arc<AtomicBool>,
-    task: std::thread::JoinHandle<Vec<(i64, f64)>>,
+    task: std::thread::JoinHandle<Vec<(i64, i64)>>,
 }
 
 impl MetricsWatch {
@@ -187,7 +189,7 @@ impl MetricsWatch {
                     let now = now_us();
                     if let Ok(x) = pb::PlayerMetrics::decode(m.payload().unwrap_or_default()) {
                         // `t_us` is the end of the snapshot's second.
-                        out.push((now, (now - x.t_us) as f64 / 1000.0));
+                        out.push((now, x.t_us));
                     }
                 }
             }
@@ -196,16 +198,94 @@ impl MetricsWatch {
         MetricsWatch { stop, task }
     }
 
-    /// (wall time, latency ms) of every snapshot seen.
-    fn finish(self) -> Vec<(i64, f64)> {
+    /// (wall time it was read, end of its second), µs, of every snapshot seen.
+    fn finish(self) -> Vec<(i64, i64)> {
         self.stop.store(true, Ordering::Relaxed);
         self.task.join().unwrap()
     }
 }
 
-/// Chat latency of every alert that fired: its first POST at the chat receiver − the event
-/// time of its firing event on the alerts topic, ms.
-fn chat_latencies(p: &Pipeline) -> Vec<f64> {
+/// One Kafka hop on the pipeline's broker, measured beside it: a record produced every 100 ms
+/// with the pipeline's producer settings, read by a consumer set like [`MetricsWatch`] — the
+/// latency of one broker hop under the same load (the pipeline has two: ingest → processor,
+/// processor → the reader).
+struct BrokerProbe {
+    stop: Arc<AtomicBool>,
+    task: std::thread::JoinHandle<Vec<f64>>,
+}
+
+impl BrokerProbe {
+    async fn start(p: &Pipeline) -> BrokerProbe {
+        use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+        use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+        let brokers = p.kafka.brokers();
+        let topic = "bench.probe";
+        let admin: AdminClient<_> = ClientConfig::new()
+            .set("bootstrap.servers", &brokers)
+            .create()
+            .unwrap();
+        let new = NewTopic::new(topic, 1, TopicReplication::Fixed(1));
+        admin
+            .create_topics(&[new], &AdminOptions::new())
+            .await
+            .unwrap();
+        let producer: BaseProducer = ClientConfig::new()
+            .set("bootstrap.servers", &brokers)
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("compression.type", "lz4")
+            .set("linger.ms", "5")
+            .create()
+            .unwrap();
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &brokers)
+            .set("group.id", "bench-probe")
+            .set("enable.auto.commit", "false")
+            .set("fetch.wait.max.ms", "10")
+            .create()
+            .unwrap();
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition_offset(topic, 0, Offset::End).unwrap();
+        consumer.assign(&tpl).unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let s = stop.clone();
+        let task = std::thread::spawn(move || {
+            let mut out = Vec::new();
+            let mut next = Instant::now();
+            while !s.load(Ordering::Relaxed) {
+                if Instant::now() >= next {
+                    let sent = now_us().to_string();
+                    let _ = producer.send(BaseRecord::<(), _>::to(topic).payload(&sent));
+                    next += Duration::from_millis(100);
+                }
+                producer.poll(Duration::ZERO);
+                if let Some(Ok(m)) = consumer.poll(Duration::from_millis(10)) {
+                    let now = now_us();
+                    if let Some(sent) = m
+                        .payload()
+                        .and_then(|b| std::str::from_utf8(b).ok())
+                        .and_then(|v| v.parse::<i64>().ok())
+                    {
+                        out.push((now - sent) as f64 / 1000.0);
+                    }
+                }
+            }
+            let _ = producer.flush(Duration::from_secs(1));
+            out
+        });
+        BrokerProbe { stop, task }
+    }
+
+    /// Hop latencies seen, ms.
+    fn finish(self) -> Vec<f64> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.task.join().unwrap()
+    }
+}
+
+/// Every alert that fired: (its first POST at the chat receiver, the event time of its firing
+/// event on the alerts topic), µs.
+fn chat_posts(p: &Pipeline) -> Vec<(i64, i64)> {
     let alerts = e2e::common::read_alerts(
         &p.kafka.brokers(),
         &p.kafka_config.topics.alerts,
@@ -221,7 +301,7 @@ fn chat_latencies(p: &Pipeline) -> Vec<f64> {
                     .as_array()
                     .is_some_and(|v| v.iter().any(|x| x["fingerprint"] == a.id.as_str()))
             })?;
-            Some((first.at - a.t_us) as f64 / 1000.0)
+            Some((first.at, a.t_us))
         })
         .collect()
 }
@@ -367,35 +447,50 @@ async fn latency() {
         let p = Pipeline::start(setup(&cfgs)).await;
         let rss0 = p.rss("process");
         let watch = MetricsWatch::start(&p);
+        let probe = BrokerProbe::start(&p).await;
         let samples = feed::samples(&windows);
         let mut f = Feed::new(p.mqtt.port, due_now(windows), 1.0);
         f.play(1.0).await;
         tokio::time::sleep(Duration::from_secs(5)).await;
         let rss1 = p.rss("process");
         let seen = watch.finish();
+        let mut hop = probe.finish();
         // Skip the first 10 s (players' first seconds, the pipeline warming up).
         let t_from = seen.first().map_or(0, |x| x.0) + 10_000_000;
-        let mut lat: Vec<f64> = seen.iter().filter(|x| x.0 >= t_from).map(|x| x.1).collect();
-        let mut chat = chat_latencies(&p);
-        // A second is reported only once the player's newest sample is past its end by the
-        // allowed lateness (an event-time setting, not processing delay); that sample comes in
-        // a 200-ms device batch. The pipeline's own share is what remains.
-        let lateness = Params::default().stream.allowed_lateness_s * 1000.0;
-        let hold = (lateness / 200.0).ceil() * 200.0;
-        let mut share: Vec<f64> = lat.iter().map(|l| l - hold).collect();
-        // An alert reaches the chat after its second closes (the same hold) and the
-        // alerter's group wait (5 s by default: a team's alerts share one message).
+        let seen: Vec<(i64, i64)> = seen.into_iter().filter(|x| x.0 >= t_from).collect();
+        let posts = chat_posts(&p);
+        let ms = |us: i64| us as f64 / 1000.0;
+        let mut lat: Vec<f64> = seen.iter().map(|(at, t)| ms(at - t)).collect();
+        let mut chat: Vec<f64> = posts.iter().map(|(at, t)| ms(at - t)).collect();
+        // A second is reported once the player's newest sample is past its end by the allowed
+        // lateness (an event-time setting, not processing delay), and that sample leaves its
+        // pod with its 200-ms batch. The pipeline's share starts when that batch was sent.
+        let lateness = (Params::default().stream.allowed_lateness_s * 1e6) as i64;
+        let closing_sent = |t: i64| {
+            let i = f.sent.partition_point(|(end, _)| *end <= t + lateness);
+            f.sent.get(i).map(|x| x.1)
+        };
+        let mut share: Vec<f64> = seen
+            .iter()
+            .filter_map(|(at, t)| Some(ms(at - closing_sent(*t)?)))
+            .collect();
+        // An alert also waits for the alerter's group wait (5 s by default: a team's alerts
+        // share one message).
         let group_wait = 5000.0;
-        let mut chat_share: Vec<f64> = chat.iter().map(|l| l - hold - group_wait).collect();
+        let mut chat_share: Vec<f64> = posts
+            .iter()
+            .filter_map(|(at, t)| Some(ms(at - closing_sent(*t)?) - group_wait))
+            .collect();
         println!(
-            "pipeline's share (minus the {hold:.0}-ms hold: allowed lateness rounded up to the device batch; for chat also the {group_wait:.0}-ms group wait): sample → metrics p50 {:.0} ms, p99 {:.0} ms; sample → chat p50 {:.0} ms, p99 {:.0} ms",
+            "pipeline's share (from the send of the pod batch that closes the second; for chat minus the {group_wait:.0}-ms group wait): sample → metrics p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms; sample → chat p50 {:.0} ms, p99 {:.0} ms",
             pct(&mut share, 0.5),
             pct(&mut share, 0.99),
+            pct(&mut share, 1.0),
             pct(&mut chat_share, 0.5),
             pct(&mut chat_share, 0.99),
         );
         println!(
-            "{players} players, {:.0} samples/s: sample → metrics p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms ({} snapshots); sample → chat p50 {:.0} ms, p99 {:.0} ms ({} alerts); processor memory {:.1} MiB → {:.1} MiB, {:.0} KiB per player",
+            "{players} players, {:.0} samples/s: end of second → metrics p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms ({} snapshots); → chat p50 {:.0} ms, p99 {:.0} ms ({} alerts); processor memory {:.1} MiB → {:.1} MiB, {:.0} KiB per player",
             samples as f64 / 90.0,
             pct(&mut lat, 0.5),
             pct(&mut lat, 0.99),
@@ -408,11 +503,40 @@ async fn latency() {
             rss1 as f64 / 1048576.0,
             (rss1.saturating_sub(rss0)) as f64 / 1024.0 / players as f64,
         );
+        println!(
+            "same-run baseline, one Kafka hop (produce → read, a record every 100 ms beside the pipeline): p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms ({} records)",
+            pct(&mut hop, 0.5),
+            pct(&mut hop, 0.99),
+            pct(&mut hop, 1.0),
+            hop.len()
+        );
+        println!("{}", checkpoints(&p).await);
         f.close().await;
         if n == 10 {
             recovery(p, cfgs).await;
         }
     }
+}
+
+/// The processor's checkpoints so far, from its `/metrics`: how many, mean and slowest bucket.
+async fn checkpoints(p: &Pipeline) -> String {
+    let body = e2e::common::http_get(p.addr("process"), "/metrics").await;
+    let name = "sideline_processor_checkpoint_duration_seconds";
+    let value = |suffix: &str| {
+        body.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}{suffix} ")))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    let (n, sum) = (value("_count"), value("_sum"));
+    let over = |le: &str| n - value(&format!("_bucket{{le=\"{le}\"}}"));
+    format!(
+        "processor checkpoints: {n:.0}, mean {:.0} ms, {:.0} over 100 ms, {:.0} over 250 ms, {:.0} over 1 s",
+        if n > 0.0 { sum / n * 1000.0 } else { 0.0 },
+        over("0.1"),
+        over("0.25"),
+        over("1"),
+    )
 }
 
 async fn recovery(mut p: Pipeline, cfgs: Vec<MatchConfig>) {
@@ -444,7 +568,7 @@ async fn recovery(mut p: Pipeline, cfgs: Vec<MatchConfig>) {
     let seen = watch.finish();
     let fresh = seen
         .iter()
-        .find(|(w, l)| *w > killed_us + 3_000_000 && *l < 3000.0)
+        .find(|(w, t)| *w > killed_us + 3_000_000 && w - t < 3_000_000)
         .map(|(w, _)| (w - killed_us) as f64 / 1e6);
     println!(
         "restarted {restarted:.1} s after the kill; every partition read to its end {} s after the kill; first second reported within 3 s again {} s after the kill",

@@ -71,6 +71,8 @@ pub struct Feed {
     pub batches: u64,
     /// Samples published (after alteration).
     pub samples: u64,
+    /// (event time of each window sent, wall time when its batches went out, µs).
+    pub sent: Vec<(Micros, i64)>,
 }
 
 impl Feed {
@@ -91,6 +93,7 @@ impl Feed {
             stop: CancellationToken::new(),
             batches: 0,
             samples: 0,
+            sent: Vec::new(),
         }
     }
 
@@ -121,6 +124,7 @@ impl Feed {
             let (t, batches) = self.windows[self.next].clone();
             let pacer = self.pacer.get_or_insert_with(|| Pacer::new(t, self.speed));
             assert!(pacer.wait_for(t, &self.stop).await);
+            self.sent.push((t, now_us()));
             for b in alter(batches) {
                 self.samples += b.samples.len() as u64;
                 self.batches += 1;

@@ -6,11 +6,11 @@
 
 use std::time::Duration;
 
-use prometheus::IntGaugeVec;
+use prometheus::{IntCounter, IntGaugeVec};
 use rdkafka::TopicPartitionList;
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
-use rdkafka::error::KafkaError;
+use rdkafka::error::{KafkaError, KafkaResult};
 use rdkafka::statistics::Statistics;
 use rdkafka::types::{RDKafkaErrorCode, RDKafkaRespErr};
 use sideline_kafka::KafkaConfig;
@@ -44,6 +44,8 @@ pub struct ProcessorContext {
     /// Consumer lag by partition, from librdkafka's statistics (no extra broker requests and
     /// nothing blocks the main loop).
     pub lag: IntGaugeVec,
+    /// Offset commits that failed (asynchronous ones report here).
+    pub commit_failures: IntCounter,
 }
 
 impl ClientContext for ProcessorContext {
@@ -83,6 +85,13 @@ impl ClientContext for ProcessorContext {
 }
 
 impl ConsumerContext for ProcessorContext {
+    fn commit_callback(&self, result: KafkaResult<()>, _offsets: &TopicPartitionList) {
+        if let Err(error) = result {
+            self.commit_failures.inc();
+            tracing::warn!(message = "Offset commit failed; the next checkpoint commits again.", %error);
+        }
+    }
+
     fn rebalance(&self, c: &BaseConsumer<Self>, err: RDKafkaRespErr, tpl: &mut TopicPartitionList) {
         let parts: Vec<i32> = tpl
             .elements_for_topic(&self.samples_topic)

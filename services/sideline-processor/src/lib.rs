@@ -8,7 +8,8 @@
 //!
 //! State survives: every few seconds each changed player's engine is snapshotted to the
 //! compacted `sideline.state.v1` with the input offset it covers; offsets are committed only
-//! after outputs and snapshots are acknowledged; a partition's state is restored before its
+//! after outputs and snapshots are acknowledged (without the loop waiting: see [`commits`]);
+//! a partition's state is restored before its
 //! records are consumed, and records a snapshot already covers are skipped (see [`state`]).
 //! Duplicate deliveries are removed by (device, seq) inside each player's engine.
 //!
@@ -16,6 +17,7 @@
 //!
 //! - [`config`]: configuration (`default.toml` documents every key).
 //! - [`processor`]: records, ticks, checkpoints, rebalances.
+//! - [`commits`]: checkpoints committed once their outputs are acknowledged.
 //! - [`flow`]: a partition's flow clock (a player's silence, upstream stalls not counted).
 //! - [`context`]: the rebalance hook (restore before assign).
 //! - [`state`]: snapshots and reading them back.
@@ -24,6 +26,7 @@
 //!   committed progress.
 //! - this file: [`run`], the `select!` loop.
 
+pub mod commits;
 pub mod config;
 pub mod context;
 pub mod flow;
@@ -200,6 +203,7 @@ async fn serve(
         restore_timeout: Duration::from_secs(cfg.processor.restore_timeout_s),
         tx: rb_tx,
         lag: metrics.lag.clone(),
+        commit_failures: metrics.commit_failures.clone(),
     };
     let consumer: StreamConsumer<ProcessorContext> = cfg
         .kafka
@@ -289,13 +293,13 @@ async fn serve(
             Some(u) = up_rx.recv() => apply(&mut proc.engine, u),
             _ = checkpoint.tick() => proc.checkpoint(&consumer).await,
             () = watchdog.rejoin() => {
-                proc.checkpoint(&consumer).await;
+                proc.checkpoint_sync(&consumer).await;
                 proc.metrics.rejoins.inc();
                 consumer.unsubscribe();
                 consumer.subscribe(&[t.samples.as_str()])?;
             }
             _ = tick.tick() => proc.tick().await,
-            _ = proc.next_delivery(), if proc.pending() > 0 => {}
+            _ = proc.next_delivery(), if proc.pending() > 0 => proc.commit_ready(&consumer),
             m = consumer.recv() => match m {
                 Ok(m) => {
                     // A rebalance that happened inside this poll is applied before its records.
@@ -313,7 +317,7 @@ async fn serve(
         }
     }
     tracing::info!(message = "Final checkpoint.");
-    proc.checkpoint(&consumer).await;
+    proc.checkpoint_sync(&consumer).await;
     consumer.unsubscribe();
     tasks.cancel();
     tracing::info!(message = "Processor stopped.");

@@ -40,8 +40,12 @@ pub struct ProcessorMetrics {
     pub checkpoints: IntCounter,
     /// Group rejoins forced by the orphaned-partition watchdog.
     pub rejoins: IntCounter,
-    /// Checkpoint duration.
+    /// Checkpoint taken → its offsets committed (the outputs before it acknowledged), s.
     pub checkpoint_seconds: Histogram,
+    /// Offset commits that failed (the next checkpoint commits again).
+    pub commit_failures: IntCounter,
+    /// Checkpoints waiting for their outputs' acknowledgements.
+    pub checkpoints_waiting: IntGauge,
     /// Event time of a closed second → its snapshot produced, s.
     pub latency: Histogram,
     /// Consumer lag, records, by partition.
@@ -463,6 +467,11 @@ impl ProcessorMetrics {
                 "sideline_processor_restore_failures_total",
                 "Partitions whose state could not be read; their players restarted without it.",
             )?,
+            commit_failures: counter(
+                r,
+                "sideline_processor_commit_failures_total",
+                "Offset commits that failed (the next checkpoint commits again).",
+            )?,
             rejoins: counter(
                 r,
                 "sideline_processor_group_rejoins_total",
@@ -470,7 +479,7 @@ impl ProcessorMetrics {
             )?,
             checkpoint_seconds: hist(
                 "sideline_processor_checkpoint_duration_seconds",
-                "Checkpoint duration.",
+                "Checkpoint taken to its offsets committed (every output before it acknowledged; the consume loop does not wait).",
                 vec![0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0],
             )?,
             latency: hist(
@@ -488,6 +497,10 @@ impl ProcessorMetrics {
             players: gauge(
                 "sideline_processor_players",
                 "Players held by this instance.",
+            )?,
+            checkpoints_waiting: gauge(
+                "sideline_processor_checkpoints_waiting",
+                "Checkpoints waiting for the acknowledgement of the outputs before them.",
             )?,
             pending_outputs: gauge(
                 "sideline_processor_pending_outputs",

@@ -6,10 +6,14 @@
 //! - a tick: advance each partition's stream time (the newest event time seen, or the wall
 //!   clock once the consumer is at the end of the partition and it has been silent for
 //!   `idle_advance_s`), close seconds, produce;
-//! - a checkpoint: snapshot every player that changed, wait until Kafka has acknowledged every
-//!   output and snapshot, then commit the offsets they cover.
+//! - a checkpoint: snapshot every player that changed; once Kafka has acknowledged every
+//!   output and snapshot produced before it, commit the offsets they cover (the loop goes on
+//!   meanwhile: [`crate::commits`]). On shutdown and before a rejoin, the same synchronously.
 
 use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures::StreamExt;
@@ -25,6 +29,7 @@ use sideline_wire::convert;
 use sideline_wire::pb;
 use sideline_wire::validate::{Limits, validate};
 
+use crate::commits::Commits;
 use crate::context::{ProcessorContext, RebalanceEvent};
 use crate::flow::FlowClock;
 use crate::metrics::ProcessorMetrics;
@@ -54,6 +59,26 @@ impl Part {
     }
 }
 
+type Delivery = Result<
+    rdkafka::producer::future_producer::OwnedDeliveryResult,
+    futures::channel::oneshot::Canceled,
+>;
+
+/// An output's acknowledgement with the output's sequence number (see [`Commits`]).
+struct Tagged {
+    seq: u64,
+    fut: DeliveryFuture,
+}
+
+impl Future for Tagged {
+    type Output = (u64, Delivery);
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        Pin::new(&mut this.fut).poll(cx).map(|r| (this.seq, r))
+    }
+}
+
 /// Topic names the processor writes to.
 #[derive(Debug, Clone)]
 pub struct Topics {
@@ -80,7 +105,8 @@ pub struct Processor {
     last_batch: HashMap<String, Duration>,
     skip_until: HashMap<String, i64>,
     producer: FutureProducer,
-    pending: FuturesUnordered<DeliveryFuture>,
+    pending: FuturesUnordered<Tagged>,
+    commits: Commits,
     topics: Topics,
     /// Every metric of the service.
     pub metrics: ProcessorMetrics,
@@ -115,6 +141,7 @@ impl Processor {
             skip_until: HashMap::new(),
             producer,
             pending: FuturesUnordered::new(),
+            commits: Commits::default(),
             topics,
             metrics,
             player_gauges,
@@ -143,13 +170,8 @@ impl Processor {
         self.metrics.pending_outputs.set(self.pending.len() as i64);
     }
 
-    fn delivered(
-        &self,
-        r: Result<
-            rdkafka::producer::future_producer::OwnedDeliveryResult,
-            futures::channel::oneshot::Canceled,
-        >,
-    ) {
+    fn delivered(&mut self, (seq, r): (u64, Delivery)) {
+        self.commits.acked(seq);
         match r {
             Ok(Ok(_)) => {}
             Ok(Err((error, _))) => {
@@ -178,8 +200,9 @@ impl Processor {
         }
         loop {
             match self.producer.send_result(rec) {
-                Ok(f) => {
-                    self.pending.push(f);
+                Ok(fut) => {
+                    let seq = self.commits.issue();
+                    self.pending.push(Tagged { seq, fut });
                     return;
                 }
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
@@ -395,9 +418,78 @@ impl Processor {
         self.metrics.pending_outputs.set(self.pending.len() as i64);
     }
 
-    /// Snapshot what changed, wait for every output, commit the offsets covered.
+    /// Snapshot what changed; commit the offsets covered once every output before the
+    /// snapshots is acknowledged, without waiting here ([`Self::commit_ready`]).
     pub async fn checkpoint(&mut self, consumer: &StreamConsumer<ProcessorContext>) {
-        let t0 = Instant::now();
+        let taken = Instant::now();
+        self.snapshot().await;
+        let offsets = self.offsets();
+        self.commits.take(offsets, taken);
+        self.commit_ready(consumer);
+    }
+
+    /// Snapshot what changed, wait for every output, commit the offsets covered: before the
+    /// process stops or rejoins its group.
+    pub async fn checkpoint_sync(&mut self, consumer: &StreamConsumer<ProcessorContext>) {
+        let taken = Instant::now();
+        self.snapshot().await;
+        while let Some(r) = self.pending.next().await {
+            self.delivered(r);
+        }
+        self.metrics.pending_outputs.set(0);
+        self.commits.clear();
+        let offsets = self.offsets();
+        self.commit(consumer, &offsets, CommitMode::Sync, taken);
+    }
+
+    /// Commit the newest checkpoint whose outputs are all acknowledged, if any (asynchronous:
+    /// a failure is logged by the consumer's context, and the next checkpoint commits again).
+    pub fn commit_ready(&mut self, consumer: &StreamConsumer<ProcessorContext>) {
+        if let Some(c) = self.commits.ready() {
+            self.commit(consumer, &c.offsets, CommitMode::Async, c.taken);
+        }
+        self.metrics
+            .checkpoints_waiting
+            .set(self.commits.waiting() as i64);
+    }
+
+    fn commit(
+        &self,
+        consumer: &StreamConsumer<ProcessorContext>,
+        offsets: &[(i32, i64)],
+        mode: CommitMode,
+        taken: Instant,
+    ) {
+        let mut tpl = TopicPartitionList::new();
+        // Only partitions still ours (a waiting checkpoint may predate a rebalance).
+        for &(p, next) in offsets.iter().filter(|(p, _)| self.parts.contains_key(p)) {
+            if let Err(error) =
+                tpl.add_partition_offset(&self.topics.samples, p, Offset::Offset(next))
+            {
+                tracing::error!(message = "Offset not added to the commit.", partition = p, %error);
+            }
+        }
+        if tpl.count() > 0 {
+            let r = match mode {
+                CommitMode::Sync => {
+                    tokio::task::block_in_place(|| consumer.commit(&tpl, CommitMode::Sync))
+                }
+                CommitMode::Async => consumer.commit(&tpl, CommitMode::Async),
+            };
+            // Counted in the consumer's commit callback, which hears of every failure.
+            if let Err(error) = r {
+                tracing::warn!(message = "Offset commit failed; the next checkpoint retries.", %error);
+                return;
+            }
+        }
+        self.metrics.checkpoints.inc();
+        self.metrics
+            .checkpoint_seconds
+            .observe(taken.elapsed().as_secs_f64());
+    }
+
+    /// Snapshot every player that changed (covering his partition's next offset).
+    async fn snapshot(&mut self) {
         let state_topic = self.topics.state.clone();
         let mut snaps: Vec<(i32, String, Vec<u8>)> = Vec::new();
         for (&p, part) in &mut self.parts {
@@ -420,30 +512,14 @@ impl Processor {
                 .await;
             self.metrics.snapshots.inc();
         }
-        while let Some(r) = self.pending.next().await {
-            self.delivered(r);
-        }
-        self.metrics.pending_outputs.set(0);
-        let mut tpl = TopicPartitionList::new();
-        for (&p, part) in &self.parts {
-            if let Some(next) = part.next_offset
-                && let Err(error) =
-                    tpl.add_partition_offset(&self.topics.samples, p, Offset::Offset(next))
-            {
-                tracing::error!(message = "Offset not added to the commit.", partition = p, %error);
-            }
-        }
-        if tpl.count() > 0 {
-            let r = tokio::task::block_in_place(|| consumer.commit(&tpl, CommitMode::Sync));
-            if let Err(error) = r {
-                tracing::warn!(message = "Offset commit failed; the next checkpoint retries.", %error);
-                return;
-            }
-        }
-        self.metrics.checkpoints.inc();
-        self.metrics
-            .checkpoint_seconds
-            .observe(t0.elapsed().as_secs_f64());
+    }
+
+    /// (partition, next offset) of every partition read from.
+    fn offsets(&self) -> Vec<(i32, i64)> {
+        self.parts
+            .iter()
+            .filter_map(|(&p, part)| Some((p, part.next_offset?)))
+            .collect()
     }
 
     /// The consumer reached the end of partition `p`: from the idle time on (until a record
@@ -458,6 +534,8 @@ impl Processor {
     pub fn rebalance(&mut self, ev: RebalanceEvent) {
         match ev {
             RebalanceEvent::Assigned(parts) => {
+                self.commits
+                    .forget(&parts.iter().map(|(p, _)| *p).collect::<Vec<_>>());
                 for (p, state) in parts {
                     let mut part = Part::new(self.idle_advance);
                     self.metrics.restore_rejected.inc_by(state.unusable);
@@ -484,6 +562,7 @@ impl Processor {
                 self.metrics.partitions.set(self.parts.len() as i64);
             }
             RebalanceEvent::Revoked(parts) => {
+                self.commits.forget(&parts);
                 let gone: HashSet<String> = self
                     .player_part
                     .iter()
