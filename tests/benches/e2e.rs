@@ -252,6 +252,8 @@ impl BrokerProbe {
         let task = std::thread::spawn(move || {
             let mut out = Vec::new();
             let mut next = Instant::now();
+            // Records of the first 2 s wait for the new topic's metadata: not counted.
+            let from = now_us() + 2_000_000;
             while !s.load(Ordering::Relaxed) {
                 if Instant::now() >= next {
                     let sent = now_us().to_string();
@@ -265,6 +267,7 @@ impl BrokerProbe {
                         .payload()
                         .and_then(|b| std::str::from_utf8(b).ok())
                         .and_then(|v| v.parse::<i64>().ok())
+                        .filter(|&sent| sent >= from)
                     {
                         out.push((now - sent) as f64 / 1000.0);
                     }
