@@ -10,6 +10,8 @@
 #   tansu 0.6.0         Kafka-protocol broker for tests, in ~/.cache/sideline/bin: unpacked from a
 #                       prebuilt copy next to the checkout when there is one (../shared/bin),
 #                       otherwise built with `cargo install` (20–35 min once, then cached)
+#   moto 5.2.1          an S3-protocol server (PyPI, in a virtualenv under ~/.cache/sideline): the
+#                       object-store archive's tests write to it over HTTP
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -65,3 +67,13 @@ if ! tansu_ok; then
     ln -sf "$cache/tansu/bin/tansu" "$bin/tansu"
 fi
 tansu_ok || { say "tansu is not usable at $bin/tansu"; exit 1; }
+
+# --- moto (S3-protocol server for the object-store archive's tests) --------------------------
+moto_ok() { [ -x "$bin/moto_server" ] && "$cache/moto/bin/python" -c 'import moto, sys; sys.exit(moto.__version__ != "5.2.1")' 2>/dev/null; }
+if ! moto_ok; then
+    say "installing moto 5.2.1 (S3-protocol server for tests) into $cache/moto"
+    python3 -m venv "$cache/moto"
+    "$cache/moto/bin/pip" install -q 'moto[server]==5.2.1' >&2
+    ln -sf "$cache/moto/bin/moto_server" "$bin/moto_server"
+fi
+moto_ok || { say "moto is not usable at $bin/moto_server"; exit 1; }

@@ -4,7 +4,8 @@
 //! - Write: the first `SIDELINE_ARCHIVE_MIN` (10) minutes of the synthetic match (22 players,
 //!   10 Hz positions, 100 Hz IMU, 1 Hz heart rate) as protobuf records of the samples topic,
 //!   through the archiver into Parquet; baseline: only decoding the same records (the least
-//!   any archiver must do).
+//!   any archiver must do). Then the same into an object store: moto, an S3-protocol server on
+//!   loopback (the client's protocol cost and moto's own, not a real network's).
 //! - Season: one synthetic match's per-second metrics copied into `SIDELINE_SEASON_MATCHES`
 //!   (40) sessions 3.5 days apart (22 players × ~5,700 s each), archived; then "weekly HSR per
 //!   player" in SQL; baseline: the same answer computed by hand in Rust reading the same Parquet
@@ -23,6 +24,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use prometheus::Registry;
 use prost::Message as _;
 use sideline_archive::archiver::{Archiver, FlushPolicy, Topics};
+use sideline_archive::backend::Options;
 use sideline_archive::metrics::ArchiveMetrics;
 use sideline_archive::query;
 use sideline_archive::store::Store;
@@ -37,9 +39,9 @@ fn env(name: &str, default: f64) -> f64 {
         .unwrap_or(default)
 }
 
-fn archiver(root: &Path) -> Archiver {
+fn archiver(root: &Path, opts: &Options) -> Archiver {
     Archiver::new(
-        Store::open(root).unwrap(),
+        Store::open_with(root, opts).unwrap(),
         Topics {
             samples: "samples".into(),
             metrics: "metrics".into(),
@@ -97,16 +99,7 @@ fn write_rate() {
     let decode = t0.elapsed().as_secs_f64();
 
     let dir = tempfile::tempdir().unwrap();
-    let mut a = archiver(dir.path());
-    let t0 = Instant::now();
-    for (i, (k, v)) in records.iter().enumerate() {
-        a.offer("samples", 0, i as i64, k, v, Instant::now());
-        if a.full() {
-            a.flush().unwrap();
-        }
-    }
-    a.flush().unwrap();
-    let write = t0.elapsed().as_secs_f64();
+    let write = archive_all(dir.path(), &Options::new(), &records);
     let on_disk = dir_bytes(&dir.path().join("samples"));
     println!(
         "archive write: {minutes} min of a 22-player match, {} records, {rows} sample rows, {:.1} MB protobuf",
@@ -126,6 +119,31 @@ fn write_rate() {
         on_disk as f64 / 1e6,
         on_disk as f64 / rows as f64
     );
+    let s3 = sideline_testkit::S3::start("bench");
+    let url = s3.url("archive");
+    let opts: Options = s3.options().into_iter().collect();
+    let remote = archive_all(Path::new(&url), &opts, &records);
+    println!(
+        "  archive to S3 (moto)    {:>8.2} s  {:>10.0} rows/s  ({:.1}x the baseline's time; {} objects)",
+        remote,
+        rows as f64 / remote,
+        remote / decode,
+        s3.keys("archive/samples/").len()
+    );
+}
+
+/// Archive every record at `root`, committing whenever the buffer is full; seconds taken.
+fn archive_all(root: &Path, opts: &Options, records: &[(String, Vec<u8>)]) -> f64 {
+    let mut a = archiver(root, opts);
+    let t0 = Instant::now();
+    for (i, (k, v)) in records.iter().enumerate() {
+        a.offer("samples", 0, i as i64, k, v, Instant::now());
+        if a.full() {
+            a.flush().unwrap();
+        }
+    }
+    a.flush().unwrap();
+    t0.elapsed().as_secs_f64()
 }
 
 /// Weekly HSR per player by hand: each session's last HSR total, summed per ISO week.
@@ -193,7 +211,7 @@ async fn season() {
         snaps.push(convert::metrics(m))
     });
     let dir = tempfile::tempdir().unwrap();
-    let mut a = archiver(dir.path());
+    let mut a = archiver(dir.path(), &Options::new());
     let t0 = Instant::now();
     let mut offset = 0;
     for s in 0..matches {

@@ -17,8 +17,12 @@ pub const DEFAULTS: &str = include_str!("../default.toml");
 pub struct ArchiveSettings {
     /// Consumer group.
     pub group_id: String,
-    /// Archive root directory.
+    /// Archive root: a directory, or an object-store URL (`s3://bucket/prefix`).
     pub dir: PathBuf,
+    /// Object-store settings (`endpoint`, `region`, `allow_http`, …) over the `AWS_*`
+    /// environment; unused for a directory.
+    #[serde(default)]
+    pub object_store: crate::backend::Options,
     /// Commit at least this often, s.
     pub flush_interval_s: u64,
     /// Commit when this many rows are buffered.
@@ -58,6 +62,14 @@ impl Validate for ArchiveConfig {
         if a.dir.as_os_str().is_empty() {
             p.push("archive.dir: must not be empty".into());
         }
+        for k in crate::backend::unknown_options(&a.object_store) {
+            p.push(format!("archive.object_store.{k}: not an S3 setting"));
+        }
+        if let Some(url) = crate::backend::remote_url(&a.dir)
+            && let Err(e) = crate::backend::object_store(url, &a.object_store)
+        {
+            p.push(format!("archive.dir: {e}"));
+        }
         if !(1..=3600).contains(&a.flush_interval_s) {
             p.push("archive.flush_interval_s: 1..=3600".into());
         }
@@ -94,12 +106,31 @@ mod tests {
         bad.archive.samples = false;
         bad.archive.metrics = false;
         bad.archive.alerts = false;
+        bad.archive.dir = "gs://bucket/x".into();
+        bad.archive
+            .object_store
+            .insert("endpoit".into(), "http://x".into());
         let p = bad.problems().join("\n");
-        for want in ["flush_interval_s", "max_rows", "nothing to archive"] {
+        for want in [
+            "flush_interval_s",
+            "max_rows",
+            "nothing to archive",
+            "archive.dir: archive URL gs://bucket/x: only s3:// URLs",
+            "archive.object_store.endpoit: not an S3 setting",
+        ] {
             assert!(p.contains(want), "{want} not in {p}");
         }
         assert!(
             toml::from_str::<ArchiveConfig>(&DEFAULTS.replace("max_rows", "max_rowz")).is_err()
         );
+        let mut s3 = c.clone();
+        s3.archive.dir = "s3://club/history".into();
+        s3.archive
+            .object_store
+            .insert("endpoint".into(), "http://minio:9000".into());
+        s3.archive
+            .object_store
+            .insert("allow_http".into(), "true".into());
+        assert!(s3.problems().is_empty(), "{:?}", s3.problems());
     }
 }

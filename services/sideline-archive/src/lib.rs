@@ -9,7 +9,7 @@
 //!
 //! - [`schema`]: the tables, their Arrow schemas and the sample row builder.
 //! - [`metric_rows`]: the metrics and alerts row builders.
-//! - [`store`]: the archive directory and its commit protocol.
+//! - [`store`]: the commit protocol; [`backend`]: a local directory or an object store under it.
 //! - [`archiver`]: the core: records in, rows buffered, flushes committed with offsets.
 //! - [`service`]: the Kafka consumer group around the core.
 //! - [`query`]: DataFusion over the archive.
@@ -21,6 +21,7 @@
 //! - [`config`], [`metrics`]: configuration and Prometheus metrics.
 
 pub mod archiver;
+pub mod backend;
 pub mod baselines;
 pub mod config;
 pub mod metric_rows;

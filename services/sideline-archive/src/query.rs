@@ -17,6 +17,7 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::{DataType, Schema};
 use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
 
+use crate::backend::{self, BackendError, Options};
 use crate::schema::Table;
 
 /// Why a query failed.
@@ -31,6 +32,9 @@ pub enum QueryError {
     /// Writing the output failed.
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    /// The archive's object store is unusable.
+    #[error("{0}")]
+    Storage(#[from] BackendError),
     /// Writing Parquet failed.
     #[error("parquet: {0}")]
     Parquet(#[from] parquet::errors::ParquetError),
@@ -48,12 +52,38 @@ const VIEWS: [&str; 2] = [
      GROUP BY team, player",
 ];
 
-/// A DataFusion context with the archive at `root` registered.
+/// A DataFusion context with the archive at `root` (a directory or an `s3://` URL) registered.
 pub async fn context(root: &Path) -> Result<SessionContext, QueryError> {
+    context_with(root, &Options::new()).await
+}
+
+/// [`context`] with object-store settings.
+pub async fn context_with(root: &Path, opts: &Options) -> Result<SessionContext, QueryError> {
     let ctx = SessionContext::new_with_config(SessionConfig::new().with_information_schema(true));
+    let remote = match backend::remote_url(root) {
+        Some(url) => {
+            let (store, prefix, bucket) = backend::object_store(url, opts)?;
+            let bucket_url = url::Url::parse(&bucket).map_err(|e| BackendError::Url {
+                url: url.to_string(),
+                detail: e.to_string(),
+            })?;
+            ctx.register_object_store(&bucket_url, store);
+            Some((bucket, prefix))
+        }
+        None => None,
+    };
     for t in Table::ALL {
-        let dir = root.join(t.name());
-        std::fs::create_dir_all(&dir)?;
+        let location = match &remote {
+            Some((bucket, prefix)) if prefix.as_ref().is_empty() => {
+                format!("{bucket}/{}/", t.name())
+            }
+            Some((bucket, prefix)) => format!("{bucket}/{prefix}/{}/", t.name()),
+            None => {
+                let dir = root.join(t.name());
+                std::fs::create_dir_all(&dir)?;
+                format!("{}/", dir.display())
+            }
+        };
         let schema: Schema = t.schema().as_ref().clone();
         let opts = ParquetReadOptions::default()
             .table_partition_cols(
@@ -63,8 +93,7 @@ pub async fn context(root: &Path) -> Result<SessionContext, QueryError> {
                     .collect(),
             )
             .schema(&schema);
-        ctx.register_parquet(t.name(), format!("{}/", dir.display()), opts)
-            .await?;
+        ctx.register_parquet(t.name(), location, opts).await?;
     }
     for v in VIEWS {
         ctx.sql(v).await?;

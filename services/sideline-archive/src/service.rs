@@ -33,6 +33,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::archiver::{Archiver, FlushPolicy, Topics};
+use crate::backend::Options;
 use crate::config::ArchiveConfig;
 use crate::metrics::ArchiveMetrics;
 use crate::query::{self, Output};
@@ -118,14 +119,14 @@ struct SqlParams {
 }
 
 /// `POST /api/sql` (body: the query; `?format=json|csv|table`, default json lines).
-pub fn sql_router(root: std::path::PathBuf) -> HttpRouter {
+pub fn sql_router(root: std::path::PathBuf, opts: Options) -> HttpRouter {
     HttpRouter::new()
         .route("/api/sql", post(sql))
-        .with_state(Arc::new(root))
+        .with_state(Arc::new((root, opts)))
 }
 
 async fn sql(
-    State(root): State<Arc<std::path::PathBuf>>,
+    State(at): State<Arc<(std::path::PathBuf, Options)>>,
     Query(p): Query<SqlParams>,
     body: String,
 ) -> Response {
@@ -134,7 +135,7 @@ async fn sql(
         Err(e) => return (StatusCode::BAD_REQUEST, e).into_response(),
     };
     let result = async {
-        let ctx = query::context(&root).await?;
+        let ctx = query::context_with(&at.0, &at.1).await?;
         let batches = query::run(&ctx, &body).await?;
         let mut buf = Vec::new();
         query::write(&batches, out, &mut buf)?;
@@ -167,7 +168,10 @@ pub async fn run(
         health: health.clone(),
         registry,
     })
-    .merge(sql_router(cfg.archive.dir.clone()));
+    .merge(sql_router(
+        cfg.archive.dir.clone(),
+        cfg.archive.object_store.clone(),
+    ));
     let http_stop = CancellationToken::new();
     let http_task = tokio::spawn(admin::serve(http, app, http_stop.clone()));
     let result = consume(&cfg, metrics, &health, &shutdown).await;
@@ -183,7 +187,7 @@ async fn consume(
     stop: &CancellationToken,
 ) -> Result<(), ServiceError> {
     let a = &cfg.archive;
-    let store = Store::open(&a.dir)?;
+    let store = Store::open_with(&a.dir, &a.object_store)?;
     let t = &cfg.kafka.topics;
     let topics = Topics {
         samples: t.samples.clone(),

@@ -1,5 +1,5 @@
-//! The archive directory and its commit protocol: Parquet files become visible together with
-//! the Kafka offsets they cover, or not at all.
+//! The archive's commit protocol: Parquet files become visible together with the Kafka offsets
+//! they cover, or not at all — in a local directory or on an object store ([`crate::backend`]).
 //!
 //! Layout under the root:
 //!
@@ -8,18 +8,18 @@
 //!   the last offset it covers); `_commits/_checkpoint.json` folds old manifests together;
 //! - `_staging/<commit>/…`: files being written.
 //!
-//! A commit: (1) write every file under `_staging/<commit>/` and fsync it; (2) write the
-//! manifest (temporary file, fsync, rename, fsync the directory) — this is the commit point;
-//! (3) move the files into place; (4) remove the staging directory. On open, a staging
-//! directory with a manifest is rolled forward (its remaining files moved), one without is
-//! rolled back (deleted). The offsets are the maximum over the manifests, so the archive itself
-//! says where to resume, whatever Kafka's committed offsets say.
+//! A commit: (1) write every file under `_staging/<commit>/` (durably); (2) write the manifest
+//! atomically — this is the commit point; (3) move the files into place; (4) remove the
+//! staging directory. On open, a staging directory with a manifest is rolled forward (its
+//! remaining files moved), one without is rolled back (deleted). The offsets are the maximum
+//! over the manifests, so the archive itself says where to resume, whatever Kafka's committed
+//! offsets say. Readers list only the table directories, so they never see a staged file.
 //!
-//! Limits: a full disk or any I/O error fails the commit (retryable): nothing becomes visible,
-//! the staging directory is removed and the caller keeps its rows and tries again.
+//! Limits: a full disk, an unreachable object store or any I/O error fails the commit
+//! (retryable): nothing becomes visible, the staging directory is removed and the caller keeps
+//! its rows and tries again.
 
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use arrow::array::RecordBatch;
@@ -28,19 +28,16 @@ use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 use serde::{Deserialize, Serialize};
 
+use crate::backend::{Backend, BackendError, Options};
 use crate::schema::{PartKey, Table};
 
 /// Why an archive operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ArchiveError {
-    /// A file operation failed (disk full, permissions...). Retryable.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file or directory.
-        path: PathBuf,
-        /// The error.
-        source: std::io::Error,
-    },
+    /// A storage operation failed (disk full, permissions, the object store unreachable...).
+    /// Retryable, but for a bad archive URL.
+    #[error("{0}")]
+    Storage(#[from] BackendError),
     /// Writing Parquet failed. Retryable if the cause was I/O.
     #[error("parquet: {0}")]
     Parquet(#[from] parquet::errors::ParquetError),
@@ -60,14 +57,11 @@ pub enum ArchiveError {
 impl ArchiveError {
     /// Can trying again help?
     pub fn retryable(&self) -> bool {
-        matches!(self, ArchiveError::Io { .. } | ArchiveError::Parquet(_))
-    }
-}
-
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ArchiveError + '_ {
-    move |source| ArchiveError::Io {
-        path: path.to_path_buf(),
-        source,
+        match self {
+            ArchiveError::Storage(e) => !matches!(e, BackendError::Url { .. }),
+            ArchiveError::Parquet(_) => true,
+            ArchiveError::Arrow(_) | ArchiveError::Manifest { .. } => false,
+        }
     }
 }
 
@@ -111,10 +105,11 @@ pub enum Step {
     Done,
 }
 
-/// An archive directory.
+/// An archive: a directory or an object-store prefix.
 #[derive(Debug)]
 pub struct Store {
     root: PathBuf,
+    backend: Backend,
     offsets: BTreeMap<(String, i32), i64>,
     counter: u64,
     manifests: usize,
@@ -123,15 +118,21 @@ pub struct Store {
 /// Manifests beyond this many are folded into the checkpoint.
 const FOLD_AFTER: usize = 200;
 const CHECKPOINT: &str = "_checkpoint.json";
+const COMMITS: &str = "_commits";
+const STAGING: &str = "_staging";
 
 impl Store {
-    /// Open (creating) the archive at `root` and recover any interrupted commit.
+    /// Open (creating) the archive at `root` — a directory or an `s3://bucket/prefix` URL —
+    /// and recover any interrupted commit.
     pub fn open(root: &Path) -> Result<Store, ArchiveError> {
-        for d in ["_commits", "_staging"] {
-            std::fs::create_dir_all(root.join(d)).map_err(io(root))?;
-        }
+        Store::open_with(root, &Options::new())
+    }
+
+    /// [`Store::open`] with object-store settings.
+    pub fn open_with(root: &Path, opts: &Options) -> Result<Store, ArchiveError> {
         let mut s = Store {
             root: root.to_path_buf(),
+            backend: Backend::open(root, opts)?,
             offsets: BTreeMap::new(),
             counter: 0,
             manifests: 0,
@@ -140,7 +141,7 @@ impl Store {
         Ok(s)
     }
 
-    /// The root directory.
+    /// The root directory (or URL).
     pub fn root(&self) -> &Path {
         &self.root
     }
@@ -161,34 +162,29 @@ impl Store {
     }
 
     fn recover(&mut self) -> Result<(), ArchiveError> {
-        let commits = self.root.join("_commits");
-        let staging = self.root.join("_staging");
-        let mut ids = Vec::new();
-        let cp = commits.join(CHECKPOINT);
-        if cp.exists() {
-            self.absorb(&read_manifest(&cp)?);
+        let b = &self.backend;
+        if b.exists(&format!("{COMMITS}/{CHECKPOINT}"))? {
+            let m = self.read_manifest(CHECKPOINT)?;
+            self.absorb(&m);
         }
-        for e in std::fs::read_dir(&commits).map_err(io(&commits))? {
-            let e = e.map_err(io(&commits))?;
-            let name = e.file_name().to_string_lossy().into_owned();
+        let mut ids = Vec::new();
+        for name in self.backend.list(COMMITS)? {
             if let Some(id) = name.strip_suffix(".json")
                 && name != CHECKPOINT
             {
-                let m = read_manifest(&e.path())?;
+                let m = self.read_manifest(&name)?;
                 self.roll_forward(&m)?;
                 self.absorb(&m);
                 ids.push(id.to_string());
             } else if name.ends_with(".tmp") {
-                let _ = std::fs::remove_file(e.path());
+                let _ = self.backend.remove(&format!("{COMMITS}/{name}"));
             }
         }
         // Staging directories without a manifest never committed.
-        for e in std::fs::read_dir(&staging).map_err(io(&staging))? {
-            let e = e.map_err(io(&staging))?;
-            let id = e.file_name().to_string_lossy().into_owned();
+        for id in self.backend.list(STAGING)? {
             if !ids.contains(&id) {
                 tracing::info!(message = "Rolling back an unfinished archive commit.", commit = %id);
-                std::fs::remove_dir_all(e.path()).map_err(io(&e.path()))?;
+                self.backend.remove_tree(&format!("{STAGING}/{id}"))?;
             }
         }
         self.manifests = ids.len();
@@ -209,30 +205,18 @@ impl Store {
     }
 
     fn roll_forward(&self, m: &Manifest) -> Result<(), ArchiveError> {
-        let dir = self.root.join("_staging").join(&m.id);
-        if !dir.exists() {
-            return Ok(());
-        }
+        let dir = format!("{STAGING}/{}", m.id);
         for rel in &m.files {
-            let from = dir.join(rel);
-            if from.exists() {
-                self.place(&from, rel)?;
+            let from = format!("{dir}/{rel}");
+            if self.backend.exists(&from)? {
+                self.backend.rename(&from, rel)?;
             }
         }
-        std::fs::remove_dir_all(&dir).map_err(io(&dir))
-    }
-
-    fn place(&self, from: &Path, rel: &str) -> Result<(), ArchiveError> {
-        let to = self.root.join(rel);
-        let parent = to.parent().unwrap_or(&self.root).to_path_buf();
-        std::fs::create_dir_all(&parent).map_err(io(&parent))?;
-        std::fs::rename(from, &to).map_err(io(&to))?;
-        sync_dir(&parent)
+        Ok(self.backend.remove_tree(&dir)?)
     }
 
     /// Fold every manifest into the checkpoint (which is written first).
     fn fold(&mut self, ids: &[String]) -> Result<(), ArchiveError> {
-        let commits = self.root.join("_commits");
         let m = Manifest {
             id: "checkpoint".into(),
             files: vec![],
@@ -246,10 +230,9 @@ impl Store {
                 })
                 .collect(),
         };
-        write_atomic(&commits.join(CHECKPOINT), &m)?;
+        self.write_manifest(CHECKPOINT, &m)?;
         for id in ids {
-            let p = commits.join(format!("{id}.json"));
-            std::fs::remove_file(&p).map_err(io(&p))?;
+            self.backend.remove(&format!("{COMMITS}/{id}.json"))?;
         }
         self.manifests = 0;
         Ok(())
@@ -276,12 +259,11 @@ impl Store {
             std::process::id(),
             self.counter
         );
-        let stage = self.root.join("_staging").join(&id);
-        let staged = self.stage(&stage, &id, parts);
-        let (files, bytes) = match staged {
+        let stage = format!("{STAGING}/{id}");
+        let (files, bytes) = match self.stage(&stage, &id, parts) {
             Ok(x) => x,
             Err(e) => {
-                let _ = std::fs::remove_dir_all(&stage);
+                let _ = self.backend.remove_tree(&stage);
                 return Err(e);
             }
         };
@@ -293,9 +275,8 @@ impl Store {
             files,
             offsets: offsets.to_vec(),
         };
-        let path = self.root.join("_commits").join(format!("{id}.json"));
-        if let Err(e) = write_atomic(&path, &m) {
-            let _ = std::fs::remove_dir_all(&stage);
+        if let Err(e) = self.write_manifest(&format!("{id}.json"), &m) {
+            let _ = self.backend.remove_tree(&stage);
             return Err(e);
         }
         self.absorb(&m);
@@ -313,23 +294,17 @@ impl Store {
     }
 
     fn manifest_ids(&self) -> Result<Vec<String>, ArchiveError> {
-        let commits = self.root.join("_commits");
-        let mut ids = Vec::new();
-        for e in std::fs::read_dir(&commits).map_err(io(&commits))? {
-            let name = e.map_err(io(&commits))?.file_name();
-            let name = name.to_string_lossy();
-            if let Some(id) = name.strip_suffix(".json")
-                && name != CHECKPOINT
-            {
-                ids.push(id.to_string());
-            }
-        }
-        Ok(ids)
+        let names = self.backend.list(COMMITS)?;
+        Ok(names
+            .iter()
+            .filter(|n| n.as_str() != CHECKPOINT)
+            .filter_map(|n| n.strip_suffix(".json").map(str::to_string))
+            .collect())
     }
 
     fn stage(
         &self,
-        stage: &Path,
+        stage: &str,
         id: &str,
         parts: &[Part],
     ) -> Result<(Vec<String>, u64), ArchiveError> {
@@ -341,45 +316,33 @@ impl Store {
         let mut bytes = 0;
         for p in parts {
             let rel = format!("{}/{}/part-{id}.parquet", p.table.name(), p.key.dir());
-            let path = stage.join(&rel);
-            let parent = path.parent().unwrap_or(stage).to_path_buf();
-            std::fs::create_dir_all(&parent).map_err(io(&parent))?;
-            let f = File::create(&path).map_err(io(&path))?;
-            let mut w = ArrowWriter::try_new(f, p.batch.schema(), Some(props.clone()))?;
+            let mut w = ArrowWriter::try_new(Vec::new(), p.batch.schema(), Some(props.clone()))?;
             w.write(&p.batch)?;
-            let f = w.into_inner()?;
-            f.sync_all().map_err(io(&path))?;
-            bytes += f.metadata().map_err(io(&path))?.len();
+            let buf = w.into_inner()?;
+            bytes += buf.len() as u64;
+            self.backend.put(&format!("{stage}/{rel}"), buf)?;
             files.push(rel);
         }
         Ok((files, bytes))
     }
-}
 
-fn read_manifest(path: &Path) -> Result<Manifest, ArchiveError> {
-    let b = std::fs::read(path).map_err(io(path))?;
-    serde_json::from_slice(&b).map_err(|e| ArchiveError::Manifest {
-        path: path.to_path_buf(),
-        detail: e.to_string(),
-    })
-}
+    fn read_manifest(&self, name: &str) -> Result<Manifest, ArchiveError> {
+        let rel = format!("{COMMITS}/{name}");
+        let b = self.backend.get(&rel)?;
+        serde_json::from_slice(&b).map_err(|e| ArchiveError::Manifest {
+            path: self.root.join(&rel),
+            detail: e.to_string(),
+        })
+    }
 
-fn write_atomic(path: &Path, m: &Manifest) -> Result<(), ArchiveError> {
-    use std::io::Write;
-    let tmp = path.with_extension("tmp");
-    let text = serde_json::to_vec(m).map_err(|e| ArchiveError::Manifest {
-        path: path.to_path_buf(),
-        detail: e.to_string(),
-    })?;
-    let mut f = File::create(&tmp).map_err(io(&tmp))?;
-    f.write_all(&text).map_err(io(&tmp))?;
-    f.sync_all().map_err(io(&tmp))?;
-    std::fs::rename(&tmp, path).map_err(io(path))?;
-    sync_dir(path.parent().unwrap_or(Path::new(".")))
-}
-
-fn sync_dir(dir: &Path) -> Result<(), ArchiveError> {
-    File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))
+    fn write_manifest(&self, name: &str, m: &Manifest) -> Result<(), ArchiveError> {
+        let rel = format!("{COMMITS}/{name}");
+        let text = serde_json::to_vec(m).map_err(|e| ArchiveError::Manifest {
+            path: self.root.join(&rel),
+            detail: e.to_string(),
+        })?;
+        Ok(self.backend.put_atomic(&rel, text)?)
+    }
 }
 
 #[cfg(test)]

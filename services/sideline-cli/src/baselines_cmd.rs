@@ -25,7 +25,7 @@ pub struct BaselinesArgs {
     /// Baselines topic.
     #[arg(long, default_value = "sideline.baselines.v1")]
     pub topic: String,
-    /// The archive directory.
+    /// The archive: a directory or `s3://bucket/prefix` (S3 settings from `AWS_*` variables).
     #[arg(long, env = "SIDELINE_ARCHIVE", default_value = "sideline-archive")]
     pub archive: PathBuf,
 }

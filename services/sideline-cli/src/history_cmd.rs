@@ -27,7 +27,7 @@ pub struct HistoryArgs {
     /// Minutes per half of each match.
     #[arg(long, default_value_t = 45.0)]
     pub half_min: f64,
-    /// The archive directory.
+    /// The archive: a directory or `s3://bucket/prefix` (S3 settings from `AWS_*` variables).
     #[arg(long, env = "SIDELINE_ARCHIVE", default_value = "sideline-archive")]
     pub archive: PathBuf,
 }

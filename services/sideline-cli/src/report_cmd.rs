@@ -25,7 +25,7 @@ pub struct ReportArgs {
     /// Write CSV here (default: CSV on stdout when no --html is given).
     #[arg(long)]
     pub csv: Option<PathBuf>,
-    /// The archive directory.
+    /// The archive: a directory or `s3://bucket/prefix` (S3 settings from `AWS_*` variables).
     #[arg(long, env = "SIDELINE_ARCHIVE", default_value = "sideline-archive")]
     pub archive: PathBuf,
 }

@@ -35,7 +35,7 @@ pub struct ReprocessArgs {
     /// Compute and report only; write nothing into the archive.
     #[arg(long)]
     pub dry_run: bool,
-    /// The archive directory.
+    /// The archive: a directory or `s3://bucket/prefix` (S3 settings from `AWS_*` variables).
     #[arg(long, env = "SIDELINE_ARCHIVE", default_value = "sideline-archive")]
     pub archive: PathBuf,
 }

@@ -12,7 +12,8 @@ use sideline_archive::query::{self, Output};
 pub struct SqlArgs {
     /// The query, e.g. "SELECT player, max(hsr_m) FROM metrics GROUP BY player".
     pub query: String,
-    /// The archive directory (as `archive.dir` of `sideline archive`).
+    /// The archive (as `archive.dir` of `sideline archive`): a directory or `s3://bucket/prefix`
+    /// (S3 settings from `AWS_*` variables).
     #[arg(long, env = "SIDELINE_ARCHIVE", default_value = "sideline-archive")]
     pub archive: PathBuf,
     /// Output: table, csv or json (one object per line).

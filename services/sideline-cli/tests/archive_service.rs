@@ -3,6 +3,7 @@
 //! (commits every second, so mid-commit is likely) and restarted. The archive must then hold
 //! every sample and alert exactly once (counted in SQL, and by distinct Kafka position), with
 //! no unfinished commit left behind; `POST /api/sql` answers and reports a bad query clearly.
+//! Run twice: on a local directory, and on an object store (a real S3-protocol server, moto).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -17,10 +18,11 @@ use arrow::datatypes::Int64Type;
 use common::{http_get, match_batches, sum_metric, test_producer};
 use prost::Message as _;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use sideline_archive::backend::{Backend, Options};
 use sideline_archive::query;
 use sideline_sim::MatchConfig;
-use sideline_testkit::Tansu;
 use sideline_testkit::brokers::free_port;
+use sideline_testkit::{S3, Tansu};
 use sideline_wire::pb;
 
 struct Archiver {
@@ -61,14 +63,34 @@ fn send(p: &ThreadedProducer<DefaultProducerContext>, topic: &str, key: &str, va
     }
 }
 
-async fn count(root: &std::path::Path, sql: &str) -> i64 {
-    let ctx = query::context(root).await.unwrap();
+async fn count(root: &std::path::Path, opts: &Options, sql: &str) -> i64 {
+    let ctx = query::context_with(root, opts).await.unwrap();
     let b = query::run(&ctx, sql).await.unwrap();
     b[0].column(0).as_primitive::<Int64Type>().value(0)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_mid_session_and_restarted_the_archive_holds_every_row_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("archive");
+    kill_and_restart(&root, &Options::new(), &[]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_mid_session_and_restarted_an_object_store_archive_holds_every_row_once() {
+    let s3 = S3::start("club");
+    let url = s3.url("history/sideline");
+    let opts: Options = s3.options().into_iter().collect();
+    kill_and_restart(std::path::Path::new(&url), &opts, &s3.env()).await;
+    let keys = s3.keys("history/sideline/samples/team=");
+    assert!(
+        !keys.is_empty() && keys.iter().all(|k| k.ends_with(".parquet")),
+        "{keys:?}"
+    );
+}
+
+/// The scenario on the archive at `root` (settings `opts`; `env` for the CLI's `AWS_*`).
+async fn kill_and_restart(root: &std::path::Path, opts: &Options, env: &[(String, String)]) {
     let tansu = Tansu::start();
     let brokers = tansu.brokers();
     let cfg = MatchConfig {
@@ -81,7 +103,6 @@ async fn killed_mid_session_and_restarted_the_archive_holds_every_row_once() {
     let alerts = 40;
 
     let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("archive");
     let http: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     let config = dir.path().join("archive.toml");
     std::fs::write(
@@ -89,8 +110,13 @@ async fn killed_mid_session_and_restarted_the_archive_holds_every_row_once() {
         format!(
             "[kafka]\nbrokers = \"{brokers}\"\npartitions = 3\n\
              [archive]\ndir = \"{}\"\nflush_interval_s = 1\nmax_rows = 20000\norphan_grace_s = 8\n\
+             [archive.object_store]\n{}\n\
              [http]\nlisten = \"{http}\"\n[log]\nlevel = \"warn\"\n",
-            root.display()
+            root.display(),
+            opts.iter()
+                .map(|(k, v)| format!("{k} = \"{v}\""))
+                .collect::<Vec<_>>()
+                .join("\n")
         ),
     )
     .unwrap();
@@ -150,7 +176,7 @@ async fn killed_mid_session_and_restarted_the_archive_holds_every_row_once() {
     let mut first = first;
     first.child.kill().unwrap();
     first.child.wait().unwrap();
-    let before = count(&root, "SELECT count(*) FROM samples").await;
+    let before = count(root, opts, "SELECT count(*) FROM samples").await;
     assert!(
         before > 0 && before < samples,
         "{before} of {samples} before the restart"
@@ -159,9 +185,9 @@ async fn killed_mid_session_and_restarted_the_archive_holds_every_row_once() {
     let second = spawn(&config, http);
     let t0 = Instant::now();
     loop {
-        let n = count(&root, "SELECT count(*) FROM samples").await;
-        let a = count(&root, "SELECT count(*) FROM alerts").await;
-        let m = count(&root, "SELECT count(*) FROM metrics").await;
+        let n = count(root, opts, "SELECT count(*) FROM samples").await;
+        let a = count(root, opts, "SELECT count(*) FROM alerts").await;
+        let m = count(root, opts, "SELECT count(*) FROM metrics").await;
         if n >= samples && a >= alerts && m >= metrics {
             break;
         }
@@ -173,20 +199,30 @@ async fn killed_mid_session_and_restarted_the_archive_holds_every_row_once() {
     }
     // Settle, then the exact counts.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    assert_eq!(count(&root, "SELECT count(*) FROM samples").await, samples);
+    assert_eq!(
+        count(root, opts, "SELECT count(*) FROM samples").await,
+        samples
+    );
     assert_eq!(
         count(
-            &root,
+            root,
+            opts,
             "SELECT count(DISTINCT CAST(kafka_partition AS BIGINT) * 1000000000000 \
              + kafka_offset * 10000 + CAST(idx AS BIGINT)) FROM samples"
         )
         .await,
         samples
     );
-    assert_eq!(count(&root, "SELECT count(*) FROM alerts").await, alerts);
-    assert_eq!(count(&root, "SELECT count(*) FROM metrics").await, metrics);
     assert_eq!(
-        count(&root, "SELECT count(DISTINCT id) FROM alerts").await,
+        count(root, opts, "SELECT count(*) FROM alerts").await,
+        alerts
+    );
+    assert_eq!(
+        count(root, opts, "SELECT count(*) FROM metrics").await,
+        metrics
+    );
+    assert_eq!(
+        count(root, opts, "SELECT count(DISTINCT id) FROM alerts").await,
         alerts
     );
     assert_eq!(
@@ -195,16 +231,17 @@ async fn killed_mid_session_and_restarted_the_archive_holds_every_row_once() {
             .await,
         0.0
     );
-    assert_eq!(
-        std::fs::read_dir(root.join("_staging")).unwrap().count(),
-        0,
-        "an unfinished commit was left behind"
+    let staged = Backend::open(root, opts).unwrap().list("_staging").unwrap();
+    assert!(
+        staged.is_empty(),
+        "unfinished commits left behind: {staged:?}"
     );
 
     // Baselines from the archived metrics, published where the processor reads them.
     let out = Command::new(env!("CARGO_BIN_EXE_sideline"))
         .args(["baselines", "--publish", &brokers, "--archive"])
-        .arg(&root)
+        .arg(root)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .output()
         .unwrap();
     assert!(

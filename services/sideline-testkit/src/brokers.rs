@@ -356,3 +356,102 @@ pub fn password_file(dir: &Path, user: &str, password: &str) -> PathBuf {
     }
     f
 }
+
+/// An S3-protocol server (moto) on a free loopback port, with one empty bucket.
+pub struct S3 {
+    child: Child,
+    port: u16,
+    bucket: String,
+}
+
+impl S3 {
+    /// Start it and create the bucket `bucket`.
+    pub fn start(bucket: &str) -> Self {
+        let port = free_port();
+        let child = Command::new(find_binary("SIDELINE_MOTO", &["moto_server"]))
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        assert!(
+            wait_for_port(port, Duration::from_secs(30)),
+            "moto_server did not start"
+        );
+        let s = S3 {
+            child,
+            port,
+            bucket: bucket.to_string(),
+        };
+        let reply = s.request("PUT", &format!("/{bucket}"));
+        assert!(reply.starts_with("HTTP/1.1 200"), "create bucket: {reply}");
+        s
+    }
+
+    /// The endpoint URL.
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// `s3://<bucket>/<prefix>`.
+    pub fn url(&self, prefix: &str) -> String {
+        format!("s3://{}/{prefix}", self.bucket)
+    }
+
+    /// The client settings (object_store's names) for this server.
+    pub fn options(&self) -> Vec<(String, String)> {
+        [
+            ("endpoint", self.endpoint()),
+            ("allow_http", "true".into()),
+            ("region", "us-east-1".into()),
+            ("access_key_id", "test".into()),
+            ("secret_access_key", "test".into()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+    }
+
+    /// The same settings as `AWS_*` environment variables.
+    pub fn env(&self) -> Vec<(String, String)> {
+        self.options()
+            .into_iter()
+            .map(|(k, v)| (format!("AWS_{}", k.to_uppercase()), v))
+            .collect()
+    }
+
+    /// Keys under `prefix` in the bucket (a plain ListObjectsV2 request).
+    pub fn keys(&self, prefix: &str) -> Vec<String> {
+        let reply = self.request(
+            "GET",
+            &format!("/{}?list-type=2&prefix={prefix}", self.bucket),
+        );
+        reply
+            .split("<Key>")
+            .skip(1)
+            .filter_map(|k| k.split_once("</Key>").map(|(k, _)| k.to_string()))
+            .collect()
+    }
+
+    fn request(&self, method: &str, path: &str) -> String {
+        use std::io::{Read, Write};
+        let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        write!(
+            s,
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            self.port
+        )
+        .unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        out
+    }
+}
+
+impl Drop for S3 {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

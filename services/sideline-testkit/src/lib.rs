@@ -16,4 +16,4 @@
 pub mod brokers;
 pub mod kafka;
 
-pub use brokers::{Mosquitto, Tansu, TestCerts, free_port, password_file, test_certs};
+pub use brokers::{Mosquitto, S3, Tansu, TestCerts, free_port, password_file, test_certs};
