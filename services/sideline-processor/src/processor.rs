@@ -79,10 +79,6 @@ impl Future for Tagged {
     }
 }
 
-/// A gap between two ticks (every 200 ms by default) longer than this means the process itself
-/// stood still — stopped (SIGSTOP), a paused virtual machine, a long blocking call.
-pub const SELF_STALL: Duration = Duration::from_secs(1);
-
 /// Topic names the processor writes to.
 #[derive(Debug, Clone)]
 pub struct Topics {
@@ -116,8 +112,6 @@ pub struct Processor {
     pub metrics: ProcessorMetrics,
     player_gauges: bool,
     idle_advance: Duration,
-    /// When [`Processor::tick`] last ran.
-    last_tick: Option<Instant>,
     out: Vec<PlayerMetrics>,
     alerts: Vec<AlertEvent>,
     limits: Limits,
@@ -152,7 +146,6 @@ impl Processor {
             metrics,
             player_gauges,
             idle_advance,
-            last_tick: None,
             out: Vec::new(),
             alerts: Vec::new(),
             // Ingest validated against the clock; here only structure and ranges matter.
@@ -350,34 +343,11 @@ impl Processor {
     /// time. So a pod whose clock is 30 s off, ahead or behind, neither loses its own samples
     /// nor has anyone else's seconds closed early, and a silent pod is still closed at the
     /// pace of the wall clock.
-    ///
-    /// A tick that finds this process itself stood still since the previous one
-    /// ([`SELF_STALL`]) does not advance idle partitions over that gap: whatever arrived
-    /// meanwhile is still in the consumer's queue, unread, and the partition only looks idle
-    /// (seen in CI: a processor frozen 15 s, as long as the idle time, closed a player's open
-    /// second on its first tick after SIGCONT, without the samples waiting for it).
     pub async fn tick(&mut self) {
-        self.tick_at(Instant::now()).await;
-    }
-
-    async fn tick_at(&mut self, now: Instant) {
-        let gap = self
-            .last_tick
-            .map(|prev| now.saturating_duration_since(prev));
-        self.last_tick = Some(now);
-        let stalled = gap.is_some_and(|g| g > SELF_STALL);
-        if stalled {
-            self.metrics.self_stalls.inc();
-            tracing::warn!(
-                message =
-                    "The processor stood still; idle partitions do not advance over that time.",
-                gap_s = gap.map_or(0.0, |g| g.as_secs_f64())
-            );
-        }
+        let now = Instant::now();
         for part in self.parts.values_mut() {
-            if !stalled && part.stream_time != Micros::MIN && part.flow.idle(now) {
-                part.stream_time +=
-                    now.saturating_duration_since(part.last_advance).as_micros() as i64;
+            if part.stream_time != Micros::MIN && part.flow.idle(now) {
+                part.stream_time += now.duration_since(part.last_advance).as_micros() as i64;
             }
             part.last_advance = now;
         }
@@ -622,80 +592,5 @@ impl Processor {
             }
             RebalanceEvent::RestoreFailed(_) => self.metrics.restore_failed.inc(),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-
-    use super::*;
-    use rdkafka::ClientConfig;
-    use sideline_engine::Params;
-
-    const IDLE: Duration = Duration::from_secs(15);
-    const TICK: Duration = Duration::from_millis(200);
-
-    /// A processor whose producer points nowhere (nothing is produced in these tests).
-    fn processor() -> Processor {
-        let producer: FutureProducer = ClientConfig::new()
-            .set("bootstrap.servers", "127.0.0.1:9")
-            .create()
-            .unwrap();
-        let topics = Topics {
-            samples: "s".into(),
-            metrics: "m".into(),
-            alerts: "a".into(),
-            state: "st".into(),
-            dlq: "d".into(),
-        };
-        let metrics = ProcessorMetrics::new(&prometheus::Registry::new()).unwrap();
-        let engine = Engine::new(Params::default(), true);
-        Processor::new(engine, producer, topics, metrics, false, IDLE)
-    }
-
-    /// Partition 0, read to its end at `t0`, its stream time 1 s.
-    fn at_end_since(p: &mut Processor, t0: Instant) {
-        let mut part = Part::new(IDLE);
-        part.flow = FlowClock::new(t0, IDLE);
-        part.flow.end(t0);
-        part.stream_time = 1_000_000;
-        part.last_advance = t0;
-        p.parts.insert(0, part);
-    }
-
-    #[tokio::test]
-    async fn an_idle_partition_follows_the_wall_clock() {
-        let mut p = processor();
-        let t0 = Instant::now();
-        p.tick_at(t0).await;
-        at_end_since(&mut p, t0);
-        let mut t = t0;
-        for _ in 0..80 {
-            t += TICK;
-            p.tick_at(t).await;
-        }
-        // Idle from 15 s: the tick at 15.0 s advances by its 200 ms, and so on to 16.0 s.
-        assert_eq!(p.parts[&0].stream_time, 1_000_000 + 1_200_000);
-        assert_eq!(p.metrics.self_stalls.get(), 0);
-    }
-
-    #[tokio::test]
-    async fn the_process_standing_still_is_not_idle_time() {
-        let mut p = processor();
-        let t0 = Instant::now();
-        p.tick_at(t0).await;
-        at_end_since(&mut p, t0);
-        // Frozen for 15.2 s (SIGSTOP): the first tick after it sees the partition "idle".
-        p.tick_at(t0 + Duration::from_millis(15_200)).await;
-        assert_eq!(
-            p.parts[&0].stream_time, 1_000_000,
-            "the freeze advanced stream time"
-        );
-        assert_eq!(p.metrics.self_stalls.get(), 1);
-        // From then on the wall clock counts again.
-        p.tick_at(t0 + Duration::from_millis(15_400)).await;
-        assert_eq!(p.parts[&0].stream_time, 1_200_000);
-        assert_eq!(p.metrics.self_stalls.get(), 1);
     }
 }
