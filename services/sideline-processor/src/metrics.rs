@@ -40,6 +40,8 @@ pub struct ProcessorMetrics {
     pub checkpoints: IntCounter,
     /// Group rejoins forced by the orphaned-partition watchdog.
     pub rejoins: IntCounter,
+    /// Ticks that found the process had stood still (idle partitions not advanced over it).
+    pub self_stalls: IntCounter,
     /// Checkpoint taken → its offsets committed (the outputs before it acknowledged), s.
     pub checkpoint_seconds: Histogram,
     /// Offset commits that failed (the next checkpoint commits again).
@@ -476,6 +478,11 @@ impl ProcessorMetrics {
                 r,
                 "sideline_processor_group_rejoins_total",
                 "Group rejoins forced because a partition was owned by no live member.",
+            )?,
+            self_stalls: counter(
+                r,
+                "sideline_processor_self_stalls_total",
+                "Ticks that found the processor had stood still for over a second (SIGSTOP, a paused machine); idle partitions were not advanced over that time.",
             )?,
             checkpoint_seconds: hist(
                 "sideline_processor_checkpoint_duration_seconds",

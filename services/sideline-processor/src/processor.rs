@@ -79,6 +79,10 @@ impl Future for Tagged {
     }
 }
 
+/// A gap between two ticks (every 200 ms by default) longer than this means the process itself
+/// stood still — stopped (SIGSTOP), a paused virtual machine, a long blocking call.
+pub const SELF_STALL: Duration = Duration::from_secs(1);
+
 /// Topic names the processor writes to.
 #[derive(Debug, Clone)]
 pub struct Topics {
@@ -112,6 +116,8 @@ pub struct Processor {
     pub metrics: ProcessorMetrics,
     player_gauges: bool,
     idle_advance: Duration,
+    /// When [`Processor::tick`] last ran.
+    last_tick: Option<Instant>,
     out: Vec<PlayerMetrics>,
     alerts: Vec<AlertEvent>,
     limits: Limits,
@@ -146,6 +152,7 @@ impl Processor {
             metrics,
             player_gauges,
             idle_advance,
+            last_tick: None,
             out: Vec::new(),
             alerts: Vec::new(),
             // Ingest validated against the clock; here only structure and ranges matter.
@@ -263,14 +270,20 @@ impl Processor {
 
     /// Handle one record of the samples topic.
     pub async fn record(&mut self, m: &BorrowedMessage<'_>) {
-        let (p, off) = (m.partition(), m.offset());
+        let (key, payload) = (m.key().unwrap_or_default(), m.payload().unwrap_or_default());
+        self.record_at(m.partition(), m.offset(), key, payload, Instant::now())
+            .await;
+    }
+
+    /// [`Self::record`] of record `off` of partition `p`, read at `now`.
+    async fn record_at(&mut self, p: i32, off: i64, key: &[u8], payload: &[u8], now: Instant) {
         self.metrics.records.inc();
         let idle = self.idle_advance;
         let part = self.parts.entry(p).or_insert_with(|| Part::new(idle));
         part.next_offset = Some(off + 1);
-        part.flow.record(Instant::now());
-        let key = String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned();
-        let payload = m.payload().unwrap_or_default();
+        part.flow.record(now);
+        let flowed = part.flow.flowed();
+        let key = String::from_utf8_lossy(key).into_owned();
         let b = match pb::SampleBatch::decode(payload) {
             Ok(b) => b,
             Err(e) => {
@@ -286,6 +299,8 @@ impl Processor {
         };
         if let Some(&covers) = self.skip_until.get(&player) {
             if off < covers {
+                // His batch, already in his restored state: he is not silent.
+                self.last_batch.insert(player, flowed);
                 self.metrics.replay_skipped.inc();
                 return;
             }
@@ -343,11 +358,34 @@ impl Processor {
     /// time. So a pod whose clock is 30 s off, ahead or behind, neither loses its own samples
     /// nor has anyone else's seconds closed early, and a silent pod is still closed at the
     /// pace of the wall clock.
+    ///
+    /// A tick that finds this process itself stood still since the previous one
+    /// ([`SELF_STALL`]) does not advance idle partitions over that gap: whatever arrived
+    /// meanwhile is still in the consumer's queue, unread, and the partition only looks idle
+    /// (seen in CI: a processor frozen 15 s, as long as the idle time, closed a player's open
+    /// second on its first tick after SIGCONT, without the samples waiting for it).
     pub async fn tick(&mut self) {
-        let now = Instant::now();
+        self.tick_at(Instant::now()).await;
+    }
+
+    async fn tick_at(&mut self, now: Instant) {
+        let gap = self
+            .last_tick
+            .map(|prev| now.saturating_duration_since(prev));
+        self.last_tick = Some(now);
+        let stalled = gap.is_some_and(|g| g > SELF_STALL);
+        if stalled {
+            self.metrics.self_stalls.inc();
+            tracing::warn!(
+                message =
+                    "The processor stood still; idle partitions do not advance over that time.",
+                gap_s = gap.map_or(0.0, |g| g.as_secs_f64())
+            );
+        }
         for part in self.parts.values_mut() {
-            if part.stream_time != Micros::MIN && part.flow.idle(now) {
-                part.stream_time += now.duration_since(part.last_advance).as_micros() as i64;
+            if !stalled && part.stream_time != Micros::MIN && part.flow.idle(now) {
+                part.stream_time +=
+                    now.saturating_duration_since(part.last_advance).as_micros() as i64;
             }
             part.last_advance = now;
         }
@@ -545,6 +583,10 @@ impl Processor {
                         match self.engine.restore(rec.engine) {
                             Ok(()) => {
                                 self.metrics.restores.inc();
+                                // Read just now, as far as his silence goes: his seconds
+                                // close on his own newest sample, never on a partition-mate's
+                                // (whose snapshot may come from a later checkpoint).
+                                self.last_batch.insert(player.clone(), part.flow.flowed());
                                 self.skip_until.insert(player.clone(), covers);
                                 self.player_part.insert(player, p);
                                 if let Some(n) = newest {
@@ -594,3 +636,7 @@ impl Processor {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "processor_tests.rs"]
+mod tests;

@@ -1,0 +1,168 @@
+//! Unit tests of [`super::Processor`]: ticks and restores at injected instants, with a
+//! producer that points nowhere (outputs are queued, never sent).
+
+#![allow(clippy::unwrap_used)]
+
+use super::*;
+use rdkafka::ClientConfig;
+use sideline_engine::Params;
+
+const IDLE: Duration = Duration::from_secs(15);
+const TICK: Duration = Duration::from_millis(200);
+
+/// A processor whose producer points nowhere (nothing is produced in these tests).
+fn processor() -> Processor {
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", "127.0.0.1:9")
+        .create()
+        .unwrap();
+    let topics = Topics {
+        samples: "s".into(),
+        metrics: "m".into(),
+        alerts: "a".into(),
+        state: "st".into(),
+        dlq: "d".into(),
+    };
+    let metrics = ProcessorMetrics::new(&prometheus::Registry::new()).unwrap();
+    let engine = Engine::new(Params::default(), true);
+    Processor::new(engine, producer, topics, metrics, false, IDLE)
+}
+
+/// Partition 0, read to its end at `t0`, its stream time 1 s.
+fn at_end_since(p: &mut Processor, t0: Instant) {
+    let mut part = Part::new(IDLE);
+    part.flow = FlowClock::new(t0, IDLE);
+    part.flow.end(t0);
+    part.stream_time = 1_000_000;
+    part.last_advance = t0;
+    p.parts.insert(0, part);
+}
+
+#[tokio::test]
+async fn an_idle_partition_follows_the_wall_clock() {
+    let mut p = processor();
+    let t0 = Instant::now();
+    p.tick_at(t0).await;
+    at_end_since(&mut p, t0);
+    let mut t = t0;
+    for _ in 0..80 {
+        t += TICK;
+        p.tick_at(t).await;
+    }
+    // Idle from 15 s: the tick at 15.0 s advances by its 200 ms, and so on to 16.0 s.
+    assert_eq!(p.parts[&0].stream_time, 1_000_000 + 1_200_000);
+    assert_eq!(p.metrics.self_stalls.get(), 0);
+}
+
+#[tokio::test]
+async fn the_process_standing_still_is_not_idle_time() {
+    let mut p = processor();
+    let t0 = Instant::now();
+    p.tick_at(t0).await;
+    at_end_since(&mut p, t0);
+    // Frozen for 15.2 s (SIGSTOP): the first tick after it sees the partition "idle".
+    p.tick_at(t0 + Duration::from_millis(15_200)).await;
+    assert_eq!(
+        p.parts[&0].stream_time, 1_000_000,
+        "the freeze advanced stream time"
+    );
+    assert_eq!(p.metrics.self_stalls.get(), 1);
+    // From then on the wall clock counts again.
+    p.tick_at(t0 + Duration::from_millis(15_400)).await;
+    assert_eq!(p.parts[&0].stream_time, 1_200_000);
+    assert_eq!(p.metrics.self_stalls.get(), 1);
+}
+
+/// 10 Hz position samples of `player` from `from` (µs) for `n` tenths of a second.
+fn samples(from: Micros, n: i64) -> Vec<sideline_engine::Sample> {
+    (0..n)
+        .map(|k| sideline_engine::Sample::xy(from + k * 100_000, 0.0, 0.0, Some(3.0)))
+        .collect()
+}
+
+/// A record of `player`'s pod: batch `seq`, samples from `from` for `n` tenths of a second.
+fn record(player: &str, seq: u64, from: Micros, n: i64) -> Vec<u8> {
+    let b = sideline_engine::Batch {
+        device: format!("pod-{player}"),
+        team: "home".into(),
+        session: "s".into(),
+        seq,
+        samples: samples(from, n),
+    };
+    let mut m = sideline_wire::convert::batch(&b);
+    m.player_id = player.into();
+    m.encode_to_vec()
+}
+
+/// `player`'s snapshot: samples from `T0` for `secs` seconds, covering input offset `covers`.
+fn snapshot(player: &str, secs: i64, covers: i64) -> crate::state::StateRecord {
+    let p = Params::default();
+    let mut pe =
+        sideline_engine::PlayerEngine::new(&p, p.version_tag().into(), player, "home", "s");
+    let mut out = Vec::new();
+    for s in samples(T0, secs * 10) {
+        pe.ingest(&p, s, &mut out).unwrap();
+    }
+    crate::state::StateRecord {
+        format: crate::state::FORMAT,
+        covers,
+        engine: pe,
+    }
+}
+
+const T0: Micros = 1_768_057_200_000_000;
+
+/// Seen in CI (and reproduced with the processor-kill test): the killed instance's last
+/// checkpoints were acknowledged for some players and not others, so the restored snapshots
+/// of one partition were 500 s apart. The ticks before the lagging player's first record
+/// closed his seconds at the partition's stream time — his partition-mate's newest — and
+/// every sample of his replay after that was refused as late (48,730 in one run).
+#[tokio::test]
+async fn a_restored_player_is_closed_on_his_own_newest_not_a_partition_mates() {
+    let mut p = processor();
+    let state = crate::state::PartitionState {
+        players: [
+            ("home-01".to_string(), snapshot("home-01", 10, 100)),
+            ("home-03".to_string(), snapshot("home-03", 500, 5_000)),
+        ]
+        .into(),
+        unusable: 0,
+    };
+    p.rebalance(RebalanceEvent::Assigned(vec![(0, state)]));
+    let t0 = Instant::now();
+    // Ticks while the consumer fetches from the committed offset (before home-01's records).
+    for k in 1..=5 {
+        p.tick_at(t0 + TICK * k).await;
+    }
+    // His records below what his snapshot covers are skipped; then his replay goes on from
+    // where the snapshot ends, interleaved with ticks.
+    let mut now = t0 + TICK * 5;
+    p.record_at(
+        0,
+        99,
+        b"home-01",
+        &record("home-01", 9, T0 + 9_000_000, 10),
+        now,
+    )
+    .await;
+    for (i, off) in (100..160).enumerate() {
+        let from = T0 + 10_000_000 + i as i64 * 1_000_000;
+        now += Duration::from_millis(20);
+        p.record_at(
+            0,
+            off,
+            b"home-01",
+            &record("home-01", 10 + i as u64, from, 10),
+            now,
+        )
+        .await;
+        p.tick_at(now).await;
+    }
+    assert_eq!(p.metrics.replay_skipped.get(), 1);
+    assert_eq!(
+        p.metrics.late_samples.get(),
+        0,
+        "his replay was refused as late"
+    );
+    assert_eq!(p.metrics.samples.get(), 600);
+}
