@@ -6,7 +6,7 @@ use arrow::array::{
     ArrayRef, Float64Builder, Int32Builder, Int64Builder, RecordBatch, StringBuilder,
     TimestampMicrosecondBuilder, UInt32Builder, UInt64Builder,
 };
-use serde_json::json;
+use serde::Serialize;
 use sideline_wire::pb;
 
 use crate::schema::{Origin, Table, WINDOWS_MIN};
@@ -45,6 +45,8 @@ pub struct MetricRows {
     windows: [[Float64Builder; 5]; 4],
     band: StringBuilder,
     terms: StringBuilder,
+    /// Reused buffer for the terms' JSON.
+    json: Vec<u8>,
     u64s: [UInt64Builder; 5],
     kp: Int32Builder,
     ko: Int64Builder,
@@ -59,26 +61,39 @@ fn band(b: i32) -> &'static str {
     }
 }
 
-fn terms_json(terms: &[pb::Term]) -> String {
-    let v: Vec<_> = terms
-        .iter()
-        .map(|t| {
-            json!({
-                "id": t.id,
-                "block": t.block,
-                "points": t.points,
-                "state": match t.state() {
-                    pb::term::State::Fired => "fired",
-                    pb::term::State::Clear => "clear",
-                    pb::term::State::Unknown => "unknown",
-                    pb::term::State::Unspecified => "unspecified",
-                },
-                "value": t.value,
-                "threshold": t.threshold,
-            })
-        })
-        .collect();
-    serde_json::Value::Array(v).to_string()
+/// One risk term as written in the `risk_terms` / `terms` JSON column (fields in name order).
+#[derive(Serialize)]
+struct TermJson<'a> {
+    block: &'a str,
+    id: &'a str,
+    points: f64,
+    state: &'static str,
+    threshold: Option<f64>,
+    value: Option<f64>,
+}
+
+/// The terms as a JSON array, written straight into a reused buffer (this runs once per
+/// player-second: no intermediate `serde_json::Value` per row).
+fn terms_json<'b>(terms: &[pb::Term], buf: &'b mut Vec<u8>) -> &'b str {
+    buf.clear();
+    let rows = terms.iter().map(|t| TermJson {
+        block: &t.block,
+        id: &t.id,
+        points: t.points,
+        state: match t.state() {
+            pb::term::State::Fired => "fired",
+            pb::term::State::Clear => "clear",
+            pb::term::State::Unknown => "unknown",
+            pb::term::State::Unspecified => "unspecified",
+        },
+        threshold: t.threshold,
+        value: t.value,
+    });
+    // Writing plain structs to memory cannot fail; an empty string would only hide a bug.
+    if serde_json::to_writer(&mut *buf, &rows.collect::<Vec<_>>()).is_err() {
+        buf.clear();
+    }
+    std::str::from_utf8(buf).unwrap_or_default()
 }
 
 impl MetricRows {
@@ -179,7 +194,8 @@ impl MetricRows {
             }
         }
         self.band.append_value(band(risk.band));
-        self.terms.append_value(terms_json(&risk.terms));
+        self.terms
+            .append_value(terms_json(&risk.terms, &mut self.json));
         let u64s = [q.artefacts, q.gaps, q.late, q.duplicates, q.forced_releases];
         for (b, v) in self.u64s.iter_mut().zip(u64s) {
             b.append_value(v);
@@ -246,6 +262,8 @@ pub struct AlertRows {
     summary: StringBuilder,
     version: StringBuilder,
     terms: StringBuilder,
+    /// Reused buffer for the terms' JSON.
+    json: Vec<u8>,
     amber: Float64Builder,
     red: Float64Builder,
     kp: Int32Builder,
@@ -286,7 +304,8 @@ impl AlertRows {
         self.band.append_value(band(a.band));
         self.summary.append_value(&a.summary);
         self.version.append_value(&a.params_version);
-        self.terms.append_value(terms_json(&a.terms));
+        self.terms
+            .append_value(terms_json(&a.terms, &mut self.json));
         let fc = a.forecast.unwrap_or_default();
         self.amber.append_option(fc.to_amber_min);
         self.red.append_option(fc.to_red_min);
@@ -317,5 +336,36 @@ impl AlertRows {
             Arc::new(self.ko.finish()),
         ];
         RecordBatch::try_new(Table::Alerts.schema(), cols)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn terms_are_a_json_array_with_nulls_for_missing_values() {
+        let fired = pb::Term {
+            id: "b_hsr_z".into(),
+            block: "B".into(),
+            points: 2.5,
+            state: pb::term::State::Fired as i32,
+            value: Some(1.75),
+            threshold: Some(1.5),
+            label: "not written".into(),
+        };
+        let unknown = pb::Term {
+            id: "d_days\"since".into(),
+            block: "D".into(),
+            state: pb::term::State::Unknown as i32,
+            value: Some(f64::NAN),
+            ..Default::default()
+        };
+        let mut buf = Vec::new();
+        assert_eq!(
+            terms_json(&[fired, unknown], &mut buf),
+            r#"[{"block":"B","id":"b_hsr_z","points":2.5,"state":"fired","threshold":1.5,"value":1.75},{"block":"D","id":"d_days\"since","points":0.0,"state":"unknown","threshold":null,"value":null}]"#
+        );
+        assert_eq!(terms_json(&[], &mut buf), "[]");
     }
 }
