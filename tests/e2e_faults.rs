@@ -57,6 +57,7 @@ async fn start_with(
         profiles: vec![sim],
         env,
         archive: true,
+        partitions: None,
     })
     .await;
     let feed = Feed::new(p.mqtt.port, windows, SPEED);

@@ -153,13 +153,14 @@ fn setup(cfgs: &[MatchConfig]) -> Setup {
         profiles: sims,
         env: vec![],
         archive: archive(),
+        partitions: None,
     }
 }
 
 /// Reads the metrics topic from its end: for each snapshot, wall time − end of its second.
 struct MetricsWatch {
     stop: Arc<AtomicBool>,
-    task: std::thread::JoinHandle<Vec<(i64, i64)>>,
+    task: std::thread::JoinHandle<Vec<(i64, i64, i64)>>,
 }
 
 impl MetricsWatch {
@@ -188,8 +189,10 @@ impl MetricsWatch {
                 if let Some(Ok(m)) = c.poll(Duration::from_millis(50)) {
                     let now = now_us();
                     if let Ok(x) = pb::PlayerMetrics::decode(m.payload().unwrap_or_default()) {
-                        // `t_us` is the end of the snapshot's second.
-                        out.push((now, x.t_us));
+                        // `t_us` is the end of the snapshot's second; the record's
+                        // timestamp is when the processor produced it (ms).
+                        let made = m.timestamp().to_millis().map_or(now, |ms| ms * 1000);
+                        out.push((now, x.t_us, made));
                     }
                 }
             }
@@ -198,8 +201,9 @@ impl MetricsWatch {
         MetricsWatch { stop, task }
     }
 
-    /// (wall time it was read, end of its second), µs, of every snapshot seen.
-    fn finish(self) -> Vec<(i64, i64)> {
+    /// (wall time it was read, end of its second, time the processor produced it), µs, of
+    /// every snapshot seen.
+    fn finish(self) -> Vec<(i64, i64, i64)> {
         self.stop.store(true, Ordering::Relaxed);
         self.task.join().unwrap()
     }
@@ -436,19 +440,34 @@ fn cpu_s(pid: u32) -> f64 {
 }
 
 async fn latency() {
-    for (label, n) in [
-        ("match load: 1 match, 22 players", 1usize),
-        ("20 teams: 10 matches, 220 players", 10),
+    println!(
+        "tansu: sqlite:// storage in {} (SIDELINE_TANSU_DIR)",
+        std::env::var("SIDELINE_TANSU_DIR")
+            .unwrap_or_else(|_| "the system's temporary directory".into())
+    );
+    // Each load twice: topics with the default 12 partitions, and with 2 (tansu writes and
+    // reads each partition of a produce or fetch request separately).
+    for (label, n, partitions) in [
+        ("match load: 1 match, 22 players", 1usize, None),
+        ("match load: 1 match, 22 players", 1, Some(2)),
+        ("20 teams: 10 matches, 220 players", 10, Some(2)),
+        ("20 teams: 10 matches, 220 players", 10, None),
     ] {
-        println!("\n== 2. Latency at {label}, real time from 29:30 for 90 s");
+        println!(
+            "\n== 2. Latency at {label}, {} partitions per topic, real time from 29:30 for 90 s",
+            partitions.unwrap_or(12)
+        );
         // Event time = wall time: the match started 29:30 + the break ago.
         let cfgs = matches(n, 45.0, 29 * 60 + 30 + 30);
         let from = cfgs[0].start + (29 * 60 + 30 + 30) * 1_000_000;
         let mut windows = merged(&cfgs, from);
         windows.truncate(90 * 5);
         let players = 22 * n;
-        let p = Pipeline::start(setup(&cfgs)).await;
+        let mut su = setup(&cfgs);
+        su.partitions = partitions;
+        let p = Pipeline::start(su).await;
         let rss0 = p.rss("process");
+        let proc_cpu0 = cpu_s(p.pid("process") as u32);
         let watch = MetricsWatch::start(&p);
         let probe = BrokerProbe::start(&p).await;
         let samples = feed::samples(&windows);
@@ -456,14 +475,15 @@ async fn latency() {
         f.play(1.0).await;
         tokio::time::sleep(Duration::from_secs(5)).await;
         let rss1 = p.rss("process");
+        let proc_cpu = cpu_s(p.pid("process") as u32) - proc_cpu0;
         let seen = watch.finish();
         let mut hop = probe.finish();
         // Skip the first 10 s (players' first seconds, the pipeline warming up).
         let t_from = seen.first().map_or(0, |x| x.0) + 10_000_000;
-        let seen: Vec<(i64, i64)> = seen.into_iter().filter(|x| x.0 >= t_from).collect();
+        let seen: Vec<(i64, i64, i64)> = seen.into_iter().filter(|x| x.0 >= t_from).collect();
         let posts = chat_posts(&p);
         let ms = |us: i64| us as f64 / 1000.0;
-        let mut lat: Vec<f64> = seen.iter().map(|(at, t)| ms(at - t)).collect();
+        let mut lat: Vec<f64> = seen.iter().map(|(at, t, _)| ms(at - t)).collect();
         let mut chat: Vec<f64> = posts.iter().map(|(at, t)| ms(at - t)).collect();
         // A second is reported once the player's newest sample is past its end by the allowed
         // lateness (an event-time setting, not processing delay), and that sample leaves its
@@ -475,8 +495,14 @@ async fn latency() {
         };
         let mut share: Vec<f64> = seen
             .iter()
-            .filter_map(|(at, t)| Some(ms(at - closing_sent(*t)?)))
+            .filter_map(|(at, t, _)| Some(ms(at - closing_sent(*t)?)))
             .collect();
+        // The share split at the processor's produce call (record timestamps are in ms).
+        let mut to_made: Vec<f64> = seen
+            .iter()
+            .filter_map(|(_, t, made)| Some(ms(made - closing_sent(*t)?)))
+            .collect();
+        let mut made_to_read: Vec<f64> = seen.iter().map(|(at, _, made)| ms(at - made)).collect();
         // An alert also waits for the alerter's group wait (5 s by default: a team's alerts
         // share one message).
         let group_wait = 5000.0;
@@ -491,6 +517,13 @@ async fn latency() {
             pct(&mut share, 1.0),
             pct(&mut chat_share, 0.5),
             pct(&mut chat_share, 0.99),
+        );
+        println!(
+            "  split: batch sent → processor produced the snapshot p50 {:.0} ms, p99 {:.0} ms; produced → read p50 {:.0} ms, p99 {:.0} ms",
+            pct(&mut to_made, 0.5),
+            pct(&mut to_made, 0.99),
+            pct(&mut made_to_read, 0.5),
+            pct(&mut made_to_read, 0.99),
         );
         println!(
             "{players} players, {:.0} samples/s: end of second → metrics p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms ({} snapshots); → chat p50 {:.0} ms, p99 {:.0} ms ({} alerts); processor memory {:.1} MiB → {:.1} MiB, {:.0} KiB per player",
@@ -513,9 +546,12 @@ async fn latency() {
             pct(&mut hop, 1.0),
             hop.len()
         );
-        println!("{}", checkpoints(&p).await);
+        println!(
+            "{}; processor CPU over the run {proc_cpu:.1} CPU-s",
+            checkpoints(&p).await
+        );
         f.close().await;
-        if n == 10 {
+        if n == 10 && partitions.is_none() {
             recovery(p, cfgs).await;
         }
     }
@@ -571,8 +607,8 @@ async fn recovery(mut p: Pipeline, cfgs: Vec<MatchConfig>) {
     let seen = watch.finish();
     let fresh = seen
         .iter()
-        .find(|(w, t)| *w > killed_us + 3_000_000 && w - t < 3_000_000)
-        .map(|(w, _)| (w - killed_us) as f64 / 1e6);
+        .find(|(w, t, _)| *w > killed_us + 3_000_000 && w - t < 3_000_000)
+        .map(|(w, _, _)| (w - killed_us) as f64 / 1e6);
     println!(
         "restarted {restarted:.1} s after the kill; every partition read to its end {} s after the kill; first second reported within 3 s again {} s after the kill",
         caught_up.map_or("—".into(), |s| format!("{s:.1}")),

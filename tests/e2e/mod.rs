@@ -134,6 +134,8 @@ pub struct Setup {
     pub env: Vec<(&'static str, String, String)>,
     /// Run `sideline archive` too (needs a `sideline` built with the `archive` feature).
     pub archive: bool,
+    /// Partitions of every topic (`kafka.partitions`); `None` keeps the default (12).
+    pub partitions: Option<i32>,
 }
 
 impl Pipeline {
@@ -151,6 +153,9 @@ impl Pipeline {
                 .map(|c: sideline_processor::ProcessorConfig| c.kafka)
                 .unwrap();
         k.brokers = kafka.brokers();
+        if let Some(n) = setup.partitions {
+            k.partitions = n;
+        }
         common::create_topics(&k).await;
         for sim in &setup.profiles {
             common::produce_profiles(&k.brokers, &k, sim);
@@ -178,6 +183,10 @@ impl Pipeline {
                 ("SIDELINE__KAFKA__BROKERS".into(), k.brokers.clone()),
                 ("SIDELINE__HTTP__LISTEN".into(), format!("127.0.0.1:{port}")),
                 ("SIDELINE__LOG__LEVEL".into(), "info".into()),
+                (
+                    "SIDELINE__KAFKA__PARTITIONS".into(),
+                    k.partitions.to_string(),
+                ),
             ];
             let mut args = Vec::new();
             match role {
@@ -341,7 +350,8 @@ impl Pipeline {
             * 1024
     }
 
-    fn pid(&self, role: &str) -> i32 {
+    /// Process id of `role` (it must be running).
+    pub fn pid(&self, role: &str) -> i32 {
         self.services[role].child.as_ref().unwrap().id() as i32
     }
 

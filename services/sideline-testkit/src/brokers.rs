@@ -184,11 +184,17 @@ impl Tansu {
     }
 
     /// Start on a free port with another `--storage-engine` (e.g. `memory://tansu/`), relative
-    /// paths inside the broker's own directory.
+    /// paths inside the broker's own directory. That directory is a new temporary one, made
+    /// inside `SIDELINE_TANSU_DIR` when set (e.g. `/dev/shm`, to take the disk's `fsync` out
+    /// of a benchmark), else in the system's temporary directory.
     pub fn start_with_storage(url: &str) -> Self {
+        let dir = match std::env::var_os("SIDELINE_TANSU_DIR") {
+            Some(parent) => tempfile::tempdir_in(parent).unwrap(),
+            None => tempfile::tempdir().unwrap(),
+        };
         let mut t = Tansu {
             port: free_port(),
-            dir: tempfile::tempdir().unwrap(),
+            dir,
             storage: url.to_string(),
             child: None,
         };
