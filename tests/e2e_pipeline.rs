@@ -36,7 +36,7 @@ async fn a_synthetic_match_through_every_service_equals_the_offline_engine() {
         profiles: vec![sim],
         env: vec![],
         archive: true,
-        partitions: None,
+        partitions: e2e::partitions_from_env(),
     })
     .await;
     let mut f = Feed::new(p.mqtt.port, windows, speed);
@@ -86,7 +86,7 @@ async fn the_real_zxy_excerpt_through_every_service_equals_the_offline_engine() 
         profiles: vec![],
         env: vec![],
         archive: true,
-        partitions: None,
+        partitions: e2e::partitions_from_env(),
     })
     .await;
     let mut f = Feed::new(p.mqtt.port, windows, speed);

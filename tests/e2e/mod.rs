@@ -57,6 +57,17 @@ pub fn sideline_bin() -> PathBuf {
     p
 }
 
+/// Partitions per topic for the suite: `SIDELINE_E2E_PARTITIONS` when set (e.g. 2, the count
+/// deploy/README.md advises on tansu), else `None` (the default, 12). Panics on a value that is
+/// not a positive number, naming the variable.
+pub fn partitions_from_env() -> Option<i32> {
+    let v = std::env::var("SIDELINE_E2E_PARTITIONS").ok()?;
+    match v.trim().parse::<i32>() {
+        Ok(n) if n > 0 => Some(n),
+        _ => panic!("SIDELINE_E2E_PARTITIONS={v:?}: not a positive number of partitions"),
+    }
+}
+
 /// One chat POST as the receiver saw it.
 #[derive(Debug, Clone)]
 pub struct Post {

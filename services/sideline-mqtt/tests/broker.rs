@@ -300,3 +300,74 @@ async fn unacknowledged_messages_come_again_on_the_next_connection_and_only_that
     stop.cancel();
     task.await.unwrap();
 }
+
+/// A consumer that stops taking messages for longer than 1.5 keep-alives (a stalled Kafka)
+/// while the broker keeps sending: the polling task refuses the excess instead of pausing, so
+/// the keep-alive is answered and the connection is never lost; once the backlog clears it
+/// reconnects on purpose and the broker re-sends what was refused. Every message arrives.
+#[tokio::test]
+async fn a_stalled_consumer_keeps_its_connection_and_gets_every_refused_message_again() {
+    let broker = Mosquitto::start();
+    let port = broker.port;
+    let (client, el) = connect(&cfg(port, Protocol::V5), "sub-stall", OPTS).unwrap();
+    let (tx, mut rx) = mpsc::channel(10);
+    let status = Arc::new(ConnectionStatus::default());
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(run_event_loop(
+        el,
+        client.clone(),
+        vec![("sideline/v1/+/+/+".into(), QoS::AtLeastOnce)],
+        Some(tx),
+        Arc::clone(&status),
+        FAST,
+        20,
+        stop.clone(),
+    ));
+    while status.connects.load(Ordering::Relaxed) == 0 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let n = 600;
+    let publisher = tokio::spawn(publish_n(port, Protocol::V5, "m", n));
+    // Take a few, then stall for 9 s (keep-alive 5 s: the broker gives up after 7.5 s).
+    let mut got = std::collections::BTreeSet::new();
+    let take = async |rx: &mut mpsc::Receiver<sideline_mqtt::Message>| {
+        let m = tokio::time::timeout(Duration::from_secs(20), rx.recv())
+            .await
+            .expect("a message in time")
+            .unwrap();
+        if status.may_ack(m.connection) {
+            client.ack(&m.ack).await.unwrap();
+        }
+        String::from_utf8(m.payload.to_vec()).unwrap()
+    };
+    for _ in 0..5 {
+        got.insert(take(&mut rx).await);
+    }
+    tokio::time::sleep(Duration::from_secs(9)).await;
+    publisher.await.unwrap();
+    let t0 = std::time::Instant::now();
+    while got.len() < n {
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "{} of {n} received",
+            got.len()
+        );
+        let p = take(&mut rx).await;
+        got.insert(p);
+        // Slowly, so that the broker keeps running ahead of us.
+        tokio::time::sleep(Duration::from_micros(500)).await;
+    }
+    let errors = status.errors.load(Ordering::Relaxed);
+    let refused = status.refused.load(Ordering::Relaxed);
+    let reconnects = status.backlog_reconnects.load(Ordering::Relaxed);
+    assert_eq!(errors, 0, "the connection was lost");
+    assert!(
+        refused > 0,
+        "nothing was refused: the test did not overflow"
+    );
+    assert!(reconnects >= 1, "{reconnects} deliberate reconnects");
+    assert_eq!(status.dropped_qos0.load(Ordering::Relaxed), 0);
+    stop.cancel();
+    task.await.unwrap();
+}

@@ -181,3 +181,61 @@ fn capitalise(s: &str) -> String {
         .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
         .unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::MatchConfig;
+    use sideline_engine::Params;
+
+    /// The demo's hand-set baselines rest on `typical`: an ordinary player's usual week is
+    /// built from it so that he finishes the match near that week (no spike terms). Check it
+    /// against what the generator really produces, so that a change to the generator cannot
+    /// silently turn every ordinary player's history terms on (or off).
+    #[test]
+    fn typical_role_loads_are_what_the_generator_produces() {
+        // (HSR, moderate, ≥ 24 km/h, sprint) summed per role over both seeds, and a count.
+        let mut sums: Vec<(Role, [f64; 4], f64)> = Vec::new();
+        for seed in [7, 8] {
+            let cfg = MatchConfig {
+                seed,
+                scenarios: false,
+                ..MatchConfig::default()
+            };
+            let roles: Vec<(String, Role)> = squads(&cfg.home, &cfg.away, false)
+                .into_iter()
+                .map(|p| (p.player, p.role))
+                .collect();
+            let run = crate::offline::run_match(cfg, Params::default(), |_| {});
+            for (player, role) in roles {
+                let t = &run.last[&player].totals;
+                let got = [t.hsr_m, t.moderate_m, t.v24_m, t.sprint_m];
+                match sums.iter_mut().find(|(r, _, _)| *r == role) {
+                    Some((_, s, n)) => {
+                        s.iter_mut().zip(got).for_each(|(a, b)| *a += b);
+                        *n += 1.0;
+                    }
+                    None => sums.push((role, got, 1.0)),
+                }
+            }
+        }
+        let mut report = Vec::new();
+        for (role, s, n) in sums {
+            let (hsr, moderate, v24, sprint) = typical(role);
+            for ((name, want), got) in ["hsr", "moderate", "v24", "sprint"]
+                .into_iter()
+                .zip([hsr, moderate, v24, sprint])
+                .zip(s.map(|x| x / n))
+            {
+                // 10 %, or 25 m for a goalkeeper's few metres.
+                if (got - want).abs() > (0.10 * want).max(25.0) {
+                    report.push(format!(
+                        "{} {name}: typical {want:.0} m, generator {got:.0} m",
+                        role.name()
+                    ));
+                }
+            }
+        }
+        assert!(report.is_empty(), "{report:#?}");
+    }
+}

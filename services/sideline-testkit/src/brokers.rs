@@ -189,8 +189,10 @@ impl Tansu {
     /// of a benchmark), else in the system's temporary directory.
     pub fn start_with_storage(url: &str) -> Self {
         let dir = match std::env::var_os("SIDELINE_TANSU_DIR") {
-            Some(parent) => tempfile::tempdir_in(parent).unwrap(),
-            None => tempfile::tempdir().unwrap(),
+            Some(parent) => tempfile::tempdir_in(&parent)
+                .unwrap_or_else(|e| panic!("SIDELINE_TANSU_DIR={parent:?}: {e}")),
+            None => tempfile::tempdir()
+                .unwrap_or_else(|e| panic!("a temporary directory for tansu: {e}")),
         };
         let mut t = Tansu {
             port: free_port(),
