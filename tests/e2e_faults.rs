@@ -248,19 +248,8 @@ async fn a_flood_of_malformed_input_is_dead_lettered_and_counted_and_harms_nothi
         usize::MAX,
         Duration::from_secs(3),
     );
-    // How ingest coped: messages refused while its backlog was full (re-sent after a
-    // deliberate reconnect) and connections lost (none expected: it keeps polling).
-    let refused = p
-        .metric("ingest", "sideline_ingest_mqtt_messages_refused_total")
-        .await;
-    let reconnects = p
-        .metric("ingest", "sideline_ingest_mqtt_backlog_reconnects_total")
-        .await;
-    let lost = p
-        .metric("ingest", "sideline_ingest_mqtt_errors_total")
-        .await;
     note(&format!(
-        "E2E malformed: {n} sent, {rejected} counted as rejected, {} on the DLQ topic; ingest refused {refused} MQTT messages for re-sending ({reconnects} deliberate reconnects), {lost} connections lost",
+        "E2E malformed: {n} sent, {rejected} counted as rejected, {} on the DLQ topic",
         dlq_records.len()
     ));
     assert!(

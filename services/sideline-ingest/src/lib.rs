@@ -245,33 +245,20 @@ pub async fn pump(
             tasks.clone(),
         );
         tokio::spawn(async move {
-            // Last values seen: connects, errors, channel full, refused, reconnects, QoS 0 drops.
-            let mut seen = [0u64; 6];
+            let (mut connects, mut errors, mut full) = (0, 0, 0);
             loop {
                 let connected = status.connected.load(Ordering::Relaxed);
                 health.set("mqtt", connected);
                 metrics.mqtt_connected.set(i64::from(connected));
-                let now = [
-                    &status.connects,
-                    &status.errors,
-                    &status.channel_full,
-                    &status.refused,
-                    &status.backlog_reconnects,
-                    &status.dropped_qos0,
-                ]
-                .map(|c| c.load(Ordering::Relaxed));
-                let counters = [
-                    &metrics.mqtt_connects,
-                    &metrics.mqtt_errors,
-                    &metrics.mqtt_channel_full,
-                    &metrics.mqtt_refused,
-                    &metrics.mqtt_backlog_reconnects,
-                    &metrics.mqtt_qos0_dropped,
-                ];
-                for ((c, n), s) in counters.into_iter().zip(now).zip(seen.iter_mut()) {
-                    c.inc_by(n.saturating_sub(*s));
-                    *s = n;
-                }
+                let (c, e, f) = (
+                    status.connects.load(Ordering::Relaxed),
+                    status.errors.load(Ordering::Relaxed),
+                    status.channel_full.load(Ordering::Relaxed),
+                );
+                metrics.mqtt_connects.inc_by(c - connects);
+                metrics.mqtt_errors.inc_by(e - errors);
+                metrics.mqtt_channel_full.inc_by(f - full);
+                (connects, errors, full) = (c, e, f);
                 tokio::select! {
                     _ = stop.cancelled() => return,
                     _ = tokio::time::sleep(Duration::from_millis(250)) => {}

@@ -53,13 +53,6 @@ pub struct IngestMetrics {
     pub mqtt_errors: IntCounter,
     /// Times the MQTT hand-off channel was full (backpressure reached the socket).
     pub mqtt_channel_full: IntCounter,
-    /// Messages refused (not taken, not acknowledged) while the local backlog was full; the
-    /// broker re-sends them after the next reconnect.
-    pub mqtt_refused: IntCounter,
-    /// Connections dropped on purpose after such a backlog cleared, to have them re-sent.
-    pub mqtt_backlog_reconnects: IntCounter,
-    /// QoS 0 messages that arrived while refusing (never re-sent: lost, at most once).
-    pub mqtt_qos0_dropped: IntCounter,
     /// Acknowledgements not sent because the message came on an earlier connection (the broker
     /// re-sent it on the current one).
     pub stale_acks: IntCounter,
@@ -201,21 +194,6 @@ impl IngestMetrics {
                 r,
                 "sideline_ingest_mqtt_channel_full_total",
                 "Times the hand-off from the MQTT task was full.",
-            )?,
-            mqtt_refused: counter(
-                r,
-                "sideline_ingest_mqtt_messages_refused_total",
-                "MQTT messages refused while the local backlog was full (re-sent by the broker after a reconnect).",
-            )?,
-            mqtt_backlog_reconnects: counter(
-                r,
-                "sideline_ingest_mqtt_backlog_reconnects_total",
-                "MQTT connections dropped on purpose after a backlog cleared, to have refused messages re-sent.",
-            )?,
-            mqtt_qos0_dropped: counter(
-                r,
-                "sideline_ingest_mqtt_qos0_dropped_total",
-                "QoS 0 MQTT messages dropped while refusing (QoS 0 is never re-sent).",
             )?,
             stale_acks: counter(
                 r,

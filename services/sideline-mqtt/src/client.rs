@@ -317,14 +317,4 @@ impl EventLoop {
             }
         }
     }
-
-    /// Drop the connection (no DISCONNECT packet, so a persistent session stays as it is) and
-    /// the acknowledgements not yet sent; the next [`EventLoop::poll`] connects again, and the
-    /// broker re-sends every message left unacknowledged.
-    pub fn drop_connection(&mut self) {
-        match self {
-            EventLoop::V4(e) => e.clean(),
-            EventLoop::V5(e) => e.clean(),
-        }
-    }
 }

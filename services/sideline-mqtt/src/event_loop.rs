@@ -6,25 +6,14 @@
 //! requests (acknowledgements, pings), so a task waiting for channel space would stop the
 //! acknowledgements that free the space — a deadlock. When the channel is full, messages wait
 //! in a local overflow queue while polling continues. Normally the broker's in-flight window
-//! (MQTT 5 Receive Maximum, or Mosquitto's `max_inflight_messages`) keeps the overflow small;
-//! Mosquitto 2.0 does not hold that window once acknowledgements flow, so the overflow can
-//! reach `overflow_cap`. Then the task *refuses* what comes next: the message is neither handed
-//! on nor acknowledged, and is counted ([`ConnectionStatus::refused`]). Polling goes on, so the
-//! keep-alive is answered and the connection stays up however long the caller is stalled
-//! (stopping to poll instead cost the connection after 1.5 keep-alives, and every
-//! unacknowledged message came again while the caller was still behind). Once the overflow
-//! and the channel are empty (and [`DRAIN_GRACE`] later, for the caller's last
-//! acknowledgements), the task drops the connection on purpose and connects again
-//! ([`ConnectionStatus::backlog_reconnects`]): the broker re-sends every message left
-//! unacknowledged, the refused ones among them, under the persistent session. Nothing is lost;
-//! messages the caller had taken but not yet acknowledged come twice (the caller's
-//! de-duplication, and [`ConnectionStatus::may_ack`], handle them). A QoS 0 message that
-//! arrives while refusing cannot be re-sent and is dropped ([`ConnectionStatus::dropped_qos0`]).
+//! (MQTT 5 Receive Maximum, or Mosquitto's `max_inflight_messages`) keeps the overflow empty;
+//! only if it grows past `overflow_cap` (a broker ignoring its window) does the task stop
+//! reading from the socket until the caller catches up, and says so in the log.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rumqttc::QoS;
 use tokio::sync::mpsc;
@@ -47,27 +36,6 @@ pub struct ConnectionStatus {
     pub channel_full: AtomicU64,
     /// Our QoS 1 publishes the broker acknowledged (a re-sent one may count twice).
     pub acked: AtomicU64,
-    /// Messages refused (neither handed on nor acknowledged) because the overflow was full;
-    /// the broker re-sends them after the next reconnect.
-    pub refused: AtomicU64,
-    /// Connections dropped on purpose once a backlog with refused messages had cleared.
-    pub backlog_reconnects: AtomicU64,
-    /// QoS 0 messages that arrived while refusing: never re-sent, so dropped (at most once).
-    pub dropped_qos0: AtomicU64,
-}
-
-/// How long the channel and the overflow must stay empty after a refusal before the
-/// connection is dropped to have the refused messages re-sent: time for the caller to
-/// acknowledge what it took last (an acknowledgement not sent by then is lost with the
-/// connection, and that message comes twice).
-pub const DRAIN_GRACE: Duration = Duration::from_millis(200);
-
-/// Refusing since a full overflow: every new message is refused until the backlog clears and
-/// the connection is dropped.
-struct Refusal {
-    since: Instant,
-    refused: u64,
-    drained_at: Option<Instant>,
 }
 
 impl ConnectionStatus {
@@ -102,8 +70,7 @@ pub async fn run_event_loop(
     let (min, max) = backoff;
     let mut delay = min;
     let mut overflow: VecDeque<Message> = VecDeque::new();
-    let cap = overflow_cap.max(1);
-    let mut refusal: Option<Refusal> = None;
+    let mut warned = false;
     // Subscriptions still to be queued since the last ConnAck: the client's request queue may
     // be full of acknowledgements just then, so they are retried after every event until
     // queued (a subscription that never made it would silently stop the flow).
@@ -118,28 +85,6 @@ pub async fn run_event_loop(
                 }
             });
         }
-        if let Some(r) = &mut refusal {
-            let drained =
-                overflow.is_empty() && tx.as_ref().is_none_or(|t| t.capacity() == t.max_capacity());
-            let now = Instant::now();
-            match (drained, r.drained_at) {
-                (false, _) => r.drained_at = None,
-                (true, None) => r.drained_at = Some(now),
-                (true, Some(at)) if now.duration_since(at) >= DRAIN_GRACE => {
-                    tracing::warn!(
-                        message = "Backlog cleared; reconnecting to MQTT so that the broker re-sends the refused messages.",
-                        refused = r.refused,
-                        refusing_ms = now.duration_since(r.since).as_millis() as u64
-                    );
-                    el.drop_connection();
-                    status.connected.store(false, Ordering::Relaxed);
-                    status.backlog_reconnects.fetch_add(1, Ordering::Relaxed);
-                    refusal = None;
-                    continue;
-                }
-                (true, Some(_)) => {}
-            }
-        }
         let ev = tokio::select! {
             biased;
             _ = stop.cancelled() => break,
@@ -150,9 +95,7 @@ pub async fn run_event_loop(
                 }
                 continue;
             }
-            // While refusing, look at the backlog at least this often.
-            _ = tokio::time::sleep(DRAIN_GRACE / 4), if refusal.is_some() => continue,
-            ev = el.poll() => ev,
+            ev = el.poll(), if overflow.len() < overflow_cap.max(1) => ev,
         };
         match ev {
             Ok(Event::Connected { session_present }) => {
@@ -164,33 +107,10 @@ pub async fn run_event_loop(
                 }
                 tracing::info!(message = "MQTT connected.", session_present);
                 unsubscribed = subscriptions.clone();
-                // Whatever was refused on the last connection comes again on this one.
-                refusal = None;
             }
             Ok(Event::Message(mut m)) => {
                 let Some(tx) = &tx else { continue };
                 m.connection = status.connects.load(Ordering::Relaxed);
-                if refusal.is_none() && overflow.len() >= cap {
-                    tracing::warn!(
-                        message = "The broker sends more unacknowledged messages than allowed; refusing the excess (re-sent after a reconnect) until the backlog clears.",
-                        held = overflow.len()
-                    );
-                    refusal = Some(Refusal {
-                        since: Instant::now(),
-                        refused: 0,
-                        drained_at: None,
-                    });
-                }
-                if let Some(r) = &mut refusal {
-                    if m.needs_ack {
-                        r.refused += 1;
-                        status.refused.fetch_add(1, Ordering::Relaxed);
-                    } else {
-                        // QoS 0 is never re-sent: at most once means this one is gone.
-                        status.dropped_qos0.fetch_add(1, Ordering::Relaxed);
-                    }
-                    continue;
-                }
                 if !overflow.is_empty() {
                     overflow.push_back(m);
                 } else {
@@ -202,6 +122,13 @@ pub async fn run_event_loop(
                         }
                         Err(mpsc::error::TrySendError::Closed(_)) => break,
                     }
+                }
+                if overflow.len() >= overflow_cap.max(1) && !warned {
+                    warned = true;
+                    tracing::error!(
+                        message = "The broker sends more unacknowledged messages than allowed; reading paused until the backlog clears.",
+                        held = overflow.len()
+                    );
                 }
             }
             Ok(Event::PubAck) => {
