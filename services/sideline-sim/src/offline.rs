@@ -30,10 +30,20 @@ pub struct MatchRun {
 pub fn run_match(
     cfg: MatchConfig,
     params: Params,
+    on_snapshot: impl FnMut(&PlayerMetrics),
+) -> MatchRun {
+    let sim = MatchSim::new(cfg);
+    let engine: Engine = engine_for(&sim, params);
+    run_engine(sim, engine, on_snapshot)
+}
+
+/// Run a whole simulated match through an engine set up by the caller (e.g. [`engine_for`]
+/// with other baselines); `on_snapshot` sees every snapshot.
+pub fn run_engine(
+    mut sim: MatchSim,
+    mut engine: Engine,
     mut on_snapshot: impl FnMut(&PlayerMetrics),
 ) -> MatchRun {
-    let mut sim = MatchSim::new(cfg);
-    let mut engine: Engine = engine_for(&sim, params);
     let mut run = MatchRun::default();
     let mut out = Vec::new();
     let mut keep = |engine: &mut Engine, out: &mut Vec<PlayerMetrics>, run: &mut MatchRun| {

@@ -85,20 +85,29 @@ pub fn produce_batches(
 
 /// Profiles (roster topic, key `player:<id>`) and baselines of the simulated squads.
 pub fn produce_profiles(brokers: &str, k: &KafkaConfig, sim: &MatchSim) {
-    let mut roster = Vec::new();
-    let mut baselines = Vec::new();
-    for p in sim.players() {
-        roster.push((
-            format!("player:{}", p.player),
-            Some(convert::profile_to_pb(&p.profile).encode_to_vec()),
-        ));
-        baselines.push((
-            p.player.clone(),
-            Some(convert::baseline_to_pb(&p.player, &p.baseline, "2026-01-09").encode_to_vec()),
-        ));
-    }
-    sideline_testkit::kafka::produce(brokers, &k.topics.roster, &roster);
+    produce_roster(brokers, k, sim);
+    let baselines: Vec<_> = sim
+        .players()
+        .iter()
+        .map(|p| {
+            let b = convert::baseline_to_pb(&p.player, &p.baseline, "2026-01-09");
+            (p.player.clone(), Some(b.encode_to_vec()))
+        })
+        .collect();
     sideline_testkit::kafka::produce(brokers, &k.topics.baselines, &baselines);
+}
+
+/// Profiles only (roster topic, key `player:<id>`) of the simulated squads.
+pub fn produce_roster(brokers: &str, k: &KafkaConfig, sim: &MatchSim) {
+    let roster: Vec<_> = sim
+        .players()
+        .iter()
+        .map(|p| {
+            let v = convert::profile_to_pb(&p.profile).encode_to_vec();
+            (format!("player:{}", p.player), Some(v))
+        })
+        .collect();
+    sideline_testkit::kafka::produce(brokers, &k.topics.roster, &roster);
 }
 
 /// Create the contract's topics (as a service would at start-up).
