@@ -2,12 +2,14 @@
 //! printed as CSV, and the engine's baseline as of a day published to the compacted topic
 //! `sideline.baselines.v1`, where the processor picks it up for the history terms of the score.
 
-use std::path::PathBuf;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::Args;
 use prost::Message as _;
 use sideline_archive::baselines::{self, RATIO_MIN_DAYS};
+use sideline_engine::Baseline;
 
 /// Arguments of `sideline baselines`.
 #[derive(Debug, Args)]
@@ -32,6 +34,18 @@ pub struct BaselinesArgs {
 
 fn opt(x: Option<f64>) -> String {
     x.map_or(String::new(), |v| format!("{v:.3}"))
+}
+
+/// Every archived player's baseline as of `today` (days since the epoch; the history runs to
+/// the day before), by player id — what `--publish` puts on the topic.
+pub async fn from_archive(archive: &Path, today: i64) -> Result<BTreeMap<String, Baseline>> {
+    let loads = baselines::daily_loads(archive)
+        .await
+        .with_context(|| format!("reading the daily loads of {}", archive.display()))?;
+    Ok(loads
+        .iter()
+        .map(|((_, player), days)| (player.clone(), baselines::baseline(days, today)))
+        .collect())
 }
 
 /// `sideline baselines`.

@@ -51,6 +51,12 @@ pub struct DemoArgs {
     /// Outbox directory for `--webhook` (default: a fresh temporary directory per run).
     #[arg(long)]
     pub outbox: Option<std::path::PathBuf>,
+    /// Take the players' load-history baselines from this archive (a directory or
+    /// `s3://bucket/prefix`, e.g. written by `sideline history`) as of today, in place of the
+    /// per-role settings; players with no history there keep theirs.
+    #[cfg(feature = "archive")]
+    #[arg(long)]
+    pub history: Option<std::path::PathBuf>,
 }
 
 /// `sideline demo`.
@@ -79,6 +85,22 @@ pub async fn run(a: &DemoArgs, stop: CancellationToken) -> Result<()> {
     };
     // One match, chosen once: the demo's roster and what the simulator publishes agree.
     let mcfg = match_config(&sim_args, crate::publish::now_us());
+    #[cfg(feature = "archive")]
+    let baselines = match &a.history {
+        Some(dir) => {
+            let today = mcfg.start.div_euclid(86_400_000_000);
+            let b = crate::baselines_cmd::from_archive(dir, today).await?;
+            eprintln!(
+                "Baselines of {} players computed from the history in {}.",
+                b.len(),
+                dir.display()
+            );
+            b
+        }
+        None => Default::default(),
+    };
+    #[cfg(not(feature = "archive"))]
+    let baselines = Default::default();
     let listener = tokio::net::TcpListener::bind(a.http)
         .await
         .with_context(|| format!("cannot listen on {}", a.http))?;
@@ -90,6 +112,7 @@ pub async fn run(a: &DemoArgs, stop: CancellationToken) -> Result<()> {
             speed: a.speed,
             console: true,
             chat,
+            baselines,
         },
         listener,
     )

@@ -3,8 +3,9 @@
 //! baselines` has a history to work from (daily loads, 7-day sums, z-scores, ratios) and the
 //! risk score's history terms are computed rather than made up.
 //!
-//! Two matches a week (days 2 and 5 of each week, different seeds, no scripted scenarios),
-//! the last one the day before `--until`.
+//! Two matches a week, 7 and 4 days apart (different seeds, no scripted scenarios), on the
+//! same weekday as `--until` and three days later; the last one 4 days before `--until`, so
+//! that a match on `--until` keeps the rhythm: every 7 days hold two matches.
 
 use std::path::{Path, PathBuf};
 
@@ -36,13 +37,8 @@ pub struct HistoryArgs {
 pub fn generate(root: &Path, weeks: u32, until_day: i64, half_min: f64) -> Result<(u32, usize)> {
     let mut sessions = 0;
     let mut rows = 0;
-    let first = until_day - i64::from(weeks) * 7;
-    for w in 0..i64::from(weeks) {
-        for d in [1, 4] {
-            let day = first + w * 7 + d;
-            if day >= until_day {
-                continue;
-            }
+    for k in (1..=i64::from(weeks)).rev() {
+        for day in [until_day - 7 * k, until_day - 7 * k + 3] {
             let date = sideline_archive::baselines::date_of_day(day);
             let cfg = MatchConfig {
                 seed: 1000 + day as u64,
@@ -101,7 +97,7 @@ mod tests {
         for ((_, p), days) in &loads {
             assert_eq!(days.len(), 4, "{p}");
             let b = sideline_archive::baselines::baseline(days, until);
-            assert_eq!(b.days_of_history, Some(13), "{p}");
+            assert_eq!(b.days_of_history, Some(14), "{p}");
             let hsr6: f64 = days
                 .iter()
                 .filter(|d| d.day >= until - 6)

@@ -3,6 +3,7 @@
 //! turn it into per-player figures equal to the offline run of the same seed, the scripted
 //! at-risk player raises "rising" at least 3 minutes before red, the API serves it, and the
 //! alerts reach a chat webhook (Slack format, a local receiver) with working acknowledge links.
+//! With `--history`, the players' baselines come from an archive's history instead.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -41,6 +42,15 @@ async fn get_status(addr: SocketAddr, path: &str) -> String {
     let mut b = String::new();
     s.read_to_string(&mut b).await.unwrap();
     b
+}
+
+/// Every player's latest totals in the demo equal his final offline totals.
+fn at_offline_totals(demo: &Demo, offline: &sideline_sim::offline::MatchRun) -> bool {
+    let v = demo.view.read().unwrap();
+    offline.last.iter().all(|(p, m)| {
+        v.player(p)
+            .is_some_and(|(latest, _)| latest.totals == m.totals)
+    })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -93,6 +103,7 @@ async fn the_demo_gives_the_offline_figures_and_warns_before_red() {
                 format: Format::Slack,
                 outbox_dir: None,
             }),
+            baselines: Default::default(),
         },
         listener,
     )
@@ -114,14 +125,7 @@ async fn the_demo_gives_the_offline_figures_and_warns_before_red() {
     let deadline = Instant::now() + Duration::from_secs(420);
     let (mut last_count, mut last_change) = (String::new(), Instant::now());
     loop {
-        let done = {
-            let v = demo.view.read().unwrap();
-            offline.last.iter().all(|(p, m)| {
-                v.player(p)
-                    .is_some_and(|(latest, _)| latest.totals == m.totals)
-            })
-        };
-        if done {
+        if at_offline_totals(&demo, &offline) {
             break;
         }
         let m = get(http, "/metrics").await;
@@ -238,5 +242,99 @@ async fn the_demo_gives_the_offline_figures_and_warns_before_red() {
     let distinct: std::collections::HashSet<&String> = all.iter().collect();
     assert_eq!(distinct.len(), all.len());
     eprintln!("{} chat messages", all.len());
+    demo.shutdown().await;
+}
+
+/// `sideline demo --history DIR`: the players' baselines are computed from an archive's
+/// history (three weeks written by `sideline history`), and the live score's history terms
+/// use them: the 7-day z-score and rise are the ones those baselines give.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_scores_with_baselines_from_an_archived_history() {
+    use sideline_engine::risk::{TermId, TermState};
+    let dir = tempfile::tempdir().unwrap();
+    let now = sideline_cli::publish::now_us();
+    let today = now.div_euclid(86_400_000_000);
+    sideline_cli::history_cmd::generate(dir.path(), 3, today, 5.0).unwrap();
+    let baselines = sideline_cli::baselines_cmd::from_archive(dir.path(), today)
+        .await
+        .unwrap();
+    assert_eq!(baselines.len(), 22);
+
+    let v5 = local();
+    let sim_args = SimulateArgs {
+        publish: PublishArgs {
+            mqtt: v5.to_string(),
+            config: None,
+            speed: 60.0,
+            json: false,
+        },
+        seed: 7,
+        half_min: 3.0,
+        break_min: 0.5,
+        session: "demo-history".into(),
+        print_roster: false,
+    };
+    let mcfg = match_config(&sim_args, now);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let demo = Demo::start(
+        DemoConfig {
+            mqtt_v4: local(),
+            mqtt_v5: v5,
+            sim: mcfg.clone(),
+            speed: 60.0,
+            console: false,
+            chat: None,
+            baselines: baselines.clone(),
+        },
+        listener,
+    )
+    .await
+    .unwrap();
+    sideline_cli::simulate::publish_match(
+        &sim_args.publish,
+        mcfg.clone(),
+        CancellationToken::new(),
+    )
+    .await
+    .unwrap();
+    let offline = sideline_sim::offline::run_match(mcfg.clone(), Params::default(), |_| {});
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        if at_offline_totals(&demo, &offline) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the demo never caught up");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let mut checked = 0;
+    {
+        let v = demo.view.read().unwrap();
+        for (player, b) in &baselines {
+            let (latest, _) = v.player(player).unwrap();
+            let term = |id: TermId| latest.risk.terms.iter().find(|t| t.id == id).unwrap();
+            let hsr = latest.totals.hsr_m;
+            let week = b.hsr_prev6d_m.unwrap() + hsr;
+            let rise = term(TermId::BWeekRise);
+            assert_ne!(rise.state, TermState::Unknown, "{player}");
+            let want = week - b.hsr_prior7d_m.unwrap();
+            assert!(
+                (rise.value.unwrap() - want).abs() < 1e-9,
+                "{player}: rise {rise:?}, want {want}"
+            );
+            let z = term(TermId::BHsrZ);
+            match (b.hsr_7d_mean_m, b.hsr_7d_sd_m) {
+                (Some(m), Some(sd)) if sd > 0.0 => {
+                    let want = (week - m) / sd;
+                    assert!(
+                        (z.value.unwrap() - want).abs() < 1e-9,
+                        "{player}: z {z:?}, want {want}"
+                    );
+                    checked += 1;
+                }
+                _ => assert_eq!(z.state, TermState::Unknown, "{player}"),
+            }
+        }
+    }
+    assert!(checked >= 20, "z-scores checked for {checked} players");
     demo.shutdown().await;
 }

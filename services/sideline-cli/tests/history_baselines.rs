@@ -122,7 +122,7 @@ async fn weeks_of_history_give_the_live_score_its_history_terms() {
             .map(|(k, _)| k.clone())
             .collect();
         assert!(missing.is_empty(), "{player}: {missing:?} unknown");
-        assert_eq!(got.days_of_history, Some(62), "{player}");
+        assert_eq!(got.days_of_history, Some(63), "{player}");
     }
 
     // The next match, scored live by the processor with those baselines.

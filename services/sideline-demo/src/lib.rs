@@ -23,6 +23,7 @@ pub mod http;
 pub mod processor;
 pub mod view;
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 
@@ -30,7 +31,7 @@ use prometheus::Registry;
 use sideline_bus::MemoryBus;
 use sideline_common::admin::{self, AdminState};
 use sideline_common::{CancellationToken, Health};
-use sideline_engine::{Engine, Lifecycle, Params};
+use sideline_engine::{Baseline, Engine, Lifecycle, Params};
 use sideline_ingest::IngestConfig;
 use sideline_ingest::metrics::IngestMetrics;
 use sideline_ingest::pipeline::Pipeline;
@@ -74,6 +75,9 @@ pub struct DemoConfig {
     pub console: bool,
     /// Send alerts to a chat webhook too.
     pub chat: Option<chat::ChatConfig>,
+    /// Load-history baselines by player in place of the simulated squads' per-role ones
+    /// (e.g. computed from an archive's history); players not in it keep theirs.
+    pub baselines: BTreeMap<String, Baseline>,
 }
 
 /// A running demo.
@@ -129,7 +133,10 @@ impl Demo {
         let sim = MatchSim::new(cfg.sim.clone());
         let roster =
             Roster::from_toml(&roster_toml(&sim)).map_err(|e| DemoError::Config(e.to_string()))?;
-        let engine: Engine = sideline_sim::offline::engine_for(&sim, Params::default());
+        let mut engine: Engine = sideline_sim::offline::engine_for(&sim, Params::default());
+        for (player, b) in &cfg.baselines {
+            engine.set_baseline(player, b.clone());
+        }
 
         let imetrics = IngestMetrics::new(&registry)?;
         let pmetrics = ProcessorMetrics::new(&registry)?;
