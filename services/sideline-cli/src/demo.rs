@@ -83,12 +83,12 @@ pub async fn run(a: &DemoArgs, stop: CancellationToken) -> Result<()> {
         }),
         None => None,
     };
-    // One match, chosen once: the demo's roster and what the simulator publishes agree.
-    let mcfg = match_config(&sim_args, crate::publish::now_us());
+    // Baselines first: the match's kick-off is now, and the demo paces event time by the
+    // wall clock from there.
     #[cfg(feature = "archive")]
     let baselines = match &a.history {
         Some(dir) => {
-            let today = mcfg.start.div_euclid(86_400_000_000);
+            let today = crate::publish::now_us().div_euclid(86_400_000_000);
             let b = crate::baselines_cmd::from_archive(dir, today).await?;
             eprintln!(
                 "Baselines of {} players computed from the history in {}.",
@@ -101,6 +101,8 @@ pub async fn run(a: &DemoArgs, stop: CancellationToken) -> Result<()> {
     };
     #[cfg(not(feature = "archive"))]
     let baselines = Default::default();
+    // One match, chosen once: the demo's roster and what the simulator publishes agree.
+    let mcfg = match_config(&sim_args, crate::publish::now_us());
     let listener = tokio::net::TcpListener::bind(a.http)
         .await
         .with_context(|| format!("cannot listen on {}", a.http))?;
