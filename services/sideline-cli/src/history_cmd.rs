@@ -3,9 +3,9 @@
 //! baselines` has a history to work from (daily loads, 7-day sums, z-scores, ratios) and the
 //! risk score's history terms are computed rather than made up.
 //!
-//! Two matches a week, 7 and 4 days apart (different seeds, no scripted scenarios), on the
-//! same weekday as `--until` and three days later; the last one 4 days before `--until`, so
-//! that a match on `--until` keeps the rhythm: every 7 days hold two matches.
+//! Two matches a week, alternately 3 and 4 days apart (different seeds, no scripted
+//! scenarios): on the weekday of `--until` and three days later; the last one 4 days before
+//! `--until`, so that a match on `--until` keeps the rhythm: every 7 days hold two matches.
 
 use std::path::{Path, PathBuf};
 
