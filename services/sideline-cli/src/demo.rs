@@ -83,8 +83,9 @@ pub async fn run(a: &DemoArgs, stop: CancellationToken) -> Result<()> {
         }),
         None => None,
     };
-    // Baselines first: the match's kick-off is now, and the demo paces event time by the
-    // wall clock from there.
+    // Baselines before the match is chosen, so that its kick-off time is when publishing
+    // starts, not the seconds of reading the archive earlier (cosmetic: the simulator paces
+    // from its first batch and the processor from the newest sample, not from kick-off).
     #[cfg(feature = "archive")]
     let baselines = match &a.history {
         Some(dir) => {

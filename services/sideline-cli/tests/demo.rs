@@ -273,7 +273,7 @@ async fn the_demo_scores_with_baselines_from_an_archived_history() {
         session: "demo-history".into(),
         print_roster: false,
     };
-    // Kick-off now, after the history: the demo paces event time by the wall clock.
+    // Kick-off now, after the history (event time then starts near the wall clock).
     let mcfg = match_config(&sim_args, sideline_cli::publish::now_us());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let demo = Demo::start(
