@@ -297,29 +297,20 @@ async fn the_demo_scores_with_baselines_from_an_archived_history() {
     )
     .await
     .unwrap();
-    // Wait until every player is in the view and nothing new has been processed for 3 s.
-    // (Not for the offline totals: the first test holds the demo to those; this one is about
-    // which baselines the score uses, checked against the demo's own totals.)
+    // Wait until every player's totals equal the offline engine's for the same match: every
+    // batch published arrived (the first round too, published as soon as `start` returned).
+    let offline = sideline_sim::offline::run_match(mcfg.clone(), Params::default(), |_| {});
     let deadline = Instant::now() + Duration::from_secs(180);
-    let (mut seen, mut since) = (String::new(), Instant::now());
-    loop {
-        let m = get(demo.http, "/metrics").await;
-        let count = m
-            .lines()
-            .find(|l| l.starts_with("sideline_processor_samples_total"))
-            .unwrap_or_default()
-            .to_string();
-        if count != seen {
-            (seen, since) = (count, Instant::now());
+    while !at_offline_totals(&demo, &offline) {
+        if Instant::now() > deadline {
+            let received = get(demo.http, "/metrics")
+                .await
+                .lines()
+                .filter(|l| l.starts_with("sideline_ingest_messages_received_total"))
+                .collect::<String>();
+            let players = demo.view.read().unwrap().players();
+            panic!("the demo never reached the offline totals: {players} players, {received}");
         }
-        let players = demo.view.read().unwrap().players();
-        if players == 22 && since.elapsed() > Duration::from_secs(3) {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the demo never settled: {players} players, {seen}"
-        );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     let mut checked = 0;

@@ -58,7 +58,13 @@ pub enum DemoError {
     /// The built-in configuration was refused (a bug).
     #[error("configuration: {0}")]
     Config(String),
+    /// Ingest's subscription was not granted by the embedded broker in time.
+    #[error("ingest not subscribed to the embedded broker after {0:?}")]
+    NotSubscribed(std::time::Duration),
 }
+
+/// How long [`Demo::start`] waits for ingest's subscription to be granted.
+const SUBSCRIBE_WAIT: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -99,7 +105,8 @@ pub struct Demo {
 }
 
 impl Demo {
-    /// Start everything; `http` is the already-bound listener for the API and page.
+    /// Start everything; `http` is the already-bound listener for the API and page. Returns
+    /// once ingest is subscribed to the embedded broker, so pods may publish straight away.
     pub async fn start(cfg: DemoConfig, http: TcpListener) -> Result<Self, DemoError> {
         let broker = EmbeddedBroker::start(cfg.mqtt_v4, cfg.mqtt_v5)?;
         let registry = Registry::new();
@@ -213,6 +220,18 @@ impl Demo {
                 tracing::error!(message = "HTTP server failed.", %error);
             }
         }));
+        // Return only once ingest's subscription is granted: the broker drops whatever is
+        // published before (nothing matches it), so a simulator started right after `start`
+        // lost its first round of batches — one per device stream — without this wait.
+        let t0 = tokio::time::Instant::now();
+        while !health.get("mqtt") {
+            if t0.elapsed() > SUBSCRIBE_WAIT {
+                stop.cancel();
+                tasks.cancel();
+                return Err(DemoError::NotSubscribed(SUBSCRIBE_WAIT));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
         Ok(Demo {
             broker,
             http: addr,

@@ -245,20 +245,27 @@ pub async fn pump(
             tasks.clone(),
         );
         tokio::spawn(async move {
-            let (mut connects, mut errors, mut full) = (0, 0, 0);
+            let (mut connects, mut errors, mut full, mut refused) = (0, 0, 0, 0);
             loop {
                 let connected = status.connected.load(Ordering::Relaxed);
-                health.set("mqtt", connected);
+                // Ready only once the subscription is granted: until then the broker drops
+                // what devices publish (nothing matches it), so a caller that waits for
+                // readiness before starting devices loses nothing.
+                let subscribed = connected && status.subscribed.load(Ordering::Relaxed);
+                health.set("mqtt", subscribed);
                 metrics.mqtt_connected.set(i64::from(connected));
-                let (c, e, f) = (
+                metrics.mqtt_subscribed.set(i64::from(subscribed));
+                let (c, e, f, r) = (
                     status.connects.load(Ordering::Relaxed),
                     status.errors.load(Ordering::Relaxed),
                     status.channel_full.load(Ordering::Relaxed),
+                    status.refused.load(Ordering::Relaxed),
                 );
                 metrics.mqtt_connects.inc_by(c - connects);
                 metrics.mqtt_errors.inc_by(e - errors);
                 metrics.mqtt_channel_full.inc_by(f - full);
-                (connects, errors, full) = (c, e, f);
+                metrics.mqtt_refused.inc_by(r - refused);
+                (connects, errors, full, refused) = (c, e, f, r);
                 tokio::select! {
                     _ = stop.cancelled() => return,
                     _ = tokio::time::sleep(Duration::from_millis(250)) => {}

@@ -53,6 +53,10 @@ pub struct IngestMetrics {
     pub mqtt_errors: IntCounter,
     /// Times the MQTT hand-off channel was full (backpressure reached the socket).
     pub mqtt_channel_full: IntCounter,
+    /// 1 while every subscription is granted on the current connection.
+    pub mqtt_subscribed: IntGauge,
+    /// Subscriptions the broker refused.
+    pub mqtt_refused: IntCounter,
     /// Acknowledgements not sent because the message came on an earlier connection (the broker
     /// re-sent it on the current one).
     pub stale_acks: IntCounter,
@@ -194,6 +198,16 @@ impl IngestMetrics {
                 r,
                 "sideline_ingest_mqtt_channel_full_total",
                 "Times the hand-off from the MQTT task was full.",
+            )?,
+            mqtt_subscribed: gauge(
+                r,
+                "sideline_ingest_mqtt_subscribed",
+                "1 while the MQTT subscription is granted (ingest is ready only then).",
+            )?,
+            mqtt_refused: counter(
+                r,
+                "sideline_ingest_mqtt_subscriptions_refused_total",
+                "Subscriptions the MQTT broker refused (ACL, bad filter); see the error log.",
             )?,
             stale_acks: counter(
                 r,

@@ -87,6 +87,12 @@ pub enum Event {
     Message(Message),
     /// The broker acknowledged one of our QoS 1 publishes.
     PubAck,
+    /// The broker answered one of our subscriptions: `refused` lists the reasons of the
+    /// filters it did not grant (empty when all were granted).
+    SubAck {
+        /// The broker's reason for each refused filter.
+        refused: Vec<String>,
+    },
     /// Anything else (acks, pings).
     Other,
 }
@@ -289,6 +295,14 @@ impl EventLoop {
                         connection: 0,
                     })),
                     E::Incoming(P::PubAck(_)) => Ok(Event::PubAck),
+                    E::Incoming(P::SubAck(a)) => Ok(Event::SubAck {
+                        refused: a
+                            .return_codes
+                            .iter()
+                            .filter(|c| !matches!(c, rumqttc::SubscribeReasonCode::Success(_)))
+                            .map(|c| format!("{c:?}"))
+                            .collect(),
+                    }),
                     _ => Ok(Event::Other),
                 }
             }
@@ -312,6 +326,19 @@ impl EventLoop {
                         connection: 0,
                     })),
                     E::Incoming(P::PubAck(_)) => Ok(Event::PubAck),
+                    E::Incoming(P::SubAck(a)) => Ok(Event::SubAck {
+                        refused: a
+                            .return_codes
+                            .iter()
+                            .filter(|c| {
+                                !matches!(
+                                    c,
+                                    rumqttc::v5::mqttbytes::v5::SubscribeReasonCode::Success(_)
+                                )
+                            })
+                            .map(|c| format!("{c:?}"))
+                            .collect(),
+                    }),
                     _ => Ok(Event::Other),
                 }
             }

@@ -36,6 +36,13 @@ pub struct ConnectionStatus {
     pub channel_full: AtomicU64,
     /// Our QoS 1 publishes the broker acknowledged (a re-sent one may count twice).
     pub acked: AtomicU64,
+    /// Every subscription has been granted (SubAck) on the current connection. Only from then
+    /// on is a message published by anyone sure to reach us: the broker drops what matches no
+    /// subscription, so a service is not ready before this (a task with no subscriptions never
+    /// sets it).
+    pub subscribed: AtomicBool,
+    /// Subscriptions the broker refused (each is also logged as an error).
+    pub refused: AtomicU64,
 }
 
 impl ConnectionStatus {
@@ -75,6 +82,8 @@ pub async fn run_event_loop(
     // be full of acknowledgements just then, so they are retried after every event until
     // queued (a subscription that never made it would silently stop the flow).
     let mut unsubscribed: Vec<(String, QoS)> = Vec::new();
+    // SubAcks still awaited on this connection (one per subscription request).
+    let mut awaiting = 0usize;
     loop {
         if !unsubscribed.is_empty() {
             unsubscribed.retain(|(filter, qos)| match client.try_subscribe(filter, *qos) {
@@ -106,7 +115,27 @@ pub async fn run_event_loop(
                     status.sessions_resumed.fetch_add(1, Ordering::Relaxed);
                 }
                 tracing::info!(message = "MQTT connected.", session_present);
+                status.subscribed.store(false, Ordering::Relaxed);
                 unsubscribed = subscriptions.clone();
+                awaiting = subscriptions.len();
+            }
+            Ok(Event::SubAck { refused }) => {
+                if !refused.is_empty() {
+                    status.refused.fetch_add(1, Ordering::Relaxed);
+                    tracing::error!(
+                        message = "The broker refused a subscription; nothing matching it will be received.",
+                        reasons = ?refused
+                    );
+                } else if awaiting > 0 {
+                    awaiting -= 1;
+                    if awaiting == 0 {
+                        status.subscribed.store(true, Ordering::Relaxed);
+                        tracing::info!(
+                            message = "MQTT subscriptions granted.",
+                            count = subscriptions.len()
+                        );
+                    }
+                }
             }
             Ok(Event::Message(mut m)) => {
                 let Some(tx) = &tx else { continue };
@@ -136,6 +165,7 @@ pub async fn run_event_loop(
             }
             Ok(Event::Other) => {}
             Err(error) => {
+                status.subscribed.store(false, Ordering::Relaxed);
                 let was = status.connected.swap(false, Ordering::Relaxed);
                 status.errors.fetch_add(1, Ordering::Relaxed);
                 if was {
@@ -155,4 +185,5 @@ pub async fn run_event_loop(
         }
     }
     status.connected.store(false, Ordering::Relaxed);
+    status.subscribed.store(false, Ordering::Relaxed);
 }

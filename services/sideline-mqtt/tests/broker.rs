@@ -117,10 +117,7 @@ async fn subscriber(
         1000,
         stop.clone(),
     ));
-    while status.connects.load(Ordering::Relaxed) == 0 {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    tokio::time::sleep(Duration::from_millis(300)).await; // subscription in place
+    wait_subscribed(&status).await;
     Sub {
         client,
         rx,
@@ -128,6 +125,17 @@ async fn subscriber(
         stop,
         task,
     }
+}
+
+/// Waits until the broker has granted the subscription (no sleep-and-hope: a message
+/// published before the SubAck may match nothing and be dropped).
+async fn wait_subscribed(status: &ConnectionStatus) {
+    let t0 = std::time::Instant::now();
+    while !status.subscribed.load(Ordering::Relaxed) {
+        assert!(t0.elapsed() < Duration::from_secs(15), "not subscribed");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(status.connected.load(Ordering::Relaxed));
 }
 
 const FAST: (Duration, Duration) = (Duration::from_millis(50), Duration::from_millis(400));
@@ -156,7 +164,7 @@ async fn reconnects_and_resubscribes(protocol: Protocol) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(status.errors.load(Ordering::Relaxed) >= 1);
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    wait_subscribed(&status).await;
     publish_n(broker.port, protocol, "after", 10).await;
     let got = receive(&mut rx, &client, 10).await;
     assert_eq!(got.len(), 10, "subscribed again after the restart");
@@ -217,6 +225,9 @@ async fn published_before_resubscribing(filter: &str) -> usize {
         1,
         "reconnected too soon"
     );
+    // The connection broke with the restart: no longer counted as subscribed.
+    assert!(status.errors.load(Ordering::Relaxed) >= 1);
+    assert!(!status.subscribed.load(Ordering::Relaxed));
     let mut got = 0;
     while let Ok(Some(m)) = tokio::time::timeout(Duration::from_secs(8), rx.recv()).await {
         client.ack(&m.ack).await.unwrap();
