@@ -69,7 +69,12 @@ impl Run {
     async fn finish(mut self, scenario: &str, allow: &Allow) -> (Pipeline, Figures) {
         self.feed.play(1.0).await;
         self.feed.close().await;
-        let out = self.p.outcome(&self.want, Duration::from_secs(240)).await;
+        // `SIDELINE_E2E_OUTCOME_S` lengthens the wait for heavier runs (BENCHMARKS.md).
+        let limit = std::env::var("SIDELINE_E2E_OUTCOME_S")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(240);
+        let out = self.p.outcome(&self.want, Duration::from_secs(limit)).await;
         let f = out.check(&self.want, allow);
         report(scenario, &f);
         (self.p, f)

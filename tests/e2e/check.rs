@@ -130,6 +130,25 @@ pub struct Figures {
 }
 
 impl Pipeline {
+    /// The pipeline's main counters, for a failure message.
+    async fn counts(&self) -> String {
+        let mut counts = String::new();
+        for (role, name) in [
+            ("ingest", "sideline_ingest_messages_received_total"),
+            ("ingest", "sideline_ingest_samples_accepted_total"),
+            ("ingest", "sideline_ingest_messages_rejected_total"),
+            ("ingest", "sideline_ingest_messages_dropped_total"),
+            ("ingest", "sideline_ingest_mqtt_spilled_messages_total"),
+            ("ingest", "sideline_ingest_mqtt_errors_total"),
+            ("process", "sideline_processor_samples_total"),
+            ("process", "sideline_processor_metrics_produced_total"),
+            ("process", "sideline_processor_late_samples_total"),
+        ] {
+            counts += &format!("{name} {}\n", self.metric(role, name).await);
+        }
+        counts
+    }
+
     /// Wait (up to `timeout`) until every player's last second is on the metrics topic, the
     /// archive holds every sample and the chat has every expected alert; gather the outputs.
     pub async fn outcome(&self, want: &Expected, timeout: Duration) -> Outcome {
@@ -150,19 +169,10 @@ impl Pipeline {
                 break;
             }
             if t0.elapsed() >= timeout {
-                let mut counts = String::new();
-                for (role, name) in [
-                    ("ingest", "sideline_ingest_messages_received_total"),
-                    ("ingest", "sideline_ingest_samples_accepted_total"),
-                    ("ingest", "sideline_ingest_messages_rejected_total"),
-                    ("ingest", "sideline_ingest_messages_dropped_total"),
-                    ("process", "sideline_processor_samples_total"),
-                ] {
-                    counts += &format!("{name} {}\n", self.metric(role, name).await);
-                }
                 panic!(
-                    "after {timeout:?} the archive holds {distinct} of {} samples\n{counts}{}",
+                    "after {timeout:?} the archive holds {distinct} of {} samples\n{}{}",
                     want.samples,
+                    self.counts().await,
                     self.tails()
                 );
             }
@@ -182,11 +192,13 @@ impl Pipeline {
             if behind.is_empty() {
                 break;
             }
-            assert!(
-                t0.elapsed() < timeout,
-                "after {timeout:?} players still lack their last second: {behind:?}\n{}",
-                self.tails()
-            );
+            if t0.elapsed() >= timeout {
+                panic!(
+                    "after {timeout:?} players still lack their last second: {behind:?}\n{}{}",
+                    self.counts().await,
+                    self.tails()
+                );
+            }
             tokio::time::sleep(Duration::from_secs(5)).await;
         }
         let records = sideline_testkit::kafka::read_topic(

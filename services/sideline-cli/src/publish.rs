@@ -210,6 +210,9 @@ impl Publisher {
                 self.published
             );
         }
+        self.status
+            .closing
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         let _ = self.client.disconnect().await;
         tokio::time::sleep(Duration::from_millis(200)).await;
         self.stop.cancel();

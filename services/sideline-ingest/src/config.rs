@@ -55,6 +55,26 @@ pub struct IngestSettings {
     pub check_topic: bool,
     /// Drain time on shutdown, s.
     pub drain_timeout_s: u64,
+    /// Directory of the disk spool ("" = the OS temp dir).
+    pub spool_dir: PathBuf,
+    /// Largest spool, MiB (0 = no spool).
+    pub spool_max_mb: u64,
+}
+
+impl IngestSettings {
+    /// The polling task's backlog: 4 × `max_inflight` messages in memory, then the spool.
+    pub fn backlog(&self) -> sideline_mqtt::Backlog {
+        let dir = if self.spool_dir.as_os_str().is_empty() {
+            std::env::temp_dir()
+        } else {
+            self.spool_dir.clone()
+        };
+        sideline_mqtt::Backlog {
+            memory: 4 * self.max_inflight,
+            spool: (self.spool_max_mb > 0)
+                .then(|| sideline_mqtt::Spool::new(dir, self.spool_max_mb.saturating_mul(1 << 20))),
+        }
+    }
 }
 
 pub use sideline_common::config::{HttpConfig, LogConfig};
@@ -102,6 +122,12 @@ impl Validate for IngestConfig {
         if !(i.max_future_s >= 0.0 && i.max_past_s >= 0.0) {
             p.push("ingest.max_future_s / max_past_s: must be ≥ 0".into());
         }
+        if !i.spool_dir.as_os_str().is_empty() && !i.spool_dir.is_dir() {
+            p.push(format!(
+                "ingest.spool_dir: {} is not a directory",
+                i.spool_dir.display()
+            ));
+        }
         if !i.roster_file.as_os_str().is_empty() && !i.roster_file.is_file() {
             p.push(format!(
                 "ingest.roster_file: {} is not a readable file",
@@ -132,5 +158,21 @@ mod tests {
             "$share/sideline-ingest/sideline/v1/+/+/+"
         );
         assert_eq!(c.ingest.max_inflight, 1000);
+    }
+
+    #[test]
+    fn the_backlog_spills_to_a_spool_unless_it_is_turned_off_and_a_missing_dir_is_reported() {
+        let mut c: IngestConfig = sideline_common::config::load(DEFAULTS, None).unwrap();
+        let b = c.ingest.backlog();
+        assert_eq!(b.memory, 4000);
+        assert!(b.spool.is_some_and(|s| s.has_room()));
+        c.ingest.spool_max_mb = 0;
+        assert!(c.ingest.backlog().spool.is_none());
+        c.ingest.spool_dir = "/nonexistent/sideline-spool".into();
+        assert!(
+            c.problems().iter().any(|p| p.contains("ingest.spool_dir")),
+            "{:?}",
+            c.problems()
+        );
     }
 }

@@ -8,9 +8,12 @@
 //!
 //! No loss: a QoS 1 message is acknowledged to the broker only after Kafka has acknowledged its
 //! record, and acknowledgements go back in the order messages arrived (MQTT requires it). At
-//! most `ingest.max_inflight` messages are unacknowledged at once, which bounds memory: when
-//! Kafka is unreachable, messages wait unacknowledged and the broker stops sending (MQTT 5
-//! Receive Maximum; Mosquitto's `max_inflight_messages` for 3.1.1 clients).
+//! most `ingest.max_inflight` messages are being handled at once. When Kafka is unreachable,
+//! messages wait unacknowledged and the broker should stop sending (MQTT 5 Receive Maximum;
+//! Mosquitto's `max_inflight_messages` for 3.1.1 clients). A broker that sends more anyway
+//! (Mosquitto 2.0 once acknowledgements flow) fills the polling task's backlog: 4 ×
+//! `max_inflight` messages in memory, then the disk spool (`ingest.spool_max_mb`), so that
+//! reading, and with it the keep-alive, goes on; only a full or failing spool pauses reading.
 //!
 //! # Layout
 //!
@@ -234,7 +237,7 @@ pub async fn pump(
             Duration::from_millis(cfg.mqtt.reconnect_min_ms),
             Duration::from_millis(cfg.mqtt.reconnect_max_ms),
         ),
-        4 * max_inflight,
+        cfg.ingest.backlog(),
         mqtt_stop.clone(),
     ));
     {
@@ -246,6 +249,7 @@ pub async fn pump(
         );
         tokio::spawn(async move {
             let (mut connects, mut errors, mut full, mut refused) = (0, 0, 0, 0);
+            let (mut spilled, mut spool_errors) = (0, 0);
             loop {
                 let connected = status.connected.load(Ordering::Relaxed);
                 // Ready only once the subscription is granted: until then the broker drops
@@ -266,6 +270,16 @@ pub async fn pump(
                 metrics.mqtt_channel_full.inc_by(f - full);
                 metrics.mqtt_refused.inc_by(r - refused);
                 (connects, errors, full, refused) = (c, e, f, r);
+                let (s, se) = (
+                    status.spilled.load(Ordering::Relaxed),
+                    status.spool_errors.load(Ordering::Relaxed),
+                );
+                metrics.spilled.inc_by(s - spilled);
+                metrics.spool_errors.inc_by(se - spool_errors);
+                (spilled, spool_errors) = (s, se);
+                metrics
+                    .spool_bytes
+                    .set(status.spool_bytes.load(Ordering::Relaxed) as i64);
                 tokio::select! {
                     _ = stop.cancelled() => return,
                     _ = tokio::time::sleep(Duration::from_millis(250)) => {}
@@ -346,6 +360,7 @@ pub async fn pump(
     }
     // Let the last acknowledgements reach the broker, then leave.
     tokio::time::sleep(Duration::from_millis(200)).await;
+    status.closing.store(true, Ordering::Relaxed);
     let _ = client.disconnect().await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     mqtt_stop.cancel();

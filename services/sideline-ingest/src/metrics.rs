@@ -57,6 +57,12 @@ pub struct IngestMetrics {
     pub mqtt_subscribed: IntGauge,
     /// Subscriptions the broker refused.
     pub mqtt_refused: IntCounter,
+    /// Messages written to the disk spool (a backlog beyond memory).
+    pub spilled: IntCounter,
+    /// Size of the disk spool now, bytes.
+    pub spool_bytes: IntGauge,
+    /// Disk spool writes or reads that failed.
+    pub spool_errors: IntCounter,
     /// Acknowledgements not sent because the message came on an earlier connection (the broker
     /// re-sent it on the current one).
     pub stale_acks: IntCounter,
@@ -208,6 +214,21 @@ impl IngestMetrics {
                 r,
                 "sideline_ingest_mqtt_subscriptions_refused_total",
                 "Subscriptions the MQTT broker refused (ACL, bad filter); see the error log.",
+            )?,
+            spilled: counter(
+                r,
+                "sideline_ingest_mqtt_spilled_messages_total",
+                "Messages received beyond the in-memory backlog and written to the disk spool.",
+            )?,
+            spool_bytes: gauge(
+                r,
+                "sideline_ingest_mqtt_spool_bytes",
+                "Size of the disk spool now.",
+            )?,
+            spool_errors: counter(
+                r,
+                "sideline_ingest_mqtt_spool_errors_total",
+                "Disk spool writes or reads that failed (a full disk?); see the error log.",
             )?,
             stale_acks: counter(
                 r,

@@ -6,9 +6,14 @@
 //! requests (acknowledgements, pings), so a task waiting for channel space would stop the
 //! acknowledgements that free the space — a deadlock. When the channel is full, messages wait
 //! in a local overflow queue while polling continues. Normally the broker's in-flight window
-//! (MQTT 5 Receive Maximum, or Mosquitto's `max_inflight_messages`) keeps the overflow empty;
-//! only if it grows past `overflow_cap` (a broker ignoring its window) does the task stop
-//! reading from the socket until the caller catches up, and says so in the log.
+//! (MQTT 5 Receive Maximum, or Mosquitto's `max_inflight_messages`) keeps the overflow empty.
+//! A broker may ignore its window (Mosquitto 2.0 does once acknowledgements flow: see
+//! BENCHMARKS.md); past the overflow's cap, messages go to the disk [`Spool`] if there is
+//! one, in arrival order, and polling goes on, so keep-alives are still answered. Only when
+//! there is no spool, or it is full or failing, does the task stop reading from the socket
+//! until the caller catches up, and say so in the log — and a pause longer than the
+//! keep-alive costs the connection, after which the broker re-sends every unacknowledged
+//! message.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -20,6 +25,26 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::client::{Client, Event, EventLoop, Message};
+use crate::spool::Spool;
+
+/// Where messages wait while the hand-off channel is full: up to `memory` in memory, then in
+/// `spool` (if any). A plain number means memory only.
+#[derive(Debug)]
+pub struct Backlog {
+    /// Messages held in memory.
+    pub memory: usize,
+    /// The disk spool for the rest.
+    pub spool: Option<Spool>,
+}
+
+impl From<usize> for Backlog {
+    fn from(memory: usize) -> Self {
+        Backlog {
+            memory,
+            spool: None,
+        }
+    }
+}
 
 /// Connection state and counters, shared with metrics and health checks.
 #[derive(Debug, Default)]
@@ -43,6 +68,15 @@ pub struct ConnectionStatus {
     pub subscribed: AtomicBool,
     /// Subscriptions the broker refused (each is also logged as an error).
     pub refused: AtomicU64,
+    /// Messages written to the disk spool.
+    pub spilled: AtomicU64,
+    /// Size of the spool's file now, bytes.
+    pub spool_bytes: AtomicU64,
+    /// Spool writes or reads that failed (each is logged as an error).
+    pub spool_errors: AtomicU64,
+    /// Set by the owner just before [`Client::disconnect`]: the end of the connection is then
+    /// expected, so the task logs it at debug level (not as a lost connection) and stops.
+    pub closing: AtomicBool,
 }
 
 impl ConnectionStatus {
@@ -61,8 +95,8 @@ impl ConnectionStatus {
 }
 
 /// Run until `stop` is cancelled: poll, resubscribe to `subscriptions` on each ConnAck, send
-/// messages to `tx` (if any; publishers pass `None`), holding at most `overflow_cap` more
-/// locally while `tx` is full.
+/// messages to `tx` (if any; publishers pass `None`), holding what `tx` has no room for in
+/// `backlog` (a number: that many in memory; see [`Backlog`]).
 #[allow(clippy::too_many_arguments)]
 pub async fn run_event_loop(
     mut el: EventLoop,
@@ -71,13 +105,21 @@ pub async fn run_event_loop(
     tx: Option<mpsc::Sender<Message>>,
     status: Arc<ConnectionStatus>,
     backoff: (Duration, Duration),
-    overflow_cap: usize,
+    backlog: impl Into<Backlog>,
     stop: CancellationToken,
 ) {
     let (min, max) = backoff;
     let mut delay = min;
+    let Backlog {
+        memory: overflow_cap,
+        mut spool,
+    } = backlog.into();
+    let overflow_cap = overflow_cap.max(1);
     let mut overflow: VecDeque<Message> = VecDeque::new();
     let mut warned = false;
+    // A spill episode has been logged (and its end not yet); at most one per minute.
+    let mut spilling = false;
+    let mut last_spill_log: Option<std::time::Instant> = None;
     // Subscriptions still to be queued since the last ConnAck: the client's request queue may
     // be full of acknowledgements just then, so they are retried after every event until
     // queued (a subscription that never made it would silently stop the flow).
@@ -102,9 +144,16 @@ pub async fn run_event_loop(
                     (Some(p), Some(m)) => p.send(m),
                     _ => break, // receiver gone
                 }
+                if let Some(s) = spool.as_mut() {
+                    unspool(s, &mut overflow, &status, &mut spilling);
+                    if overflow.is_empty() {
+                        s.retry(); // a failed write (a full disk?) may be tried again
+                    }
+                }
                 continue;
             }
-            ev = el.poll(), if overflow.len() < overflow_cap.max(1) => ev,
+            ev = el.poll(), if overflow.len() < overflow_cap
+                || spool.as_ref().is_some_and(Spool::has_room) => ev,
         };
         match ev {
             Ok(Event::Connected { session_present }) => {
@@ -140,7 +189,24 @@ pub async fn run_event_loop(
             Ok(Event::Message(mut m)) => {
                 let Some(tx) = &tx else { continue };
                 m.connection = status.connects.load(Ordering::Relaxed);
-                if !overflow.is_empty() {
+                let spooled = spool.as_ref().is_some_and(|s| !s.is_empty());
+                if overflow.len() >= overflow_cap || spooled {
+                    // Reached only with a spool that has room (else polling is paused).
+                    if let Some(s) = spool.as_mut() {
+                        let log = !spilling
+                            && last_spill_log
+                                .is_none_or(|t| t.elapsed() >= Duration::from_secs(60));
+                        if log {
+                            spilling = true;
+                            last_spill_log = Some(std::time::Instant::now());
+                        }
+                        if let Some(m) = to_spool(s, m, &status, log, overflow.len()) {
+                            overflow.push_back(m);
+                        }
+                    } else {
+                        overflow.push_back(m);
+                    }
+                } else if !overflow.is_empty() {
                     overflow.push_back(m);
                 } else {
                     match tx.try_send(m) {
@@ -152,11 +218,14 @@ pub async fn run_event_loop(
                         Err(mpsc::error::TrySendError::Closed(_)) => break,
                     }
                 }
-                if overflow.len() >= overflow_cap.max(1) && !warned {
+                let paused =
+                    overflow.len() >= overflow_cap && !spool.as_ref().is_some_and(Spool::has_room);
+                if paused && !warned {
                     warned = true;
                     tracing::error!(
-                        message = "The broker sends more unacknowledged messages than allowed; reading paused until the backlog clears.",
-                        held = overflow.len()
+                        message = "The broker sends more unacknowledged messages than can be held; reading paused until the backlog clears.",
+                        held = overflow.len(),
+                        spooled = spool.as_ref().map_or(0, Spool::len),
                     );
                 }
             }
@@ -167,6 +236,10 @@ pub async fn run_event_loop(
             Err(error) => {
                 status.subscribed.store(false, Ordering::Relaxed);
                 let was = status.connected.swap(false, Ordering::Relaxed);
+                if status.closing.load(Ordering::Relaxed) {
+                    tracing::debug!(message = "MQTT connection closed.", %error);
+                    break;
+                }
                 status.errors.fetch_add(1, Ordering::Relaxed);
                 if was {
                     tracing::warn!(message = "MQTT connection lost; reconnecting.", %error);
@@ -186,4 +259,57 @@ pub async fn run_event_loop(
     }
     status.connected.store(false, Ordering::Relaxed);
     status.subscribed.store(false, Ordering::Relaxed);
+}
+
+/// Write `m` to the spool, or give it back (`Some`) if that failed (logged and counted).
+fn to_spool(
+    s: &mut Spool,
+    m: Message,
+    status: &ConnectionStatus,
+    log: bool,
+    held: usize,
+) -> Option<Message> {
+    match s.push(&m) {
+        Ok(()) => {
+            status.spilled.fetch_add(1, Ordering::Relaxed);
+            status.spool_bytes.store(s.file_bytes(), Ordering::Relaxed);
+            if log {
+                tracing::warn!(
+                    message = "Backlog beyond memory: further messages wait in the disk spool (still unacknowledged).",
+                    held
+                );
+            }
+            None
+        }
+        Err(error) => {
+            status.spool_errors.fetch_add(1, Ordering::Relaxed);
+            tracing::error!(message = "Writing to the disk spool failed; the message is held in memory.", %error);
+            Some(m)
+        }
+    }
+}
+
+/// Refill the in-memory overflow from the spool, oldest first.
+fn unspool(
+    s: &mut Spool,
+    overflow: &mut VecDeque<Message>,
+    status: &ConnectionStatus,
+    spilling: &mut bool,
+) {
+    if s.is_empty() {
+        return;
+    }
+    match s.pop() {
+        Ok(Some(m)) => overflow.push_back(m),
+        Ok(None) => {}
+        Err(error) => {
+            status.spool_errors.fetch_add(1, Ordering::Relaxed);
+            tracing::error!(message = "Reading the disk spool failed; its messages stay unacknowledged, and the broker re-sends them after the next reconnect.", %error);
+        }
+    }
+    status.spool_bytes.store(s.file_bytes(), Ordering::Relaxed);
+    if s.is_empty() && *spilling {
+        *spilling = false;
+        tracing::info!(message = "Disk spool drained.");
+    }
 }

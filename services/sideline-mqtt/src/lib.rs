@@ -12,12 +12,15 @@
 //! - [`config`]: `[mqtt]` settings.
 //! - [`client`]: connecting; the `Client` / `Message` types over v3.1.1 and v5.
 //! - [`event_loop`]: the polling task.
+//! - [`spool`]: where the polling task keeps a backlog beyond memory.
 
 pub mod client;
 pub mod config;
 pub mod event_loop;
+pub mod spool;
 
 pub use client::{AckHandle, Client, Event, EventLoop, Message, MqttError, connect};
 pub use config::{MqttConfig, Protocol};
-pub use event_loop::{ConnectionStatus, run_event_loop};
+pub use event_loop::{Backlog, ConnectionStatus, run_event_loop};
 pub use rumqttc::QoS;
+pub use spool::Spool;

@@ -311,3 +311,84 @@ async fn unacknowledged_messages_come_again_on_the_next_connection_and_only_that
     stop.cancel();
     task.await.unwrap();
 }
+
+#[tokio::test]
+async fn a_stalled_consumer_keeps_its_connection_when_the_backlog_spills_to_disk() {
+    // The consumer takes nothing for longer than 1.5 keep-alives (5 s). Without the spool the
+    // polling task would stop at its memory cap, send no pings, and lose the connection (the
+    // broker then re-sends everything); with it, polling goes on and nothing is re-sent.
+    let broker = Mosquitto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (client, el) = connect(&cfg(broker.port, Protocol::V5), "spill", OPTS).unwrap();
+    let (tx, mut rx) = mpsc::channel(5);
+    let status = Arc::new(ConnectionStatus::default());
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(run_event_loop(
+        el,
+        client.clone(),
+        vec![("sideline/#".into(), QoS::AtLeastOnce)],
+        Some(tx),
+        Arc::clone(&status),
+        (Duration::from_millis(50), Duration::from_millis(400)),
+        sideline_mqtt::Backlog {
+            memory: 5,
+            spool: Some(sideline_mqtt::Spool::new(dir.path(), 1 << 20)),
+        },
+        stop.clone(),
+    ));
+    wait_subscribed(&status).await;
+    let n = 600;
+    publish_n(broker.port, Protocol::V5, "s", n).await;
+    tokio::time::sleep(Duration::from_secs(9)).await;
+    let spilled = status.spilled.load(Ordering::Relaxed);
+    assert!(
+        spilled >= 30,
+        "the receive window's excess was spooled: {spilled}"
+    );
+    assert!(status.spool_bytes.load(Ordering::Relaxed) > 0);
+    let got = receive(&mut rx, &client, n).await;
+    let want: Vec<String> = (0..n).map(|i| format!("s-{i}")).collect();
+    assert_eq!(got, want, "all, once, in order");
+    assert_eq!(
+        status.connects.load(Ordering::Relaxed),
+        1,
+        "the connection survived the stall"
+    );
+    assert_eq!(status.errors.load(Ordering::Relaxed), 0);
+    // Nothing more comes (no re-sends), and the spool has given its space back.
+    assert!(
+        tokio::time::timeout(Duration::from_millis(500), rx.recv())
+            .await
+            .is_err()
+    );
+    assert_eq!(status.spool_bytes.load(Ordering::Relaxed), 0);
+    assert_eq!(status.spool_errors.load(Ordering::Relaxed), 0);
+    stop.cancel();
+    task.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_deliberate_disconnect_ends_the_task_without_counting_an_error() {
+    let broker = Mosquitto::start();
+    for protocol in [Protocol::V311, Protocol::V5] {
+        let mut sub = subscriber(
+            broker.port,
+            protocol,
+            "closing",
+            "sideline/#",
+            (Duration::from_millis(50), Duration::from_millis(400)),
+        )
+        .await;
+        sub.status.closing.store(true, Ordering::Relaxed);
+        sub.client.disconnect().await.unwrap();
+        // The task stops by itself (no `stop`), and nothing was counted as a failure.
+        tokio::time::timeout(Duration::from_secs(5), &mut sub.task)
+            .await
+            .expect("the task ends after a deliberate disconnect")
+            .unwrap();
+        assert_eq!(sub.status.errors.load(Ordering::Relaxed), 0, "{protocol:?}");
+        assert_eq!(sub.status.connects.load(Ordering::Relaxed), 1);
+        assert!(!sub.status.connected.load(Ordering::Relaxed));
+        sub.stop.cancel();
+    }
+}
