@@ -183,18 +183,19 @@ impl Pipeline {
         loop {
             metrics = common::read_metrics(&brokers, &topics.metrics, Duration::from_secs(2));
             let latest = common::latest(&metrics);
+            // (player, his latest second on the topic, the last one wanted), µs.
             let behind: Vec<_> = want
                 .last_t
                 .iter()
                 .filter(|(p, t)| latest.get(*p).is_none_or(|m| m.t_us < **t))
-                .map(|(p, _)| p.clone())
+                .map(|(p, t)| (p.clone(), latest.get(p).map(|m| m.t_us), *t))
                 .collect();
             if behind.is_empty() {
                 break;
             }
             if t0.elapsed() >= timeout {
                 panic!(
-                    "after {timeout:?} players still lack their last second: {behind:?}\n{}{}",
+                    "after {timeout:?} players still lack their last second (player, latest, wanted): {behind:?}\n{}{}",
                     self.counts().await,
                     self.tails()
                 );

@@ -510,6 +510,11 @@ impl Drop for Pipeline {
         }
         let _ = self.prometheus.kill();
         let _ = self.prometheus.wait();
+        // `SIDELINE_E2E_KEEP=1` keeps a failed run's directory (logs, configs, archive).
+        if std::thread::panicking() && std::env::var_os("SIDELINE_E2E_KEEP").is_some() {
+            self.dir.disable_cleanup(true);
+            eprintln!("kept the run's directory: {}", self.dir.path().display());
+        }
     }
 }
 

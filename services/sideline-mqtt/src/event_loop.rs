@@ -8,14 +8,13 @@
 //! in a local overflow queue while polling continues. Normally the broker's in-flight window
 //! (MQTT 5 Receive Maximum, or Mosquitto's `max_inflight_messages`) keeps the overflow empty.
 //! A broker may ignore its window (Mosquitto 2.0 does once acknowledgements flow: see
-//! BENCHMARKS.md); past the overflow's cap, messages go to the disk [`Spool`] if there is
+//! BENCHMARKS.md); past the overflow's cap, messages go to the disk [`crate::spool::Spool`] if there is
 //! one, in arrival order, and polling goes on, so keep-alives are still answered. Only when
 //! there is no spool, or it is full or failing, does the task stop reading from the socket
 //! until the caller catches up, and say so in the log — and a pause longer than the
 //! keep-alive costs the connection, after which the broker re-sends every unacknowledged
 //! message.
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
@@ -24,27 +23,8 @@ use rumqttc::QoS;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::backlog::{Backlog, Queue};
 use crate::client::{Client, Event, EventLoop, Message};
-use crate::spool::Spool;
-
-/// Where messages wait while the hand-off channel is full: up to `memory` in memory, then in
-/// `spool` (if any). A plain number means memory only.
-#[derive(Debug)]
-pub struct Backlog {
-    /// Messages held in memory.
-    pub memory: usize,
-    /// The disk spool for the rest.
-    pub spool: Option<Spool>,
-}
-
-impl From<usize> for Backlog {
-    fn from(memory: usize) -> Self {
-        Backlog {
-            memory,
-            spool: None,
-        }
-    }
-}
 
 /// Connection state and counters, shared with metrics and health checks.
 #[derive(Debug, Default)]
@@ -110,16 +90,8 @@ pub async fn run_event_loop(
 ) {
     let (min, max) = backoff;
     let mut delay = min;
-    let Backlog {
-        memory: overflow_cap,
-        mut spool,
-    } = backlog.into();
-    let overflow_cap = overflow_cap.max(1);
-    let mut overflow: VecDeque<Message> = VecDeque::new();
+    let mut queue = Queue::new(backlog.into());
     let mut warned = false;
-    // A spill episode has been logged (and its end not yet); at most one per minute.
-    let mut spilling = false;
-    let mut last_spill_log: Option<std::time::Instant> = None;
     // Subscriptions still to be queued since the last ConnAck: the client's request queue may
     // be full of acknowledgements just then, so they are retried after every event until
     // queued (a subscription that never made it would silently stop the flow).
@@ -139,21 +111,14 @@ pub async fn run_event_loop(
         let ev = tokio::select! {
             biased;
             _ = stop.cancelled() => break,
-            permit = async { tx.as_ref()?.reserve().await.ok() }, if !overflow.is_empty() => {
-                match (permit, overflow.pop_front()) {
+            permit = async { tx.as_ref()?.reserve().await.ok() }, if queue.has_next() => {
+                match (permit, queue.pop(&status)) {
                     (Some(p), Some(m)) => p.send(m),
                     _ => break, // receiver gone
                 }
-                if let Some(s) = spool.as_mut() {
-                    unspool(s, &mut overflow, &status, &mut spilling);
-                    if overflow.is_empty() {
-                        s.retry(); // a failed write (a full disk?) may be tried again
-                    }
-                }
                 continue;
             }
-            ev = el.poll(), if overflow.len() < overflow_cap
-                || spool.as_ref().is_some_and(Spool::has_room) => ev,
+            ev = el.poll(), if queue.can_take() => ev,
         };
         match ev {
             Ok(Event::Connected { session_present }) => {
@@ -189,43 +154,25 @@ pub async fn run_event_loop(
             Ok(Event::Message(mut m)) => {
                 let Some(tx) = &tx else { continue };
                 m.connection = status.connects.load(Ordering::Relaxed);
-                let spooled = spool.as_ref().is_some_and(|s| !s.is_empty());
-                if overflow.len() >= overflow_cap || spooled {
-                    // Reached only with a spool that has room (else polling is paused).
-                    if let Some(s) = spool.as_mut() {
-                        let log = !spilling
-                            && last_spill_log
-                                .is_none_or(|t| t.elapsed() >= Duration::from_secs(60));
-                        if log {
-                            spilling = true;
-                            last_spill_log = Some(std::time::Instant::now());
-                        }
-                        if let Some(m) = to_spool(s, m, &status, log, overflow.len()) {
-                            overflow.push_back(m);
-                        }
-                    } else {
-                        overflow.push_back(m);
-                    }
-                } else if !overflow.is_empty() {
-                    overflow.push_back(m);
+                if !queue.is_empty() {
+                    queue.push(m, &status);
                 } else {
                     match tx.try_send(m) {
                         Ok(()) => {}
                         Err(mpsc::error::TrySendError::Full(m)) => {
                             status.channel_full.fetch_add(1, Ordering::Relaxed);
-                            overflow.push_back(m);
+                            queue.push(m, &status);
                         }
                         Err(mpsc::error::TrySendError::Closed(_)) => break,
                     }
                 }
-                let paused =
-                    overflow.len() >= overflow_cap && !spool.as_ref().is_some_and(Spool::has_room);
+                let paused = !queue.can_take();
                 if paused && !warned {
                     warned = true;
                     tracing::error!(
                         message = "The broker sends more unacknowledged messages than can be held; reading paused until the backlog clears.",
-                        held = overflow.len(),
-                        spooled = spool.as_ref().map_or(0, Spool::len),
+                        held = queue.held(),
+                        spooled = queue.spooled(),
                     );
                 }
             }
@@ -259,57 +206,4 @@ pub async fn run_event_loop(
     }
     status.connected.store(false, Ordering::Relaxed);
     status.subscribed.store(false, Ordering::Relaxed);
-}
-
-/// Write `m` to the spool, or give it back (`Some`) if that failed (logged and counted).
-fn to_spool(
-    s: &mut Spool,
-    m: Message,
-    status: &ConnectionStatus,
-    log: bool,
-    held: usize,
-) -> Option<Message> {
-    match s.push(&m) {
-        Ok(()) => {
-            status.spilled.fetch_add(1, Ordering::Relaxed);
-            status.spool_bytes.store(s.file_bytes(), Ordering::Relaxed);
-            if log {
-                tracing::warn!(
-                    message = "Backlog beyond memory: further messages wait in the disk spool (still unacknowledged).",
-                    held
-                );
-            }
-            None
-        }
-        Err(error) => {
-            status.spool_errors.fetch_add(1, Ordering::Relaxed);
-            tracing::error!(message = "Writing to the disk spool failed; the message is held in memory.", %error);
-            Some(m)
-        }
-    }
-}
-
-/// Refill the in-memory overflow from the spool, oldest first.
-fn unspool(
-    s: &mut Spool,
-    overflow: &mut VecDeque<Message>,
-    status: &ConnectionStatus,
-    spilling: &mut bool,
-) {
-    if s.is_empty() {
-        return;
-    }
-    match s.pop() {
-        Ok(Some(m)) => overflow.push_back(m),
-        Ok(None) => {}
-        Err(error) => {
-            status.spool_errors.fetch_add(1, Ordering::Relaxed);
-            tracing::error!(message = "Reading the disk spool failed; its messages stay unacknowledged, and the broker re-sends them after the next reconnect.", %error);
-        }
-    }
-    status.spool_bytes.store(s.file_bytes(), Ordering::Relaxed);
-    if s.is_empty() && *spilling {
-        *spilling = false;
-        tracing::info!(message = "Disk spool drained.");
-    }
 }

@@ -12,15 +12,18 @@
 //! - [`config`]: `[mqtt]` settings.
 //! - [`client`]: connecting; the `Client` / `Message` types over v3.1.1 and v5.
 //! - [`event_loop`]: the polling task.
+//! - [`backlog`]: where it keeps messages the consumer has no room for, in order.
 //! - [`spool`]: where the polling task keeps a backlog beyond memory.
 
+pub mod backlog;
 pub mod client;
 pub mod config;
 pub mod event_loop;
 pub mod spool;
 
+pub use backlog::Backlog;
 pub use client::{AckHandle, Client, Event, EventLoop, Message, MqttError, connect};
 pub use config::{MqttConfig, Protocol};
-pub use event_loop::{Backlog, ConnectionStatus, run_event_loop};
+pub use event_loop::{ConnectionStatus, run_event_loop};
 pub use rumqttc::QoS;
 pub use spool::Spool;

@@ -34,6 +34,9 @@ pub struct Spool {
     write: u64,
     count: usize,
     failed: bool,
+    /// Test hook: writes fail once this many more have succeeded (a full disk).
+    #[cfg(test)]
+    writes_left: Option<usize>,
 }
 
 fn qos_byte(q: QoS) -> u8 {
@@ -59,7 +62,15 @@ impl Spool {
             write: 0,
             count: 0,
             failed: false,
+            #[cfg(test)]
+            writes_left: None,
         }
+    }
+
+    /// Test hook: let `n` more writes succeed, then fail every one (a full disk).
+    #[cfg(test)]
+    pub(crate) fn fail_writes_after(&mut self, n: usize) {
+        self.writes_left = Some(n);
     }
 
     /// Messages waiting.
@@ -97,6 +108,16 @@ impl Spool {
     }
 
     fn append(&mut self, m: &Message) -> io::Result<()> {
+        #[cfg(test)]
+        if let Some(n) = self.writes_left.as_mut() {
+            if *n == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::StorageFull,
+                    "test: disk full",
+                ));
+            }
+            *n -= 1;
+        }
         let (protocol, qos, pkid) = match &m.ack {
             AckHandle::V4(p) => (4u8, qos_byte(p.qos), p.pkid),
             AckHandle::V5(p) => (5u8, p.qos as u8, p.pkid),
@@ -134,9 +155,8 @@ impl Spool {
             return Ok(None);
         }
         let r = self.read_one();
-        match &r {
-            Ok(_) if self.count > 0 => {}
-            _ => self.clear()?,
+        if r.is_err() || self.count == 0 {
+            self.clear();
         }
         r.map(Some)
     }
@@ -203,13 +223,13 @@ impl Spool {
     }
 
     /// Forget every message and give the disk space back.
-    pub fn clear(&mut self) -> io::Result<()> {
+    pub fn clear(&mut self) {
         self.read = 0;
         self.write = 0;
         self.count = 0;
-        match &self.file {
-            Some(f) => f.set_len(0),
-            None => Ok(()),
+        if self.file.as_ref().is_some_and(|f| f.set_len(0).is_err()) {
+            // Not truncated: drop the (unlinked) file; the next write starts a new one.
+            self.file = None;
         }
     }
 }

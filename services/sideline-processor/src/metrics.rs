@@ -52,6 +52,12 @@ pub struct ProcessorMetrics {
     pub latency: Histogram,
     /// Consumer lag, records, by partition.
     pub lag: IntGaugeVec,
+    /// A partition's stream time (its newest sample, or moved on with the wall clock while
+    /// idle), Unix seconds of event time, by partition.
+    pub event_time: GaugeVec,
+    /// 1 while a partition is idle (read to its end, nothing for `idle_advance_s`), by
+    /// partition.
+    pub idle: IntGaugeVec,
     /// Partitions assigned to this instance.
     pub partitions: IntGauge,
     /// Players held.
@@ -401,6 +407,22 @@ impl ProcessorMetrics {
             &["partition"],
         )?;
         r.register(Box::new(lag.clone()))?;
+        let event_time = GaugeVec::new(
+            Opts::new(
+                "sideline_processor_partition_event_time_seconds",
+                "A partition's stream time (newest sample; moves with the wall clock while idle), Unix seconds of event time, by partition.",
+            ),
+            &["partition"],
+        )?;
+        r.register(Box::new(event_time.clone()))?;
+        let idle = IntGaugeVec::new(
+            Opts::new(
+                "sideline_processor_partition_idle",
+                "1 while a partition is read to its end and quiet for the idle time, by partition.",
+            ),
+            &["partition"],
+        )?;
+        r.register(Box::new(idle.clone()))?;
         let hist = |name: &str, help: &str, b: Vec<f64>| -> Result<Histogram, prometheus::Error> {
             let h = Histogram::with_opts(HistogramOpts::new(name, help).buckets(b))?;
             r.register(Box::new(h.clone()))?;
@@ -497,6 +519,8 @@ impl ProcessorMetrics {
                 ],
             )?,
             lag,
+            event_time,
+            idle,
             partitions: gauge(
                 "sideline_processor_assigned_partitions",
                 "Partitions assigned to this instance.",

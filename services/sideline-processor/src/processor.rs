@@ -382,12 +382,24 @@ impl Processor {
                 gap_s = gap.map_or(0.0, |g| g.as_secs_f64())
             );
         }
-        for part in self.parts.values_mut() {
-            if !stalled && part.stream_time != Micros::MIN && part.flow.idle(now) {
+        for (p, part) in &mut self.parts {
+            let idle = part.flow.idle(now);
+            if !stalled && part.stream_time != Micros::MIN && idle {
                 part.stream_time +=
                     now.saturating_duration_since(part.last_advance).as_micros() as i64;
             }
             part.last_advance = now;
+            let label = [p.to_string()];
+            self.metrics
+                .idle
+                .with_label_values(&label)
+                .set(i64::from(idle));
+            if part.stream_time != Micros::MIN {
+                self.metrics
+                    .event_time
+                    .with_label_values(&label)
+                    .set(part.stream_time as f64 / 1e6);
+            }
         }
         let (parts, player_part, last_batch) = (&self.parts, &self.player_part, &self.last_batch);
         self.engine.tick_each(
@@ -628,7 +640,10 @@ impl Processor {
                 self.skip_until.retain(|k, _| !gone.contains(k));
                 for p in &parts {
                     self.parts.remove(p);
-                    let _ = self.metrics.lag.remove_label_values(&[&p.to_string()]);
+                    let label = [p.to_string()];
+                    let _ = self.metrics.lag.remove_label_values(&[&label[0]]);
+                    let _ = self.metrics.event_time.remove_label_values(&[&label[0]]);
+                    let _ = self.metrics.idle.remove_label_values(&[&label[0]]);
                 }
                 self.metrics.partitions.set(self.parts.len() as i64);
             }

@@ -45,13 +45,38 @@ async fn an_idle_partition_follows_the_wall_clock() {
     p.tick_at(t0).await;
     at_end_since(&mut p, t0);
     let mut t = t0;
-    for _ in 0..80 {
+    let (idle, event_time) = (
+        p.metrics.idle.with_label_values(&["0"]),
+        p.metrics.event_time.with_label_values(&["0"]),
+    );
+    for _ in 0..74 {
+        t += TICK;
+        p.tick_at(t).await;
+    }
+    assert_eq!(
+        (idle.get(), event_time.get()),
+        (0, 1.0),
+        "14.8 s: not idle yet"
+    );
+    for _ in 74..80 {
         t += TICK;
         p.tick_at(t).await;
     }
     // Idle from 15 s: the tick at 15.0 s advances by its 200 ms, and so on to 16.0 s.
     assert_eq!(p.parts[&0].stream_time, 1_000_000 + 1_200_000);
     assert_eq!(p.metrics.self_stalls.get(), 0);
+    assert_eq!(idle.get(), 1);
+    assert!(
+        (event_time.get() - 2.2).abs() < 1e-9,
+        "{}",
+        event_time.get()
+    );
+    // Revoked: its series go.
+    p.rebalance(RebalanceEvent::Revoked(vec![0]));
+    use prometheus::core::Collector;
+    for c in [p.metrics.idle.collect(), p.metrics.event_time.collect()] {
+        assert!(c.iter().all(|f| f.get_metric().is_empty()), "{c:?}");
+    }
 }
 
 #[tokio::test]
