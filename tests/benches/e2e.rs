@@ -20,11 +20,18 @@
 //!    it has consumed every partition to its end again, and until a second is again reported
 //!    within 3 s.
 //!
+//! 4. The broker's price of a polling consumer (`parts/broker.rs`).
+//!
 //! Run: `make bench` (or `cargo bench -p sideline-e2e --bench e2e` with `SIDELINE_BIN` set to
-//! a release build of `sideline`; `SIDELINE_BENCH_PART=throughput|latency` for one part).
+//! a release build of `sideline`; `SIDELINE_BENCH_PART=throughput|latency|broker` for one part;
+//! `SIDELINE_BENCH_STORAGE=memory|sqlite`, `SIDELINE_BENCH_PARTITIONS=N`,
+//! `SIDELINE_BENCH_BATCH_MS=N` and `SIDELINE_BENCH_ENV="role:KEY=value …"` for the throughput
+//! runs; `SIDELINE_BENCH_LOADS=match|teams` for one latency load).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "parts/broker.rs"]
+mod broker;
 #[path = "../e2e/mod.rs"]
 mod e2e;
 
@@ -58,6 +65,11 @@ fn pct(v: &mut [f64], p: f64) -> f64 {
 
 /// `n` matches of two teams each, starting `ago` before now (whole seconds).
 fn matches(n: usize, half_min: f64, ago_s: i64) -> Vec<MatchConfig> {
+    matches_batched(n, half_min, ago_s, 200)
+}
+
+/// As [`matches`], with pods that send a batch every `batch_ms` (per device and stream).
+fn matches_batched(n: usize, half_min: f64, ago_s: i64, batch_ms: u32) -> Vec<MatchConfig> {
     let start = (now_us() / 1_000_000 - ago_s) * 1_000_000;
     (0..n)
         .map(|i| MatchConfig {
@@ -65,7 +77,7 @@ fn matches(n: usize, half_min: f64, ago_s: i64) -> Vec<MatchConfig> {
             start,
             half_min,
             break_min: 0.5,
-            batch_ms: 200,
+            batch_ms,
             home: if n == 1 {
                 "home".into()
             } else {
@@ -164,13 +176,20 @@ struct MetricsWatch {
     task: std::thread::JoinHandle<Vec<(i64, i64, i64)>>,
 }
 
+/// The metrics reader's `fetch.wait.max.ms`: 10 ms (`SIDELINE_BENCH_READER_WAIT_MS` to change
+/// it). On tansu a consumer's polls cost the broker CPU in proportion to partitions ÷ wait,
+/// data or not (BENCHMARKS.md); 20 ms made no difference beyond the run-to-run spread.
+fn reader_wait_ms() -> String {
+    std::env::var("SIDELINE_BENCH_READER_WAIT_MS").unwrap_or_else(|_| "10".into())
+}
+
 impl MetricsWatch {
     fn start(p: &Pipeline) -> MetricsWatch {
         let c: BaseConsumer = ClientConfig::new()
             .set("bootstrap.servers", p.kafka.brokers())
             .set("group.id", "bench-latency")
             .set("enable.auto.commit", "false")
-            .set("fetch.wait.max.ms", "10")
+            .set("fetch.wait.max.ms", reader_wait_ms())
             .create()
             .unwrap();
         let topic = p.kafka_config.topics.metrics.clone();
@@ -319,8 +338,15 @@ const THROUGHPUT_CAP_S: f64 = 300.0;
 
 async fn throughput() {
     let half_min = 5.0;
-    println!("== 1. Throughput: a 2 × {half_min:.0} min match over MQTT as fast as it can be sent");
-    let cfgs = matches(1, half_min, 15 * 60);
+    // `SIDELINE_BENCH_BATCH_MS`: the pods' batch interval (200 ms unless set; 1000 = 1-s batches).
+    let batch_ms = std::env::var("SIDELINE_BENCH_BATCH_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200);
+    println!(
+        "== 1. Throughput: a 2 × {half_min:.0} min match over MQTT as fast as it can be sent, {batch_ms}-ms pod batches"
+    );
+    let cfgs = matches_batched(1, half_min, 15 * 60, batch_ms);
     let windows = merged(&cfgs, i64::MIN);
     let n = feed::samples(&windows);
     // Baseline: the engine alone on the same batches, one core, in memory.
@@ -346,16 +372,44 @@ async fn throughput() {
     );
     // tansu's two storage engines: sqlite (what the fault suite and deployments that restart
     // the broker need) and memory (no durability; the broker's own ceiling without sqlite).
+    // `SIDELINE_BENCH_STORAGE=sqlite` or `=memory` runs one of them.
+    let only = std::env::var("SIDELINE_BENCH_STORAGE").unwrap_or_default();
     for storage in ["memory://tansu/", "sqlite://tansu.db"] {
-        throughput_on(storage, &cfgs, windows.clone(), n).await;
+        if only.is_empty() || storage.starts_with(&only) {
+            throughput_on(storage, &cfgs, windows.clone(), n).await;
+        }
     }
+}
+
+/// Partitions per topic: the services' default (12) unless `SIDELINE_BENCH_PARTITIONS` says
+/// otherwise (the latency part then runs each load once, on that many).
+fn throughput_partitions() -> Option<i32> {
+    std::env::var("SIDELINE_BENCH_PARTITIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
 }
 
 async fn throughput_on(storage: &str, cfgs: &[MatchConfig], windows: Windows, n: u64) {
     let rate = |s: f64| n as f64 / s / 1000.0;
     let kafka = sideline_testkit::Tansu::start_with_storage(storage);
     let tansu_pid = kafka.pid();
-    let p = Pipeline::start_on(setup(cfgs), kafka).await;
+    let mut su = setup(cfgs);
+    su.partitions = throughput_partitions();
+    // `SIDELINE_BENCH_ENV="ingest:SIDELINE__INGEST__MAX_INFLIGHT=4000 process:…"`: settings
+    // for one service, to try a configuration without rebuilding.
+    for item in std::env::var("SIDELINE_BENCH_ENV")
+        .unwrap_or_default()
+        .split_whitespace()
+    {
+        let (role, kv) = item.split_once(':').expect("role:KEY=value");
+        let (k, v) = kv.split_once('=').expect("role:KEY=value");
+        let role = ["ingest", "process", "alert", "archive"]
+            .into_iter()
+            .find(|r| *r == role)
+            .expect("role: ingest, process, alert or archive");
+        su.env.push((role, k.to_string(), v.to_string()));
+    }
+    let p = Pipeline::start_on(su, kafka).await;
     let cpu0 = cpu_s(tansu_pid);
     let mut f = Feed::new(p.mqtt.port, windows, 0.0);
     let t0 = Instant::now();
@@ -407,7 +461,8 @@ async fn throughput_on(storage: &str, cfgs: &[MatchConfig], windows: Windows, n:
     );
     let read_s = t1.elapsed().as_secs_f64() - 3.0;
     println!(
-        "| tansu `{storage}`: {messages} MQTT messages, {} Kafka records, tansu used {tansu_cpu:.0} CPU-s | | |",
+        "| tansu `{storage}`, {} partitions: {messages} MQTT messages, {} Kafka records, tansu used {tansu_cpu:.0} CPU-s | | |",
+        throughput_partitions().unwrap_or(12),
         recs.len()
     );
     println!(
@@ -448,12 +503,23 @@ async fn latency() {
     );
     // Each load twice: topics with the default 12 partitions, and with 2 (tansu writes and
     // reads each partition of a produce or fetch request separately).
+    // `SIDELINE_BENCH_LOADS=match` or `=teams` runs one load.
+    let loads = std::env::var("SIDELINE_BENCH_LOADS").unwrap_or_default();
     for (label, n, partitions) in [
         ("match load: 1 match, 22 players", 1usize, None),
         ("match load: 1 match, 22 players", 1, Some(2)),
         ("20 teams: 10 matches, 220 players", 10, Some(2)),
         ("20 teams: 10 matches, 220 players", 10, None),
     ] {
+        if !loads.is_empty() && !label.starts_with(&loads) {
+            continue;
+        }
+        // `SIDELINE_BENCH_PARTITIONS=N`: each load once, on N partitions.
+        let partitions = match throughput_partitions() {
+            Some(_) if partitions.is_some() => continue,
+            Some(n) => Some(n),
+            None => partitions,
+        };
         println!(
             "\n== 2. Latency at {label}, {} partitions per topic, real time from 29:30 for 90 s",
             partitions.unwrap_or(12)
@@ -469,6 +535,7 @@ async fn latency() {
         let p = Pipeline::start(su).await;
         let rss0 = p.rss("process");
         let proc_cpu0 = cpu_s(p.pid("process") as u32);
+        let tansu_cpu0 = cpu_s(p.kafka.pid());
         let watch = MetricsWatch::start(&p);
         let probe = BrokerProbe::start(&p).await;
         let samples = feed::samples(&windows);
@@ -477,6 +544,7 @@ async fn latency() {
         tokio::time::sleep(Duration::from_secs(5)).await;
         let rss1 = p.rss("process");
         let proc_cpu = cpu_s(p.pid("process") as u32) - proc_cpu0;
+        let tansu_cpu = cpu_s(p.kafka.pid()) - tansu_cpu0;
         let seen = watch.finish();
         let mut hop = probe.finish();
         // Skip the first 10 s (players' first seconds, the pipeline warming up).
@@ -559,7 +627,7 @@ async fn latency() {
             hop.len()
         );
         println!(
-            "{}; processor CPU over the run {proc_cpu:.1} CPU-s",
+            "{}; CPU over the run: processor {proc_cpu:.1} CPU-s, tansu {tansu_cpu:.1} CPU-s",
             checkpoints(&p).await
         );
         f.close().await;
@@ -639,12 +707,15 @@ async fn main() {
             .find_map(|l| l.strip_prefix("model name\t: "))
             .unwrap_or("?")
     );
-    // `SIDELINE_BENCH_PART=throughput` or `=latency` runs one part (latency includes recovery).
+    // `SIDELINE_BENCH_PART=throughput`, `=latency` (with recovery) or `=broker` runs one part.
     let part = std::env::var("SIDELINE_BENCH_PART").unwrap_or_default();
-    if part != "latency" {
+    if part.is_empty() || part == "throughput" {
         throughput().await;
     }
-    if part != "throughput" {
+    if part.is_empty() || part == "latency" {
         latency().await;
+    }
+    if part.is_empty() || part == "broker" {
+        broker::run().await;
     }
 }
