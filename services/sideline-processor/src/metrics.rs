@@ -540,4 +540,12 @@ impl ProcessorMetrics {
             player: PlayerGauges::new(r)?,
         })
     }
+
+    /// Remove a partition's series (it moved to another instance).
+    pub fn forget_partition(&self, partition: i32) {
+        let label = partition.to_string();
+        let _ = self.lag.remove_label_values(&[&label]);
+        let _ = self.event_time.remove_label_values(&[&label]);
+        let _ = self.idle.remove_label_values(&[&label]);
+    }
 }

@@ -640,10 +640,7 @@ impl Processor {
                 self.skip_until.retain(|k, _| !gone.contains(k));
                 for p in &parts {
                     self.parts.remove(p);
-                    let label = [p.to_string()];
-                    let _ = self.metrics.lag.remove_label_values(&[&label[0]]);
-                    let _ = self.metrics.event_time.remove_label_values(&[&label[0]]);
-                    let _ = self.metrics.idle.remove_label_values(&[&label[0]]);
+                    self.metrics.forget_partition(*p);
                 }
                 self.metrics.partitions.set(self.parts.len() as i64);
             }
