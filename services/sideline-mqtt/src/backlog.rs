@@ -197,6 +197,21 @@ mod tests {
         std::iter::from_fn(|| q.pop(st)).map(|m| pkid(&m)).collect()
     }
 
+    /// A queue of `memory` messages with a 1-MiB spool in a new directory (kept alive by the
+    /// returned guard) whose writes fail after `fail_after` messages when given.
+    fn spooled(memory: usize, fail_after: Option<usize>) -> (tempfile::TempDir, Queue) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut spool = Spool::new(dir.path(), 1 << 20);
+        if let Some(n) = fail_after {
+            spool.fail_writes_after(n);
+        }
+        let q = Queue::new(Backlog {
+            memory,
+            spool: Some(spool),
+        });
+        (dir, q)
+    }
+
     #[test]
     fn memory_only_pauses_at_the_cap_and_keeps_the_order() {
         let st = ConnectionStatus::default();
@@ -212,13 +227,8 @@ mod tests {
 
     #[test]
     fn beyond_memory_messages_spill_and_come_back_in_order() {
-        let dir = tempfile::tempdir().unwrap();
         let st = ConnectionStatus::default();
-        let spool = Spool::new(dir.path(), 1 << 20);
-        let mut q = Queue::new(Backlog {
-            memory: 2,
-            spool: Some(spool),
-        });
+        let (_dir, mut q) = spooled(2, None);
         for i in 1..=6 {
             assert!(q.can_take());
             q.push(msg(i), &st);
@@ -235,14 +245,8 @@ mod tests {
 
     #[test]
     fn a_failed_spool_write_never_lets_a_newer_message_overtake_spooled_ones() {
-        let dir = tempfile::tempdir().unwrap();
         let st = ConnectionStatus::default();
-        let mut spool = Spool::new(dir.path(), 1 << 20);
-        spool.fail_writes_after(2);
-        let mut q = Queue::new(Backlog {
-            memory: 2,
-            spool: Some(spool),
-        });
+        let (_dir, mut q) = spooled(2, Some(2));
         for i in 1..=4 {
             q.push(msg(i), &st);
         }
@@ -263,14 +267,8 @@ mod tests {
 
     #[test]
     fn a_failed_first_spill_keeps_the_message_in_memory_in_order() {
-        let dir = tempfile::tempdir().unwrap();
         let st = ConnectionStatus::default();
-        let mut spool = Spool::new(dir.path(), 1 << 20);
-        spool.fail_writes_after(0);
-        let mut q = Queue::new(Backlog {
-            memory: 1,
-            spool: Some(spool),
-        });
+        let (_dir, mut q) = spooled(1, Some(0));
         q.push(msg(1), &st);
         q.push(msg(2), &st);
         assert!(!q.can_take());
