@@ -24,9 +24,11 @@
 //!
 //! Run: `make bench` (or `cargo bench -p sideline-e2e --bench e2e` with `SIDELINE_BIN` set to
 //! a release build of `sideline`; `SIDELINE_BENCH_PART=throughput|latency|broker` for one part;
-//! `SIDELINE_BENCH_STORAGE=memory|sqlite`, `SIDELINE_BENCH_PARTITIONS=N`,
-//! `SIDELINE_BENCH_BATCH_MS=N` and `SIDELINE_BENCH_ENV="role:KEY=value …"` for the throughput
-//! runs; `SIDELINE_BENCH_LOADS=match|teams` for one latency load).
+//! `SIDELINE_BENCH_PARTITIONS=N` for topics of N partitions (latency: each load once);
+//! `SIDELINE_BENCH_STORAGE=memory|sqlite`, `SIDELINE_BENCH_BATCH_MS=N` and
+//! `SIDELINE_BENCH_ENV="role:KEY=value …"` for the throughput runs;
+//! `SIDELINE_BENCH_LOADS=match|teams` for one latency load and `SIDELINE_BENCH_READER_WAIT_MS`
+//! for its metrics reader's poll).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -383,7 +385,7 @@ async fn throughput() {
 
 /// Partitions per topic: the services' default (12) unless `SIDELINE_BENCH_PARTITIONS` says
 /// otherwise (the latency part then runs each load once, on that many).
-fn throughput_partitions() -> Option<i32> {
+fn bench_partitions() -> Option<i32> {
     std::env::var("SIDELINE_BENCH_PARTITIONS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -394,7 +396,7 @@ async fn throughput_on(storage: &str, cfgs: &[MatchConfig], windows: Windows, n:
     let kafka = sideline_testkit::Tansu::start_with_storage(storage);
     let tansu_pid = kafka.pid();
     let mut su = setup(cfgs);
-    su.partitions = throughput_partitions();
+    su.partitions = bench_partitions();
     // `SIDELINE_BENCH_ENV="ingest:SIDELINE__INGEST__MAX_INFLIGHT=4000 process:…"`: settings
     // for one service, to try a configuration without rebuilding.
     for item in std::env::var("SIDELINE_BENCH_ENV")
@@ -462,7 +464,7 @@ async fn throughput_on(storage: &str, cfgs: &[MatchConfig], windows: Windows, n:
     let read_s = t1.elapsed().as_secs_f64() - 3.0;
     println!(
         "| tansu `{storage}`, {} partitions: {messages} MQTT messages, {} Kafka records, tansu used {tansu_cpu:.0} CPU-s | | |",
-        throughput_partitions().unwrap_or(12),
+        bench_partitions().unwrap_or(12),
         recs.len()
     );
     println!(
@@ -515,7 +517,7 @@ async fn latency() {
             continue;
         }
         // `SIDELINE_BENCH_PARTITIONS=N`: each load once, on N partitions.
-        let partitions = match throughput_partitions() {
+        let partitions = match bench_partitions() {
             Some(_) if partitions.is_some() => continue,
             Some(n) => Some(n),
             None => partitions,
