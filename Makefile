@@ -4,7 +4,10 @@
 #                match at 10x real time, alerts on the console, the live bench view in a browser
 #   make analyze the engine on the bundled real tracking data and on the synthetic match, with
 #                the at-risk player's strain-risk timeline
-#   make test    the whole test suite: format, lints, unit, property, real-data and end-to-end
+#   make test    the whole test suite: format, lints, unit, property, real-data, end-to-end,
+#                fuzz smoke and doc tests, with each phase's wall time at the end (scripts/test.sh)
+#   make check   the inner loop (≤ 5 min warm): format, lints, unit, property and real-data
+#                tests and the short broker tests; no end-to-end phase
 #   make fuzz    every cargo-fuzz target for FUZZ_SECONDS each (default 60; `make test` runs 10)
 #   make bench   the benchmarks: engine, ingest and processor through real brokers, the alert
 #                budget, archive write rate and a season query (BENCHMARKS.md)
@@ -18,7 +21,7 @@ CARGO ?= cargo
 SIDELINE := $(CARGO_TARGET_DIR)/release/sideline
 ZXY := tests/data/zxy_alfheim/zxy_tromso_anzhi_2013-11-07_excerpt_long.csv.gz
 
-.PHONY: demo analyze test bench setup build build-lean fmt lint unit doc-test clean-cache budget fuzz fuzz-smoke
+.PHONY: demo analyze test check bench setup build build-lean fmt lint budget fuzz fuzz-smoke
 
 setup:
 	@scripts/setup.sh
@@ -49,23 +52,6 @@ lint:
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 	$(CARGO) clippy -p sideline-cli --bins --locked --no-default-features -- -D warnings
 
-# The end-to-end tests append their figures (lost, duplicated, time to catch up) to
-# E2E_REPORT; they are printed at the end, passed or not.
-E2E_REPORT := $(CARGO_TARGET_DIR)/e2e-report.txt
-unit:
-	@rm -f $(E2E_REPORT); status=0; \
-	if $(CARGO) nextest --version >/dev/null 2>&1; then \
-		SIDELINE_E2E_REPORT=$(E2E_REPORT) $(CARGO) nextest run --workspace --locked --no-fail-fast || status=$$?; \
-	else \
-		echo "cargo-nextest not found: using cargo test"; \
-		SIDELINE_E2E_REPORT=$(E2E_REPORT) $(CARGO) test --workspace --locked --no-fail-fast || status=$$?; \
-	fi; \
-	if [ -f $(E2E_REPORT) ]; then echo "== end-to-end figures =="; cat $(E2E_REPORT); fi; \
-	exit $$status
-
-doc-test:
-	$(CARGO) test --workspace --doc --locked
-
 # Every fuzz target for a bounded time: no crash, no hang (5 s/input), no allocation over
 # 64 MiB, at most 512 MiB in all. Longer runs: make fuzz FUZZ_SECONDS=3600.
 FUZZ_SECONDS ?= 60
@@ -75,8 +61,12 @@ fuzz:
 fuzz-smoke:
 	FUZZ_SECONDS=10 scripts/fuzz.sh
 
-test: setup fmt lint unit doc-test fuzz-smoke
-	@echo "all checks passed"
+# The phases, their order and the summary are in scripts/test.sh.
+test:
+	@scripts/test.sh all
+
+check: setup
+	@scripts/test.sh check
 
 bench: setup
 	$(CARGO) bench --locked -p sideline-cli --bench engine

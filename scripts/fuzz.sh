@@ -17,8 +17,10 @@ cd fuzz
 mkdir -p "$CARGO_TARGET_DIR"
 targets=$(cargo fuzz list)
 if [ "$#" -gt 0 ]; then targets="$*"; fi
-for t in $targets; do
-  if ! cargo fuzz build -s none -O "$t" >"$CARGO_TARGET_DIR/fuzz-build.log" 2>&1; then
+# One build of every target (one cargo invocation shares the dependency graph and its jobs).
+if [ "$#" -gt 0 ]; then build=("$@"); else build=(); fi
+for t in "${build[@]:-}"; do
+  if ! cargo fuzz build -s none -O ${t:+"$t"} >"$CARGO_TARGET_DIR/fuzz-build.log" 2>&1; then
     cat "$CARGO_TARGET_DIR/fuzz-build.log" >&2
     exit 1
   fi

@@ -11,6 +11,8 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -170,17 +172,49 @@ async fn send(c: &sideline_mqtt::Client, topic: &str, payload: String) {
         .unwrap();
 }
 
-/// Drive an event loop in the background, passing messages on.
-fn drive(mut e: sideline_mqtt::EventLoop) -> tokio::sync::mpsc::UnboundedReceiver<(String, Bytes)> {
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+/// A client's event loop driven in the background: the messages it receives, and how many
+/// PubAcks and SubAcks the broker has sent it.
+struct Driven {
+    msgs: tokio::sync::mpsc::UnboundedReceiver<(String, Bytes)>,
+    pubacks: Arc<AtomicUsize>,
+    subacks: Arc<AtomicUsize>,
+}
+
+/// Drive an event loop in the background, passing messages on and counting acknowledgements.
+fn drive(mut e: sideline_mqtt::EventLoop) -> Driven {
+    let (tx, msgs) = tokio::sync::mpsc::unbounded_channel();
+    let (pubacks, subacks) = (Arc::<AtomicUsize>::default(), Arc::<AtomicUsize>::default());
+    let (p, s) = (Arc::clone(&pubacks), Arc::clone(&subacks));
     tokio::spawn(async move {
         while let Ok(ev) = e.poll().await {
-            if let Event::Message(m) = ev {
-                let _ = tx.send((m.topic, m.payload));
+            match ev {
+                Event::Message(m) => {
+                    let _ = tx.send((m.topic, m.payload));
+                }
+                Event::PubAck => {
+                    p.fetch_add(1, Ordering::SeqCst);
+                }
+                Event::SubAck { .. } => {
+                    s.fetch_add(1, Ordering::SeqCst);
+                }
+                _ => {}
             }
         }
     });
-    rx
+    Driven {
+        msgs,
+        pubacks,
+        subacks,
+    }
+}
+
+/// Wait until `count` reaches `n`.
+async fn until_count(what: &str, count: &AtomicUsize, n: usize) {
+    let t0 = std::time::Instant::now();
+    while count.load(Ordering::SeqCst) < n {
+        assert!(t0.elapsed() < Duration::from_secs(10), "{what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -227,7 +261,7 @@ async fn mosquitto_lets_a_device_publish_only_under_its_own_id() {
     ingest
         .try_subscribe("sideline/v1/+/+/+", QoS::AtLeastOnce)
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    until_count("ingest's SubAck", &seen.subacks, 1).await;
 
     // A wrong password is refused at CONNECT, over TLS and on the plain listener.
     for (port, ca) in [(tls, Some(certs.ca.as_path())), (broker.port, None)] {
@@ -244,7 +278,7 @@ async fn mosquitto_lets_a_device_publish_only_under_its_own_id() {
     anon.password = None;
     assert!(connect(&anon, "anon").await.is_err(), "anonymous accepted");
 
-    for protocol in [Protocol::V5, Protocol::V311] {
+    for (round, protocol) in [Protocol::V5, Protocol::V311].into_iter().enumerate() {
         let tag = format!("{protocol:?}");
         // pod-a over TLS: first under pod-b's id (forged), then under its own.
         let (pod_a, a_loop) = connect(
@@ -258,7 +292,7 @@ async fn mosquitto_lets_a_device_publish_only_under_its_own_id() {
         pod_a
             .try_subscribe("sideline/v1/#", QoS::AtLeastOnce)
             .unwrap();
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        until_count("pod-a's SubAck", &a_seen.subacks, 1).await;
         send(
             &pod_a,
             "sideline/v1/home/pod-b/samples",
@@ -278,7 +312,7 @@ async fn mosquitto_lets_a_device_publish_only_under_its_own_id() {
         )
         .await
         .unwrap();
-        let _b_seen = drive(b_loop);
+        let b_seen = drive(b_loop);
         send(&pod_b, "sideline/v1/away/pod-b/imu", format!("b-own-{tag}")).await;
         // Ingest may not publish.
         send(
@@ -288,10 +322,23 @@ async fn mosquitto_lets_a_device_publish_only_under_its_own_id() {
         )
         .await;
 
+        // Once the broker has acknowledged every publish (refused ones too), it has routed
+        // each: a message it let through is on ingest's socket ahead of the PubAck for
+        // ingest's own publish, and pod-a's forged one ahead of its own.
+        until_count("pod-a's publishes acknowledged", &a_seen.pubacks, 2).await;
+        until_count("pod-b's publish acknowledged", &b_seen.pubacks, 1).await;
+        until_count("ingest's publish acknowledged", &seen.pubacks, round + 1).await;
         let mut got = Vec::new();
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
-        while let Ok(Some((topic, payload))) = tokio::time::timeout_at(deadline, seen.recv()).await
-        {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while got.len() < 2 {
+            let Ok(Some((topic, payload))) =
+                tokio::time::timeout_at(deadline, seen.msgs.recv()).await
+            else {
+                break;
+            };
+            got.push((topic, String::from_utf8_lossy(&payload).to_string()));
+        }
+        while let Ok((topic, payload)) = seen.msgs.try_recv() {
             got.push((topic, String::from_utf8_lossy(&payload).to_string()));
         }
         assert_eq!(
@@ -310,7 +357,7 @@ async fn mosquitto_lets_a_device_publish_only_under_its_own_id() {
             broker.log()
         );
         assert!(
-            a_seen.try_recv().is_err(),
+            a_seen.msgs.try_recv().is_err(),
             "{tag}: a device read device topics"
         );
         pod_a.disconnect().await.unwrap();

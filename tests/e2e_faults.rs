@@ -26,6 +26,13 @@ const SPEED: f64 = 10.0;
 /// the scripted pod dropout (30:00–33:00) raises and clears an alert inside it.
 const PART: (f64, f64) = (27.0, 34.0);
 
+/// Partitions per topic: few, as deploy/README.md advises on tansu, whose cost is per polled
+/// partition (a 12-partition consumer at idle keeps it at 62 % of a core: BENCHMARKS.md), so
+/// that scenarios can run side by side on the 2-core machine. Still several per topic, so
+/// that rebalances move partitions between members. The undisturbed synthetic match
+/// (`e2e_pipeline`) runs with the services' default, 12.
+const PARTITIONS: i32 = 3;
+
 fn fault_match() -> MatchConfig {
     MatchConfig {
         break_min: 1.0,
@@ -57,7 +64,7 @@ async fn start_with(
         profiles: vec![sim],
         env,
         archive: true,
-        partitions: e2e::partitions_from_env(),
+        partitions: e2e::partitions_or(Some(PARTITIONS)),
     })
     .await;
     let feed = Feed::new(p.mqtt.port, windows, SPEED);

@@ -36,7 +36,7 @@ async fn a_synthetic_match_through_every_service_equals_the_offline_engine() {
         profiles: vec![sim],
         env: vec![],
         archive: true,
-        partitions: e2e::partitions_from_env(),
+        partitions: e2e::partitions_or(None),
     })
     .await;
     let mut f = Feed::new(p.mqtt.port, windows, speed);
@@ -86,7 +86,8 @@ async fn the_real_zxy_excerpt_through_every_service_equals_the_offline_engine() 
         profiles: vec![],
         env: vec![],
         archive: true,
-        partitions: e2e::partitions_from_env(),
+        // Few partitions (see e2e_faults.rs); the synthetic match above covers the default.
+        partitions: e2e::partitions_or(Some(3)),
     })
     .await;
     let mut f = Feed::new(p.mqtt.port, windows, speed);

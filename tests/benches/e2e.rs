@@ -315,11 +315,7 @@ impl BrokerProbe {
 /// Every alert that fired: (its first POST at the chat receiver, the event time of its firing
 /// event on the alerts topic), µs.
 fn chat_posts(p: &Pipeline) -> Vec<(i64, i64)> {
-    let alerts = e2e::common::read_alerts(
-        &p.kafka.brokers(),
-        &p.kafka_config.topics.alerts,
-        Duration::from_secs(2),
-    );
+    let alerts = e2e::common::read_alerts(&p.kafka.brokers(), &p.kafka_config.topics.alerts);
     let posts = p.chat.lock().unwrap().clone();
     alerts
         .iter()

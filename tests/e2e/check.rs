@@ -8,6 +8,8 @@ use sideline_engine::{Engine, Params};
 use sideline_sim::MatchConfig;
 use sideline_wire::{convert, pb};
 
+use sideline_testkit::kafka::{Record, TopicReader, group_at_end};
+
 use super::common;
 use super::feed::{Windows, samples};
 use super::{Pipeline, Post};
@@ -94,8 +96,8 @@ pub struct Outcome {
     /// From the call to [`Pipeline::outcome`] until the archive held every sample.
     pub archived: Duration,
     /// From the call to [`Pipeline::outcome`] until every output was complete (the last
-    /// seconds wait for the idle hold, and a player who stopped is reported as idle for 60 s
-    /// of event time more).
+    /// seconds wait for the partitions' idle hold, `processor.idle_advance_s`) and in the
+    /// chat.
     pub caught_up: Duration,
 }
 
@@ -150,24 +152,15 @@ impl Pipeline {
     }
 
     /// Wait (up to `timeout`) until every player's last second is on the metrics topic, the
-    /// archive holds every sample and the chat has every expected alert; gather the outputs.
+    /// archive holds every sample and the chat has every expected alert, then until every
+    /// service has drained (so that anything that would come twice has come); gather the
+    /// outputs. Every wait is on a condition, polled.
     pub async fn outcome(&self, want: &Expected, timeout: Duration) -> Outcome {
         let t0 = Instant::now();
         let brokers = self.kafka.brokers();
         let topics = self.kafka_config.topics.clone();
-        let (mut rows, mut distinct);
-        loop {
-            let r = self
-                .sql(
-                    "SELECT (SELECT count(*) FROM samples) AS n, \
-                     (SELECT count(*) FROM (SELECT DISTINCT device, seq, idx FROM samples)) AS d",
-                )
-                .await;
-            rows = r[0][0].parse::<u64>().unwrap();
-            distinct = r[0][1].parse::<u64>().unwrap();
-            if distinct >= want.samples {
-                break;
-            }
+        let (mut rows, mut distinct) = self.archived_samples().await;
+        while distinct < want.samples {
             if t0.elapsed() >= timeout {
                 panic!(
                     "after {timeout:?} the archive holds {distinct} of {} samples\n{}{}",
@@ -176,19 +169,25 @@ impl Pipeline {
                     self.tails()
                 );
             }
-            tokio::time::sleep(Duration::from_secs(2)).await;
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            (rows, distinct) = self.archived_samples().await;
         }
         let archived = t0.elapsed();
-        let mut metrics;
+        let mut metrics_topic = TopicReader::new(&brokers, &topics.metrics);
+        let mut latest: HashMap<String, i64> = HashMap::new();
         loop {
-            metrics = common::read_metrics(&brokers, &topics.metrics, Duration::from_secs(2));
-            let latest = common::latest(&metrics);
+            let seen = metrics_topic.records().len();
+            tokio::task::block_in_place(|| metrics_topic.catch_up());
+            for m in decode_metrics(&metrics_topic.records()[seen..]) {
+                let t = latest.entry(m.player_id).or_insert(m.t_us);
+                *t = (*t).max(m.t_us);
+            }
             // (player, his latest second on the topic, the last one wanted), µs.
             let behind: Vec<_> = want
                 .last_t
                 .iter()
-                .filter(|(p, t)| latest.get(*p).is_none_or(|m| m.t_us < **t))
-                .map(|(p, t)| (p.clone(), latest.get(p).map(|m| m.t_us), *t))
+                .filter(|(p, t)| latest.get(p.as_str()).is_none_or(|m| m < *t))
+                .map(|(p, t)| (p.clone(), latest.get(p.as_str()).copied(), *t))
                 .collect();
             if behind.is_empty() {
                 break;
@@ -200,19 +199,14 @@ impl Pipeline {
                     self.tails()
                 );
             }
-            tokio::time::sleep(Duration::from_secs(5)).await;
+            tokio::time::sleep(Duration::from_millis(500)).await;
         }
-        let records = sideline_testkit::kafka::read_topic(
-            &brokers,
-            &topics.alerts,
-            usize::MAX,
-            Duration::from_secs(2),
-        );
-        let alerts: Vec<pb::Alert> = records
-            .iter()
-            .map(|r| <pb::Alert as prost::Message>::decode(r.value.as_deref().unwrap()).unwrap())
-            .collect();
-        let ids = must_reach_chat(&alerts);
+        let last_seconds = t0.elapsed();
+        // Every output of the processor acknowledged: the alerts topic is complete.
+        self.until_drained(&[Role::Process], t0, timeout).await;
+        let mut alerts_topic = TopicReader::new(&brokers, &topics.alerts);
+        tokio::task::block_in_place(|| alerts_topic.catch_up());
+        let ids = must_reach_chat(&decode_alerts(alerts_topic.records()));
         loop {
             let got = delivered(&self.chat.lock().unwrap());
             if ids.iter().all(|id| got.contains_key(id)) {
@@ -226,14 +220,32 @@ impl Pipeline {
                     .collect::<Vec<_>>(),
                 self.tails()
             );
-            tokio::time::sleep(Duration::from_secs(1)).await;
+            tokio::time::sleep(Duration::from_millis(200)).await;
         }
         let caught_up = t0.elapsed();
-        // Anything that would come twice comes within a few more seconds.
-        tokio::time::sleep(Duration::from_secs(4)).await;
+        // Anything that would come twice (a re-sent chat message, a re-archived row, a
+        // re-reported second) is in flight until every consumer has drained: wait for that.
+        self.until_drained(&[Role::Process, Role::Alert, Role::Archive], t0, timeout)
+            .await;
+        eprintln!(
+            "outcome after the feed: archive complete {:.1} s, last seconds {:.1} s, chat {:.1} s, drained {:.1} s",
+            archived.as_secs_f64(),
+            last_seconds.as_secs_f64(),
+            caught_up.as_secs_f64(),
+            t0.elapsed().as_secs_f64()
+        );
+        let (rows, distinct) = if self.services.contains_key("archive") {
+            self.archived_samples().await
+        } else {
+            (rows, distinct)
+        };
+        tokio::task::block_in_place(|| {
+            metrics_topic.catch_up();
+            alerts_topic.catch_up();
+        });
         Outcome {
-            metrics,
-            alerts,
+            metrics: decode_metrics(metrics_topic.records()),
+            alerts: decode_alerts(alerts_topic.records()),
             must_reach_chat: ids,
             posts: self.chat.lock().unwrap().clone(),
             archive_rows: rows,
@@ -242,6 +254,98 @@ impl Pipeline {
             caught_up,
         }
     }
+
+    /// Rows of the archive's samples table, and distinct (device, seq, idx) among them.
+    async fn archived_samples(&self) -> (u64, u64) {
+        let r = self
+            .sql(
+                "SELECT (SELECT count(*) FROM samples) AS n, \
+                 (SELECT count(*) FROM (SELECT DISTINCT device, seq, idx FROM samples)) AS d",
+            )
+            .await;
+        (r[0][0].parse().unwrap(), r[0][1].parse().unwrap())
+    }
+
+    /// Wait until each of `roles` has drained: consumed its input to the end and made durable
+    /// everything it will produce from it (see [`Self::drained`]).
+    async fn until_drained(&self, roles: &[Role], t0: Instant, timeout: Duration) {
+        for role in roles {
+            loop {
+                if self.drained(*role).await {
+                    break;
+                }
+                assert!(
+                    t0.elapsed() < timeout,
+                    "after {timeout:?} {role:?} has not drained\n{}{}",
+                    self.counts().await,
+                    self.tails()
+                );
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
+
+    /// Whether `role` has drained: the processor has read every partition to its end and
+    /// every output it produced is acknowledged; the alerter's group has committed the end of
+    /// the alerts topic (it commits once its outbox holds what it read) and its outbox is
+    /// empty; the archiver's group has committed the end of every topic it archives (it
+    /// commits once the rows are in the archive) and buffers nothing.
+    async fn drained(&self, role: Role) -> bool {
+        let brokers = self.kafka.brokers();
+        let t = &self.kafka_config.topics;
+        match role {
+            Role::Process => {
+                self.processor_at_end().await
+                    && self
+                        .metric("process", "sideline_processor_pending_outputs")
+                        .await
+                        == 0.0
+            }
+            Role::Alert => {
+                self.metric("alert", "sideline_alerter_outbox_pending")
+                    .await
+                    == 0.0
+                    && tokio::task::block_in_place(|| {
+                        group_at_end(&brokers, "sideline-alerter", &t.alerts)
+                    })
+            }
+            Role::Archive if !self.services.contains_key("archive") => true,
+            Role::Archive => {
+                self.metric("archive", "sideline_archive_buffered_rows")
+                    .await
+                    == 0.0
+                    && tokio::task::block_in_place(|| {
+                        [&t.samples, &t.metrics, &t.alerts]
+                            .iter()
+                            .all(|topic| group_at_end(&brokers, "sideline-archive", topic))
+                    })
+            }
+        }
+    }
+}
+
+/// A service the outcome waits on.
+#[derive(Debug, Clone, Copy)]
+enum Role {
+    Process,
+    Alert,
+    Archive,
+}
+
+fn decode_metrics(records: &[Record]) -> Vec<pb::PlayerMetrics> {
+    records
+        .iter()
+        .map(|r| {
+            <pb::PlayerMetrics as prost::Message>::decode(r.value.as_deref().unwrap()).unwrap()
+        })
+        .collect()
+}
+
+fn decode_alerts(records: &[Record]) -> Vec<pb::Alert> {
+    records
+        .iter()
+        .map(|r| <pb::Alert as prost::Message>::decode(r.value.as_deref().unwrap()).unwrap())
+        .collect()
 }
 
 /// The alerter's group wait (its default): an alert raised and closed within it (by its

@@ -57,11 +57,13 @@ pub fn sideline_bin() -> PathBuf {
     p
 }
 
-/// Partitions per topic for the suite: `SIDELINE_E2E_PARTITIONS` when set (e.g. 2, the count
-/// deploy/README.md advises on tansu), else `None` (the default, 12). Panics on a value that is
-/// not a positive number, naming the variable.
-pub fn partitions_from_env() -> Option<i32> {
-    let v = std::env::var("SIDELINE_E2E_PARTITIONS").ok()?;
+/// Partitions per topic for a scenario: `SIDELINE_E2E_PARTITIONS` when set (e.g. 2, the count
+/// deploy/README.md advises on tansu), else `default` (`None`: the services' default, 12).
+/// Panics on a value that is not a positive number, naming the variable.
+pub fn partitions_or(default: Option<i32>) -> Option<i32> {
+    let Ok(v) = std::env::var("SIDELINE_E2E_PARTITIONS") else {
+        return default;
+    };
     match v.trim().parse::<i32>() {
         Ok(n) if n > 0 => Some(n),
         _ => panic!("SIDELINE_E2E_PARTITIONS={v:?}: not a positive number of partitions"),
@@ -312,23 +314,19 @@ impl Pipeline {
         );
     }
 
-    /// Wait until ingest is connected to the broker, and a moment for its subscription: a
-    /// message published before anyone subscribed is dropped by the broker.
+    /// Wait until ingest's MQTT subscription is granted (SubAck): a message published before
+    /// anyone subscribed is dropped by the broker.
     pub async fn wait_subscribed(&self) {
-        let t0 = Instant::now();
-        while self
-            .metric("ingest", "sideline_ingest_mqtt_connected")
-            .await
-            != 1.0
-        {
-            assert!(
-                t0.elapsed() < Duration::from_secs(30),
-                "ingest did not connect to MQTT within 30 s:\n{}",
-                self.tails()
-            );
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        until(
+            "ingest subscribed to MQTT",
+            Duration::from_secs(30),
+            async || {
+                self.metric("ingest", "sideline_ingest_mqtt_subscribed")
+                    .await
+                    == 1.0
+            },
+        )
+        .await;
     }
 
     /// Whether the processor has read every partition to its end (its consumer lag, from
@@ -553,6 +551,6 @@ pub async fn until(what: &str, timeout: Duration, mut cond: impl AsyncFnMut() ->
             t0.elapsed() < timeout,
             "timed out after {timeout:?}: {what}"
         );
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }

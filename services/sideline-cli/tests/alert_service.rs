@@ -129,6 +129,22 @@ impl Alerter {
     async fn metric(&self, name: &str) -> f64 {
         sum_metric(&http_get(self.http, "/metrics").await, name)
     }
+
+    /// Wait until nothing more can be sent: the group has committed the end of the alerts
+    /// topic (the alerter commits once its outbox holds what it read) and the outbox is empty.
+    async fn until_drained(&self, brokers: &str) {
+        until("the alerter drained", Duration::from_secs(60), async || {
+            self.metric("sideline_alerter_outbox_pending").await == 0.0
+                && tokio::task::block_in_place(|| {
+                    sideline_testkit::kafka::group_at_end(
+                        brokers,
+                        "sideline-alerter",
+                        "sideline.alerts.v1",
+                    )
+                })
+        })
+        .await;
+    }
 }
 
 impl Drop for Alerter {
@@ -219,13 +235,17 @@ async fn killed_mid_delivery_and_restarted_every_alert_arrives_once_and_acks_wor
         },
     )
     .await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    assert_eq!(
-        first
-            .metric("sideline_alerter_alerts_consumed_total{result=\"bad_malformed\"}")
-            .await,
-        1.0
-    );
+    until(
+        "the malformed record counted",
+        Duration::from_secs(30),
+        async || {
+            first
+                .metric("sideline_alerter_alerts_consumed_total{result=\"bad_malformed\"}")
+                .await
+                == 1.0
+        },
+    )
+    .await;
     first.child.kill().unwrap();
     first.child.wait().unwrap();
     assert!(s.got.lock().unwrap().is_empty());
@@ -277,7 +297,7 @@ async fn killed_mid_delivery_and_restarted_every_alert_arrives_once_and_acks_wor
             .all(|p| p.len() == 3)
     })
     .await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    second.until_drained(&brokers).await;
     let got = s.got.lock().unwrap().clone();
     for (i, seq) in sequences(&got).iter().enumerate() {
         assert_eq!(seq, &["warning", "red", "clear"], "p{i:02}");
@@ -364,7 +384,7 @@ async fn killed_during_an_http_request_the_resent_message_carries_the_same_idemp
         async || distinct() == N,
     )
     .await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    second.until_drained(&brokers).await;
     let got = s.got.lock().unwrap().clone();
     // The message in flight at the kill came again, with the same key and body; nothing else
     // twice. A receiver that honours the key sees each message once.

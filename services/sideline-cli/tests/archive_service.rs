@@ -197,8 +197,29 @@ async fn kill_and_restart(root: &std::path::Path, opts: &Options, env: &[(String
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    // Settle, then the exact counts.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Settle: nothing more will be written once the archiver has committed the end of every
+    // topic it reads (it commits only what is in the archive) and buffers nothing. Then the
+    // exact counts.
+    let t0 = Instant::now();
+    loop {
+        let committed = tokio::task::block_in_place(|| {
+            [
+                "sideline.samples.v1",
+                "sideline.metrics.v1",
+                "sideline.alerts.v1",
+            ]
+            .iter()
+            .all(|t| sideline_testkit::kafka::group_at_end(&brokers, "sideline-archive", t))
+        });
+        if committed && second.metric("sideline_archive_buffered_rows").await == 0.0 {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "the archiver did not commit the end of its topics"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     assert_eq!(
         count(root, opts, "SELECT count(*) FROM samples").await,
         samples

@@ -408,32 +408,6 @@ async fn every_panel_query_returns_data_from_a_real_prometheus_scraping_the_pipe
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
     assert!(status.success(), "simulate failed: {}", tails(logs));
-    // Let the processor, the archive (5-s flushes) and a few scrapes catch up.
-    let t0 = Instant::now();
-    loop {
-        let r = prom(
-            paddr,
-            &format!(
-                "/api/v1/query?query={}",
-                enc("sum(sideline_archive_rows_total)")
-            ),
-        )
-        .await;
-        let rows = r["data"]["result"][0]["value"][1]
-            .as_str()
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0);
-        if rows > 0.0 && t0.elapsed() > Duration::from_secs(15) {
-            break;
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(120),
-            "archive committed nothing: {r}\n{}",
-            tails(logs)
-        );
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
-
     // Template variables: the first value Prometheus knows (the player: the scripted one).
     let label = async |name: &str, series: &str| -> Vec<String> {
         let r = prom(
@@ -448,6 +422,19 @@ async fn every_panel_query_returns_data_from_a_real_prometheus_scraping_the_pipe
             .map(|v| v.as_str().unwrap().to_string())
             .collect()
     };
+    // Once Prometheus has scraped the processor's gauges of the scripted player.
+    let t0 = Instant::now();
+    while !label("player", "sideline_player_risk_score")
+        .await
+        .contains(&"home-07".to_string())
+    {
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "no risk score of home-07 in Prometheus\n{}",
+            tails(logs)
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
     let teams = label("team", "sideline_player_risk_score").await;
     assert!(teams.contains(&"home".to_string()), "{teams:?}");
     let sessions = label("session", "sideline_player_risk_score{team=\"home\"}").await;
@@ -460,62 +447,72 @@ async fn every_panel_query_returns_data_from_a_real_prometheus_scraping_the_pipe
             .replace("$window", "300")
     };
 
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let mut failures = Vec::new();
-    let mut checked = 0;
-    for (name, d) in dashboards() {
-        for q in queries(&name, &d) {
-            let expr = subst(&q.expr);
-            let path = if q.instant {
-                format!("/api/v1/query?query={}", enc(&expr))
-            } else {
-                format!(
-                    "/api/v1/query_range?query={}&start={}&end={now}&step=5",
-                    enc(&expr),
-                    now - 300
-                )
-            };
-            let r = prom(paddr, &path).await;
-            checked += 1;
-            if r["status"] != "success" {
-                failures.push(format!(
-                    "{} / {}: {expr}: {}",
-                    q.dashboard, q.panel, r["error"]
-                ));
-                continue;
-            }
-            if q.panel.starts_with("annotation: ") {
-                continue;
-            }
-            let result = r["data"]["result"].as_array().unwrap();
-            let values: Vec<f64> = result
-                .iter()
-                .flat_map(|s| {
-                    let mut v: Vec<&Value> = s["values"]
-                        .as_array()
-                        .map_or(vec![], |a| a.iter().collect());
-                    if !s["value"].is_null() {
-                        v.push(&s["value"]);
-                    }
-                    v.into_iter()
-                        .filter_map(|p| p[1].as_str()?.parse::<f64>().ok())
-                        .collect::<Vec<_>>()
-                })
-                .collect();
-            let nan_ok = NAN_UNTIL_LATER.iter().any(|m| expr.contains(m));
-            if result.is_empty() {
-                failures.push(format!("{} / {}: no data for {expr}", q.dashboard, q.panel));
-            } else if !nan_ok && !values.iter().any(|v| v.is_finite()) {
-                failures.push(format!(
-                    "{} / {}: only NaN for {expr}",
-                    q.dashboard, q.panel
-                ));
+    // Every panel's query, until each returns data: the processor, the archive (5-s flushes)
+    // and Prometheus's scrapes (every second) catch up after the simulation; rates need two
+    // scrapes in their window.
+    let t0 = Instant::now();
+    let (failures, checked) = loop {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let mut failures = Vec::new();
+        let mut checked = 0;
+        for (name, d) in dashboards() {
+            for q in queries(&name, &d) {
+                let expr = subst(&q.expr);
+                let path = if q.instant {
+                    format!("/api/v1/query?query={}", enc(&expr))
+                } else {
+                    format!(
+                        "/api/v1/query_range?query={}&start={}&end={now}&step=5",
+                        enc(&expr),
+                        now - 300
+                    )
+                };
+                let r = prom(paddr, &path).await;
+                checked += 1;
+                if r["status"] != "success" {
+                    failures.push(format!(
+                        "{} / {}: {expr}: {}",
+                        q.dashboard, q.panel, r["error"]
+                    ));
+                    continue;
+                }
+                if q.panel.starts_with("annotation: ") {
+                    continue;
+                }
+                let result = r["data"]["result"].as_array().unwrap();
+                let values: Vec<f64> = result
+                    .iter()
+                    .flat_map(|s| {
+                        let mut v: Vec<&Value> = s["values"]
+                            .as_array()
+                            .map_or(vec![], |a| a.iter().collect());
+                        if !s["value"].is_null() {
+                            v.push(&s["value"]);
+                        }
+                        v.into_iter()
+                            .filter_map(|p| p[1].as_str()?.parse::<f64>().ok())
+                            .collect::<Vec<_>>()
+                    })
+                    .collect();
+                let nan_ok = NAN_UNTIL_LATER.iter().any(|m| expr.contains(m));
+                if result.is_empty() {
+                    failures.push(format!("{} / {}: no data for {expr}", q.dashboard, q.panel));
+                } else if !nan_ok && !values.iter().any(|v| v.is_finite()) {
+                    failures.push(format!(
+                        "{} / {}: only NaN for {expr}",
+                        q.dashboard, q.panel
+                    ));
+                }
             }
         }
-    }
+        if failures.is_empty() || t0.elapsed() > Duration::from_secs(120) {
+            break (failures, checked);
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    };
     assert!(checked >= 55, "{checked} queries");
     assert!(
         failures.is_empty(),

@@ -149,12 +149,6 @@ async fn weeks_of_history_give_the_live_score_its_history_terms() {
         Duration::from_secs(300),
     )
     .await;
-    // The final seconds close once the partitions are idle (idle advance + lateness).
-    tokio::time::sleep(Duration::from_secs(8)).await;
-    svc.shutdown().await;
-    let metrics = read_metrics(&brokers, &cfg.kafka.topics.metrics, Duration::from_secs(5));
-    let alerts = read_alerts(&brokers, &cfg.kafka.topics.alerts, Duration::from_secs(5));
-
     // The oracle: the engine offline, given the same baselines.
     let mut offline_risk: HashMap<(String, i64), pb::Risk> = HashMap::new();
     let mut seconds = BTreeSet::new();
@@ -173,6 +167,17 @@ async fn weeks_of_history_give_the_live_score_its_history_terms() {
         alerts: run.alerts,
         seconds,
     };
+    // The final seconds close once the partitions are idle (idle advance + lateness).
+    wait_last_seconds(
+        &brokers,
+        &cfg.kafka.topics.metrics,
+        &off.last,
+        Duration::from_secs(60),
+    )
+    .await;
+    svc.shutdown().await;
+    let metrics = read_metrics(&brokers, &cfg.kafka.topics.metrics);
+    let alerts = read_alerts(&brokers, &cfg.kafka.topics.alerts);
     assert_same_as_offline(&off, &metrics, &alerts, Outputs::Once);
     let mut compared = 0;
     for m in &metrics {

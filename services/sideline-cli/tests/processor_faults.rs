@@ -167,11 +167,23 @@ async fn setup(group: &str) -> Setup {
 }
 
 impl Setup {
+    /// Wait until every player's last second is out: the final seconds close once the
+    /// partitions are idle (idle advance + lateness).
+    async fn wait_last_seconds(&self) {
+        wait_last_seconds(
+            &self.kafka.brokers(),
+            &self.cfg.kafka.topics.metrics,
+            &self.offline.last,
+            Duration::from_secs(60),
+        )
+        .await;
+    }
+
     fn check(&self) {
         let brokers = self.kafka.brokers();
         let t = &self.cfg.kafka.topics;
-        let metrics = read_metrics(&brokers, &t.metrics, Duration::from_secs(5));
-        let alerts = read_alerts(&brokers, &t.alerts, Duration::from_secs(5));
+        let metrics = read_metrics(&brokers, &t.metrics);
+        let alerts = read_alerts(&brokers, &t.alerts);
         assert_same_as_offline(
             &self.offline,
             &metrics,
@@ -204,8 +216,7 @@ async fn a_processor_killed_mid_match_restarts_from_its_state_and_counts_nothing
         "caught up {:.1} s after the restart",
         t0.elapsed().as_secs_f64()
     );
-    // The final seconds close once the partitions are idle.
-    tokio::time::sleep(Duration::from_secs(8)).await;
+    s.wait_last_seconds().await;
     assert!(second.metric("sideline_processor_restores_total").await >= 1.0);
     assert_eq!(
         second.metric("sideline_processor_late_samples_total").await,
@@ -264,7 +275,7 @@ async fn of_two_processors_in_a_group_the_survivor_takes_over_the_killed_ones_pl
         "survivor caught up {:.1} s after the kill",
         t1.elapsed().as_secs_f64()
     );
-    tokio::time::sleep(Duration::from_secs(8)).await;
+    s.wait_last_seconds().await;
     assert!(b.metric("sideline_processor_restores_total").await >= 1.0);
     assert_eq!(b.metric("sideline_processor_late_samples_total").await, 0.0);
     b.terminate();

@@ -45,7 +45,15 @@ async fn publishes_in_flight_when_the_broker_restarts_are_sent_again() {
         1000,
         sub_stop.clone(),
     ));
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Publish only once the subscription is granted (the broker drops what matches none).
+    let t0 = Instant::now();
+    while !sub_status
+        .subscribed
+        .load(std::sync::atomic::Ordering::SeqCst)
+    {
+        assert!(t0.elapsed() < Duration::from_secs(30), "not subscribed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 
     let args = PublishArgs {
         mqtt: format!("127.0.0.1:{port}"),

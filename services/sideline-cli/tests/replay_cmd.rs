@@ -53,12 +53,13 @@ async fn subscribe(port: u16) -> Received {
     .unwrap();
     let (tx, mut rx) = tokio::sync::mpsc::channel(10_000);
     let stop = CancellationToken::new();
+    let status = Arc::new(ConnectionStatus::default());
     tokio::spawn(run_event_loop(
         el,
         c,
         vec![("sideline/v1/+/+/+".into(), QoS::AtLeastOnce)],
         Some(tx),
-        Arc::new(ConnectionStatus::default()),
+        Arc::clone(&status),
         (Duration::from_millis(50), Duration::from_millis(500)),
         100_000,
         stop.clone(),
@@ -72,8 +73,38 @@ async fn subscribe(port: u16) -> Received {
                 .push((m.topic.clone(), m.payload.to_vec(), now_us()));
         }
     });
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // A message published before the subscription is granted is dropped by the broker.
+    let t0 = Instant::now();
+    while !status.subscribed.load(std::sync::atomic::Ordering::SeqCst) {
+        assert!(t0.elapsed() < Duration::from_secs(30), "not subscribed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     Received(got, stop)
+}
+
+impl Received {
+    /// Wait until `want` samples have arrived (then [`check`] holds the count exact).
+    async fn until_samples(&self, want: u64) {
+        let t0 = Instant::now();
+        loop {
+            let n: u64 = self
+                .0
+                .lock()
+                .unwrap()
+                .iter()
+                .filter_map(|(_, payload, _)| decode_pb(payload).ok())
+                .map(|b| b.samples.len() as u64)
+                .sum();
+            if n >= want {
+                return;
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(60),
+                "{n} of {want} samples arrived"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
 }
 
 fn replay(port: u16, extra: &[&str]) -> std::process::Output {
@@ -152,7 +183,7 @@ async fn a_recording_is_replayed_over_mqtt_complete_valid_and_paced() {
     // As fast as possible.
     let sub = subscribe(mqtt.port).await;
     replay(mqtt.port, &["--speed", "0"]);
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    sub.until_samples(want).await;
     check(&sub.0.lock().unwrap(), &roster, want);
     sub.1.cancel();
 
@@ -161,7 +192,7 @@ async fn a_recording_is_replayed_over_mqtt_complete_valid_and_paced() {
     let t0 = Instant::now();
     replay(mqtt.port, &["--speed", "150", "--json"]);
     let took = t0.elapsed().as_secs_f64();
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    sub.until_samples(want).await;
     let expect = span_s / 150.0;
     assert!(
         took >= 0.9 * expect && took <= expect + 10.0,

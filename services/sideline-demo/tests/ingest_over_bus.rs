@@ -52,12 +52,13 @@ async fn publish(port: u16, protocol: Protocol, id: &str, batches: &[Batch]) {
     )
     .unwrap();
     let stop = CancellationToken::new();
+    let status = Arc::new(ConnectionStatus::default());
     let task = tokio::spawn(run_event_loop(
         el,
         c.clone(),
         vec![],
         None,
-        Arc::new(ConnectionStatus::default()),
+        Arc::clone(&status),
         (Duration::from_millis(50), Duration::from_millis(500)),
         1,
         stop.clone(),
@@ -71,7 +72,15 @@ async fn publish(port: u16, protocol: Protocol, id: &str, batches: &[Batch]) {
         .await
         .unwrap();
     }
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Every publish acknowledged by the broker before the connection goes.
+    let t0 = std::time::Instant::now();
+    while status.acked.load(std::sync::atomic::Ordering::SeqCst) < batches.len() as u64 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "{id}: not acknowledged"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     stop.cancel();
     let _ = task.await;
 }
@@ -144,11 +153,11 @@ async fn pods_reach_the_in_process_bus_through_the_embedded_broker_and_ingest() 
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // Ready means subscribed (SubAck received): publishing now loses nothing.
     assert!(
         health.get("mqtt"),
         "ingest never connected to the embedded broker"
     );
-    tokio::time::sleep(Duration::from_millis(300)).await;
 
     let (a, b) = (batches("pod-a", 200), batches("pod-b", 200));
     tokio::join!(

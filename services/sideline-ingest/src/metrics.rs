@@ -72,6 +72,8 @@ pub struct IngestMetrics {
     pub roster_devices: IntGauge,
     /// Roster topic records that could not be applied.
     pub roster_bad_records: IntCounter,
+    /// Roster topic records read (applied or not).
+    pub roster_records: IntCounter,
 }
 
 fn counter(r: &Registry, name: &str, help: &str) -> Result<IntCounter, prometheus::Error> {
@@ -249,6 +251,11 @@ impl IngestMetrics {
                 r,
                 "sideline_ingest_roster_bad_records_total",
                 "Roster topic records that could not be applied.",
+            )?,
+            roster_records: counter(
+                r,
+                "sideline_ingest_roster_records_total",
+                "Roster topic records read, applied or not.",
             )?,
         })
     }

@@ -31,6 +31,7 @@ pub async fn follow(
             tracing::warn!(message = "Roster record ignored.", %error);
         }
         metrics.roster_devices.set(r.devices().count() as i64);
+        metrics.roster_records.inc();
     };
     let client_id = format!("sideline-ingest-roster-{}", std::process::id());
     follow_compacted(&cfg, &topic, &client_id, on_record, caught_up, stop).await

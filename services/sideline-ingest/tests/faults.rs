@@ -200,7 +200,14 @@ async fn while_kafka_is_down_at_most_max_inflight_messages_are_held_and_the_rest
     for b in &batches {
         p.send(b).await;
     }
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // The service takes messages until the cap, then leaves the rest at the broker.
+    wait_metric(
+        &svc,
+        "sideline_ingest_inflight_messages",
+        50.0,
+        Duration::from_secs(30),
+    )
+    .await;
     let inflight = metric(&svc, "sideline_ingest_inflight_messages", "").await;
     let received = metric(&svc, "sideline_ingest_messages_received_total", "").await;
     assert!(inflight <= 50.0, "in flight {inflight}");

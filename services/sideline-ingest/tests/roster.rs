@@ -42,7 +42,7 @@ async fn a_pod_swapped_through_the_roster_topic_feeds_its_new_wearer() {
         "sideline.roster.v1",
         &[assignment("pod-7", "alice", 0)],
     );
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    wait_roster_records(&svc, 1).await;
 
     let p = Publisher::connect(env.mqtt.port, "pub-r").await;
     let batch = |seq, t| Batch {
@@ -53,14 +53,13 @@ async fn a_pod_swapped_through_the_roster_topic_feeds_its_new_wearer() {
         samples: vec![Sample::imu(t, 0.0, 0.0, 1.0)],
     };
     p.send(&batch(1, t0)).await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
     // At half-time the pod goes to bob.
     produce(
         &env.kafka.brokers(),
         "sideline.roster.v1",
         &[assignment("pod-7", "bob", t0 + 5_000_000)],
     );
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    wait_roster_records(&svc, 2).await;
     p.send(&batch(2, t0 + 6_000_000)).await;
     // A late batch from before the swap still belongs to alice.
     p.send(&batch(3, t0 + 1_000_000)).await;
@@ -86,7 +85,7 @@ async fn a_pod_swapped_through_the_roster_topic_feeds_its_new_wearer() {
         "sideline.roster.v1",
         &[("coach:x".into(), Some(b"?".to_vec()))],
     );
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    wait_roster_records(&svc, 3).await;
     assert_eq!(
         metric(&svc, "sideline_ingest_roster_bad_records_total", "").await,
         1.0
@@ -102,4 +101,15 @@ async fn a_pod_swapped_through_the_roster_topic_feeds_its_new_wearer() {
     );
     svc.stop.cancel();
     svc.task.await.unwrap().unwrap();
+}
+
+/// Wait until the service has read `n` records of the roster topic.
+async fn wait_roster_records(svc: &Service, n: u64) {
+    wait_metric(
+        svc,
+        "sideline_ingest_roster_records_total",
+        n as f64,
+        Duration::from_secs(30),
+    )
+    .await;
 }

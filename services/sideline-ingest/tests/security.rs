@@ -89,7 +89,14 @@ async fn tls_and_credentials_to_the_broker_work_and_a_wrong_password_stays_not_r
     cfg.mqtt.password_file = Some(bad);
     cfg.mqtt.client_id = "ingest-tls-2".into();
     let svc = start(cfg).await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Refused at least twice (a retry, not a one-off), and still not ready.
+    wait_metric(
+        &svc,
+        "sideline_ingest_mqtt_errors_total",
+        2.0,
+        Duration::from_secs(30),
+    )
+    .await;
     let (code, body) = http_get(svc.http, "/readyz").await;
     assert_eq!(code, 503);
     assert!(body.contains("\"mqtt\":false"), "{body}");

@@ -47,7 +47,7 @@ async fn publish_n(port: u16, protocol: Protocol, prefix: &str, n: usize) {
         client.clone(),
         vec![],
         None,
-        status,
+        Arc::clone(&status),
         (Duration::from_millis(50), Duration::from_millis(400)),
         1000,
         stop.clone(),
@@ -62,10 +62,21 @@ async fn publish_n(port: u16, protocol: Protocol, prefix: &str, n: usize) {
             .await
             .unwrap();
     }
-    // Let the QoS 1 publishes complete before disconnecting.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Let the QoS 1 publishes complete (the broker acknowledged each) before disconnecting.
+    let t0 = std::time::Instant::now();
+    while status.acked.load(Ordering::Relaxed) < n as u64 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "publishes not acknowledged"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     client.disconnect().await.unwrap();
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // The disconnect is sent before the loop stops.
+    while status.connected.load(Ordering::Relaxed) {
+        assert!(t0.elapsed() < Duration::from_secs(30), "still connected");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     stop.cancel();
     task.await.unwrap();
 }

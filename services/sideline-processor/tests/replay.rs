@@ -42,16 +42,22 @@ async fn a_match_replayed_through_kafka_gives_the_offline_totals_and_alerts() {
     .await;
     eprintln!("processed in {:.1} s", t1.elapsed().as_secs_f64());
     // The final seconds close once the partitions are idle (idle advance + lateness).
-    tokio::time::sleep(Duration::from_secs(8)).await;
+    let offline = offline(&mcfg);
+    wait_last_seconds(
+        &brokers,
+        &cfg.kafka.topics.metrics,
+        &offline.last,
+        Duration::from_secs(60),
+    )
+    .await;
     assert_eq!(
         svc.metric("sideline_processor_late_samples_total").await,
         0.0
     );
+    // A clean stop: every output acknowledged before it returns.
     svc.shutdown().await;
-
-    let offline = offline(&mcfg);
-    let metrics = read_metrics(&brokers, &cfg.kafka.topics.metrics, Duration::from_secs(5));
-    let alerts = read_alerts(&brokers, &cfg.kafka.topics.alerts, Duration::from_secs(5));
+    let metrics = read_metrics(&brokers, &cfg.kafka.topics.metrics);
+    let alerts = read_alerts(&brokers, &cfg.kafka.topics.alerts);
     assert_same_as_offline(&offline, &metrics, &alerts, Outputs::Once);
 
     // One snapshot per player per second of event time, none twice.

@@ -14,7 +14,7 @@ use sideline_engine::{AlertEvent, Params, PlayerMetrics};
 use sideline_kafka::KafkaConfig;
 use sideline_processor::ProcessorConfig;
 use sideline_sim::{MatchConfig, MatchSim};
-use sideline_testkit::kafka::read_topic;
+use sideline_testkit::kafka::TopicReader;
 use sideline_wire::convert;
 use sideline_wire::pb;
 
@@ -159,20 +159,61 @@ pub fn offline(cfg: &MatchConfig) -> Offline {
     }
 }
 
-/// Every snapshot on the metrics topic, decoded.
-pub fn read_metrics(brokers: &str, topic: &str, idle: Duration) -> Vec<pb::PlayerMetrics> {
-    read_topic(brokers, topic, usize::MAX, idle)
-        .into_iter()
-        .map(|r| pb::PlayerMetrics::decode(r.value.unwrap().as_slice()).unwrap())
+/// Every snapshot on the metrics topic now (every partition read to its end), decoded. Call it
+/// once the outputs are complete (e.g. after [`wait_last_seconds`] and a clean stop).
+pub fn read_metrics(brokers: &str, topic: &str) -> Vec<pb::PlayerMetrics> {
+    let mut r = TopicReader::new(brokers, topic);
+    r.catch_up();
+    r.records()
+        .iter()
+        .map(|r| pb::PlayerMetrics::decode(r.value.as_deref().unwrap()).unwrap())
         .collect()
 }
 
-/// Every alert event on the alerts topic, decoded.
-pub fn read_alerts(brokers: &str, topic: &str, idle: Duration) -> Vec<pb::Alert> {
-    read_topic(brokers, topic, usize::MAX, idle)
-        .into_iter()
-        .map(|r| pb::Alert::decode(r.value.unwrap().as_slice()).unwrap())
+/// Every alert event on the alerts topic now, decoded (see [`read_metrics`]).
+pub fn read_alerts(brokers: &str, topic: &str) -> Vec<pb::Alert> {
+    let mut r = TopicReader::new(brokers, topic);
+    r.catch_up();
+    r.records()
+        .iter()
+        .map(|r| pb::Alert::decode(r.value.as_deref().unwrap()).unwrap())
         .collect()
+}
+
+/// Wait until the metrics topic holds each player's last second of `last` (the offline run's
+/// final snapshots): the pipeline has closed every second it will report. Polled, reading only
+/// what is new each time.
+pub async fn wait_last_seconds(
+    brokers: &str,
+    topic: &str,
+    last: &BTreeMap<String, PlayerMetrics>,
+    timeout: Duration,
+) {
+    let mut reader = TopicReader::new(brokers, topic);
+    let mut latest: HashMap<String, i64> = HashMap::new();
+    let t0 = Instant::now();
+    loop {
+        let seen = reader.records().len();
+        tokio::task::block_in_place(|| reader.catch_up());
+        for r in &reader.records()[seen..] {
+            let m = pb::PlayerMetrics::decode(r.value.as_deref().unwrap()).unwrap();
+            let t = latest.entry(m.player_id).or_insert(m.t_us);
+            *t = (*t).max(m.t_us);
+        }
+        let behind: Vec<(&String, Option<&i64>, i64)> = last
+            .iter()
+            .filter(|(p, m)| latest.get(*p).is_none_or(|t| *t < m.t))
+            .map(|(p, m)| (p, latest.get(p), m.t))
+            .collect();
+        if behind.is_empty() {
+            return;
+        }
+        assert!(
+            t0.elapsed() < timeout,
+            "after {timeout:?} players lack their last second (player, latest, wanted): {behind:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 }
 
 /// Wait for `cond`, polling.
