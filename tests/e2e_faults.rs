@@ -5,9 +5,7 @@
 //! after de-duplication — and the figures (lost, duplicated, time to catch up) are printed as
 //! `E2E <scenario>: …` lines (collected in BENCHMARKS.md).
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod e2e;
+use crate::e2e;
 
 use std::time::{Duration, Instant};
 

@@ -4,9 +4,7 @@
 //! engine's on the same batches: every player's totals, every alert (delivered to the chat
 //! once), every sample in the archive exactly once; and Prometheus must be scraping all four.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod e2e;
+use crate::e2e;
 
 use std::time::Duration;
 

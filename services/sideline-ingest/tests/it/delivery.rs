@@ -1,9 +1,7 @@
 //! Ingest against real brokers: every sample lands once, keyed by player, in order; bad input
 //! is dead-lettered with the right reason while good input keeps flowing.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::time::Duration;

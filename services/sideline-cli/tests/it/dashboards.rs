@@ -6,10 +6,7 @@
 //! with one datasource uid and no undefined variables. The annotation queries must be valid
 //! PromQL (they may be empty: nobody need be red in a short match).
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-#[path = "../../sideline-processor/tests/common/mod.rs"]
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

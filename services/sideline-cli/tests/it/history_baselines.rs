@@ -7,10 +7,7 @@
 //! snapshot's score, term by term, and every alert equal the engine's offline run with the
 //! same baselines.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-#[path = "../../sideline-processor/tests/common/mod.rs"]
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::process::Command;

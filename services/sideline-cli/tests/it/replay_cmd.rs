@@ -3,8 +3,6 @@
 //! times shifted to the present, never ahead of the wall clock), from pods named in the roster
 //! it prints; `--speed` paces the publishing by the file's own timestamps.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::process::Command;

@@ -1,8 +1,6 @@
 //! The pods' publisher (`sideline simulate` / `replay`) against a real Mosquitto: QoS 1
 //! publishes still in flight when the broker stops are sent again once it is back.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -5,8 +5,6 @@
 //! alerts reach a chat webhook (Slack format, a local receiver) with working acknowledge links.
 //! With `--history`, the players' baselines come from an archive's history instead.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

@@ -5,10 +5,7 @@
 //! no unfinished commit left behind; `POST /api/sql` answers and reports a bad query clearly.
 //! Run twice: on a local directory, and on an object store (a real S3-protocol server, moto).
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-#[path = "../../sideline-processor/tests/common/mod.rs"]
-mod common;
+use crate::common;
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};

@@ -1,8 +1,6 @@
 //! The roster topic: assignments arriving live re-key a swapped pod's batches.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -4,8 +4,6 @@
 //! the scripted home #2 appears in the feed, and an expanded row lists the score's terms. A
 //! screenshot is kept in `target/test-artefacts/bench-page.png`.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};

@@ -3,10 +3,7 @@
 //! and the final figures equal the offline run's — nothing lost, nothing counted twice, no
 //! alert under a second id.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-#[path = "../../sideline-processor/tests/common/mod.rs"]
-mod common;
+use crate::common;
 
 use std::net::SocketAddr;
 use std::path::Path;

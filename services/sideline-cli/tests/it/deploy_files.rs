@@ -14,8 +14,6 @@
 //! - `deploy/systemd/*.service`: the three sections, and `ExecStart` runs a real subcommand of
 //!   this `sideline` binary with `--config`.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 

@@ -1,8 +1,6 @@
 //! Ingest to a broker that requires TLS and a username/password.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

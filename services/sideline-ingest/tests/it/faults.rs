@@ -1,8 +1,6 @@
 //! Ingest when things break: Kafka killed and restarted, Mosquitto restarted, two instances.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -4,10 +4,7 @@
 //! player's warning, red and clear arrive once each, in order; the acknowledge link in a red
 //! message works, a tampered one is refused, and once the alert is over the link says so.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-#[path = "../../sideline-processor/tests/common/mod.rs"]
-mod common;
+use crate::common;
 
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
