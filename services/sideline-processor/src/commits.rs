@@ -39,10 +39,19 @@ impl Commits {
         seq
     }
 
-    /// Output `seq` was acknowledged (or definitively failed: it is logged and counted, and
-    /// waiting for it would stop every later commit).
+    /// Output `seq` was acknowledged (a failed one never is: the processor stops instead).
     pub fn acked(&mut self, seq: u64) {
         self.unacked.remove(&seq);
+    }
+
+    /// The number the next output will get (outputs issued so far are numbered below it).
+    pub fn issued(&self) -> u64 {
+        self.next
+    }
+
+    /// Whether every output numbered below `after` is acknowledged.
+    pub fn acked_before(&self, after: u64) -> bool {
+        self.unacked.first().is_none_or(|&low| low >= after)
     }
 
     /// Outputs not yet acknowledged.
@@ -129,6 +138,24 @@ mod tests {
         c.acked(y);
         assert_eq!(c.ready().unwrap().offsets, vec![(0, 9)]);
         assert_eq!(c.waiting(), 0);
+    }
+
+    #[test]
+    fn acked_before_looks_only_below_the_mark() {
+        let mut c = Commits::default();
+        assert!(c.acked_before(c.issued()), "nothing issued");
+        let (a, b) = (c.issue(), c.issue());
+        let mark = c.issued();
+        let later = c.issue();
+        assert!(!c.acked_before(mark));
+        c.acked(b);
+        assert!(!c.acked_before(mark), "output {a} is still in flight");
+        c.acked(a);
+        // The output issued after the mark does not count.
+        assert!(c.acked_before(mark));
+        assert!(!c.acked_before(c.issued()));
+        c.acked(later);
+        assert!(c.acked_before(c.issued()));
     }
 
     #[test]

@@ -71,6 +71,10 @@ pub enum ProcessorError {
     /// Reading a file failed.
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    /// An output could not be delivered: the processor stops without committing past it, so
+    /// that a restart produces it again (fatal for this run; the supervisor restarts it).
+    #[error("{0}; stopped without committing past it (a restart produces it again)")]
+    Output(#[from] processor::OutputError),
 }
 
 /// Profile and baseline updates from the compacted topics.
@@ -285,43 +289,54 @@ async fn serve(
         i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     }
     tracing::info!(message = "Processor running.", group = %cfg.processor.group_id, topic = %t.samples);
-    loop {
-        tokio::select! {
-            biased;
-            _ = shutdown.cancelled() => break,
-            Some(ev) = rb_rx.recv() => proc.rebalance(ev),
-            Some(u) = up_rx.recv() => apply(&mut proc.engine, u),
-            _ = checkpoint.tick() => proc.checkpoint(&consumer).await,
-            () = watchdog.rejoin() => {
-                proc.checkpoint_sync(&consumer).await;
-                proc.metrics.rejoins.inc();
-                consumer.unsubscribe();
-                consumer.subscribe(&[t.samples.as_str()])?;
-            }
-            _ = tick.tick() => proc.tick().await,
-            _ = proc.next_delivery(), if proc.pending() > 0 => proc.commit_ready(&consumer),
-            m = consumer.recv() => match m {
-                Ok(m) => {
-                    // A rebalance that happened inside this poll is applied before its records.
-                    while let Ok(ev) = rb_rx.try_recv() {
-                        proc.rebalance(ev);
+    // The loop and the final checkpoint; whatever ends it, the background tasks stop.
+    let result: Result<(), ProcessorError> = async {
+        loop {
+            tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => break,
+                Some(ev) = rb_rx.recv() => proc.rebalance(ev),
+                Some(u) = up_rx.recv() => apply(&mut proc.engine, u),
+                _ = checkpoint.tick() => proc.checkpoint(&consumer).await?,
+                () = watchdog.rejoin() => {
+                    proc.checkpoint_sync(&consumer).await?;
+                    proc.metrics.rejoins.inc();
+                    consumer.unsubscribe();
+                    consumer.subscribe(&[t.samples.as_str()])?;
+                }
+                _ = tick.tick() => proc.tick().await?,
+                r = proc.next_delivery(), if proc.pending() > 0 => {
+                    r?;
+                    proc.commit_ready(&consumer);
+                }
+                m = consumer.recv() => match m {
+                    Ok(m) => {
+                        // A rebalance that happened inside this poll is applied before its records.
+                        while let Ok(ev) = rb_rx.try_recv() {
+                            proc.rebalance(ev);
+                        }
+                        proc.record(&m).await?;
                     }
-                    proc.record(&m).await;
-                }
-                Err(KafkaError::PartitionEOF(p)) => proc.at_end(p),
-                Err(error) => {
-                    tracing::warn!(message = "Consume failed; retrying.", %error);
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                }
-            },
+                    Err(KafkaError::PartitionEOF(p)) => proc.at_end(p),
+                    Err(error) => {
+                        tracing::warn!(message = "Consume failed; retrying.", %error);
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                    }
+                },
+            }
         }
+        tracing::info!(message = "Final checkpoint.");
+        proc.checkpoint_sync(&consumer).await?;
+        Ok(())
     }
-    tracing::info!(message = "Final checkpoint.");
-    proc.checkpoint_sync(&consumer).await;
+    .await;
     consumer.unsubscribe();
     tasks.cancel();
-    tracing::info!(message = "Processor stopped.");
-    Ok(())
+    match &result {
+        Ok(()) => tracing::info!(message = "Processor stopped."),
+        Err(error) => tracing::error!(message = "Processor stopped on an error.", %error),
+    }
+    result
 }
 
 fn apply(engine: &mut Engine, u: Update) {

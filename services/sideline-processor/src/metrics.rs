@@ -46,7 +46,9 @@ pub struct ProcessorMetrics {
     pub checkpoint_seconds: Histogram,
     /// Offset commits that failed (the next checkpoint commits again).
     pub commit_failures: IntCounter,
-    /// Checkpoints waiting for their outputs' acknowledgements.
+    /// Outputs Kafka refused or that could not be queued (each stops the processor).
+    pub output_failures: IntCounter,
+    /// Checkpoints waiting for their outputs' (then their snapshots') acknowledgements.
     pub checkpoints_waiting: IntGauge,
     /// Event time of a closed second → its snapshot produced, s.
     pub latency: Histogram,
@@ -495,6 +497,11 @@ impl ProcessorMetrics {
                 r,
                 "sideline_processor_commit_failures_total",
                 "Offset commits that failed (the next checkpoint commits again).",
+            )?,
+            output_failures: counter(
+                r,
+                "sideline_processor_output_failures_total",
+                "Output records Kafka refused or that could not be queued; each stops the processor without committing.",
             )?,
             rejoins: counter(
                 r,

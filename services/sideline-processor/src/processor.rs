@@ -6,11 +6,17 @@
 //! - a tick: advance each partition's stream time (the newest event time seen, or the wall
 //!   clock once the consumer is at the end of the partition and it has been silent for
 //!   `idle_advance_s`), close seconds, produce;
-//! - a checkpoint: snapshot every player that changed; once Kafka has acknowledged every
-//!   output and snapshot produced before it, commit the offsets they cover (the loop goes on
-//!   meanwhile: [`crate::commits`]). On shutdown and before a rejoin, the same synchronously.
+//! - a checkpoint: encode a snapshot of every player that changed; once Kafka has acknowledged
+//!   every output produced before it, produce those snapshots (a snapshot never covers an
+//!   output Kafka does not have: a restore skips the records it covers, so such an output
+//!   would be lost for good); once the snapshots too are acknowledged, commit the offsets they
+//!   cover (the loop goes on meanwhile: [`crate::commits`]). On shutdown and before a rejoin,
+//!   the same synchronously.
+//! - an output Kafka refuses, or that cannot be queued, stops the loop with
+//!   [`OutputError`]: nothing after it is committed, so a restart produces it again. Outputs are
+//!   never skipped.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -57,6 +63,39 @@ impl Part {
             dirty: HashSet::new(),
         }
     }
+}
+
+/// An output that could not be delivered: the loop stops (fatal for this run; the supervisor's
+/// restart resumes from the last checkpoint, whose outputs were all acknowledged).
+#[derive(Debug, thiserror::Error)]
+pub enum OutputError {
+    /// Kafka refused a record (after the producer's own retries).
+    #[error("Kafka refused an output record: {0}")]
+    Refused(KafkaError),
+    /// The producer dropped a record before delivering it.
+    #[error("an output record was cancelled by the producer")]
+    Cancelled,
+    /// A record could not be queued for the producer (not a full queue: that waits).
+    #[error("an output record for {topic} could not be queued: {error}")]
+    Queue {
+        /// The topic.
+        topic: String,
+        /// Why.
+        error: KafkaError,
+    },
+}
+
+/// A checkpoint's snapshots, encoded when it was taken, waiting until every output produced
+/// before it is acknowledged.
+#[derive(Debug)]
+struct Staged {
+    /// Outputs numbered below this come first.
+    after: u64,
+    /// (partition, next offset) it covers.
+    offsets: Vec<(i32, i64)>,
+    /// (partition, player, encoded snapshot).
+    snaps: Vec<(i32, String, Vec<u8>)>,
+    taken: Instant,
 }
 
 type Delivery = Result<
@@ -111,6 +150,8 @@ pub struct Processor {
     producer: FutureProducer,
     pending: FuturesUnordered<Tagged>,
     commits: Commits,
+    /// Checkpoints whose snapshots wait for the outputs before them, oldest first.
+    staged: VecDeque<Staged>,
     topics: Topics,
     /// Every metric of the service.
     pub metrics: ProcessorMetrics,
@@ -148,6 +189,7 @@ impl Processor {
             producer,
             pending: FuturesUnordered::new(),
             commits: Commits::default(),
+            staged: VecDeque::new(),
             topics,
             metrics,
             player_gauges,
@@ -169,22 +211,37 @@ impl Processor {
         self.pending.len()
     }
 
-    /// Wait for the next acknowledgement (for the loop's `select!`).
-    pub async fn next_delivery(&mut self) {
+    /// Wait for the next acknowledgement (for the loop's `select!`), then produce the
+    /// snapshots that were waiting for it.
+    pub async fn next_delivery(&mut self) -> Result<(), OutputError> {
         if let Some(r) = self.pending.next().await {
-            self.delivered(r);
+            self.delivered(r)?;
         }
+        self.release_staged().await?;
         self.metrics.pending_outputs.set(self.pending.len() as i64);
+        Ok(())
     }
 
-    fn delivered(&mut self, (seq, r): (u64, Delivery)) {
-        self.commits.acked(seq);
+    /// Output `seq` delivered, or an error: an output Kafka did not take is never counted as
+    /// acknowledged (a checkpoint after it would cover it).
+    fn delivered(&mut self, (seq, r): (u64, Delivery)) -> Result<(), OutputError> {
         match r {
-            Ok(Ok(_)) => {}
-            Ok(Err((error, _))) => {
-                tracing::error!(message = "Kafka refused an output record.", %error)
+            Ok(Ok(_)) => {
+                self.commits.acked(seq);
+                Ok(())
             }
-            Err(_) => tracing::error!(message = "An output record was cancelled by the producer."),
+            Ok(Err((error, _))) => {
+                self.metrics.output_failures.inc();
+                tracing::error!(message = "Kafka refused an output record; stopping without committing.", %error);
+                Err(OutputError::Refused(error))
+            }
+            Err(_) => {
+                self.metrics.output_failures.inc();
+                tracing::error!(
+                    message = "An output record was cancelled by the producer; stopping without committing."
+                );
+                Err(OutputError::Cancelled)
+            }
         }
     }
 
@@ -197,7 +254,7 @@ impl Processor {
         key: &str,
         payload: &[u8],
         headers: Option<OwnedHeaders>,
-    ) {
+    ) -> Result<(), OutputError> {
         let mut rec = FutureRecord::to(topic).key(key).payload(payload);
         if let Some(p) = partition {
             rec = rec.partition(p);
@@ -210,19 +267,23 @@ impl Processor {
                 Ok(fut) => {
                     let seq = self.commits.issue();
                     self.pending.push(Tagged { seq, fut });
-                    return;
+                    return Ok(());
                 }
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
                     rec = back;
                     match tokio::time::timeout(Duration::from_millis(50), self.pending.next()).await
                     {
-                        Ok(Some(r)) => self.delivered(r),
+                        Ok(Some(r)) => self.delivered(r)?,
                         _ => tokio::time::sleep(Duration::from_millis(10)).await,
                     }
                 }
                 Err((error, _)) => {
-                    tracing::error!(message = "Output record could not be queued.", %topic, %error);
-                    return;
+                    self.metrics.output_failures.inc();
+                    tracing::error!(message = "Output record could not be queued; stopping without committing.", %topic, %error);
+                    return Err(OutputError::Queue {
+                        topic: topic.to_string(),
+                        error,
+                    });
                 }
             }
         }
@@ -236,7 +297,7 @@ impl Processor {
         detail: &str,
         partition: i32,
         offset: i64,
-    ) {
+    ) -> Result<(), OutputError> {
         self.metrics.dlq.with_label_values(&[reason]).inc();
         let (p, o, now) = (
             partition.to_string(),
@@ -265,18 +326,25 @@ impl Processor {
                 value: Some(now.as_str()),
             });
         let dlq = self.topics.dlq.clone();
-        self.enqueue(&dlq, None, key, payload, Some(headers)).await;
+        self.enqueue(&dlq, None, key, payload, Some(headers)).await
     }
 
     /// Handle one record of the samples topic.
-    pub async fn record(&mut self, m: &BorrowedMessage<'_>) {
+    pub async fn record(&mut self, m: &BorrowedMessage<'_>) -> Result<(), OutputError> {
         let (key, payload) = (m.key().unwrap_or_default(), m.payload().unwrap_or_default());
         self.record_at(m.partition(), m.offset(), key, payload, Instant::now())
-            .await;
+            .await
     }
 
     /// [`Self::record`] of record `off` of partition `p`, read at `now`.
-    async fn record_at(&mut self, p: i32, off: i64, key: &[u8], payload: &[u8], now: Instant) {
+    async fn record_at(
+        &mut self,
+        p: i32,
+        off: i64,
+        key: &[u8],
+        payload: &[u8],
+        now: Instant,
+    ) -> Result<(), OutputError> {
         self.metrics.records.inc();
         let idle = self.idle_advance;
         let part = self.parts.entry(p).or_insert_with(|| Part::new(idle));
@@ -302,7 +370,7 @@ impl Processor {
                 // His batch, already in his restored state: he is not silent.
                 self.last_batch.insert(player, flowed);
                 self.metrics.replay_skipped.inc();
-                return;
+                return Ok(());
             }
             self.skip_until.remove(&player);
         }
@@ -343,9 +411,9 @@ impl Processor {
                 outcome.late.len()
             );
             self.dead_letter(&player, &late.encode_to_vec(), "late", &detail, p, off)
-                .await;
+                .await?;
         }
-        self.emit().await;
+        self.emit().await
     }
 
     /// Advance event time; emit what closed.
@@ -364,11 +432,11 @@ impl Processor {
     /// meanwhile is still in the consumer's queue, unread, and the partition only looks idle
     /// (seen in CI: a processor frozen 15 s, as long as the idle time, closed a player's open
     /// second on its first tick after SIGCONT, without the samples waiting for it).
-    pub async fn tick(&mut self) {
-        self.tick_at(Instant::now()).await;
+    pub async fn tick(&mut self) -> Result<(), OutputError> {
+        self.tick_at(Instant::now()).await
     }
 
-    async fn tick_at(&mut self, now: Instant) {
+    async fn tick_at(&mut self, now: Instant) -> Result<(), OutputError> {
         let gap = self
             .last_tick
             .map(|prev| now.saturating_duration_since(prev));
@@ -416,12 +484,12 @@ impl Processor {
             },
             &mut self.out,
         );
-        self.emit().await;
+        self.emit().await
     }
 
-    async fn emit(&mut self) {
+    async fn emit(&mut self) -> Result<(), OutputError> {
         if self.out.is_empty() {
-            return;
+            return Ok(());
         }
         self.engine.observe_alerts(&self.out, &mut self.alerts);
         let now = wall_us();
@@ -443,7 +511,7 @@ impl Processor {
             }
             let bytes = convert::metrics(m).encode_to_vec();
             self.enqueue(&metrics_topic, None, &m.player, &bytes, None)
-                .await;
+                .await?;
             self.metrics.metrics_out.inc();
         }
         self.out = out;
@@ -458,7 +526,7 @@ impl Processor {
             tracing::info!(message = "Alert.", id = %a.id, kind = a.kind.as_str(), state = ?a.state, severity = ?a.severity, player = %a.player);
             let bytes = convert::alert(a).encode_to_vec();
             self.enqueue(&alerts_topic, None, &a.player, &bytes, None)
-                .await;
+                .await?;
         }
         self.alerts = alerts;
         self.alerts.clear();
@@ -466,30 +534,97 @@ impl Processor {
             .players
             .set(self.engine.players().count() as i64);
         self.metrics.pending_outputs.set(self.pending.len() as i64);
+        Ok(())
     }
 
-    /// Snapshot what changed; commit the offsets covered once every output before the
-    /// snapshots is acknowledged, without waiting here ([`Self::commit_ready`]).
-    pub async fn checkpoint(&mut self, consumer: &StreamConsumer<ProcessorContext>) {
-        let taken = Instant::now();
-        self.snapshot().await;
-        let offsets = self.offsets();
-        self.commits.take(offsets, taken);
+    /// Encode a snapshot of what changed; it is produced once every output before it is
+    /// acknowledged ([`Self::release_staged`]), and the offsets it covers are committed once
+    /// it too is acknowledged ([`Self::commit_ready`]). Nothing here waits.
+    pub async fn checkpoint(
+        &mut self,
+        consumer: &StreamConsumer<ProcessorContext>,
+    ) -> Result<(), OutputError> {
+        self.stage();
+        self.release_staged().await?;
         self.commit_ready(consumer);
+        Ok(())
     }
 
-    /// Snapshot what changed, wait for every output, commit the offsets covered: before the
-    /// process stops or rejoins its group.
-    pub async fn checkpoint_sync(&mut self, consumer: &StreamConsumer<ProcessorContext>) {
+    /// Snapshot what changed, wait for every output and snapshot, commit the offsets covered:
+    /// before the process stops or rejoins its group.
+    pub async fn checkpoint_sync(
+        &mut self,
+        consumer: &StreamConsumer<ProcessorContext>,
+    ) -> Result<(), OutputError> {
         let taken = Instant::now();
-        self.snapshot().await;
-        while let Some(r) = self.pending.next().await {
-            self.delivered(r);
+        self.stage();
+        // Every output, then the snapshots that waited for them, then those snapshots.
+        while !self.staged.is_empty() || !self.pending.is_empty() {
+            while let Some(r) = self.pending.next().await {
+                self.delivered(r)?;
+            }
+            self.release_staged().await?;
         }
         self.metrics.pending_outputs.set(0);
         self.commits.clear();
         let offsets = self.offsets();
         self.commit(consumer, &offsets, CommitMode::Sync, taken);
+        Ok(())
+    }
+
+    /// Take a checkpoint: encode a snapshot of every player that changed (covering his
+    /// partition's next offset now), to be produced after the outputs issued so far.
+    fn stage(&mut self) {
+        let taken = Instant::now();
+        let mut snaps: Vec<(i32, String, Vec<u8>)> = Vec::new();
+        for (&p, part) in &mut self.parts {
+            let Some(next) = part.next_offset else {
+                continue;
+            };
+            for player in part.dirty.drain() {
+                if let Some(pe) = self.engine.player(&player) {
+                    match encode(next, pe) {
+                        Ok(bytes) => snaps.push((p, player, bytes)),
+                        Err(error) => {
+                            tracing::error!(message = "Snapshot could not be encoded.", %player, %error)
+                        }
+                    }
+                }
+            }
+        }
+        self.staged.push_back(Staged {
+            after: self.commits.issued(),
+            offsets: self.offsets(),
+            snaps,
+            taken,
+        });
+        self.metrics
+            .checkpoints_waiting
+            .set((self.staged.len() + self.commits.waiting()) as i64);
+    }
+
+    /// Produce the snapshots of every staged checkpoint whose earlier outputs are all
+    /// acknowledged, oldest first (each player's snapshots stay in order on his partition),
+    /// and hand their offsets to [`Commits`], to be committed once the snapshots too are
+    /// acknowledged.
+    async fn release_staged(&mut self) -> Result<(), OutputError> {
+        let state_topic = self.topics.state.clone();
+        while self
+            .staged
+            .front()
+            .is_some_and(|s| self.commits.acked_before(s.after))
+        {
+            let Some(s) = self.staged.pop_front() else {
+                break;
+            };
+            for (p, player, bytes) in &s.snaps {
+                self.enqueue(&state_topic, Some(*p), player, bytes, None)
+                    .await?;
+                self.metrics.snapshots.inc();
+            }
+            self.commits.take(s.offsets, s.taken);
+        }
+        Ok(())
     }
 
     /// Commit the newest checkpoint whose outputs are all acknowledged, if any (asynchronous:
@@ -500,7 +635,7 @@ impl Processor {
         }
         self.metrics
             .checkpoints_waiting
-            .set(self.commits.waiting() as i64);
+            .set((self.staged.len() + self.commits.waiting()) as i64);
     }
 
     fn commit(
@@ -538,32 +673,6 @@ impl Processor {
             .observe(taken.elapsed().as_secs_f64());
     }
 
-    /// Snapshot every player that changed (covering his partition's next offset).
-    async fn snapshot(&mut self) {
-        let state_topic = self.topics.state.clone();
-        let mut snaps: Vec<(i32, String, Vec<u8>)> = Vec::new();
-        for (&p, part) in &mut self.parts {
-            let Some(next) = part.next_offset else {
-                continue;
-            };
-            for player in part.dirty.drain() {
-                if let Some(pe) = self.engine.player(&player) {
-                    match encode(next, pe) {
-                        Ok(bytes) => snaps.push((p, player, bytes)),
-                        Err(error) => {
-                            tracing::error!(message = "Snapshot could not be encoded.", %player, %error)
-                        }
-                    }
-                }
-            }
-        }
-        for (p, player, bytes) in snaps {
-            self.enqueue(&state_topic, Some(p), &player, &bytes, None)
-                .await;
-            self.metrics.snapshots.inc();
-        }
-    }
-
     /// (partition, next offset) of every partition read from.
     fn offsets(&self) -> Vec<(i32, i64)> {
         self.parts
@@ -580,12 +689,22 @@ impl Processor {
         part.flow.end(Instant::now());
     }
 
+    /// Staged checkpoints no longer speak for `parts` (taken away or assigned anew): the new
+    /// owner restores from what was committed and produced.
+    fn forget_staged(&mut self, parts: &[i32]) {
+        for s in &mut self.staged {
+            s.offsets.retain(|(p, _)| !parts.contains(p));
+            s.snaps.retain(|(p, _, _)| !parts.contains(p));
+        }
+    }
+
     /// Apply a rebalance.
     pub fn rebalance(&mut self, ev: RebalanceEvent) {
         match ev {
             RebalanceEvent::Assigned(parts) => {
-                self.commits
-                    .forget(&parts.iter().map(|(p, _)| *p).collect::<Vec<_>>());
+                let ids: Vec<i32> = parts.iter().map(|(p, _)| *p).collect();
+                self.commits.forget(&ids);
+                self.forget_staged(&ids);
                 for (p, state) in parts {
                     let mut part = Part::new(self.idle_advance);
                     self.metrics.restore_rejected.inc_by(state.unusable);
@@ -617,6 +736,7 @@ impl Processor {
             }
             RebalanceEvent::Revoked(parts) => {
                 self.commits.forget(&parts);
+                self.forget_staged(&parts);
                 let gone: HashSet<String> = self
                     .player_part
                     .iter()

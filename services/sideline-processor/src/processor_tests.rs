@@ -42,7 +42,7 @@ fn at_end_since(p: &mut Processor, t0: Instant) {
 async fn an_idle_partition_follows_the_wall_clock() {
     let mut p = processor();
     let t0 = Instant::now();
-    p.tick_at(t0).await;
+    p.tick_at(t0).await.unwrap();
     at_end_since(&mut p, t0);
     let mut t = t0;
     let (idle, event_time) = (
@@ -51,7 +51,7 @@ async fn an_idle_partition_follows_the_wall_clock() {
     );
     for _ in 0..74 {
         t += TICK;
-        p.tick_at(t).await;
+        p.tick_at(t).await.unwrap();
     }
     assert_eq!(
         (idle.get(), event_time.get()),
@@ -60,7 +60,7 @@ async fn an_idle_partition_follows_the_wall_clock() {
     );
     for _ in 74..80 {
         t += TICK;
-        p.tick_at(t).await;
+        p.tick_at(t).await.unwrap();
     }
     // Idle from 15 s: the tick at 15.0 s advances by its 200 ms, and so on to 16.0 s.
     assert_eq!(p.parts[&0].stream_time, 1_000_000 + 1_200_000);
@@ -83,17 +83,17 @@ async fn an_idle_partition_follows_the_wall_clock() {
 async fn the_process_standing_still_is_not_idle_time() {
     let mut p = processor();
     let t0 = Instant::now();
-    p.tick_at(t0).await;
+    p.tick_at(t0).await.unwrap();
     at_end_since(&mut p, t0);
     // Frozen for 15.2 s (SIGSTOP): the first tick after it sees the partition "idle".
-    p.tick_at(t0 + Duration::from_millis(15_200)).await;
+    p.tick_at(t0 + Duration::from_millis(15_200)).await.unwrap();
     assert_eq!(
         p.parts[&0].stream_time, 1_000_000,
         "the freeze advanced stream time"
     );
     assert_eq!(p.metrics.self_stalls.get(), 1);
     // From then on the wall clock counts again.
-    p.tick_at(t0 + Duration::from_millis(15_400)).await;
+    p.tick_at(t0 + Duration::from_millis(15_400)).await.unwrap();
     assert_eq!(p.parts[&0].stream_time, 1_200_000);
     assert_eq!(p.metrics.self_stalls.get(), 1);
 }
@@ -157,7 +157,7 @@ async fn a_restored_player_is_closed_on_his_own_newest_not_a_partition_mates() {
     let t0 = Instant::now();
     // Ticks while the consumer fetches from the committed offset (before home-01's records).
     for k in 1..=5 {
-        p.tick_at(t0 + TICK * k).await;
+        p.tick_at(t0 + TICK * k).await.unwrap();
     }
     // His records below what his snapshot covers are skipped; then his replay goes on from
     // where the snapshot ends, interleaved with ticks.
@@ -169,7 +169,8 @@ async fn a_restored_player_is_closed_on_his_own_newest_not_a_partition_mates() {
         &record("home-01", 9, T0 + 9_000_000, 10),
         now,
     )
-    .await;
+    .await
+    .unwrap();
     for (i, off) in (100..160).enumerate() {
         let from = T0 + 10_000_000 + i as i64 * 1_000_000;
         now += Duration::from_millis(20);
@@ -180,8 +181,9 @@ async fn a_restored_player_is_closed_on_his_own_newest_not_a_partition_mates() {
             &record("home-01", 10 + i as u64, from, 10),
             now,
         )
-        .await;
-        p.tick_at(now).await;
+        .await
+        .unwrap();
+        p.tick_at(now).await.unwrap();
     }
     assert_eq!(p.metrics.replay_skipped.get(), 1);
     assert_eq!(

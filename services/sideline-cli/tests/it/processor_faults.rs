@@ -278,3 +278,112 @@ async fn of_two_processors_in_a_group_the_survivor_takes_over_the_killed_ones_pl
     b.terminate();
     s.check();
 }
+
+/// The window between a checkpoint and its outputs: Kafka holds the metrics and alerts back
+/// (their partitions' leader, broker 1 of a librdkafka mock cluster, goes down) while the
+/// state topic (broker 2) answers at once; the processor reads the rest of the match, takes
+/// checkpoints, and is killed with SIGKILL. After a restart every (player, second) and every
+/// alert event of the offline run is on its topic: no snapshot covered an output Kafka did
+/// not have. (Fails if snapshots are produced before the outputs they follow are
+/// acknowledged: the restart skips the records they cover and those seconds are never
+/// produced.) A mock cluster, not tansu, because the fault needs one topic's partitions
+/// unreachable and another's not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outputs_held_back_by_kafka_at_a_kill_are_produced_after_the_restart() {
+    use rdkafka::mocking::{MockCluster, MockCoordinator};
+
+    let mock = MockCluster::new(2).unwrap();
+    let brokers = mock.bootstrap_servers();
+    let mut cfg = config(&brokers, "held-back");
+    cfg.kafka.create_topics = false;
+    let outputs = [
+        cfg.kafka.topics.metrics.clone(),
+        cfg.kafka.topics.alerts.clone(),
+    ];
+    for spec in sideline_kafka::topics::contract(&cfg.kafka) {
+        mock.create_topic(&spec.name, spec.partitions, 1).unwrap();
+        let leader = if outputs.contains(&spec.name) { 1 } else { 2 };
+        for p in 0..spec.partitions {
+            mock.partition_leader(&spec.name, p, Some(leader)).unwrap();
+        }
+    }
+    mock.coordinator(MockCoordinator::Group("held-back".into()), 2)
+        .unwrap();
+    let mcfg = MatchConfig {
+        half_min: 4.0,
+        break_min: 0.5,
+        ..MatchConfig::default()
+    };
+    let (batches, sim) = match_batches(&mcfg);
+    produce_profiles(&brokers, &cfg.kafka, &sim);
+    let samples = batches.iter().map(|(_, b)| b.samples.len()).sum::<usize>() as f64;
+    let offline = offline(&mcfg);
+    let dir = tempfile::tempdir().unwrap();
+
+    // The first half goes through; then broker 1 goes down and the rest is read.
+    let (first_half, rest) = batches.split_at(batches.len() / 2);
+    let producer = test_producer(&brokers);
+    produce_batches(&producer, &cfg.kafka.topics.samples, first_half);
+    let mut first = Proc::spawn(&cfg, dir.path(), "first");
+    first
+        .wait_metric(
+            "sideline_processor_samples_total",
+            first_half
+                .iter()
+                .map(|(_, b)| b.samples.len())
+                .sum::<usize>() as f64,
+            Duration::from_secs(120),
+        )
+        .await;
+    first
+        .wait_metric(
+            "sideline_processor_checkpoints_total",
+            1.0,
+            Duration::from_secs(60),
+        )
+        .await;
+    mock.broker_down(1).unwrap();
+    produce_batches(&producer, &cfg.kafka.topics.samples, rest);
+    first
+        .wait_metric(
+            "sideline_processor_samples_total",
+            samples,
+            Duration::from_secs(120),
+        )
+        .await;
+    // Checkpoints taken while the outputs before them wait (every 2 s here).
+    let taken = first.metric("sideline_processor_checkpoints_waiting").await;
+    first
+        .wait_metric(
+            "sideline_processor_checkpoints_waiting",
+            taken + 2.0,
+            Duration::from_secs(60),
+        )
+        .await;
+    first.kill9();
+    mock.broker_up(1).unwrap();
+
+    let second = Proc::spawn(&cfg, dir.path(), "second");
+    wait_last_seconds(
+        &brokers,
+        &cfg.kafka.topics.metrics,
+        &offline.last,
+        Duration::from_secs(120),
+    )
+    .await;
+    second.terminate();
+    let metrics = read_metrics(&brokers, &cfg.kafka.topics.metrics);
+    let alerts = read_alerts(&brokers, &cfg.kafka.topics.alerts);
+    let got: std::collections::BTreeSet<(String, i64)> = metrics
+        .iter()
+        .map(|m| (m.player_id.clone(), m.t_us))
+        .collect();
+    let missing: Vec<_> = offline.seconds.difference(&got).collect();
+    assert!(
+        missing.is_empty(),
+        "{} (player, second) outputs never produced, e.g. {:?}",
+        missing.len(),
+        &missing[..missing.len().min(5)]
+    );
+    assert_same_as_offline(&offline, &metrics, &alerts, Outputs::RepeatedIdentically);
+}
