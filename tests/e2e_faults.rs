@@ -97,10 +97,26 @@ async fn processor_caught_up(p: &Pipeline, since: Instant) -> f64 {
     since.elapsed().as_secs_f64()
 }
 
+/// How a service is stopped.
+#[derive(Clone, Copy, PartialEq)]
+enum Stop {
+    /// SIGKILL: no chance to flush or commit anything.
+    Kill9,
+    /// SIGTERM: its clean shutdown (drain, final checkpoint, disconnect).
+    Term,
+}
+
 async fn kill_and_restart(role: &'static str, down: Duration) {
+    stop_and_restart(role, Stop::Kill9, down).await;
+}
+
+async fn stop_and_restart(role: &'static str, how: Stop, down: Duration) {
     let mut r = start(vec![]).await;
     r.feed.play(0.45).await;
-    r.p.kill9(role);
+    match how {
+        Stop::Kill9 => r.p.kill9(role),
+        Stop::Term => r.p.terminate(role).await,
+    }
     // Pods go on sending while it is down.
     let t0 = Instant::now();
     while t0.elapsed() < down {
@@ -115,13 +131,25 @@ async fn kill_and_restart(role: &'static str, down: Duration) {
             "E2E recovery: processor caught up {s:.1} s after its restart"
         ));
     }
+    let how = match how {
+        Stop::Kill9 => "kill -9",
+        Stop::Term => "SIGTERM",
+    };
     let (p, _) = r
         .finish(
-            &format!("kill -9 {role}, restart after {down:?}"),
+            &format!("{how} {role}, restart after {down:?}"),
             &Allow::default(),
         )
         .await;
     assert_eq!(p.starts(role), 2);
+}
+
+/// A clean restart (an upgrade, a config change): ingest keeps its MQTT session when it
+/// stops, so the broker queues what pods publish meanwhile. (Fails if shutdown unsubscribes:
+/// the broker then drops every batch published until the new instance subscribes.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clean_ingest_restart_mid_match_loses_nothing() {
+    stop_and_restart("ingest", Stop::Term, Duration::from_secs(4)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -205,11 +205,8 @@ impl Pipeline {
             match role {
                 "ingest" => {
                     env.push(("SIDELINE__MQTT__PORT".into(), mqtt.port.to_string()));
-                    // A stable client id: a restarted ingest resumes its persistent session.
-                    env.push((
-                        "SIDELINE__MQTT__CLIENT_ID".into(),
-                        "sideline-ingest-e2e".into(),
-                    ));
+                    // No client id: the default (hostname and admin port) is the same for the
+                    // restarted ingest, which resumes its persistent session.
                     env.push((
                         "SIDELINE__INGEST__ROSTER_FILE".into(),
                         d.join("roster.toml").display().to_string(),
@@ -381,7 +378,24 @@ impl Pipeline {
         c.wait().unwrap();
     }
 
-    /// Start `role` again (after [`Self::kill9`]) and wait until it answers.
+    /// SIGTERM `role` and wait until it has exited (its clean shutdown).
+    pub async fn terminate(&mut self, role: &'static str) {
+        self.signal(role, "TERM");
+        let mut c = self.services.get_mut(role).unwrap().child.take().unwrap();
+        until(
+            &format!("{role} exited after SIGTERM"),
+            Duration::from_secs(60),
+            async || c.try_wait().unwrap().is_some(),
+        )
+        .await;
+        assert!(
+            c.wait().unwrap().success(),
+            "{role}: exit status after SIGTERM"
+        );
+    }
+
+    /// Start `role` again (after [`Self::kill9`] or [`Self::terminate`]) and wait until it
+    /// answers.
     pub async fn restart(&mut self, role: &'static str) {
         // The admin port of the killed process is free at once; a new one binds it.
         self.spawn(role);
@@ -472,10 +486,11 @@ impl Pipeline {
         let mut s = tokio::net::TcpStream::connect(self.addr("archive"))
             .await
             .unwrap();
+        let body = serde_json::json!({ "query": q }).to_string();
         s.write_all(
             format!(
-                "POST /api/sql?format=csv HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{q}",
-                q.len()
+                "POST /api/sql?format=csv HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
             )
             .as_bytes(),
         )

@@ -49,6 +49,11 @@ use tokio::sync::mpsc;
 
 pub use config::IngestConfig;
 use kafka_sink::ProducerSlot;
+
+/// How long after the broker gave our MQTT session to another client (same client id) the
+/// service stays not ready: longer than the longest reconnect back-off, so two instances that
+/// share an id and keep taking the session from each other are never ready.
+const TAKEN_OVER_WINDOW: Duration = Duration::from_secs(60);
 use metrics::IngestMetrics;
 use pipeline::{Outcome, Pipeline};
 
@@ -82,6 +87,7 @@ pub async fn run(
     let registry = Registry::new();
     let metrics = IngestMetrics::new(&registry)?;
     let health = Health::new(&["mqtt", "kafka", "roster"]);
+    let admin_port = http.local_addr()?.port();
     let admin_stop = CancellationToken::new();
     let admin_task = tokio::spawn(admin::serve(
         http,
@@ -91,7 +97,7 @@ pub async fn run(
         }),
         admin_stop.clone(),
     ));
-    let client_id = cfg.mqtt.client_id_for("ingest");
+    let client_id = cfg.mqtt.client_id_for("ingest", admin_port);
     let result = serve(&cfg, &client_id, &metrics, &health, &shutdown).await;
     admin_stop.cancel();
     let _ = admin_task.await;
@@ -249,6 +255,7 @@ pub async fn pump(
         );
         tokio::spawn(async move {
             let (mut connects, mut errors, mut full, mut refused) = (0, 0, 0, 0);
+            let mut taken_over = 0;
             let (mut spilled, mut spool_errors) = (0, 0);
             loop {
                 let connected = status.connected.load(Ordering::Relaxed);
@@ -256,7 +263,11 @@ pub async fn pump(
                 // what devices publish (nothing matches it), so a caller that waits for
                 // readiness before starting devices loses nothing.
                 let subscribed = connected && status.subscribed.load(Ordering::Relaxed);
-                health.set("mqtt", subscribed);
+                // Not ready while another instance with our client id keeps taking the session.
+                health.set(
+                    "mqtt",
+                    subscribed && !status.taken_over_within(TAKEN_OVER_WINDOW),
+                );
                 metrics.mqtt_connected.set(i64::from(connected));
                 metrics.mqtt_subscribed.set(i64::from(subscribed));
                 let (c, e, f, r) = (
@@ -270,6 +281,9 @@ pub async fn pump(
                 metrics.mqtt_channel_full.inc_by(f - full);
                 metrics.mqtt_refused.inc_by(r - refused);
                 (connects, errors, full, refused) = (c, e, f, r);
+                let t = status.taken_over.load(Ordering::Relaxed);
+                metrics.mqtt_taken_over.inc_by(t - taken_over);
+                taken_over = t;
                 let (s, se) = (
                     status.spilled.load(Ordering::Relaxed),
                     status.spool_errors.load(Ordering::Relaxed),
@@ -324,7 +338,9 @@ pub async fn pump(
                 }
             }
             _ = tokio::time::sleep(Duration::from_millis(5)), if !acks.is_empty() => flush(&mut acks),
-            m = rx.recv(), if pending.len() < max_inflight => match m {
+            // Draining takes nothing new: what is not handled stays unacknowledged in the
+            // broker's session and is sent again on the next connection.
+            m = rx.recv(), if pending.len() < max_inflight && !draining => match m {
                 Some(m) => {
                     metrics.inflight.inc();
                     let p = &pipeline;
@@ -337,10 +353,10 @@ pub async fn pump(
             },
             _ = shutdown.cancelled(), if !draining => {
                 draining = true;
+                // No unsubscribe: the session (subscription and all) outlives this process,
+                // so the broker queues what devices publish until the next instance connects
+                // with the same client id.
                 tracing::info!(message = "Draining in-flight messages.", inflight = pending.len());
-                if let Err(error) = client.unsubscribe(&filter).await {
-                    tracing::warn!(message = "MQTT unsubscribe failed.", %error);
-                }
                 drain_deadline.as_mut().reset(tokio::time::Instant::now() + Duration::from_secs(cfg.ingest.drain_timeout_s));
             }
             _ = &mut drain_deadline, if draining => {
@@ -352,7 +368,7 @@ pub async fn pump(
                 break;
             }
             _ = tokio::time::sleep(Duration::from_millis(200)), if draining => {
-                if pending.is_empty() && rx.is_empty() && acks.is_empty() {
+                if pending.is_empty() && acks.is_empty() {
                     break;
                 }
             }

@@ -57,6 +57,8 @@ pub struct IngestMetrics {
     pub mqtt_subscribed: IntGauge,
     /// Subscriptions the broker refused.
     pub mqtt_refused: IntCounter,
+    /// Times the broker gave our MQTT session to another client with the same id.
+    pub mqtt_taken_over: IntCounter,
     /// Messages written to the disk spool (a backlog beyond memory).
     pub spilled: IntCounter,
     /// Size of the disk spool now, bytes.
@@ -216,6 +218,11 @@ impl IngestMetrics {
                 r,
                 "sideline_ingest_mqtt_subscriptions_refused_total",
                 "Subscriptions the MQTT broker refused (ACL, bad filter); see the error log.",
+            )?,
+            mqtt_taken_over: counter(
+                r,
+                "sideline_ingest_mqtt_session_taken_over_total",
+                "Times the MQTT broker gave this instance's session to another client with the same client id (MQTT 5); not ready meanwhile.",
             )?,
             spilled: counter(
                 r,

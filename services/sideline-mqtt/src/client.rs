@@ -19,6 +19,52 @@ pub enum MqttError {
     /// A request could not be queued (the client is shutting down).
     #[error("mqtt client: {0}")]
     Client(String),
+    /// The broker closed the connection because another client connected with the same
+    /// client id (MQTT 5 DISCONNECT reason 0x8E, Session taken over). Retryable, but two
+    /// instances sharing an id take the session from each other for as long as both run.
+    #[error("mqtt session taken over: another client connected with the same client id")]
+    SessionTakenOver,
+    /// The broker closed the connection without a word (what Mosquitto 2.0 and any 3.1.1
+    /// broker do to a client whose id another client has just taken; also a broker going
+    /// down). Retryable.
+    #[error("mqtt connection: closed by the broker")]
+    ClosedByBroker,
+}
+
+impl MqttError {
+    /// Whether this is [`MqttError::SessionTakenOver`].
+    pub fn is_session_taken_over(&self) -> bool {
+        matches!(self, MqttError::SessionTakenOver)
+    }
+
+    /// Whether this is [`MqttError::ClosedByBroker`].
+    pub fn is_closed_by_broker(&self) -> bool {
+        matches!(self, MqttError::ClosedByBroker)
+    }
+}
+
+/// A v5 event-loop error, with a session take-over told apart.
+fn v5_connection_err(e: rumqttc::v5::ConnectionError) -> MqttError {
+    use rumqttc::v5::mqttbytes::v5::DisconnectReasonCode;
+    use rumqttc::v5::{ConnectionError, StateError};
+    match e {
+        ConnectionError::MqttState(StateError::ServerDisconnect {
+            reason_code: DisconnectReasonCode::SessionTakenOver,
+            ..
+        }) => MqttError::SessionTakenOver,
+        ConnectionError::MqttState(StateError::ConnectionAborted) => MqttError::ClosedByBroker,
+        e => MqttError::Connection(e.to_string()),
+    }
+}
+
+/// A 3.1.1 event-loop error, with a close by the broker told apart.
+fn v4_connection_err(e: rumqttc::ConnectionError) -> MqttError {
+    match e {
+        rumqttc::ConnectionError::MqttState(rumqttc::StateError::ConnectionAborted) => {
+            MqttError::ClosedByBroker
+        }
+        e => MqttError::Connection(e.to_string()),
+    }
 }
 
 /// Sending side, cheap to clone.
@@ -278,11 +324,7 @@ impl EventLoop {
         match self {
             EventLoop::V4(e) => {
                 use rumqttc::{Event as E, Packet as P};
-                match e
-                    .poll()
-                    .await
-                    .map_err(|e| MqttError::Connection(e.to_string()))?
-                {
+                match e.poll().await.map_err(v4_connection_err)? {
                     E::Incoming(P::ConnAck(a)) => Ok(Event::Connected {
                         session_present: a.session_present,
                     }),
@@ -309,11 +351,7 @@ impl EventLoop {
             EventLoop::V5(e) => {
                 use rumqttc::v5::Event as E;
                 use rumqttc::v5::mqttbytes::v5::Packet as P;
-                match e
-                    .poll()
-                    .await
-                    .map_err(|e| MqttError::Connection(e.to_string()))?
-                {
+                match e.poll().await.map_err(v5_connection_err)? {
                     E::Incoming(P::ConnAck(a)) => Ok(Event::Connected {
                         session_present: a.session_present,
                     }),

@@ -56,7 +56,9 @@ pub struct MqttConfig {
     pub port: u16,
     /// Protocol version.
     pub protocol: Protocol,
-    /// Client id; empty → `sideline-<role>-<pid>` (set a stable one for persistent sessions).
+    /// Client id: the broker keeps the session (subscription and unacknowledged messages)
+    /// under it, so it must be stable across restarts and unique per instance. Empty →
+    /// `sideline-<role>-<hostname>-<admin port>` ([`MqttConfig::client_id_for`]).
     pub client_id: String,
     /// Start a clean session on connect (loses unacknowledged messages across reconnects).
     pub clean_session: bool,
@@ -152,12 +154,79 @@ impl MqttConfig {
         p
     }
 
-    /// The client id to use for `role` when none is configured.
-    pub fn client_id_for(&self, role: &str) -> String {
+    /// The client id of the instance of `role` whose admin server listens on `admin_port`,
+    /// when none is configured: `sideline-<role>-<hostname>-<admin port>`. Stable across
+    /// restarts on one host (and in a Kubernetes StatefulSet, whose pod names are the
+    /// hostnames), and unique per instance (two instances on one host cannot share an admin
+    /// port). Not the process id: every container's is 1, and a new one per restart would
+    /// strand the old session's queued messages.
+    pub fn client_id_for(&self, role: &str, admin_port: u16) -> String {
         if self.client_id.is_empty() {
-            format!("sideline-{role}-{}", std::process::id())
+            format!("sideline-{role}-{}-{admin_port}", hostname())
         } else {
             self.client_id.clone()
         }
+    }
+}
+
+/// This host's name (Linux: `/proc/sys/kernel/hostname`, else `$HOSTNAME`), with anything but
+/// letters, digits, `-`, `_` and `.` replaced by `-`; `localhost` if neither is known.
+pub fn hostname() -> String {
+    let raw = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_default();
+    clean_hostname(&raw)
+}
+
+fn clean_hostname(raw: &str) -> String {
+    let name: String = raw
+        .trim()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    if name.is_empty() {
+        "localhost".into()
+    } else {
+        name
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_client_id_is_stable_per_host_and_unique_per_admin_port() {
+        let cfg = MqttConfig::default();
+        let a = cfg.client_id_for("ingest", 9101);
+        assert_eq!(a, cfg.client_id_for("ingest", 9101), "stable across calls");
+        assert_ne!(a, cfg.client_id_for("ingest", 9102));
+        assert!(
+            a.starts_with("sideline-ingest-") && a.ends_with("-9101"),
+            "{a}"
+        );
+        assert!(
+            !a.contains(&format!("-{}-", std::process::id())),
+            "no process id"
+        );
+        let set = MqttConfig {
+            client_id: "pitch-1".into(),
+            ..MqttConfig::default()
+        };
+        assert_eq!(set.client_id_for("ingest", 9101), "pitch-1");
+    }
+
+    #[test]
+    fn hostnames_are_cleaned() {
+        assert_eq!(clean_hostname("ingest-0\n"), "ingest-0");
+        assert_eq!(clean_hostname("a b/c"), "a-b-c");
+        assert_eq!(clean_hostname("  "), "localhost");
     }
 }

@@ -57,6 +57,26 @@ pub struct ConnectionStatus {
     /// Set by the owner just before [`Client::disconnect`]: the end of the connection is then
     /// expected, so the task logs it at debug level (not as a lost connection) and stops.
     pub closing: AtomicBool,
+    /// Times the broker gave our session to another client with the same client id: told by
+    /// an MQTT 5 DISCONNECT with reason 0x8E, or — Mosquitto 2.0 and 3.1.1 brokers just close
+    /// the connection — by [`TAKEN_OVER_CLOSES`] silent closes of a connection that had been
+    /// made within [`TAKEN_OVER_SPAN`], each followed by a successful reconnect (a broker that
+    /// goes down refuses the reconnect instead).
+    pub taken_over: AtomicU64,
+    /// When that last happened, ms since the Unix epoch (0: never).
+    pub taken_over_at_ms: AtomicU64,
+}
+
+/// Silent closes by the broker, within [`TAKEN_OVER_SPAN`], that count as a take-over.
+pub const TAKEN_OVER_CLOSES: usize = 3;
+/// See [`TAKEN_OVER_CLOSES`].
+pub const TAKEN_OVER_SPAN: Duration = Duration::from_secs(60);
+
+/// Milliseconds since the Unix epoch.
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 impl ConnectionStatus {
@@ -71,6 +91,14 @@ impl ConnectionStatus {
     pub fn may_ack(&self, connection: u64) -> bool {
         self.connected.load(Ordering::Relaxed)
             && self.connects.load(Ordering::Relaxed) == connection
+    }
+
+    /// Whether the session was taken over by another client within the last `window`: while
+    /// it keeps happening, the service is not ready (two instances share one client id and
+    /// take the session from each other).
+    pub fn taken_over_within(&self, window: Duration) -> bool {
+        let at = self.taken_over_at_ms.load(Ordering::Relaxed);
+        at != 0 && unix_ms().saturating_sub(at) < window.as_millis() as u64
     }
 }
 
@@ -98,6 +126,8 @@ pub async fn run_event_loop(
     let mut unsubscribed: Vec<(String, QoS)> = Vec::new();
     // SubAcks still awaited on this connection (one per subscription request).
     let mut awaiting = 0usize;
+    // When the broker last closed an established connection without a word (newest last).
+    let mut closes: std::collections::VecDeque<std::time::Instant> = Default::default();
     loop {
         if !unsubscribed.is_empty() {
             unsubscribed.retain(|(filter, qos)| match client.try_subscribe(filter, *qos) {
@@ -188,7 +218,29 @@ pub async fn run_event_loop(
                     break;
                 }
                 status.errors.fetch_add(1, Ordering::Relaxed);
-                if was {
+                let now = std::time::Instant::now();
+                if was && error.is_closed_by_broker() {
+                    closes.push_back(now);
+                }
+                while closes
+                    .front()
+                    .is_some_and(|t| now.duration_since(*t) > TAKEN_OVER_SPAN)
+                {
+                    closes.pop_front();
+                }
+                let flapping = closes.len() >= TAKEN_OVER_CLOSES;
+                if error.is_session_taken_over() || flapping {
+                    closes.clear();
+                    status.taken_over.fetch_add(1, Ordering::Relaxed);
+                    status.taken_over_at_ms.store(unix_ms(), Ordering::Relaxed);
+                    tracing::error!(
+                        message = "Another client connected with this service's MQTT client id and the broker gave it the session; not ready. Give every instance its own mqtt.client_id.",
+                        told_by_broker = error.is_session_taken_over(),
+                        retry_in_ms = max.as_millis() as u64,
+                    );
+                    // Wait the longest back-off before taking the session back.
+                    delay = max;
+                } else if was {
                     tracing::warn!(message = "MQTT connection lost; reconnecting.", %error);
                 } else {
                     tracing::debug!(message = "MQTT connect failed; retrying.", %error, delay_ms = delay.as_millis() as u64);

@@ -10,7 +10,8 @@
 //!   selectors match their pod labels, probes and scrape annotations name the container's port,
 //!   mounts name declared volumes, ConfigMaps and Secrets referred to exist, the `--config`
 //!   file is a key of the ConfigMap and loads with the service's loader; processor replicas do
-//!   not exceed the samples topic's partitions; every Service selects a workload.
+//!   not exceed the samples topic's partitions; ingest is a StatefulSet whose pod name is each
+//!   replica's MQTT client id; every Service selects a workload.
 //! - `deploy/systemd/*.service`: the three sections, and `ExecStart` runs a real subcommand of
 //!   this `sideline` binary with `--config`.
 
@@ -83,6 +84,28 @@ fn check_config(role: &str, file: &str, env: &BTreeMap<String, String>) -> Resul
     }
 }
 
+/// An example secret as the operator fills it in: the "replace-with-…" placeholders (which
+/// the services refuse) become a random-looking value; others stay as they are.
+fn as_operator_would(example: &str) -> String {
+    if example.trim().to_lowercase().starts_with("replace-with") {
+        "f3a91c0d7e2b45a8b6c4d9e1f0a7b3c2".into()
+    } else {
+        example.to_string()
+    }
+}
+
+/// `example` (a file of `secrets.example/`), filled in as the operator would, under `dir`.
+fn operator_secret(example: &Path, dir: &tempfile::TempDir) -> PathBuf {
+    if example.is_dir() {
+        return example.to_path_buf();
+    }
+    let text =
+        std::fs::read_to_string(example).unwrap_or_else(|e| panic!("{}: {e}", example.display()));
+    let out = dir.path().join(example.file_name().unwrap());
+    std::fs::write(&out, as_operator_would(&text)).unwrap();
+    out
+}
+
 fn s(y: &Yaml) -> String {
     match y {
         Yaml::String(s) => s.clone(),
@@ -128,6 +151,7 @@ fn compose_stack_is_consistent_and_its_configurations_load() {
     ] {
         assert!(services.contains_key(want), "no service {want}");
     }
+    let filled = tempfile::tempdir().unwrap();
     let mut checked = 0;
     for (name, svc) in &services {
         let svc = merged(svc);
@@ -153,7 +177,7 @@ fn compose_stack_is_consistent_and_its_configurations_load() {
             let dst = dst.trim_end_matches(":ro").to_string();
             if src.starts_with('.') {
                 let host = if let Some(secret) = src.strip_prefix("./secrets/") {
-                    dir.join("secrets.example").join(secret)
+                    operator_secret(&dir.join("secrets.example").join(secret), &filled)
                 } else {
                     dir.join(src)
                 };
@@ -177,10 +201,15 @@ fn compose_stack_is_consistent_and_its_configurations_load() {
             .is_some_and(|i| s(i).starts_with("sideline"))
         {
             let role = command[0].as_str();
+            // Environment values naming a mounted file: where the stack mounts it from.
             let env: BTreeMap<String, String> =
                 merged(svc.get("environment").unwrap_or(&Yaml::Null))
                     .iter()
-                    .map(|(k, v)| (k.clone(), s(v)))
+                    .map(|(k, v)| {
+                        let v = s(v);
+                        let v = files.get(&v).map_or(v, |h| h.display().to_string());
+                        (k.clone(), v)
+                    })
                     .collect();
             let mut file = match command.iter().position(|c| c == "--config") {
                 Some(i) => {
@@ -244,7 +273,7 @@ fn kubernetes_manifests_are_consistent_and_their_configurations_load() {
     let secret_dir = tempfile::tempdir().unwrap();
     for d in kinds("Secret") {
         for (k, v) in merged(&d["stringData"]) {
-            std::fs::write(secret_dir.path().join(k), s(&v)).unwrap();
+            std::fs::write(secret_dir.path().join(k), as_operator_would(&s(&v))).unwrap();
         }
     }
     let mut workload_labels = Vec::new();
@@ -329,6 +358,19 @@ fn kubernetes_manifests_are_consistent_and_their_configurations_load() {
                 &format!("{}/", secret_dir.path().display()),
             );
             check_config(&role, &text, &BTreeMap::new()).unwrap_or_else(|e| panic!("{name}: {e}"));
+            if role == "ingest" {
+                // Each replica its own stable MQTT session: a StatefulSet whose pod name is
+                // the client id (two replicas with one id take the session from each other).
+                assert_eq!(w["kind"].as_str(), Some("StatefulSet"), "{name}");
+                let id_from_pod_name = c["env"].as_vec().is_some_and(|env| {
+                    env.iter().any(|e| {
+                        e["name"].as_str() == Some("SIDELINE__MQTT__CLIENT_ID")
+                            && e["valueFrom"]["fieldRef"]["fieldPath"].as_str()
+                                == Some("metadata.name")
+                    })
+                });
+                assert!(id_from_pod_name, "{name}: MQTT client id not the pod name");
+            }
             if role == "process" {
                 let replicas = w["spec"]["replicas"].as_i64().unwrap();
                 let partitions =

@@ -55,10 +55,7 @@ async fn killing_and_restarting_kafka_mid_stream_loses_no_sample() {
 
     let records = samples(&env.kafka.brokers(), batches.len(), Duration::from_secs(60));
     let counts = counts(&records);
-    let missing = batches
-        .iter()
-        .filter(|b| !counts.contains_key(&(b.device.clone(), b.seq)))
-        .count();
+    let missing = missing(&batches, &counts);
     assert_eq!(
         missing,
         0,
@@ -128,10 +125,7 @@ async fn restarting_mosquitto_reconnects_resubscribes_and_continues() {
     p.close().await;
     let records = samples(&env.kafka.brokers(), batches.len(), Duration::from_secs(30));
     let counts = counts(&records);
-    let missing = batches
-        .iter()
-        .filter(|b| !counts.contains_key(&(b.device.clone(), b.seq)))
-        .count();
+    let missing = missing(&batches, &counts);
     assert_eq!(missing, 0, "{}", env.mqtt.log());
     svc.stop.cancel();
     svc.task.await.unwrap().unwrap();
@@ -158,10 +152,7 @@ async fn two_instances_on_one_shared_subscription_split_the_work_and_lose_nothin
     p.close().await;
     let records = samples(&env.kafka.brokers(), batches.len(), Duration::from_secs(30));
     let counts = counts(&records);
-    let missing = batches
-        .iter()
-        .filter(|x| !counts.contains_key(&(x.device.clone(), x.seq)))
-        .count();
+    let missing = missing(&batches, &counts);
     assert_eq!(missing, 0);
     assert_eq!(records.len(), counts.len(), "no duplicates without faults");
     let (na, nb) = (
@@ -218,10 +209,7 @@ async fn while_kafka_is_down_at_most_max_inflight_messages_are_held_and_the_rest
     p.close().await;
     let records = samples(&env.kafka.brokers(), batches.len(), Duration::from_secs(60));
     let counts = counts(&records);
-    let missing = batches
-        .iter()
-        .filter(|b| !counts.contains_key(&(b.device.clone(), b.seq)))
-        .count();
+    let missing = missing(&batches, &counts);
     assert_eq!(missing, 0, "{missing} of {} lost", batches.len());
     svc.stop.cancel();
     svc.task.await.unwrap().unwrap();
@@ -256,10 +244,7 @@ async fn a_shutdown_with_kafka_down_leaves_unfinished_messages_to_the_broker_and
     let svc = start(cfg).await;
     let records = samples(&env.kafka.brokers(), batches.len(), Duration::from_secs(60));
     let counts = counts(&records);
-    let missing = batches
-        .iter()
-        .filter(|b| !counts.contains_key(&(b.device.clone(), b.seq)))
-        .count();
+    let missing = missing(&batches, &counts);
     assert_eq!(
         missing,
         0,
@@ -268,4 +253,71 @@ async fn a_shutdown_with_kafka_down_leaves_unfinished_messages_to_the_broker_and
     );
     svc.stop.cancel();
     svc.task.await.unwrap().unwrap();
+}
+
+/// A clean restart (SIGTERM's path) while pods go on publishing: shutdown keeps the MQTT
+/// session (no unsubscribe), so the broker queues what arrives meanwhile for the same client
+/// id, and the new instance gets it. (Fails if shutdown unsubscribes: the broker drops every
+/// message published until the new instance subscribes again.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clean_restart_while_pods_publish_loses_nothing() {
+    let env = brokers();
+    let (batches, sim) = short_match(12.0);
+    let roster = env.roster(&sim);
+    let cfg = config(env.mqtt.port, &env.kafka.brokers(), &roster, "ingest-clean");
+    let svc = start(cfg.clone()).await;
+    wait_ready(&svc, Duration::from_secs(60)).await;
+    let p = Publisher::connect(env.mqtt.port, "pub-clean").await;
+    let third = batches.len() / 3;
+    paced(&p, &batches[..third], 400.0).await;
+    svc.stop.cancel();
+    svc.task.await.unwrap().unwrap();
+    // Down: the pods go on.
+    paced(&p, &batches[third..2 * third], 400.0).await;
+    let svc = start(cfg).await;
+    wait_ready(&svc, Duration::from_secs(60)).await;
+    paced(&p, &batches[2 * third..], 400.0).await;
+    p.close().await;
+    let records = samples(&env.kafka.brokers(), batches.len(), Duration::from_secs(60));
+    let counts = counts(&records);
+    let missing = missing(&batches, &counts);
+    assert_eq!(
+        missing,
+        0,
+        "{missing} of {} lost across a clean restart ({} published while it was down)",
+        batches.len(),
+        third
+    );
+    svc.stop.cancel();
+    svc.task.await.unwrap().unwrap();
+}
+
+/// Two instances configured with one client id: the broker gives the session to whichever
+/// connected last and closes the other's connection (Mosquitto 2.0 without a DISCONNECT).
+/// Each says so — an ERROR log, a counter — and is not ready, instead of flapping silently.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_with_one_client_id_report_the_session_take_over() {
+    let env = brokers();
+    let (_, sim) = short_match(1.0);
+    let roster = env.roster(&sim);
+    let cfg = config(env.mqtt.port, &env.kafka.brokers(), &roster, "ingest-same");
+    let a = start(cfg.clone()).await;
+    wait_ready(&a, Duration::from_secs(60)).await;
+    let b = start(cfg).await;
+    const TAKEN: &str = "sideline_ingest_mqtt_session_taken_over_total";
+    // b takes the session from a; after its back-off a takes it back from b; and so on.
+    wait_metric(&a, TAKEN, 1.0, Duration::from_secs(30)).await;
+    wait_metric(&b, TAKEN, 1.0, Duration::from_secs(30)).await;
+    for (name, s) in [("a", &a), ("b", &b)] {
+        let (code, body) = http_get(s.http, "/readyz").await;
+        assert_eq!(
+            code, 503,
+            "{name} ready while its session is taken over: {body}"
+        );
+        assert!(body.contains("mqtt"), "{name}: {body}");
+    }
+    for s in [a, b] {
+        s.stop.cancel();
+        s.task.await.unwrap().unwrap();
+    }
 }

@@ -228,6 +228,14 @@ pub fn samples(
 }
 
 /// How many times each (device, seq) appears.
+/// Batches of `batches` not among `counts` (by device and sequence number).
+pub fn missing(batches: &[Batch], counts: &HashMap<(String, u64), usize>) -> usize {
+    batches
+        .iter()
+        .filter(|b| !counts.contains_key(&(b.device.clone(), b.seq)))
+        .count()
+}
+
 pub fn counts(records: &[(String, pb::SampleBatch, Record)]) -> HashMap<(String, u64), usize> {
     let mut m = HashMap::new();
     for (_, b, _) in records {
