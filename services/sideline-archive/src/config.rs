@@ -36,6 +36,91 @@ pub struct ArchiveSettings {
     /// Rejoin the group when a partition has records waiting and no committed progress this
     /// long, s (0 = never; see `sideline_kafka::watchdog`).
     pub orphan_grace_s: u64,
+    /// `POST /api/sql`.
+    #[serde(default)]
+    pub sql: SqlApi,
+}
+
+/// `POST /api/sql`: read-only queries, bounded, behind a bearer token.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SqlApi {
+    /// File holding the bearer token (at least 16 characters) that requests must carry
+    /// (`Authorization: Bearer …`). Required when `http.listen` is not a loopback address.
+    pub token_file: Option<PathBuf>,
+    /// Most rows one result may have.
+    pub max_rows: usize,
+    /// Longest a query may run, s.
+    pub timeout_s: u64,
+    /// Memory for one query's sorts, joins and aggregations, MiB.
+    pub memory_mb: usize,
+}
+
+impl Default for SqlApi {
+    fn default() -> Self {
+        SqlApi {
+            token_file: None,
+            max_rows: 100_000,
+            timeout_s: 30,
+            memory_mb: 512,
+        }
+    }
+}
+
+/// Shortest bearer token accepted.
+pub const MIN_TOKEN_CHARS: usize = 16;
+
+impl SqlApi {
+    /// The token from `token_file` (trimmed), if one is configured.
+    pub fn token(&self) -> Result<Option<String>, String> {
+        let Some(f) = &self.token_file else {
+            return Ok(None);
+        };
+        let t = std::fs::read_to_string(f)
+            .map_err(|e| format!("archive.sql.token_file: {}: {e}", f.display()))?;
+        let t = t.trim().to_string();
+        if t.chars().count() < MIN_TOKEN_CHARS {
+            return Err(format!(
+                "archive.sql.token_file: {}: the token must have at least {MIN_TOKEN_CHARS} characters",
+                f.display()
+            ));
+        }
+        let lower = t.to_lowercase();
+        if lower.starts_with("replace-with") || lower.contains("change-me") {
+            return Err(format!(
+                "archive.sql.token_file: {}: still the example placeholder",
+                f.display()
+            ));
+        }
+        Ok(Some(t))
+    }
+
+    fn problems(&self, listen: &str) -> Vec<String> {
+        let mut p = Vec::new();
+        match self.token() {
+            Err(e) => p.push(e),
+            Ok(None) => {
+                if let Ok(addr) = listen.parse::<std::net::SocketAddr>()
+                    && !addr.ip().is_loopback()
+                {
+                    p.push(format!(
+                        "archive.sql.token_file: required when http.listen ({listen}) is not a loopback address: POST /api/sql would answer anyone on the network"
+                    ));
+                }
+            }
+            Ok(Some(_)) => {}
+        }
+        if !(1..=10_000_000).contains(&self.max_rows) {
+            p.push("archive.sql.max_rows: 1..=10000000".into());
+        }
+        if !(1..=3600).contains(&self.timeout_s) {
+            p.push("archive.sql.timeout_s: 1..=3600".into());
+        }
+        if !(16..=65_536).contains(&self.memory_mb) {
+            p.push("archive.sql.memory_mb: 16..=65536".into());
+        }
+        p
+    }
 }
 
 /// The whole configuration.
@@ -82,6 +167,7 @@ impl Validate for ArchiveConfig {
         if a.orphan_grace_s != 0 && a.orphan_grace_s <= 2 * a.flush_interval_s {
             p.push("archive.orphan_grace_s: 0 (off) or more than 2 × flush_interval_s".into());
         }
+        p.extend(a.sql.problems(&self.http.listen));
         if self.http.listen.parse::<std::net::SocketAddr>().is_err() {
             p.push(format!(
                 "http.listen: {:?} is not host:port",
@@ -132,5 +218,35 @@ mod tests {
             .object_store
             .insert("allow_http".into(), "true".into());
         assert!(s3.problems().is_empty(), "{:?}", s3.problems());
+    }
+
+    #[test]
+    fn the_sql_api_needs_a_real_token_beyond_loopback() {
+        let c: ArchiveConfig = toml::from_str(DEFAULTS).unwrap();
+        let mut open = c.clone();
+        open.http.listen = "0.0.0.0:9304".into();
+        assert!(
+            open.problems()
+                .join("\n")
+                .contains("archive.sql.token_file: required"),
+            "{:?}",
+            open.problems()
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("token");
+        for (token, want) in [
+            ("short", Some("at least 16")),
+            ("replace-with-a-long-random-token", Some("placeholder")),
+            ("3f9c1e7a5b2d4c6e8f0a1b3c", None),
+        ] {
+            std::fs::write(&f, format!("{token}\n")).unwrap();
+            let mut with = open.clone();
+            with.archive.sql.token_file = Some(f.clone());
+            let p = with.problems().join("\n");
+            match want {
+                Some(w) => assert!(p.contains(w), "{token}: {p}"),
+                None => assert!(p.is_empty(), "{token}: {p}"),
+            }
+        }
     }
 }

@@ -11,7 +11,8 @@
 //! - [`metric_rows`]: the metrics and alerts row builders.
 //! - [`store`]: the commit protocol; [`backend`]: a local directory or an object store under it.
 //! - [`archiver`]: the core: records in, rows buffered, flushes committed with offsets.
-//! - [`service`]: the Kafka consumer group around the core.
+//! - [`service`]: the Kafka consumer group around the core; [`sql_api`]: its `POST /api/sql`
+//!   (read-only, bounded, authenticated).
 //! - [`query`]: DataFusion over the archive.
 //! - [`baselines`]: daily loads, trends against the player's own history, the engine's
 //!   baseline as of a day.
@@ -31,6 +32,7 @@ pub mod report;
 pub mod reprocess;
 pub mod schema;
 pub mod service;
+pub mod sql_api;
 pub mod store;
 
 pub use archiver::{Archiver, FlushPolicy, Topics};

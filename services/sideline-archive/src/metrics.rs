@@ -27,6 +27,9 @@ pub struct ArchiveMetrics {
     pub commit_seconds: Histogram,
     /// Rows waiting for the next commit.
     pub buffered: IntGauge,
+    /// `POST /api/sql` requests, by outcome (`ok`, `unauthorized`, `unsupported_media_type`,
+    /// `bad_request`, `forbidden`, `too_many_rows`, `timeout`, `busy`).
+    pub sql_requests: IntCounterVec,
 }
 
 impl ArchiveMetrics {
@@ -69,6 +72,14 @@ impl ArchiveMetrics {
         r.register(Box::new(files.clone()))?;
         r.register(Box::new(commit_seconds.clone()))?;
         r.register(Box::new(buffered.clone()))?;
+        let sql_requests = IntCounterVec::new(
+            Opts::new(
+                "sideline_archive_sql_requests_total",
+                "POST /api/sql requests, by outcome (refused ones: unauthorized, forbidden, …).",
+            ),
+            &["outcome"],
+        )?;
+        r.register(Box::new(sql_requests.clone()))?;
         // Every table's series exist from the start (0, not "no data").
         for t in crate::schema::Table::ALL {
             rows.with_label_values(&[t.name()]);
@@ -85,6 +96,7 @@ impl ArchiveMetrics {
             files,
             commit_seconds,
             buffered,
+            sql_requests,
         })
     }
 

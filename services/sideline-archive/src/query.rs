@@ -15,7 +15,10 @@ use std::path::Path;
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::{DataType, Schema};
+use datafusion::execution::context::SQLOptions;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
+use futures::StreamExt;
 
 use crate::backend::{self, BackendError, Options};
 use crate::schema::Table;
@@ -38,6 +41,12 @@ pub enum QueryError {
     /// Writing Parquet failed.
     #[error("parquet: {0}")]
     Parquet(#[from] parquet::errors::ParquetError),
+    /// A statement that is not a query (DDL, DML, COPY, SET) where only queries are allowed.
+    #[error("only SELECT, WITH, EXPLAIN and SHOW are allowed here: {0}")]
+    Forbidden(String),
+    /// The result has more rows than allowed.
+    #[error("the result has more than {0} rows: narrow the query or add a LIMIT")]
+    TooManyRows(usize),
 }
 
 /// Partition columns, in directory order.
@@ -59,7 +68,26 @@ pub async fn context(root: &Path) -> Result<SessionContext, QueryError> {
 
 /// [`context`] with object-store settings.
 pub async fn context_with(root: &Path, opts: &Options) -> Result<SessionContext, QueryError> {
-    let ctx = SessionContext::new_with_config(SessionConfig::new().with_information_schema(true));
+    context_limited(root, opts, None).await
+}
+
+/// [`context_with`], its queries given at most `memory_bytes` for sorts, joins and
+/// aggregations (beyond it they spill or fail with a resources error) when set.
+pub async fn context_limited(
+    root: &Path,
+    opts: &Options,
+    memory_bytes: Option<usize>,
+) -> Result<SessionContext, QueryError> {
+    let config = SessionConfig::new().with_information_schema(true);
+    let ctx = match memory_bytes {
+        Some(bytes) => SessionContext::new_with_config_rt(
+            config,
+            RuntimeEnvBuilder::new()
+                .with_memory_limit(bytes, 1.0)
+                .build_arc()?,
+        ),
+        None => SessionContext::new_with_config(config),
+    };
     let remote = match backend::remote_url(root) {
         Some(url) => {
             let (store, prefix, bucket) = backend::object_store(url, opts)?;
@@ -104,6 +132,39 @@ pub async fn context_with(root: &Path, opts: &Options) -> Result<SessionContext,
 /// Run `sql` and collect the result.
 pub async fn run(ctx: &SessionContext, sql: &str) -> Result<Vec<RecordBatch>, QueryError> {
     Ok(ctx.sql(sql).await?.collect().await?)
+}
+
+/// Run `sql` only if it is a query — no DDL (`CREATE EXTERNAL TABLE` would read any file of the
+/// host), no DML or `COPY … TO` (would write files), no `SET` — checked on the planned
+/// statement, subqueries and `EXPLAIN ANALYZE` included, before anything runs; and collect at
+/// most `max_rows` rows.
+pub async fn run_read_only(
+    ctx: &SessionContext,
+    sql: &str,
+    max_rows: usize,
+) -> Result<Vec<RecordBatch>, QueryError> {
+    let plan = ctx.state().create_logical_plan(sql).await?;
+    SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false)
+        .verify_plan(&plan)
+        .map_err(|e| QueryError::Forbidden(e.strip_backtrace()))?;
+    let mut stream = ctx
+        .execute_logical_plan(plan)
+        .await?
+        .execute_stream()
+        .await?;
+    let (mut out, mut rows) = (Vec::new(), 0usize);
+    while let Some(b) = stream.next().await {
+        let b = b?;
+        rows += b.num_rows();
+        if rows > max_rows {
+            return Err(QueryError::TooManyRows(max_rows));
+        }
+        out.push(b);
+    }
+    Ok(out)
 }
 
 /// Output formats.

@@ -1,5 +1,6 @@
 //! `sideline archive`: a consumer group on the samples, metrics and alerts topics feeding the
-//! [`Archiver`], and the HTTP server (`/healthz`, `/readyz`, `/metrics`, `POST /api/sql`).
+//! [`Archiver`], and the HTTP server (`/healthz`, `/readyz`, `/metrics`, and `POST /api/sql`:
+//! [`crate::sql_api`]).
 //!
 //! Exactly once: the archive's manifests, not Kafka, say what is archived. Records at or below
 //! a partition's archived offset are skipped, so what Kafka redelivers after a crash is never
@@ -14,11 +15,6 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::Router as HttpRouter;
-use axum::extract::{Query, State};
-use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use axum::routing::post;
 use futures::StreamExt;
 use prometheus::Registry;
 use rdkafka::client::ClientContext;
@@ -33,10 +29,9 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::archiver::{Archiver, FlushPolicy, Topics};
-use crate::backend::Options;
 use crate::config::ArchiveConfig;
 use crate::metrics::ArchiveMetrics;
-use crate::query::{self, Output};
+use crate::sql_api;
 use crate::store::{ArchiveError, Store};
 
 /// Why the service stopped.
@@ -113,48 +108,6 @@ fn commit_offsets<C: Consumer<X>, X: ConsumerContext>(
     Ok(())
 }
 
-#[derive(serde::Deserialize)]
-struct SqlParams {
-    format: Option<String>,
-}
-
-/// `POST /api/sql` (body: the query; `?format=json|csv|table`, default json lines).
-pub fn sql_router(root: std::path::PathBuf, opts: Options) -> HttpRouter {
-    HttpRouter::new()
-        .route("/api/sql", post(sql))
-        .with_state(Arc::new((root, opts)))
-}
-
-async fn sql(
-    State(at): State<Arc<(std::path::PathBuf, Options)>>,
-    Query(p): Query<SqlParams>,
-    body: String,
-) -> Response {
-    let out: Output = match p.format.as_deref().unwrap_or("json").parse() {
-        Ok(o) => o,
-        Err(e) => return (StatusCode::BAD_REQUEST, e).into_response(),
-    };
-    let result = async {
-        let ctx = query::context_with(&at.0, &at.1).await?;
-        let batches = query::run(&ctx, &body).await?;
-        let mut buf = Vec::new();
-        query::write(&batches, out, &mut buf)?;
-        Ok::<_, query::QueryError>(buf)
-    }
-    .await;
-    match result {
-        Ok(buf) => {
-            let ct = match out {
-                Output::Csv => "text/csv",
-                Output::Json => "application/x-ndjson",
-                Output::Table => "text/plain; charset=utf-8",
-            };
-            ([(header::CONTENT_TYPE, ct)], buf).into_response()
-        }
-        Err(e) => (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
-    }
-}
-
 /// Run until `shutdown`.
 pub async fn run(
     cfg: ArchiveConfig,
@@ -164,15 +117,24 @@ pub async fn run(
     let registry = Registry::new();
     let metrics = ArchiveMetrics::new(&registry)?;
     let health = Health::new(&["kafka", "archive"]);
+    let http_stop = CancellationToken::new();
+    let token = cfg
+        .archive
+        .sql
+        .token()
+        .map_err(|e| ServiceError::Io(std::io::Error::other(e)))?;
     let app = admin::router(AdminState {
         health: health.clone(),
         registry,
     })
-    .merge(sql_router(
-        cfg.archive.dir.clone(),
-        cfg.archive.object_store.clone(),
-    ));
-    let http_stop = CancellationToken::new();
+    .merge(sql_api::router(sql_api::SqlState {
+        root: cfg.archive.dir.clone(),
+        opts: cfg.archive.object_store.clone(),
+        token,
+        limits: cfg.archive.sql.clone(),
+        metrics: metrics.clone(),
+        runtime: sql_api::QueryRuntime::start(http_stop.clone())?,
+    }));
     let http_task = tokio::spawn(admin::serve(http, app, http_stop.clone()));
     let result = consume(&cfg, metrics, &health, &shutdown).await;
     http_stop.cancel();

@@ -23,12 +23,7 @@ pub async fn ingest(a: &ServiceArgs) -> Result<()> {
     let cfg: sideline_ingest::IngestConfig =
         load(sideline_ingest::config::DEFAULTS, a.config.as_deref())?;
     if a.print_config {
-        let mut shown = cfg.clone();
-        if shown.mqtt.password.is_some() {
-            shown.mqtt.password = Some("(hidden)".into());
-        }
-        hide_secrets(&mut shown.kafka);
-        print!("{}", toml::to_string_pretty(&shown)?);
+        print!("{}", shown(&cfg)?);
         return Ok(());
     }
     sideline_common::telemetry::init(cfg.log.format, &cfg.log.level);
@@ -42,9 +37,7 @@ pub async fn process(a: &ServiceArgs) -> Result<()> {
     let cfg: sideline_processor::ProcessorConfig =
         load(sideline_processor::config::DEFAULTS, a.config.as_deref())?;
     if a.print_config {
-        let mut shown = cfg.clone();
-        hide_secrets(&mut shown.kafka);
-        print!("{}", toml::to_string_pretty(&shown)?);
+        print!("{}", shown(&cfg)?);
         return Ok(());
     }
     sideline_common::telemetry::init(cfg.log.format, &cfg.log.level);
@@ -58,14 +51,7 @@ pub async fn alert(a: &ServiceArgs) -> Result<()> {
     let cfg: sideline_alerter::config::AlerterConfig =
         load(sideline_alerter::config::DEFAULTS, a.config.as_deref())?;
     if a.print_config {
-        let mut shown = cfg.clone();
-        hide_secrets(&mut shown.kafka);
-        for d in &mut shown.alerter.destinations {
-            if d.url.is_some() {
-                d.url = Some("(hidden)".into());
-            }
-        }
-        print!("{}", toml::to_string_pretty(&shown)?);
+        print!("{}", shown(&cfg)?);
         return Ok(());
     }
     sideline_common::telemetry::init(cfg.log.format, &cfg.log.level);
@@ -80,9 +66,7 @@ pub async fn archive(a: &ServiceArgs) -> Result<()> {
     let cfg: sideline_archive::config::ArchiveConfig =
         load(sideline_archive::config::DEFAULTS, a.config.as_deref())?;
     if a.print_config {
-        let mut shown = cfg.clone();
-        hide_secrets(&mut shown.kafka);
-        print!("{}", toml::to_string_pretty(&shown)?);
+        print!("{}", shown(&cfg)?);
         return Ok(());
     }
     sideline_common::telemetry::init(cfg.log.format, &cfg.log.level);
@@ -91,12 +75,49 @@ pub async fn archive(a: &ServiceArgs) -> Result<()> {
     Ok(())
 }
 
-/// Librdkafka settings that look like secrets are not printed.
-fn hide_secrets(kafka: &mut sideline_kafka::KafkaConfig) {
-    for (k, v) in kafka.client.iter_mut() {
-        if k.contains("password") || k.contains("secret") {
-            *v = "(hidden)".into();
+/// The configuration as TOML for `--print-config`, every secret hidden: any value whose key
+/// names a secret (passwords, secrets, tokens, access and private keys, credentials, PEM
+/// material, webhook URLs — which carry their secret in the path) at any depth, including
+/// the free-form maps (librdkafka's `kafka.client`, `archive.object_store`). Keys naming a
+/// file (`…_file`, `….location`) are paths, shown.
+fn shown<T: serde::Serialize>(cfg: &T) -> Result<String> {
+    let mut v = toml::Value::try_from(cfg)?;
+    hide(&mut v, false);
+    Ok(toml::to_string_pretty(&v)?)
+}
+
+const SECRET_KEYS: [&str; 9] = [
+    "password",
+    "secret",
+    "token",
+    "access_key",
+    "private",
+    "credential",
+    "pem",
+    "webhook",
+    "url",
+];
+
+fn is_secret(key: &str) -> bool {
+    let k = key.to_lowercase();
+    let path = k.ends_with("_file")
+        || k.ends_with("_files")
+        || k.ends_with("_dir")
+        || k.ends_with(".location")
+        || k == "public_url";
+    !path && SECRET_KEYS.iter().any(|s| k.contains(s))
+}
+
+fn hide(v: &mut toml::Value, secret: bool) {
+    match v {
+        toml::Value::Table(t) => {
+            for (k, x) in t.iter_mut() {
+                hide(x, secret || is_secret(k));
+            }
         }
+        toml::Value::Array(a) => a.iter_mut().for_each(|x| hide(x, secret)),
+        toml::Value::String(s) if secret && !s.is_empty() => *s = "(hidden)".into(),
+        _ => {}
     }
 }
 
@@ -109,4 +130,78 @@ async fn admin(
         .with_context(|| format!("cannot listen on {listen}"))?;
     tracing::info!(message = "Admin HTTP listening.", addr = %listen);
     Ok((listener, sideline_common::shutdown::on_signal()))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn print_config_hides_every_secret_and_shows_paths() {
+        let mut archive: sideline_archive::config::ArchiveConfig =
+            load(sideline_archive::config::DEFAULTS, None).unwrap();
+        let o = &mut archive.archive.object_store;
+        o.insert("access_key_id".into(), "AKIAEXAMPLEKEYID0001".into());
+        o.insert(
+            "secret_access_key".into(),
+            "wJalrXUtnFEMIK7MDENGbPxRfiCY".into(),
+        );
+        o.insert("session_token".into(), "FwoGZXIvYXdzEJr//////////".into());
+        o.insert("endpoint".into(), "http://minio:9000".into());
+        archive.archive.sql.token_file = Some("/run/secrets/archive-sql-token".into());
+        archive
+            .kafka
+            .client
+            .insert("sasl.password".into(), "kafka-pass-1".into());
+        archive
+            .kafka
+            .client
+            .insert("ssl.key.pem".into(), "-----BEGIN PRIVATE KEY-----".into());
+        archive
+            .kafka
+            .client
+            .insert("ssl.key.location".into(), "/etc/kafka/key.pem".into());
+        let out = shown(&archive).unwrap();
+        for secret in [
+            "AKIAEXAMPLEKEYID0001",
+            "wJalrXUtnFEMIK7MDENGbPxRfiCY",
+            "FwoGZXIvYXdzEJr",
+            "kafka-pass-1",
+            "BEGIN PRIVATE KEY",
+        ] {
+            assert!(!out.contains(secret), "{secret} printed:\n{out}");
+        }
+        for shown_as_is in [
+            "http://minio:9000",
+            "/run/secrets/archive-sql-token",
+            "/etc/kafka/key.pem",
+        ] {
+            assert!(out.contains(shown_as_is), "{shown_as_is} hidden:\n{out}");
+        }
+
+        let mut ingest: sideline_ingest::IngestConfig =
+            load(sideline_ingest::config::DEFAULTS, None).unwrap();
+        ingest.mqtt.password = Some("mqtt-pass-1".into());
+        assert!(!shown(&ingest).unwrap().contains("mqtt-pass-1"));
+
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("alert.toml");
+        std::fs::write(
+            &f,
+            "[alerter]\nack_secret = \"ack-secret-0123456789abcdef\"\n\
+             [[alerter.destinations]]\nname = \"bench\"\nformat = \"slack\"\n\
+             url = \"https://hooks.slack.com/services/T0/B0/abcdefSECRET\"\n",
+        )
+        .unwrap();
+        let alert: sideline_alerter::config::AlerterConfig =
+            load(sideline_alerter::config::DEFAULTS, Some(&f)).unwrap();
+        assert_eq!(alert.alerter.destinations.len(), 1);
+        let out = shown(&alert).unwrap();
+        for secret in ["abcdefSECRET", "ack-secret-0123456789abcdef"] {
+            assert!(!out.contains(secret), "{secret} printed:\n{out}");
+        }
+        assert!(out.contains("public_url"), "{out}");
+    }
 }

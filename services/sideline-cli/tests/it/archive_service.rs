@@ -295,12 +295,14 @@ async fn kill_and_restart(root: &std::path::Path, opts: &Options, env: &[(String
     assert!(body.contains("nope"), "{body}");
 }
 
-async fn post(addr: std::net::SocketAddr, path: &str, body: &str) -> String {
+/// POST the query `sql` as the endpoint wants it (JSON).
+async fn post(addr: std::net::SocketAddr, path: &str, sql: &str) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let body = serde_json::json!({ "query": sql }).to_string();
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
     s.write_all(
         format!(
-            "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
             body.len()
         )
         .as_bytes(),
