@@ -68,12 +68,49 @@ pub trait WindowStore: Clone + std::fmt::Debug {
     fn heap_bytes(&self) -> usize;
 }
 
-/// Ring of the last `capacity` buckets.
+/// Ring of the last `capacity` buckets. Read back from a snapshot only if its indices are
+/// inside it (a corrupt `head` would index out of bounds on the next second).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "RingParts")]
 struct Ring {
     slots: Vec<Bucket>,
     head: usize,
     len: usize,
+}
+
+/// [`Ring`] as stored, before its checks.
+#[derive(Deserialize)]
+struct RingParts {
+    slots: Vec<Bucket>,
+    head: usize,
+    len: usize,
+}
+
+impl TryFrom<RingParts> for Ring {
+    type Error = String;
+    fn try_from(r: RingParts) -> Result<Self, String> {
+        let cap = r.slots.len();
+        if cap == 0 || r.head >= cap || r.len > cap {
+            return Err(format!(
+                "window ring: head {} / length {} do not fit {cap} slots",
+                r.head, r.len
+            ));
+        }
+        Ok(Ring {
+            slots: r.slots,
+            head: r.head,
+            len: r.len,
+        })
+    }
+}
+
+/// Window lengths fit the ring (each 1 ..= its capacity).
+fn check_lengths(lengths: &[u32], ring: &Ring) -> Result<(), String> {
+    let cap = ring.slots.len();
+    match lengths.iter().find(|&&l| l == 0 || l as usize > cap) {
+        Some(l) => Err(format!("window of {l} s does not fit a ring of {cap}")),
+        None => Ok(()),
+    }
 }
 
 impl Ring {
@@ -107,12 +144,49 @@ impl Ring {
     }
 }
 
-/// Running sums, O(windows) per second.
+/// Running sums, O(windows) per second. Read back from a snapshot only if every running sum
+/// equals the sum of its window's buckets (recomputed: a corrupt sum would underflow when a
+/// second leaves the window).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "IncrementalParts")]
 pub struct IncrementalWindows {
     lengths: Vec<u32>,
     ring: Ring,
     sums: Vec<Sums>,
+}
+
+/// [`IncrementalWindows`] as stored, before its checks.
+#[derive(Deserialize)]
+struct IncrementalParts {
+    lengths: Vec<u32>,
+    ring: Ring,
+    sums: Vec<Sums>,
+}
+
+impl TryFrom<IncrementalParts> for IncrementalWindows {
+    type Error = String;
+    fn try_from(p: IncrementalParts) -> Result<Self, String> {
+        check_lengths(&p.lengths, &p.ring)?;
+        if p.sums.len() != p.lengths.len() {
+            return Err(format!(
+                "{} running sums for {} windows",
+                p.sums.len(),
+                p.lengths.len()
+            ));
+        }
+        let naive = NaiveWindows {
+            lengths: p.lengths.clone(),
+            ring: p.ring.clone(),
+        };
+        if (0..p.lengths.len()).any(|k| naive.sums(k) != p.sums[k]) {
+            return Err("running window sums disagree with their buckets".into());
+        }
+        Ok(IncrementalWindows {
+            lengths: p.lengths,
+            ring: p.ring,
+            sums: p.sums,
+        })
+    }
 }
 
 impl WindowStore for IncrementalWindows {
@@ -162,9 +236,28 @@ impl WindowStore for IncrementalWindows {
 
 /// Recompute every window from its buckets on every query: the oracle and the baseline.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "NaiveParts")]
 pub struct NaiveWindows {
     lengths: Vec<u32>,
     ring: Ring,
+}
+
+/// [`NaiveWindows`] as stored, before its checks.
+#[derive(Deserialize)]
+struct NaiveParts {
+    lengths: Vec<u32>,
+    ring: Ring,
+}
+
+impl TryFrom<NaiveParts> for NaiveWindows {
+    type Error = String;
+    fn try_from(p: NaiveParts) -> Result<Self, String> {
+        check_lengths(&p.lengths, &p.ring)?;
+        Ok(NaiveWindows {
+            lengths: p.lengths,
+            ring: p.ring,
+        })
+    }
 }
 
 impl WindowStore for NaiveWindows {
@@ -215,6 +308,67 @@ mod tests {
             }
         }
         s
+    }
+
+    #[test]
+    fn corrupt_stored_windows_are_refused_when_read_back() {
+        let mut w = IncrementalWindows::with_lengths(&[2, 5]);
+        for i in 0..7u32 {
+            w.push(&[i; FIELDS]);
+        }
+        let good = serde_json::to_value(&w).unwrap();
+        let back: IncrementalWindows = serde_json::from_value(good.clone()).unwrap();
+        assert_eq!(back, w, "a sound store reads back as it was");
+        let naive: NaiveWindows = serde_json::from_value(serde_json::json!({
+            "lengths": [2, 5], "ring": good["ring"].clone()
+        }))
+        .unwrap();
+        assert_eq!(naive.sums(1), w.sums(1));
+        let corrupt = |edit: &dyn Fn(&mut serde_json::Value)| {
+            let mut v = good.clone();
+            edit(&mut v);
+            serde_json::from_value::<IncrementalWindows>(v)
+                .expect_err("a corrupt store must be refused")
+                .to_string()
+        };
+        for (what, edit, want) in [
+            (
+                "head past the end",
+                &(|v: &mut serde_json::Value| v["ring"]["head"] = 5.into())
+                    as &dyn Fn(&mut serde_json::Value),
+                "do not fit",
+            ),
+            (
+                "length past the end",
+                &|v: &mut serde_json::Value| v["ring"]["len"] = 6.into(),
+                "do not fit",
+            ),
+            (
+                "no slots",
+                &|v: &mut serde_json::Value| v["ring"]["slots"] = serde_json::json!([]),
+                "do not fit",
+            ),
+            (
+                "a window longer than the ring",
+                &|v: &mut serde_json::Value| v["lengths"][1] = 6.into(),
+                "does not fit",
+            ),
+            (
+                "a running sum off",
+                &|v: &mut serde_json::Value| v["sums"][0][3] = 1.into(),
+                "disagree",
+            ),
+            (
+                "a sum missing",
+                &|v: &mut serde_json::Value| {
+                    v["sums"].as_array_mut().unwrap().pop();
+                },
+                "running sums for",
+            ),
+        ] {
+            let e = corrupt(edit);
+            assert!(e.contains(want), "{what}: {e}");
+        }
     }
 
     proptest! {

@@ -182,6 +182,86 @@ mod tests {
         assert_eq!(oa, ob);
     }
 
+    /// One bad record on the state topic must not crash-loop the processor: a snapshot with
+    /// any single byte changed either decodes to an engine that goes on working (a bucket
+    /// value or a speed is off, which nothing can tell) or is refused with an error (a ring
+    /// index outside its ring, running sums that disagree with their buckets, bad lengths).
+    #[test]
+    fn a_corrupt_snapshot_is_refused_or_harmless_never_a_panic() {
+        let p = Params::default();
+        let mut a: PlayerEngine = PlayerEngine::new(&p, p.version_tag().into(), "p", "t", "s");
+        let mut out = Vec::new();
+        let t0 = 1_700_000_000_000_000;
+        for k in 0..900 {
+            let v = Some(3.0 + (k % 70) as f32 * 0.12);
+            a.ingest(
+                &p,
+                Sample::xy(t0 + k * 100_000, k as f64 * 0.4, 0.0, v),
+                &mut out,
+            )
+            .unwrap();
+        }
+        let bytes = encode(42, &a).unwrap();
+        let (mut refused, mut used) = (0, 0);
+        // Every 53rd byte, three ways: spread over the whole snapshot, a few seconds in all.
+        for i in (0..bytes.len()).step_by(53) {
+            for flip in [0x01u8, 0x80, 0xff] {
+                let mut bad = bytes.clone();
+                bad[i] ^= flip;
+                match decode(&bad) {
+                    Err(_) => refused += 1,
+                    Ok(r) => {
+                        used += 1;
+                        let mut e = r.engine;
+                        let mut o = Vec::new();
+                        for k in 900..960 {
+                            let s = Sample::xy(t0 + k * 100_000, 1.0, 0.0, Some(7.5));
+                            let _ = e.ingest(&p, s, &mut o);
+                        }
+                        e.finish(&p, &mut o);
+                    }
+                }
+            }
+        }
+        assert!(refused > 0 && used > 0, "refused {refused}, used {used}");
+    }
+
+    #[test]
+    fn a_ring_index_outside_its_ring_is_refused() {
+        let p = Params::default();
+        let mut a: PlayerEngine = PlayerEngine::new(&p, p.version_tag().into(), "p", "t", "s");
+        let mut out = Vec::new();
+        for k in 0..100 {
+            a.ingest(
+                &p,
+                Sample::xy(1_700_000_000_000_000 + k * 100_000, 0.0, 0.0, Some(5.0)),
+                &mut out,
+            )
+            .unwrap();
+        }
+        // The same engine through JSON, its window ring's head moved past the end, then
+        // as a snapshot: refused at decode.
+        let mut v = serde_json::to_value(&a).unwrap();
+        let mut found = 0;
+        fn heads(v: &mut serde_json::Value, found: &mut usize) {
+            match v {
+                serde_json::Value::Object(m) => {
+                    if m.contains_key("slots") && m.contains_key("head") {
+                        let cap = m["slots"].as_array().map_or(0, Vec::len);
+                        m.insert("head".into(), (cap + 3).into());
+                        *found += 1;
+                    }
+                    m.values_mut().for_each(|x| heads(x, found));
+                }
+                serde_json::Value::Array(a) => a.iter_mut().for_each(|x| heads(x, found)),
+                _ => {}
+            }
+        }
+        heads(&mut v, &mut found);
+        assert!(found > 0, "no ring in the engine");
+        assert!(serde_json::from_value::<PlayerEngine>(v).is_err());
+    }
+
     #[test]
     fn another_format_is_refused() {
         let p = Params::default();
