@@ -340,13 +340,20 @@ async fn outputs_held_back_by_kafka_at_a_kill_are_produced_after_the_restart() {
             Duration::from_secs(120),
         )
         .await;
-    first
-        .wait_metric(
-            "sideline_processor_checkpoints_total",
-            1.0,
-            Duration::from_secs(60),
-        )
-        .await;
+    // The whole first half committed before the fault: the mock keeps at most 5 MiB per
+    // partition (librdkafka's rdkafka_mock.c) and drops the oldest records beyond that, so a
+    // commit left behind the first half could point at records the mock has since dropped
+    // (the restart would then skip them: a loss of the mock's making, seen under CPU load).
+    let ends = watermarks(&brokers, &cfg.kafka.topics.samples, cfg.kafka.partitions).await;
+    eventually_async("the first half committed", Duration::from_secs(120), || {
+        let (brokers, group, topic) = (&brokers, "held-back", &cfg.kafka.topics.samples);
+        let ends = &ends;
+        async move {
+            let committed = committed(brokers, group, topic, ends.len() as i32).await;
+            committed.iter().zip(ends).all(|(c, (_, hi))| *c >= *hi)
+        }
+    })
+    .await;
     mock.broker_down(1).unwrap();
     produce_batches(&producer, &cfg.kafka.topics.samples, rest);
     first
@@ -366,6 +373,21 @@ async fn outputs_held_back_by_kafka_at_a_kill_are_produced_after_the_restart() {
         )
         .await;
     first.kill9();
+    // Nothing the group has still to read was dropped by the mock's size limit.
+    let lows = watermarks(&brokers, &cfg.kafka.topics.samples, cfg.kafka.partitions).await;
+    let committed = committed(
+        &brokers,
+        "held-back",
+        &cfg.kafka.topics.samples,
+        cfg.kafka.partitions,
+    )
+    .await;
+    for (p, ((lo, _), c)) in lows.iter().zip(&committed).enumerate() {
+        assert!(
+            lo <= c,
+            "partition {p}: the mock dropped records up to {lo}, the group committed {c}: the test's data is too large for it"
+        );
+    }
     mock.broker_up(1).unwrap();
 
     let second = Proc::spawn(&cfg, dir.path(), "second");
@@ -391,4 +413,65 @@ async fn outputs_held_back_by_kafka_at_a_kill_are_produced_after_the_restart() {
         &missing[..missing.len().min(5)]
     );
     assert_same_as_offline(&offline, &metrics, &alerts, Outputs::RepeatedIdentically);
+}
+
+/// Low and high watermarks of each partition of `topic`.
+async fn watermarks(brokers: &str, topic: &str, partitions: i32) -> Vec<(i64, i64)> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let (brokers, topic) = (brokers.to_string(), topic.to_string());
+    tokio::task::spawn_blocking(move || {
+        let c: BaseConsumer = rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", &brokers)
+            .create()
+            .unwrap();
+        (0..partitions)
+            .map(|p| {
+                c.fetch_watermarks(&topic, p, Duration::from_secs(10))
+                    .unwrap()
+            })
+            .collect()
+    })
+    .await
+    .unwrap()
+}
+
+/// The offsets `group` has committed on each partition of `topic` (-1 where none).
+async fn committed(brokers: &str, group: &str, topic: &str, partitions: i32) -> Vec<i64> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let (brokers, group, topic) = (brokers.to_string(), group.to_string(), topic.to_string());
+    tokio::task::spawn_blocking(move || {
+        let c: BaseConsumer = rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", &brokers)
+            .set("group.id", &group)
+            .create()
+            .unwrap();
+        let mut tpl = rdkafka::TopicPartitionList::new();
+        for p in 0..partitions {
+            tpl.add_partition(&topic, p);
+        }
+        let got = c.committed_offsets(tpl, Duration::from_secs(10)).unwrap();
+        (0..partitions)
+            .map(
+                |p| match got.find_partition(&topic, p).map(|e| e.offset()) {
+                    Some(rdkafka::Offset::Offset(o)) => o,
+                    _ => -1,
+                },
+            )
+            .collect()
+    })
+    .await
+    .unwrap()
+}
+
+/// Wait for an async condition, polling.
+async fn eventually_async<F, Fut>(what: &str, timeout: Duration, mut cond: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let t0 = Instant::now();
+    while !cond().await {
+        assert!(t0.elapsed() < timeout, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 }
