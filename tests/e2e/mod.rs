@@ -179,7 +179,7 @@ impl Pipeline {
         std::fs::write(
             d.join("alert.toml"),
             format!(
-                "[alerter]\noutbox_dir = \"{}\"\nack_secret = \"e2e\"\n\
+                "[alerter]\noutbox_dir = \"{}\"\nack_secret = \"e2e-ack-secret-0123456789abcdef\"\n\
                  [[alerter.destinations]]\nname = \"bench\"\nformat = \"webhook\"\nurl = \"{hook}\"\n\
                  [[alerter.routes]]\ndestinations = [\"bench\"]\n",
                 d.join("outbox").display()

@@ -21,7 +21,7 @@ use crate::metrics::AlerterMetrics;
 use crate::outbox::{Outbox, OutboxError, Pending};
 use crate::policy::Policy;
 use crate::render::{Format, render};
-use crate::router::{Message, Router};
+use crate::router::{Acknowledgement, Message, Router};
 
 /// Why an acknowledgement did not happen.
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +32,19 @@ pub enum AckRefused {
     /// The alert is closed or unknown.
     #[error("alert {0} is not open (already over, or unknown)")]
     NotOpen(String),
+}
+
+/// The alert an acknowledge link names, for its confirmation page.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AckView {
+    /// The player.
+    pub player: String,
+    /// His team.
+    pub team: String,
+    /// "Strain risk RED (score 7.5)" and the like.
+    pub headline: String,
+    /// Who acknowledged his red, if anyone has.
+    pub acked: Option<Acknowledgement>,
 }
 
 /// What the core needs to start.
@@ -132,36 +145,57 @@ impl Alerter {
         self.dirty |= fresh;
     }
 
-    /// Acknowledge through a link token.
-    pub fn ack(&mut self, token: &str) -> Result<String, AckRefused> {
-        let r = self.ack_inner(token);
-        let label = match &r {
-            Ok(_) => "ok",
-            Err(AckRefused::NotOpen(_)) => "unknown",
-            Err(AckRefused::Token(e)) => e.reason(),
-        };
-        self.metrics.acks.with_label_values(&[label]).inc();
-        r
+    /// The alert a link token names (nothing changes: the link's GET shows this).
+    pub fn peek(&self, token: &str) -> Result<AckView, AckRefused> {
+        let id = self.check(token)?;
+        self.view(&id).ok_or(AckRefused::NotOpen(id))
     }
 
-    fn ack_inner(&mut self, token: &str) -> Result<String, AckRefused> {
+    fn view(&self, id: &str) -> Option<AckView> {
+        let a = self.router.open_alert(id)?;
+        Some(AckView {
+            player: a.player.clone(),
+            team: a.team.clone(),
+            headline: a.headline(),
+            acked: self.router.acknowledgement(id).cloned(),
+        })
+    }
+
+    fn check(&self, token: &str) -> Result<String, AckRefused> {
         let Some(links) = &self.links else {
             return Err(AckError::BadSignature.into());
         };
-        let id = links.signer.check(token, now_us() / 1_000_000)?;
-        let player = self.router.ack(&id).ok_or(AckRefused::NotOpen(id))?;
-        self.dirty = true;
-        tracing::info!(message = "Alert acknowledged.", %player);
-        Ok(player)
+        Ok(links.signer.check(token, now_us() / 1_000_000)?)
     }
 
-    /// Acknowledge by alert id (the bench page's button, which needs no link); the player, or
-    /// `None` if the alert is not open.
-    pub fn ack_id(&mut self, id: &str) -> Option<String> {
-        let player = self.router.ack(id)?;
+    /// Acknowledge through a link token, by `by` (a person's name or proxy identity).
+    pub fn ack(&mut self, token: &str, by: &str) -> Result<AckView, AckRefused> {
+        let r = self
+            .check(token)
+            .and_then(|id| self.ack_id(&id, by).ok_or(AckRefused::NotOpen(id)));
+        if let Err(e) = &r {
+            let label = match e {
+                AckRefused::NotOpen(_) => "unknown",
+                AckRefused::Token(e) => e.reason(),
+            };
+            self.metrics.acks.with_label_values(&[label]).inc();
+        }
+        r
+    }
+
+    /// Acknowledge by alert id, by `by` (the bench page's button, which needs no link); the
+    /// alert as it now stands, or `None` if it is not open.
+    pub fn ack_id(&mut self, id: &str, by: &str) -> Option<AckView> {
+        let player = self.router.ack(id, by, now_us())?;
         self.dirty = true;
         self.metrics.acks.with_label_values(&["ok"]).inc();
-        Some(player)
+        tracing::info!(message = "Alert acknowledged.", %player, by = %by);
+        self.view(id)
+    }
+
+    /// Who acknowledged the open alert `id`, if anyone.
+    pub fn acknowledgement(&self, id: &str) -> Option<&Acknowledgement> {
+        self.router.acknowledgement(id)
     }
 
     /// Open alert ids of acknowledged players (to mirror acknowledgements elsewhere).

@@ -96,6 +96,13 @@ pub struct AlerterSettings {
     pub ack_secret_file: Option<PathBuf>,
     /// Link lifetime, s.
     pub ack_ttl_s: i64,
+    /// Request header naming the person, set by an authenticating proxy in front of the
+    /// alerter (e.g. `X-Auth-Request-User` from oauth2-proxy, `Remote-User`); when present
+    /// it is who acknowledged, instead of the name typed on the confirmation page. Only set
+    /// it if every request reaches the alerter through that proxy (anyone reaching the
+    /// port directly can send any header).
+    #[serde(default)]
+    pub identity_header: Option<String>,
     /// Request timeout, s.
     pub request_timeout_s: u64,
     /// Longest 429 wait, s.
@@ -180,6 +187,31 @@ impl Validate for AlerterConfig {
                 "alerter.ack_secret_file: {} is not a readable file",
                 f.display()
             ));
+        } else if a.ack_secret.is_none() || a.ack_secret_file.is_none() {
+            // A key anyone can guess lets anyone forge acknowledge links.
+            match sideline_common::config::secret(
+                a.ack_secret.as_deref(),
+                a.ack_secret_file.as_deref(),
+            ) {
+                Ok(Some(s)) => {
+                    if let Err(e) = sideline_common::config::check_strong("alerter.ack_secret", &s)
+                    {
+                        p.push(e);
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => p.push(format!("alerter.ack_secret_file: {e}")),
+            }
+        }
+        if let Some(h) = &a.identity_header
+            && (h.is_empty()
+                || !h
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+        {
+            p.push(format!(
+                "alerter.identity_header: {h:?} is not a header name"
+            ));
         }
         if !(a.public_url.starts_with("http://") || a.public_url.starts_with("https://")) {
             p.push("alerter.public_url: must start with http:// or https://".into());
@@ -218,5 +250,26 @@ mod tests {
             toml::from_str::<AlerterConfig>(&DEFAULTS.replace("group_wait_s", "group_wiat_s"))
                 .is_err()
         );
+    }
+
+    #[test]
+    fn short_empty_or_placeholder_ack_secrets_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("ack-secret");
+        for (secret, ok) in [
+            ("", false),
+            ("short", false),
+            ("replace-with-32-random-bytes", false),
+            ("8c1f0e2d4b6a79583c2e1f0a9b8d7c6e", true),
+        ] {
+            std::fs::write(&f, format!("{secret}\n")).unwrap();
+            let mut c: AlerterConfig = toml::from_str(DEFAULTS).unwrap();
+            c.alerter.ack_secret_file = Some(f.clone());
+            let p = c.problems().join("\n");
+            assert_eq!(p.is_empty(), ok, "{secret:?}: {p}");
+            let mut c: AlerterConfig = toml::from_str(DEFAULTS).unwrap();
+            c.alerter.ack_secret = Some(secret.into());
+            assert_eq!(c.problems().is_empty(), ok, "{secret:?} inline");
+        }
     }
 }

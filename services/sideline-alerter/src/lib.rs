@@ -8,6 +8,8 @@
 //! # Layout
 //!
 //! - [`ack`]: signed, expiring acknowledge links.
+//! - [`ack_page`]: the link's pages: GET confirms (changes nothing), POST acknowledges with
+//!   the person's name.
 //! - [`item`]: an alert event as the alerter sees it (decoded from the wire) and its words.
 //! - [`policy`]: routes and timing (group wait, repeat, digest, escalation).
 //! - [`router`]: the pure state machine from events to messages (`offer`, `ack`, `tick`).
@@ -21,6 +23,7 @@
 //! - [`budget`]: how many messages a match produces and how early the warnings come.
 
 pub mod ack;
+pub mod ack_page;
 pub mod alerter;
 pub mod budget;
 pub mod config;

@@ -1,5 +1,5 @@
 //! The router: alert events in, messages out. Pure (no I/O, no clock: `offer(item, now)`,
-//! `ack(id, now)`, `tick(now)`), serialisable so that it survives restarts.
+//! `ack(id, by, now)`, `tick(now)`), serialisable so that it survives restarts.
 //!
 //! Staff think per player, so the router does: for each destination it remembers the level it
 //! last told staff for each player (none, warning, critical). Events mark the player's team
@@ -16,7 +16,8 @@
 //! whole team goes quiet, say nothing of their own. An alert raised and closed within one group
 //! wait (by its event times) is never sent (as Alertmanager's group_wait). A red nobody acknowledged is repeated
 //! every `repeat_interval_s` and escalates to the route's second destination after
-//! `escalate_after_s`; an acknowledgement stops both.
+//! `escalate_after_s`; an acknowledgement stops both, and is itself told (who, when) to every
+//! destination that was told of the red, the escalation's included.
 //!
 //! Each entry has an idempotency key (destination, change, alert id, severity); the outbox
 //! refuses an entry whose key it has seen, so a replay or a crash between flush and save never
@@ -45,6 +46,8 @@ pub enum Change {
     Reminder,
     /// Red not acknowledged in time: sent to the second destination.
     Escalation,
+    /// Someone acknowledged the red ([`Entry::ack`] says who and when).
+    Acknowledged,
 }
 
 impl Change {
@@ -57,6 +60,7 @@ impl Change {
             Change::Cleared => "cleared",
             Change::Reminder => "reminder",
             Change::Escalation => "escalation",
+            Change::Acknowledged => "acknowledged",
         }
     }
 }
@@ -72,6 +76,20 @@ pub struct Entry {
     pub alert: Item,
     /// The player's other open alerts.
     pub also: Vec<Item>,
+    /// Who acknowledged the player's red, and when (set on [`Change::Acknowledged`], and on
+    /// later entries of an acknowledged red).
+    #[serde(default)]
+    pub ack: Option<Acknowledgement>,
+}
+
+/// Who acknowledged a red, and when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Acknowledgement {
+    /// The person: the name typed on the confirmation page, or the identity an
+    /// authenticating proxy gave.
+    pub by: String,
+    /// When (the router's clock, µs).
+    pub at: i64,
 }
 
 /// A closed alert reported as a line in a later message.
@@ -137,6 +155,9 @@ struct PlayerState {
     dests: BTreeMap<String, DestState>,
     /// The red was acknowledged (until the player drops below red).
     acked: bool,
+    /// By whom and when (routers saved before this field have `None`).
+    #[serde(default)]
+    ack: Option<Acknowledgement>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -156,6 +177,9 @@ pub struct Router {
     groups: BTreeMap<String, Group>,
     lines: BTreeMap<String, Vec<ClearedLine>>,
     closed: BTreeMap<String, i64>,
+    /// Acknowledgements still to be told, formed into messages at the next tick.
+    #[serde(default)]
+    acks_to_tell: Vec<(String, String, Entry)>,
 }
 
 const S: i64 = 1_000_000;
@@ -234,15 +258,73 @@ impl Router {
         true
     }
 
-    /// Acknowledge the red episode of the player whose open alert is `id`. Returns the player
-    /// acknowledged, or `None` if no open alert has that id (already closed, or unknown).
-    pub fn ack(&mut self, id: &str) -> Option<String> {
+    /// Acknowledge, by `by` at `now`, the red episode of the player whose open alert is `id`.
+    /// Returns the player acknowledged, or `None` if no open alert has that id (already
+    /// closed, or unknown). The first acknowledgement of an episode is told, at the next
+    /// tick, to each destination told of the red (and to the escalation's, if it went
+    /// there); a second one changes nothing.
+    pub fn ack(&mut self, id: &str, by: &str, now: i64) -> Option<String> {
+        let policy = &self.policy;
         let p = self
             .players
             .values_mut()
             .find(|p| p.open.contains_key(id))?;
+        let item = p.open.get(id)?.clone();
+        if p.acked {
+            return Some(item.player);
+        }
         p.acked = true;
-        p.open.get(id).map(|i| i.player.clone())
+        let ack = Acknowledgement {
+            by: by.to_string(),
+            at: now,
+        };
+        p.ack = Some(ack.clone());
+        let red = p
+            .open
+            .values()
+            .filter(|i| i.severity == Severity::Critical)
+            .max_by_key(|i| i.t_us)
+            .cloned()
+            .unwrap_or_else(|| item.clone());
+        let mut told: BTreeSet<String> = BTreeSet::new();
+        for (dest, d) in &p.dests {
+            if d.red_told_at.is_none() {
+                continue;
+            }
+            told.insert(dest.clone());
+            if d.escalated
+                && let Some((to, _)) = policy.escalation(&red, dest)
+            {
+                told.insert(to.to_string());
+            }
+        }
+        for dest in told {
+            self.acks_to_tell.push((
+                dest.clone(),
+                red.team.clone(),
+                Entry {
+                    key: format!("{dest}|acknowledged|{}|{now}", red.id),
+                    change: Change::Acknowledged,
+                    alert: red.clone(),
+                    also: Vec::new(),
+                    ack: Some(ack.clone()),
+                },
+            ));
+        }
+        Some(item.player)
+    }
+
+    /// Who acknowledged the player whose alert is `id`, if anyone.
+    pub fn acknowledgement(&self, id: &str) -> Option<&Acknowledgement> {
+        self.players
+            .values()
+            .find(|p| p.open.contains_key(id))
+            .and_then(|p| if p.acked { p.ack.as_ref() } else { None })
+    }
+
+    /// The open alert `id`, if it is open.
+    pub fn open_alert(&self, id: &str) -> Option<&Item> {
+        self.players.values().find_map(|p| p.open.get(id))
     }
 
     /// Is the player whose alert is `id` acknowledged?
@@ -276,6 +358,7 @@ impl Router {
             }
         }
         self.reminders_and_escalations(now, &mut out);
+        self.acknowledgements(now, &mut out);
         self.digests(now, &mut out);
         let keep = now - self.policy.timing.remember_closed_s as i64 * S;
         self.closed.retain(|_, t| *t >= keep);
@@ -339,6 +422,7 @@ impl Router {
                         change: c,
                         also: also(&top),
                         alert: top,
+                        ack: None,
                     });
                     if c == Change::Escalated
                         || (c == Change::Raised && level == Some(Severity::Critical))
@@ -349,6 +433,7 @@ impl Router {
                     }
                     if c == Change::Downgraded {
                         p.acked = false;
+                        p.ack = None;
                     }
                     as_lines = true;
                 }
@@ -363,11 +448,13 @@ impl Router {
                             change: Change::Cleared,
                             alert: last.clone(),
                             also: Vec::new(),
+                            ack: None,
                         });
                         as_lines = false;
                     }
                     d.red_told_at = None;
                     p.acked = false;
+                    p.ack = None;
                 }
                 (None, None) => {
                     // Raised and cleared before staff heard of it, yet open a group wait or
@@ -378,6 +465,7 @@ impl Router {
                             change: Change::Cleared,
                             alert: c.clone(),
                             also: Vec::new(),
+                            ack: None,
                         });
                     }
                 }
@@ -438,6 +526,7 @@ impl Router {
                             change: Change::Reminder,
                             alert: red.clone(),
                             also: Vec::new(),
+                            ack: None,
                         });
                 }
                 if let Some((to, after)) = self.policy.escalation(&red, dest)
@@ -453,12 +542,29 @@ impl Router {
                             change: Change::Escalation,
                             alert: red.clone(),
                             also: Vec::new(),
+                            ack: None,
                         });
                 }
             }
         }
         for ((destination, team), mut entries) in batch {
             entries.dedup_by(|a, b| a.key == b.key);
+            out.push(Message {
+                destination,
+                team,
+                at: now,
+                entries,
+                cleared: Vec::new(),
+            });
+        }
+    }
+
+    fn acknowledgements(&mut self, now: i64, out: &mut Vec<Message>) {
+        let mut batch: BTreeMap<(String, String), Vec<Entry>> = BTreeMap::new();
+        for (dest, team, e) in std::mem::take(&mut self.acks_to_tell) {
+            batch.entry((dest, team)).or_default().push(e);
+        }
+        for ((destination, team), entries) in batch {
             out.push(Message {
                 destination,
                 team,

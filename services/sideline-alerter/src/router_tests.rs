@@ -195,10 +195,52 @@ fn an_unacknowledged_red_escalates_and_repeats_and_an_ack_stops_both() {
 
     let mut r = Router::new(policy());
     run(&mut r, &events, 0, 60);
-    assert_eq!(r.ack("r").as_deref(), Some("p1"));
+    assert_eq!(r.ack("r", "Dr Lee", (T0 + 60) * S).as_deref(), Some("p1"));
     assert!(r.acked("r"));
-    assert!(run(&mut r, &[], 61, 2000).is_empty());
-    assert_eq!(r.ack("unknown"), None);
+    assert_eq!(r.acknowledgement("r").unwrap().by, "Dr Lee");
+    // The acknowledgement is told (who, when) where the red was; nothing else follows.
+    let told = run(&mut r, &[], 61, 2000);
+    assert_eq!(
+        changes(&told),
+        [("bench".into(), Change::Acknowledged, "p1".into())]
+    );
+    let k = told[0].entries[0].ack.as_ref().unwrap();
+    assert_eq!((k.by.as_str(), k.at), ("Dr Lee", (T0 + 60) * S));
+    // A second acknowledgement of the same red changes nothing and tells no one.
+    assert_eq!(
+        r.ack("r", "Someone else", (T0 + 2001) * S).as_deref(),
+        Some("p1")
+    );
+    assert!(run(&mut r, &[], 2001, 2010).is_empty());
+    assert_eq!(r.acknowledgement("r").unwrap().by, "Dr Lee");
+    assert_eq!(r.ack("unknown", "x", 0), None);
+}
+
+#[test]
+fn an_acknowledgement_after_the_escalation_is_told_to_the_doctor_too() {
+    let events = [ev("r", "p1", "strain_risk", Critical, Firing, 10)];
+    let mut r = Router::new(policy());
+    run(&mut r, &events, 0, 200);
+    r.ack("r", "Kit man", (T0 + 200) * S);
+    let told = run(&mut r, &[], 201, 205);
+    let mut c = changes(&told);
+    c.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        c,
+        [
+            ("bench".into(), Change::Acknowledged, "p1".into()),
+            ("doctor".into(), Change::Acknowledged, "p1".into()),
+        ]
+    );
+    // It survives a save between the acknowledgement and the tick.
+    let mut r2 = Router::new(policy());
+    run(&mut r2, &events, 0, 200);
+    r2.ack("r", "Kit man", (T0 + 200) * S);
+    let saved = serde_json::to_string(&r2).unwrap();
+    let mut back: Router = serde_json::from_str::<Router>(&saved)
+        .unwrap()
+        .with_policy(policy());
+    assert_eq!(changes(&run(&mut back, &[], 201, 205)).len(), 2);
 }
 
 #[test]

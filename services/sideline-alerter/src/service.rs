@@ -1,5 +1,5 @@
 //! `sideline alert`: a consumer group on `sideline.alerts.v1` feeding the [`Alerter`], the
-//! HTTP server (`/healthz`, `/readyz`, `/metrics`, `/ack/<token>`), and the delivery tasks.
+//! HTTP server (`/healthz`, `/readyz`, `/metrics`, `GET`/`POST /ack/<token>`: [`crate::ack_page`]), and the delivery tasks.
 //!
 //! Offsets are committed only after the router state covering them has been saved (and the
 //! messages it formed stored in the outbox), so a crash re-reads at most the events since the
@@ -12,11 +12,6 @@
 
 use std::time::Duration;
 
-use axum::Router as HttpRouter;
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
 use futures::StreamExt;
 use prometheus::Registry;
 use rdkafka::Message as _;
@@ -25,11 +20,11 @@ use sideline_common::Health;
 use sideline_common::admin::{self, AdminState};
 use sideline_kafka::watchdog::Watchdog;
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::ack::{Links, Signer};
-use crate::alerter::{AckRefused, Alerter, Setup};
+use crate::alerter::{Alerter, Setup};
 use crate::config::AlerterConfig;
 use crate::delivery::{Target, Timing};
 use crate::item::Item;
@@ -56,16 +51,7 @@ pub enum ServiceError {
     Io(#[from] std::io::Error),
 }
 
-/// An acknowledge link's token, and where to answer (the player, or why not).
-pub type AckRequest = (String, oneshot::Sender<Result<String, AckRefused>>);
-
-/// `GET /ack/{token}`: the acknowledge links of chat messages, answered by whoever owns the
-/// [`Alerter`] through `tx` (a small page for the person who tapped the link).
-pub fn ack_router(tx: mpsc::Sender<AckRequest>) -> HttpRouter {
-    HttpRouter::new()
-        .route("/ack/{token}", get(ack))
-        .with_state(tx)
-}
+pub use crate::ack_page::{AckRequest, ack_router};
 
 /// The core's settings from the configuration (URLs and the ack secret resolved).
 pub fn setup(cfg: &AlerterConfig) -> Result<Setup, ServiceError> {
@@ -123,52 +109,6 @@ pub fn setup(cfg: &AlerterConfig) -> Result<Setup, ServiceError> {
     })
 }
 
-fn page(status: StatusCode, title: &str, text: &str) -> Response {
-    let body = format!(
-        "<!doctype html><meta charset=utf-8><meta name=viewport content=\"width=device-width\">\
-         <title>{title}</title><body style=\"font:18px system-ui;margin:2em\"><h1>{title}</h1><p>{text}</p>"
-    );
-    (status, Html(body)).into_response()
-}
-
-async fn ack(State(tx): State<mpsc::Sender<AckRequest>>, Path(token): Path<String>) -> Response {
-    let (reply, rx) = oneshot::channel();
-    if tx.send((token, reply)).await.is_err() {
-        return page(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Not now",
-            "The alerter is stopping.",
-        );
-    }
-    match rx.await {
-        Ok(Ok(player)) => page(
-            StatusCode::OK,
-            "Acknowledged",
-            &format!("{player}: acknowledged. Reminders and escalation for this red stop."),
-        ),
-        Ok(Err(AckRefused::NotOpen(_))) => page(
-            StatusCode::NOT_FOUND,
-            "Already over",
-            "This alert is no longer open: nothing to acknowledge.",
-        ),
-        Ok(Err(AckRefused::Token(crate::ack::AckError::Expired))) => page(
-            StatusCode::GONE,
-            "Link expired",
-            "This acknowledge link has expired.",
-        ),
-        Ok(Err(AckRefused::Token(_))) => page(
-            StatusCode::FORBIDDEN,
-            "Invalid link",
-            "This acknowledge link is not valid.",
-        ),
-        Err(_) => page(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Not now",
-            "The alerter is stopping.",
-        ),
-    }
-}
-
 /// Run until `shutdown`.
 pub async fn run(
     cfg: AlerterConfig,
@@ -186,7 +126,7 @@ pub async fn run(
         health: health.clone(),
         registry,
     })
-    .merge(ack_router(ack_tx));
+    .merge(ack_router(ack_tx, cfg.alerter.identity_header.clone()));
     let http_stop = CancellationToken::new();
     let http_task = tokio::spawn(admin::serve(http, app, http_stop.clone()));
 
@@ -276,7 +216,7 @@ async fn consume(
                 }
                 None => break,
             },
-            Some((token, reply)) = acks.recv() => { let _ = reply.send(alerter.ack(&token)); }
+            Some(req) = acks.recv() => req.answer(alerter),
             () = watchdog.rejoin() => {
                 if alerter.tick() && uncommitted
                     && consumer.commit_consumer_state(CommitMode::Sync).is_ok() {

@@ -68,7 +68,7 @@ impl Default for SqlApi {
 }
 
 /// Shortest bearer token accepted.
-pub const MIN_TOKEN_CHARS: usize = 16;
+pub const MIN_TOKEN_CHARS: usize = sideline_common::config::MIN_SECRET_CHARS;
 
 impl SqlApi {
     /// The token from `token_file` (trimmed), if one is configured.
@@ -79,19 +79,10 @@ impl SqlApi {
         let t = std::fs::read_to_string(f)
             .map_err(|e| format!("archive.sql.token_file: {}: {e}", f.display()))?;
         let t = t.trim().to_string();
-        if t.chars().count() < MIN_TOKEN_CHARS {
-            return Err(format!(
-                "archive.sql.token_file: {}: the token must have at least {MIN_TOKEN_CHARS} characters",
-                f.display()
-            ));
-        }
-        let lower = t.to_lowercase();
-        if lower.starts_with("replace-with") || lower.contains("change-me") {
-            return Err(format!(
-                "archive.sql.token_file: {}: still the example placeholder",
-                f.display()
-            ));
-        }
+        sideline_common::config::check_strong(
+            &format!("archive.sql.token_file: {}", f.display()),
+            &t,
+        )?;
         Ok(Some(t))
     }
 

@@ -85,6 +85,24 @@ pub fn secret(value: Option<&str>, file: Option<&Path>) -> Result<Option<String>
     }
 }
 
+/// Shortest shared secret (token, signing key) accepted.
+pub const MIN_SECRET_CHARS: usize = 16;
+
+/// Refuse a shared secret that is short or still an example placeholder (`replace-with…`,
+/// `change-me`, the shipped `secrets.example` values). `what` names it in the message.
+pub fn check_strong(what: &str, secret: &str) -> Result<(), String> {
+    if secret.trim().chars().count() < MIN_SECRET_CHARS {
+        return Err(format!(
+            "{what}: must have at least {MIN_SECRET_CHARS} characters"
+        ));
+    }
+    let lower = secret.to_lowercase();
+    if lower.starts_with("replace-with") || lower.contains("change-me") {
+        return Err(format!("{what}: still the example placeholder"));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 #[allow(clippy::result_large_err)] // figment's Jail closures return its (large) error type
 mod tests {
@@ -175,5 +193,14 @@ mod tests {
         assert_eq!(secret(None, Some(&f)).unwrap().as_deref(), Some("s3cret"));
         assert!(secret(Some("x"), Some(&f)).is_err());
         assert_eq!(secret(None, None).unwrap(), None);
+    }
+
+    #[test]
+    fn short_or_placeholder_secrets_are_refused() {
+        assert!(check_strong("x", "").is_err());
+        assert!(check_strong("x", "fifteen-chars!!").is_err());
+        assert!(check_strong("x", "replace-with-32-random-bytes").is_err());
+        assert!(check_strong("x", "please-CHANGE-ME-now-please").is_err());
+        assert!(check_strong("x", "0f3a9c1e7b2d4f60a8c3e5b7d9f1a2c4").is_ok());
     }
 }

@@ -131,7 +131,7 @@ impl Chat {
             }
         });
         Ok(Chat {
-            routes: ack_router(ack_tx),
+            routes: ack_router(ack_tx, None),
             outbox_dir,
             task,
         })
@@ -167,7 +167,7 @@ async fn feed(
                 }
                 Err(broadcast::error::RecvError::Closed) => return,
             },
-            Some((token, reply)) = acks.recv() => { let _ = reply.send(a.ack(&token)); }
+            Some(req) = acks.recv() => req.answer(a),
             _ = tick.tick() => {
                 mirror(a, view, &mut mirrored);
                 a.tick();
@@ -179,18 +179,21 @@ async fn feed(
 /// Acknowledgements both ways between the page (view) and the router.
 fn mirror(a: &mut Alerter, view: &RwLock<SquadView>, mirrored: &mut HashSet<String>) {
     let mut v = view.write().unwrap_or_else(|p| p.into_inner());
-    let from_page: Vec<String> = v
+    let from_page: Vec<(String, String)> = v
         .acknowledged()
-        .filter(|id| !mirrored.contains(*id))
-        .map(str::to_string)
+        .filter(|(id, _)| !mirrored.contains(*id))
+        .map(|(id, by)| (id.to_string(), by.to_string()))
         .collect();
-    for id in from_page {
-        a.ack_id(&id);
+    for (id, by) in from_page {
+        a.ack_id(&id, &by);
         mirrored.insert(id);
     }
     for id in a.acked_ids() {
         if !v.is_acknowledged(&id) {
-            v.acknowledge(&id);
+            let by = a
+                .acknowledgement(&id)
+                .map_or_else(|| "chat link".to_string(), |k| k.by.clone());
+            v.acknowledge(&id, &by);
         }
         mirrored.insert(id);
     }

@@ -5,7 +5,10 @@
 //! - `GET /api/players/{id}`: one player's latest snapshot and his history for the session
 //!   (one point per second: score, rolling HSR and sprint metres);
 //! - `GET /api/alerts`: the alert feed, newest first, with acknowledgements;
-//! - `POST /api/alerts/{id}/ack`: acknowledge an alert (204; 404 if unknown);
+//! - `POST /api/alerts/{id}/ack`: acknowledge an alert, body `{"by": "<name>"}` (JSON only:
+//!   415 otherwise; 204; 400 for a missing or unusable name; 404 if unknown; 403 when the
+//!   request comes from another site's page: its `Origin` is not this server, or
+//!   `Sec-Fetch-Site` says cross-site);
 //! - `GET /`: the live bench page (this crate's `page.html`, served as is);
 //! - `GET /events`: server-sent events — `squad` every second (the squad list and the newest 60
 //!   alert feed items), `alert` (one lifecycle event) as it happens; `?max=N` ends the stream
@@ -17,8 +20,9 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::Router;
+use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -88,12 +92,55 @@ async fn alerts(State(s): State<ApiState>) -> Json<serde_json::Value> {
     Json(json!(v.alerts()))
 }
 
-async fn ack(State(s): State<ApiState>, Path(id): Path<String>) -> StatusCode {
+/// The acknowledge request's body.
+#[derive(Debug, serde::Deserialize)]
+struct AckBody {
+    /// Who acknowledges.
+    #[serde(default)]
+    by: String,
+}
+
+/// Did the request come from a page of another site? Browsers send `Origin` on every POST
+/// made by a page (and `Sec-Fetch-Site`); tools such as curl send neither and are let in
+/// (the demo listens on loopback).
+pub fn cross_site(headers: &HeaderMap) -> bool {
+    let get = |h: &str| headers.get(h).and_then(|v| v.to_str().ok());
+    if get("sec-fetch-site").is_some_and(|s| s == "cross-site" || s == "same-site") {
+        return true;
+    }
+    match (get("origin"), get("host")) {
+        (Some(origin), Some(host)) => {
+            let o = origin
+                .strip_prefix("http://")
+                .or_else(|| origin.strip_prefix("https://"));
+            o != Some(host)
+        }
+        (Some(_), None) => true,
+        (None, _) => false,
+    }
+}
+
+async fn ack(
+    State(s): State<ApiState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Result<Json<AckBody>, JsonRejection>,
+) -> Response {
+    if cross_site(&headers) {
+        return (StatusCode::FORBIDDEN, "cross-site request refused").into_response();
+    }
+    let by = match body {
+        Ok(Json(b)) => match sideline_alerter::ack_page::person(&b.by) {
+            Ok(by) => by,
+            Err(e) => return (StatusCode::BAD_REQUEST, e).into_response(),
+        },
+        Err(e) => return e.into_response(),
+    };
     let mut v = s.view.write().unwrap_or_else(|p| p.into_inner());
-    if v.acknowledge(&id) {
-        StatusCode::NO_CONTENT
+    if v.acknowledge(&id, &by) {
+        StatusCode::NO_CONTENT.into_response()
     } else {
-        StatusCode::NOT_FOUND
+        StatusCode::NOT_FOUND.into_response()
     }
 }
 
@@ -153,4 +200,102 @@ where
     let (tx, rx) = tokio::sync::mpsc::channel(16);
     tokio::spawn(f(tx));
     futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|x| (x, rx)) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sideline_engine::{AlertEvent, AlertKind, Lifecycle, Severity};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    async fn post(addr: std::net::SocketAddr, path: &str, headers: &str, body: &str) -> String {
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let req = format!(
+            "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{headers}Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        s.write_all(req.as_bytes()).await.unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).await.unwrap();
+        out
+    }
+
+    #[tokio::test]
+    async fn acknowledging_on_the_page_needs_a_name_json_and_the_same_origin() {
+        let view = Arc::new(RwLock::new(SquadView::default()));
+        view.write().unwrap().alert(&AlertEvent {
+            id: "a1".into(),
+            kind: AlertKind::StrainRisk,
+            severity: Severity::Critical,
+            state: Lifecycle::Firing,
+            resolution: None,
+            player: "home-07".into(),
+            team: "home".into(),
+            session: "s".into(),
+            t: 0,
+            since: 0,
+            value: 7.0,
+            threshold: 6.0,
+            band: sideline_engine::risk::Band::Red,
+            terms: Vec::new(),
+            forecast: Default::default(),
+            summary: String::new(),
+            params_version: "p".into(),
+        });
+        let (updates, _) = broadcast::channel(4);
+        let app = router(ApiState {
+            view: view.clone(),
+            updates,
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let json = "Content-Type: application/json\r\n";
+        let path = "/api/alerts/a1/ack";
+        let by = r#"{"by":"Dr Lee"}"#;
+        // Another site's page (a form, or a fetch) is refused before anything changes.
+        for evil in [
+            "Origin: http://evil.example\r\n",
+            "Sec-Fetch-Site: cross-site\r\n",
+        ] {
+            let r = post(addr, path, &format!("{json}{evil}"), by).await;
+            assert!(r.starts_with("HTTP/1.1 403"), "{evil}: {r}");
+        }
+        // A simple form post (no preflight) is not JSON.
+        let r = post(addr, path, "Content-Type: text/plain\r\n", by).await;
+        assert!(r.starts_with("HTTP/1.1 415"), "{r}");
+        let r = post(addr, path, json, r#"{"by":"<b>x</b>"}"#).await;
+        assert!(r.starts_with("HTTP/1.1 400"), "{r}");
+        assert!(!view.read().unwrap().is_acknowledged("a1"));
+        // The page itself (same origin), with a name.
+        let same = format!("{json}Origin: http://{addr}\r\nSec-Fetch-Site: same-origin\r\n");
+        let r = post(addr, path, &same, by).await;
+        assert!(r.starts_with("HTTP/1.1 204"), "{r}");
+        let feed = view.read().unwrap().alerts();
+        assert_eq!(feed[0].acknowledged_by.as_deref(), Some("Dr Lee"));
+        let r = post(addr, "/api/alerts/nope/ack", json, by).await;
+        assert!(r.starts_with("HTTP/1.1 404"), "{r}");
+    }
+
+    #[test]
+    fn cross_site_is_judged_on_origin_and_fetch_metadata() {
+        let h = |pairs: &[(&'static str, &'static str)]| {
+            let mut m = HeaderMap::new();
+            for (k, v) in pairs {
+                m.insert(*k, v.parse().unwrap());
+            }
+            m
+        };
+        assert!(!cross_site(&h(&[])));
+        assert!(!cross_site(&h(&[
+            ("host", "127.0.0.1:8080"),
+            ("origin", "http://127.0.0.1:8080")
+        ])));
+        assert!(cross_site(&h(&[
+            ("host", "127.0.0.1:8080"),
+            ("origin", "http://127.0.0.1:9999")
+        ])));
+        assert!(cross_site(&h(&[("origin", "null"), ("host", "x")])));
+        assert!(cross_site(&h(&[("sec-fetch-site", "same-site")])));
+    }
 }

@@ -2,7 +2,7 @@
 //! session (one point per second, for sparklines), and the alert feed with acknowledgements.
 //! Bounded: [`HISTORY_S`] points per player, [`FEED`] alert events.
 
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use serde::Serialize;
 use sideline_engine::{AlertEvent, PlayerMetrics};
@@ -32,6 +32,8 @@ pub struct FeedItem {
     pub alert: AlertEvent,
     /// Acknowledged by staff.
     pub acknowledged: bool,
+    /// Who acknowledged it (their name, from the bench page or the chat link's page).
+    pub acknowledged_by: Option<String>,
 }
 
 /// The squad's state.
@@ -40,7 +42,7 @@ pub struct SquadView {
     latest: BTreeMap<String, PlayerMetrics>,
     history: BTreeMap<String, VecDeque<Point>>,
     feed: VecDeque<AlertEvent>,
-    acked: HashSet<String>,
+    acked: HashMap<String, String>,
     /// Snapshots seen.
     pub updates: u64,
 }
@@ -81,10 +83,13 @@ impl SquadView {
         self.feed.push_back(a.clone());
     }
 
-    /// Mark an alert id acknowledged; `false` if no such alert is in the feed.
-    pub fn acknowledge(&mut self, id: &str) -> bool {
+    /// Mark an alert id acknowledged by `by` (the first acknowledgement stands); `false` if
+    /// no such alert is in the feed.
+    pub fn acknowledge(&mut self, id: &str, by: &str) -> bool {
         if self.feed.iter().any(|a| a.id == id) {
-            self.acked.insert(id.to_string());
+            self.acked
+                .entry(id.to_string())
+                .or_insert_with(|| by.to_string());
             true
         } else {
             false
@@ -93,12 +98,12 @@ impl SquadView {
 
     /// Is this alert id acknowledged?
     pub fn is_acknowledged(&self, id: &str) -> bool {
-        self.acked.contains(id)
+        self.acked.contains_key(id)
     }
 
-    /// Acknowledged alert ids.
-    pub fn acknowledged(&self) -> impl Iterator<Item = &str> {
-        self.acked.iter().map(String::as_str)
+    /// Acknowledged alert ids and who acknowledged each.
+    pub fn acknowledged(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.acked.iter().map(|(i, b)| (i.as_str(), b.as_str()))
     }
 
     /// Every player, highest strain-risk score first (ties by player id).
@@ -149,7 +154,8 @@ impl SquadView {
             .rev()
             .map(|a| FeedItem {
                 alert: a.clone(),
-                acknowledged: self.acked.contains(&a.id),
+                acknowledged: self.acked.contains_key(&a.id),
+                acknowledged_by: self.acked.get(&a.id).cloned(),
             })
             .collect()
     }

@@ -112,6 +112,14 @@ pub(crate) fn card(e: &Entry, links: Option<&Links>, now_s: i64) -> Card {
             Tone::Critical,
             format!("📣 Escalated: {} RED and not acknowledged", a.player),
         ),
+        Change::Acknowledged => (
+            Tone::Good,
+            format!(
+                "✔ {}: red acknowledged by {}",
+                a.player,
+                e.ack.as_ref().map_or("someone", |k| k.by.as_str())
+            ),
+        ),
     };
     let minutes = (a.t_us - a.since_us).max(0) / 60_000_000;
     let mut facts = vec![
@@ -133,7 +141,14 @@ pub(crate) fn card(e: &Entry, links: Option<&Links>, now_s: i64) -> Card {
         let also: Vec<String> = e.also.iter().map(|i| i.headline()).collect();
         facts.push(("Also open", also.join("; ")));
     }
-    let ack = (e.change != Change::Cleared)
+    if let Some(k) = &e.ack {
+        facts.push((
+            "Acknowledged",
+            format!("by {} at {} UTC", k.by, clock(k.at)),
+        ));
+    }
+    let linked = !matches!(e.change, Change::Cleared | Change::Acknowledged);
+    let ack = linked
         .then(|| links.map(|l| l.ack_url(&a.id, now_s)))
         .flatten();
     Card {
@@ -153,6 +168,7 @@ pub(crate) fn message_title(msg: &Message) -> String {
             .filter(|e| {
                 let red = e.alert.severity == Severity::Critical;
                 match e.change {
+                    Change::Acknowledged => false,
                     Change::Cleared => t == Tone::Good,
                     Change::Downgraded => t == Tone::Warning,
                     _ => (t == Tone::Critical) == red && t != Tone::Good,
@@ -171,6 +187,14 @@ pub(crate) fn message_title(msg: &Message) -> String {
             1 => parts.push(format!("1 {one}")),
             k => parts.push(format!("{k} {many}")),
         }
+    }
+    let acked = msg
+        .entries
+        .iter()
+        .filter(|e| e.change == Change::Acknowledged)
+        .count();
+    if acked > 0 {
+        parts.push(format!("{acked} acknowledged"));
     }
     if parts.is_empty() {
         parts.push(format!("{} cleared", msg.cleared.len()));

@@ -30,6 +30,7 @@ fn entry(change: Change, player: &str, kind: &str, sev: Severity, state: State) 
         change,
         also: Vec::new(),
         alert,
+        ack: None,
     }
 }
 

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use common::{http_get, sum_metric};
+use common::{http_get, http_post_form, sum_metric};
 use prost::Message as _;
 use sideline_testkit::Tansu;
 use sideline_testkit::brokers::free_port;
@@ -94,7 +94,7 @@ fn write_config(
         &config,
         format!(
             "[kafka]\nbrokers = \"{brokers}\"\npartitions = 3\n\
-             [alerter]\noutbox_dir = \"{}\"\npublic_url = \"http://{http}\"\nack_secret = \"test secret\"\n{alerter}\
+             [alerter]\noutbox_dir = \"{}\"\npublic_url = \"http://{http}\"\nack_secret = \"a test secret of 32 characters!!\"\n{alerter}\
              [alerter.timing]\ngroup_wait_s = 1\n\
              [[alerter.destinations]]\nname = \"bench\"\nformat = \"{format}\"\nurl = \"{hook}\"\n{destination}\
              [[alerter.routes]]\ndestinations = [\"bench\"]\n\
@@ -275,13 +275,54 @@ async fn killed_mid_delivery_and_restarted_every_alert_arrives_once_and_acks_wor
         .take_while(|c| *c != '|' && *c != '"')
         .collect();
     let path = &link[format!("http://{http}").len()..];
-    let ok = http_get(http, path).await;
+    // Opening the link (a chat app's link preview, a URL scanner, then the person) only shows
+    // a confirmation form: nothing is acknowledged by a GET.
+    for _ in 0..2 {
+        let page = http_get(http, path).await;
+        assert!(
+            page.starts_with("HTTP/1.1 200")
+                && page.contains("<form method=post>")
+                && page.contains("Acknowledge p00"),
+            "{page}"
+        );
+    }
+    assert_eq!(
+        second
+            .metric("sideline_alerter_acks_total{result=\"ok\"}")
+            .await,
+        0.0
+    );
+    // A name that is markup is refused, and never echoed unescaped.
+    let bad = http_post_form(http, path, "by=%3Cscript%3Ex%3C%2Fscript%3E", "").await;
     assert!(
-        ok.starts_with("HTTP/1.1 200") && ok.contains("p00: acknowledged"),
+        bad.starts_with("HTTP/1.1 400") && !bad.contains("<script>"),
+        "{bad}"
+    );
+    let ok = http_post_form(http, path, "by=Dr+Lee", "").await;
+    assert!(
+        ok.starts_with("HTTP/1.1 200") && ok.contains("Acknowledged by Dr Lee"),
         "{ok}"
     );
+    // Who acknowledged is told in chat.
+    until(
+        "the acknowledgement told in chat",
+        Duration::from_secs(30),
+        async || {
+            s.got
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|b| b.contains("p00: red acknowledged by Dr Lee"))
+        },
+    )
+    .await;
     let tampered = format!("{}x", path);
     assert!(http_get(http, &tampered).await.starts_with("HTTP/1.1 403"));
+    assert!(
+        http_post_form(http, &tampered, "by=Dr+Lee", "")
+            .await
+            .starts_with("HTTP/1.1 403")
+    );
 
     sideline_testkit::kafka::produce(
         &brokers,
@@ -299,7 +340,11 @@ async fn killed_mid_delivery_and_restarted_every_alert_arrives_once_and_acks_wor
     for (i, seq) in sequences(&got).iter().enumerate() {
         assert_eq!(seq, &["warning", "red", "clear"], "p{i:02}");
     }
-    assert_eq!(got.len(), 3 * PLAYERS, "no duplicates");
+    assert_eq!(
+        got.len(),
+        3 * PLAYERS + 1,
+        "no duplicates (+1: the acknowledgement)"
+    );
     assert!(
         http_get(http, path).await.starts_with("HTTP/1.1 404"),
         "the alert is over"

@@ -331,7 +331,7 @@ async fn every_panel_query_returns_data_from_a_real_prometheus_scraping_the_pipe
     std::fs::write(
         &alert_conf,
         format!(
-            "[alerter]\noutbox_dir = \"{}\"\nack_secret = \"s\"\n\
+            "[alerter]\noutbox_dir = \"{}\"\nack_secret = \"dashboards-test-ack-secret-0123\"\n\
              [[alerter.destinations]]\nname = \"bench\"\nformat = \"slack\"\nurl = \"{hook}\"\n\
              [[alerter.routes]]\ndestinations = [\"bench\"]\n",
             dir.path().join("outbox").display()

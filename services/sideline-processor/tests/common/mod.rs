@@ -289,6 +289,31 @@ pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
     body
 }
 
+/// POST an `application/x-www-form-urlencoded` body over plain HTTP/1.1 (with `extra`
+/// header lines, each ending in CRLF).
+pub async fn http_post_form(
+    addr: std::net::SocketAddr,
+    path: &str,
+    body: &str,
+    extra: &str,
+) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(mut s) = tokio::net::TcpStream::connect(addr).await else {
+        return String::new();
+    };
+    let req = format!(
+        "POST {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n{extra}\r\n{body}",
+        body.len()
+    );
+    if s.write_all(req.as_bytes()).await.is_err() {
+        return String::new();
+    }
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out).await;
+    out
+}
+
 /// Wait until a /metrics value reaches `at_least`.
 pub async fn wait_metric(svc: &Service, name: &str, at_least: f64, timeout: Duration) {
     let t0 = Instant::now();
