@@ -113,6 +113,14 @@ impl DemoProcessor {
         if !o.late.is_empty() {
             self.metrics.late_samples.inc_by(o.late.len() as u64);
         }
+        if !o.time_jumps.is_empty() {
+            let n = o.time_jumps.len();
+            self.metrics.time_jump_samples.inc_by(n as u64);
+            self.refuse(
+                "time_jump",
+                &format!("{n} sample(s) far ahead of {player}'s clock, not confirmed"),
+            );
+        }
         self.emit();
     }
 

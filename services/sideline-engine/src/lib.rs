@@ -17,6 +17,8 @@
 //! - [`params`]: the parameter set, defaults with their sources, validation, version tag.
 //! - [`profile`]: athlete profile and load-history baseline (inputs to the score).
 //! - [`reorder`]: per-stream event-time reordering with bounded buffers.
+//! - [`jump`]: a sample far ahead of the player's clock is held until later batches confirm
+//!   the jump (accepted) or refute it (refused as `time_jump`).
 //! - [`geo`]: latitude/longitude onto a local metric plane.
 //! - [`speed`]: speed filtering, artefact rejection, acceleration.
 //! - [`effort`]: effort detection (sprints, high-speed efforts, accelerations).
@@ -39,6 +41,7 @@ pub mod forecast;
 pub mod geo;
 pub mod hr;
 pub mod imu;
+pub mod jump;
 pub mod output;
 pub mod params;
 pub mod player;

@@ -389,12 +389,17 @@ pub struct StreamParams {
     pub report_idle_for_s: f64,
     /// How many recent sequence numbers per device are remembered for de-duplication.
     pub dedup_window: u32,
+    /// A sample more than this far ahead of the player's own clock is held until the next
+    /// batches confirm or refute the jump ([`crate::jump`]), s (0 = off).
+    pub max_jump_s: f64,
+    /// Batches that confirm a jump (far-ahead samples again) or refute it (near ones only).
+    pub jump_confirm_batches: u32,
 }
 
 impl Default for Params {
     fn default() -> Self {
         Params {
-            version: "default-2026.11.2".to_string(),
+            version: "default-2026.12.1".to_string(),
             speed: SpeedParams::default(),
             zones: ZoneParams::default(),
             sprint: EffortParams {
@@ -581,6 +586,8 @@ impl Default for StreamParams {
             idle_timeout_s: 10.0,
             report_idle_for_s: 60.0,
             dedup_window: 4096,
+            max_jump_s: 60.0,
+            jump_confirm_batches: 3,
         }
     }
 }
@@ -683,6 +690,16 @@ impl Params {
         if self.stream.max_buffered_samples < 16 {
             errs.push("stream.max_buffered_samples must be ≥ 16".into());
         }
+        if !(self.stream.max_jump_s.is_finite() && self.stream.max_jump_s >= 0.0) {
+            errs.push("stream.max_jump_s must be ≥ 0 (0 = off)".into());
+        } else if self.stream.max_jump_s > 0.0
+            && self.stream.max_jump_s <= self.stream.allowed_lateness_s
+        {
+            errs.push("stream.max_jump_s must exceed stream.allowed_lateness_s".into());
+        }
+        if !(1..=100).contains(&self.stream.jump_confirm_batches) {
+            errs.push("stream.jump_confirm_batches must be 1..=100".into());
+        }
         if self.stream.dedup_window == 0 || self.stream.dedup_window > 1 << 20 {
             errs.push("stream.dedup_window must be 1..=1048576".into());
         }
@@ -726,7 +743,7 @@ mod tests {
         let p = Params::default();
         p.validate().unwrap();
         let tag = p.version_tag();
-        assert!(tag.starts_with("default-2026.11.2+"), "{tag}");
+        assert!(tag.starts_with("default-2026.12.1+"), "{tag}");
     }
 
     #[test]

@@ -23,6 +23,7 @@ use crate::fatigue::FatigueState;
 use crate::forecast::{Rates, forecast};
 use crate::hr::{HrAnchors, HrState};
 use crate::imu::AccelLoad;
+use crate::jump::{Quarantine, Verdict};
 use crate::output::{DeviceStatus, PlayerMetrics, Quality, Signal, Totals, WindowValues};
 use crate::params::{EffortParams, Params};
 use crate::profile::{AthleteProfile, Baseline, Sex};
@@ -174,6 +175,12 @@ pub struct PlayerEngine<W: WindowStore = IncrementalWindows> {
     alerts: PlayerAlerts,
     /// Signal history and snapshots waiting for the team's device rule.
     device: DeviceWatch,
+    /// The newest time the caller advanced him to with [`PlayerEngine::tick`].
+    ticked: Micros,
+    /// Samples far ahead of his clock, waiting for the next batches ([`crate::jump`]).
+    jump: Quarantine,
+    /// Held samples refused as time jumps, for the caller to take.
+    jumped: Vec<Sample>,
 }
 
 fn push_unique(v: &mut Vec<u32>, x: u32) -> usize {
@@ -244,6 +251,9 @@ impl<W: WindowStore> PlayerEngine<W> {
             seqs: HashMap::new(),
             alerts: PlayerAlerts::default(),
             device: DeviceWatch::default(),
+            ticked: Micros::MIN,
+            jump: Quarantine::default(),
+            jumped: Vec::new(),
         };
         e.set_profile(p, None);
         e
@@ -350,34 +360,70 @@ impl<W: WindowStore> PlayerEngine<W> {
     }
 
     /// Accept one sample. Late and duplicate samples are refused (and counted); the caller
-    /// decides where they go (the processor dead-letters them).
+    /// decides where they go (the processor dead-letters them). A sample far ahead of his
+    /// clock is [`Refusal::Held`] for now ([`crate::jump`]; use
+    /// [`PlayerEngine::ingest_all`] to learn how many held samples a call confirms).
     pub fn ingest(
         &mut self,
         p: &Params,
         s: Sample,
         out: &mut Vec<PlayerMetrics>,
     ) -> Result<(), Refusal> {
-        let r = self.accept(p, s);
-        self.release_to_watermark(p, out);
+        let mut r = Ok(());
+        self.ingest_all(p, std::slice::from_ref(&s), out, |_, e| r = Err(e));
         r
     }
 
     /// Accept a device batch: every sample is buffered first, then released once, so the
     /// order of samples inside a batch never matters. `refused(index, reason)` is called for
-    /// each sample not accepted.
+    /// each sample not accepted (now: [`Refusal::Held`] ones may be accepted later). Returns
+    /// how many earlier held samples this batch confirmed and accepted; held samples it
+    /// refuted wait in [`PlayerEngine::take_time_jumps`].
     pub fn ingest_all(
         &mut self,
         p: &Params,
         samples: &[Sample],
         out: &mut Vec<PlayerMetrics>,
         mut refused: impl FnMut(usize, Refusal),
-    ) {
+    ) -> u32 {
+        let clock = self.newest.max(self.ticked);
+        let (mut ahead, mut near) = (false, false);
         for (i, s) in samples.iter().enumerate() {
+            if Quarantine::is_jump(&p.stream, clock, s.t) {
+                self.jump.hold(*s);
+                ahead = true;
+                refused(i, Refusal::Held);
+                continue;
+            }
+            near = true;
             if let Err(r) = self.accept(p, *s) {
                 refused(i, r);
             }
         }
+        let confirmed = match self.jump.after_batch(&p.stream, ahead, near) {
+            Verdict::Wait => 0,
+            Verdict::Confirmed(held) => held
+                .into_iter()
+                .map(|s| u32::from(self.accept(p, s).is_ok()))
+                .sum(),
+            Verdict::Refused(held) => {
+                self.jumped.extend(held);
+                0
+            }
+        };
         self.release_to_watermark(p, out);
+        confirmed
+    }
+
+    /// Held samples refuted as time jumps since the last call (the processor dead-letters
+    /// them as `time_jump`).
+    pub fn take_time_jumps(&mut self) -> Vec<Sample> {
+        std::mem::take(&mut self.jumped)
+    }
+
+    /// Samples held, waiting for the batches that decide a jump.
+    pub fn held(&self) -> usize {
+        self.jump.len()
     }
 
     /// Buffer one sample (no release).
@@ -387,6 +433,7 @@ impl<W: WindowStore> PlayerEngine<W> {
             match r {
                 Refusal::Duplicate => self.quality.duplicates += 1,
                 Refusal::Late => self.quality.late += 1,
+                Refusal::Held => {}
             }
             return Err(r);
         }
@@ -410,12 +457,15 @@ impl<W: WindowStore> PlayerEngine<W> {
     /// Advance event time to `now` with no new sample: releases what the allowed lateness was
     /// holding back, closes seconds, reports a quiet player as "no signal".
     pub fn tick(&mut self, p: &Params, now: Micros, out: &mut Vec<PlayerMetrics>) {
+        self.ticked = self.ticked.max(now);
         let lateness = (p.stream.allowed_lateness_s * 1e6) as Micros;
         self.release(p, now - lateness, out);
     }
 
     /// End of session: release everything buffered, close the open second, end open efforts.
     pub fn finish(&mut self, p: &Params, out: &mut Vec<PlayerMetrics>) {
+        let never_confirmed = self.jump.drain();
+        self.jumped.extend(never_confirmed);
         if self.newest != Micros::MIN {
             self.release(p, self.newest, out);
             self.end_efforts(p);

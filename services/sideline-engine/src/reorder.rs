@@ -20,6 +20,9 @@ pub enum Refusal {
     Duplicate,
     /// Older than what was already released (beyond the allowed lateness).
     Late,
+    /// Far ahead of the player's clock: held until later batches confirm or refute the jump
+    /// ([`crate::jump`]); not refused yet.
+    Held,
 }
 
 /// A bounded, time-ordered buffer.

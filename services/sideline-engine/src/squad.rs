@@ -47,12 +47,14 @@ pub struct Counters {
     pub late_samples: u64,
     /// Samples refused as duplicates.
     pub duplicate_samples: u64,
+    /// Samples refused as time jumps (held far ahead of the player's clock, then refuted).
+    pub time_jump_samples: u64,
     /// Player sessions ended because a new session began.
     pub sessions_ended: u64,
 }
 
 /// What happened to one batch.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct BatchOutcome {
     /// The player the batch went to.
     pub player: Option<Arc<str>>,
@@ -66,6 +68,10 @@ pub struct BatchOutcome {
     pub late: Vec<usize>,
     /// Samples refused as duplicates.
     pub duplicates: u32,
+    /// Samples of this batch held far ahead of the player's clock ([`crate::jump`]).
+    pub held: u32,
+    /// Samples refused as time jumps (held by this or earlier batches), for dead-lettering.
+    pub time_jumps: Vec<crate::sample::Sample>,
 }
 
 /// Per-device routing state.
@@ -270,12 +276,21 @@ impl<W: WindowStore> Engine<W> {
             SeqVerdict::Reset => self.counters.seq_resets += 1,
             SeqVerdict::New => {}
         }
-        let (late, dups) = (&mut outcome.late, &mut outcome.duplicates);
-        pe.ingest_all(&self.params, &b.samples, out, |k, r| match r {
+        let (late, dups, held) = (
+            &mut outcome.late,
+            &mut outcome.duplicates,
+            &mut outcome.held,
+        );
+        let confirmed = pe.ingest_all(&self.params, &b.samples, out, |k, r| match r {
             Refusal::Late => late.push(k),
             Refusal::Duplicate => *dups += 1,
+            Refusal::Held => *held += 1,
         });
-        outcome.accepted = b.samples.len() as u32 - outcome.late.len() as u32 - outcome.duplicates;
+        outcome.time_jumps = pe.take_time_jumps();
+        self.counters.time_jump_samples += outcome.time_jumps.len() as u64;
+        outcome.accepted =
+            b.samples.len() as u32 - outcome.late.len() as u32 - outcome.duplicates - outcome.held
+                + confirmed;
         self.counters.samples += u64::from(outcome.accepted);
         self.counters.late_samples += outcome.late.len() as u64;
         self.counters.duplicate_samples += u64::from(outcome.duplicates);
@@ -295,11 +310,18 @@ impl<W: WindowStore> Engine<W> {
             Some(&i) if self.players[i].session() == session => i,
             _ => self.slot(player, team, session, out),
         };
-        let r = self.players[i].ingest(&self.params, s, out);
+        let mut r = Ok(());
+        let confirmed =
+            self.players[i].ingest_all(&self.params, std::slice::from_ref(&s), out, |_, e| {
+                r = Err(e)
+            });
+        self.counters.samples += u64::from(confirmed);
+        self.counters.time_jump_samples += self.players[i].take_time_jumps().len() as u64;
         match r {
             Ok(()) => self.counters.samples += 1,
             Err(Refusal::Late) => self.counters.late_samples += 1,
             Err(Refusal::Duplicate) => self.counters.duplicate_samples += 1,
+            Err(Refusal::Held) => {}
         }
         r
     }

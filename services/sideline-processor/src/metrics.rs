@@ -22,6 +22,8 @@ pub struct ProcessorMetrics {
     pub replay_skipped: IntCounter,
     /// Samples refused as late (sent to the DLQ).
     pub late_samples: IntCounter,
+    /// Samples held far ahead of their player's clock and then refused (sent to the DLQ).
+    pub time_jump_samples: IntCounter,
     /// Records sent to the DLQ, by reason.
     pub dlq: IntCounterVec,
     /// Snapshots produced to the metrics topic.
@@ -387,7 +389,7 @@ impl ProcessorMetrics {
             &["reason"],
         )?;
         r.register(Box::new(dlq.clone()))?;
-        for reason in ["late", "undecodable", "invalid"] {
+        for reason in ["late", "time_jump", "undecodable", "invalid"] {
             dlq.with_label_values(&[reason]);
         }
         let alerts = IntCounterVec::new(
@@ -460,6 +462,11 @@ impl ProcessorMetrics {
                 r,
                 "sideline_processor_late_samples_total",
                 "Samples refused as later than the allowed lateness.",
+            )?,
+            time_jump_samples: counter(
+                r,
+                "sideline_processor_time_jump_samples_total",
+                "Samples far ahead of their player's clock that later batches did not confirm.",
             )?,
             dlq,
             metrics_out: counter(

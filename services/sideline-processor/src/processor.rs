@@ -382,9 +382,8 @@ impl Processor {
                     .await;
             }
         };
-        if let Some(newest) = batch.samples.iter().map(|s| s.t).max() {
+        if !batch.samples.is_empty() {
             let part = self.parts.entry(p).or_insert_with(|| Part::new(idle));
-            part.stream_time = part.stream_time.max(newest);
             part.dirty.insert(player.clone());
             self.last_batch.insert(player.clone(), part.flow.flowed());
         }
@@ -392,6 +391,12 @@ impl Processor {
         let outcome = self
             .engine
             .ingest_routed(&player, &b.team_id, &batch, &mut self.out);
+        // The partition's time moves with what the engine accepted: a sample held as a time
+        // jump does not move it (it would close partition-mates' seconds early).
+        if let Some(newest) = self.engine.player(&player).and_then(|pe| pe.newest()) {
+            let part = self.parts.entry(p).or_insert_with(|| Part::new(idle));
+            part.stream_time = part.stream_time.max(newest);
+        }
         if outcome.duplicate_batch {
             self.metrics.duplicate_batches.inc();
         }
@@ -412,6 +417,27 @@ impl Processor {
             );
             self.dead_letter(&player, &late.encode_to_vec(), "late", &detail, p, off)
                 .await?;
+        }
+        if !outcome.time_jumps.is_empty() {
+            let n = outcome.time_jumps.len();
+            self.metrics.time_jump_samples.inc_by(n as u64);
+            let jumped = convert::batch(&sideline_engine::Batch {
+                samples: outcome.time_jumps,
+                ..batch.clone()
+            });
+            let detail = format!(
+                "{n} sample(s) far ahead of {player}'s clock that the batches after them did not confirm"
+            );
+            tracing::warn!(message = "Samples refused as a time jump.", player = %player, samples = n);
+            self.dead_letter(
+                &player,
+                &jumped.encode_to_vec(),
+                "time_jump",
+                &detail,
+                p,
+                off,
+            )
+            .await?;
         }
         self.emit().await
     }

@@ -20,7 +20,7 @@ use sideline_engine::PlayerEngine;
 use sideline_kafka::KafkaConfig;
 
 /// Version of the snapshot format; a snapshot of another format is not restored (counted).
-pub const FORMAT: u32 = 1;
+pub const FORMAT: u32 = 2;
 
 /// One player's snapshot.
 #[derive(Debug, Clone, Serialize, Deserialize)]
