@@ -259,6 +259,49 @@ impl<W: WindowStore> PlayerEngine<W> {
         e
     }
 
+    /// Is this engine (decoded from a snapshot) laid out as `p` lays a new one out? Its
+    /// window lengths, their indices and the per-window arrays must be what `p` gives, or
+    /// a later second would index out of bounds: a snapshot that fails is not restored.
+    pub fn check(&self, p: &Params) -> Result<(), String> {
+        let fresh: PlayerEngine<W> = PlayerEngine::new(
+            p,
+            self.params_version.clone(),
+            &self.player,
+            &self.team,
+            &self.session,
+        );
+        if self.lengths != fresh.lengths || self.shown != fresh.shown || self.idx != fresh.idx {
+            return Err("window layout differs from the parameters".into());
+        }
+        if self.windows.lengths() != self.lengths.as_slice() {
+            return Err("window store lengths differ from the engine's".into());
+        }
+        if self.peaks.len() != self.shown {
+            return Err("window peaks do not match the windows".into());
+        }
+        // Its clocks within a day of each other: the next second closes every second from
+        // the open one on, so an open second years back would take hours.
+        const SPAN: Micros = 86_400 * SECOND;
+        let near = |t: Micros| t == Micros::MIN || self.newest.abs_diff(t) <= SPAN as u64;
+        let times = [
+            self.watermark,
+            self.forced,
+            self.ticked,
+            self.cur_sec
+                .map_or(Micros::MIN, |c| c.saturating_mul(SECOND)),
+            self.last_fix.unwrap_or(Micros::MIN),
+            self.last_any.unwrap_or(Micros::MIN),
+        ];
+        if self.newest == Micros::MIN {
+            if self.cur_sec.is_some() {
+                return Err("an open second before any sample".into());
+            }
+        } else if !times.into_iter().all(near) {
+            return Err("clocks more than a day apart".into());
+        }
+        Ok(())
+    }
+
     /// Player id.
     pub fn player(&self) -> &str {
         &self.player

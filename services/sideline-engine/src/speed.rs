@@ -124,7 +124,7 @@ impl SpeedFilter {
 
     fn median(&self) -> f64 {
         let mut w = [0.0; MEDIAN_CAP];
-        let n = self.med_len;
+        let n = self.med_len.clamp(1, MEDIAN_CAP);
         w[..n].copy_from_slice(&self.med[..n]);
         let w = &mut w[..n];
         w.sort_unstable_by(f64::total_cmp);
@@ -223,8 +223,10 @@ impl SpeedFilter {
         self.last_accepted = Some((t, raw));
 
         let n = p.median_samples.clamp(1, MEDIAN_CAP);
-        self.med[self.med_next] = raw;
-        self.med_next = (self.med_next + 1) % n;
+        // (Kept in range even for a state read back from elsewhere.)
+        let at = self.med_next % n;
+        self.med[at] = raw;
+        self.med_next = (at + 1) % n;
         self.med_len = (self.med_len + 1).min(n);
         let m = self.median();
 

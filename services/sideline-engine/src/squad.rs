@@ -428,6 +428,7 @@ impl<W: WindowStore> Engine<W> {
                 self.tag
             ));
         }
+        pe.check(&self.params)?;
         let id = pe.player().to_string();
         pe.set_profile(&self.params, self.profiles.get(&id).cloned());
         pe.set_baseline(self.baselines.get(&id).cloned());
@@ -462,6 +463,8 @@ impl<W: WindowStore> Engine<W> {
     pub fn finish(&mut self, out: &mut Vec<PlayerMetrics>) {
         for pe in &mut self.players {
             pe.finish(&self.params, out);
+            // Still held at the end: never confirmed, counted as time jumps.
+            self.counters.time_jump_samples += pe.take_time_jumps().len() as u64;
         }
     }
 

@@ -66,6 +66,8 @@ pub trait WindowStore: Clone + std::fmt::Debug {
     fn clear(&mut self);
     /// Heap bytes held.
     fn heap_bytes(&self) -> usize;
+    /// The window lengths it answers for (a snapshot's must be the engine's).
+    fn lengths(&self) -> &[u32];
 }
 
 /// Ring of the last `capacity` buckets. Read back from a snapshot only if its indices are
@@ -227,6 +229,10 @@ impl WindowStore for IncrementalWindows {
         self.sums.iter_mut().for_each(|s| *s = [0; FIELDS]);
     }
 
+    fn lengths(&self) -> &[u32] {
+        &self.lengths
+    }
+
     fn heap_bytes(&self) -> usize {
         self.ring.slots.capacity() * std::mem::size_of::<Bucket>()
             + self.sums.capacity() * std::mem::size_of::<Sums>()
@@ -287,6 +293,10 @@ impl WindowStore for NaiveWindows {
 
     fn clear(&mut self) {
         self.ring.clear();
+    }
+
+    fn lengths(&self) -> &[u32] {
+        &self.lengths
     }
 
     fn heap_bytes(&self) -> usize {
