@@ -218,7 +218,7 @@ async fn until_count(what: &str, count: &AtomicUsize, n: usize) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn mosquitto_lets_a_device_publish_only_under_its_own_id() {
+async fn mosquitto_lets_a_device_publish_only_under_its_own_id_and_team() {
     let dir = tempfile::tempdir().unwrap();
     {
         use std::os::unix::fs::PermissionsExt;
@@ -299,6 +299,13 @@ async fn mosquitto_lets_a_device_publish_only_under_its_own_id() {
             format!("forged-{tag}"),
         )
         .await;
+        // Its own id under another team's topics: refused too (the ACL ties it to its team).
+        send(
+            &pod_a,
+            "sideline/v1/away/pod-a/samples",
+            format!("other-team-{tag}"),
+        )
+        .await;
         send(
             &pod_a,
             "sideline/v1/home/pod-a/samples",
@@ -325,7 +332,7 @@ async fn mosquitto_lets_a_device_publish_only_under_its_own_id() {
         // Once the broker has acknowledged every publish (refused ones too), it has routed
         // each: a message it let through is on ingest's socket ahead of the PubAck for
         // ingest's own publish, and pod-a's forged one ahead of its own.
-        until_count("pod-a's publishes acknowledged", &a_seen.pubacks, 2).await;
+        until_count("pod-a's publishes acknowledged", &a_seen.pubacks, 3).await;
         until_count("pod-b's publish acknowledged", &b_seen.pubacks, 1).await;
         until_count("ingest's publish acknowledged", &seen.pubacks, round + 1).await;
         let mut got = Vec::new();

@@ -205,3 +205,54 @@ fn zxy_analysis_matches_its_golden_file() {
         .collect();
     golden("analyze_zxy.jsonl", &(lines.join("\n") + "\n"));
 }
+
+/// The ZXY excerpt has a 6-minute hole (two players come back first, before any tick has
+/// moved past it): the time-jump quarantine must give the same figures whether the engine is
+/// advanced between batches (as the pipeline does) or not (files), and the same as with the
+/// quarantine off: a real gap is never refused. (With ticks, the first version refused the
+/// two returning samples: the tick moved the clock past the held ones and the batches after
+/// them looked "near".)
+#[test]
+fn a_real_gap_in_the_zxy_excerpt_is_accepted_with_or_without_ticks() {
+    use sideline_engine::{Engine, Params};
+    let path = data_dir().join("zxy_alfheim/zxy_tromso_anzhi_2013-11-07_excerpt_long.csv.gz");
+    let data = sideline_cli::analyze::load_files(Format::Zxy, &[path], None, None).unwrap();
+    let windows = sideline_cli::replay::windows(&data, "gap", 0, 200_000);
+    let roster = sideline_cli::replay::pods(&data);
+    let run = |max_jump_s: f64, ticks: bool| {
+        let mut p = Params::default();
+        p.stream.max_jump_s = max_jump_s;
+        let mut e: Engine = Engine::new(p, false);
+        for (d, pl, t) in &roster {
+            e.assign(d, pl, t);
+        }
+        let (mut out, mut last) = (Vec::new(), std::collections::BTreeMap::new());
+        for (t, batches) in &windows {
+            for b in batches {
+                e.ingest_batch(b, &mut out);
+            }
+            if ticks {
+                e.tick(*t, &mut out);
+            }
+            for m in out.drain(..) {
+                last.insert(m.player.to_string(), m.totals.clone());
+            }
+        }
+        e.finish(&mut out);
+        for m in out.drain(..) {
+            last.insert(m.player.to_string(), m.totals.clone());
+        }
+        (e.counters(), last)
+    };
+    let (c0, off) = run(0.0, true);
+    assert_eq!(c0.time_jump_samples, 0);
+    for ticks in [true, false] {
+        let (c, on) = run(60.0, ticks);
+        assert_eq!(c.time_jump_samples, 0, "ticks {ticks}: a real gap refused");
+        assert_eq!(c.samples, c0.samples, "ticks {ticks}");
+        assert!(
+            on == off,
+            "ticks {ticks}: totals differ with the quarantine on"
+        );
+    }
+}

@@ -16,7 +16,9 @@
 //! Live, the processor ticks a silent player forward with the wall clock, so a real half-time
 //! break never reaches the threshold (`stream.max_jump_s`, 60 s) and nothing is held; replays
 //! and files (no ticks) hold a real jump for three batches, then accept it whole: no sample
-//! is lost either way. A judgement, not from a source: one 200-ms batch is too little to tell
+//! is lost either way. A hold whose samples the clock has caught up with meanwhile (the
+//! caller ticked the player past the gap) was no jump: it is accepted at the next batch,
+//! before that batch is judged. A judgement, not from a source: one 200-ms batch is too little to tell
 //! a glitch from a gap, three (0.6 s of play) are enough and cost nothing but that delay.
 
 use serde::{Deserialize, Serialize};
@@ -56,6 +58,20 @@ impl Quarantine {
     /// Hold a far-ahead sample.
     pub fn hold(&mut self, s: Sample) {
         self.held.push(s);
+    }
+
+    /// Has the clock caught up with what is held (the caller advanced the player with `tick`
+    /// past the gap, as the pipeline does while he is silent)? Then it was no jump: take
+    /// the held samples, in time order, to accept.
+    pub fn caught_up(&mut self, p: &StreamParams, clock: Micros) -> Option<Vec<Sample>> {
+        let newest = self.held.iter().map(|s| s.t).max()?;
+        if Self::is_jump(p, clock, newest) {
+            return None;
+        }
+        let mut held = std::mem::take(&mut self.held);
+        held.sort_by_key(|s| s.t);
+        *self = Quarantine::default();
+        Some(held)
     }
 
     /// Samples held.
@@ -145,6 +161,21 @@ mod tests {
                 assert_eq!(v, Verdict::Confirmed(vec![s(1900.0), s(1900.2), s(1900.4)]));
             }
         }
+    }
+
+    #[test]
+    fn a_hold_the_clock_caught_up_with_is_accepted() {
+        let p = StreamParams::default();
+        let mut q = Quarantine::default();
+        assert_eq!(q.caught_up(&p, 0), None);
+        q.hold(s(1400.0));
+        q.hold(s(1399.9));
+        assert_eq!(q.caught_up(&p, 1_000_000_000), None, "still 400 s ahead");
+        assert_eq!(
+            q.caught_up(&p, 1_390_000_000),
+            Some(vec![s(1399.9), s(1400.0)])
+        );
+        assert!(q.is_empty());
     }
 
     #[test]

@@ -430,6 +430,13 @@ impl<W: WindowStore> PlayerEngine<W> {
         mut refused: impl FnMut(usize, Refusal),
     ) -> u32 {
         let clock = self.newest.max(self.ticked);
+        let mut confirmed = 0;
+        if let Some(held) = self.jump.caught_up(&p.stream, clock) {
+            confirmed += held
+                .into_iter()
+                .map(|s| u32::from(self.accept(p, s).is_ok()))
+                .sum::<u32>();
+        }
         let (mut ahead, mut near) = (false, false);
         for (i, s) in samples.iter().enumerate() {
             if Quarantine::is_jump(&p.stream, clock, s.t) {
@@ -443,17 +450,16 @@ impl<W: WindowStore> PlayerEngine<W> {
                 refused(i, r);
             }
         }
-        let confirmed = match self.jump.after_batch(&p.stream, ahead, near) {
-            Verdict::Wait => 0,
-            Verdict::Confirmed(held) => held
-                .into_iter()
-                .map(|s| u32::from(self.accept(p, s).is_ok()))
-                .sum(),
-            Verdict::Refused(held) => {
-                self.jumped.extend(held);
-                0
+        match self.jump.after_batch(&p.stream, ahead, near) {
+            Verdict::Wait => {}
+            Verdict::Confirmed(held) => {
+                confirmed += held
+                    .into_iter()
+                    .map(|s| u32::from(self.accept(p, s).is_ok()))
+                    .sum::<u32>();
             }
-        };
+            Verdict::Refused(held) => self.jumped.extend(held),
+        }
         self.release_to_watermark(p, out);
         confirmed
     }

@@ -59,10 +59,19 @@ pub struct IngestSettings {
     pub spool_dir: PathBuf,
     /// Largest spool, MiB (0 = no spool).
     pub spool_max_mb: u64,
+    /// Most MQTT message bytes (topics and payloads) held in memory waiting, MiB; as many
+    /// again may be being handled. Beyond it messages go to the spool.
+    pub max_backlog_mb: u64,
 }
 
 impl IngestSettings {
-    /// The polling task's backlog: 4 × `max_inflight` messages in memory, then the spool.
+    /// [`Self::max_backlog_mb`] in bytes.
+    pub fn max_backlog_bytes(&self) -> usize {
+        usize::try_from(self.max_backlog_mb.saturating_mul(1 << 20)).unwrap_or(usize::MAX)
+    }
+
+    /// The polling task's backlog: 4 × `max_inflight` messages and `max_backlog_mb` in
+    /// memory, then the spool.
     pub fn backlog(&self) -> sideline_mqtt::Backlog {
         let dir = if self.spool_dir.as_os_str().is_empty() {
             std::env::temp_dir()
@@ -71,6 +80,7 @@ impl IngestSettings {
         };
         sideline_mqtt::Backlog {
             memory: 4 * self.max_inflight,
+            memory_bytes: self.max_backlog_bytes(),
             spool: (self.spool_max_mb > 0)
                 .then(|| sideline_mqtt::Spool::new(dir, self.spool_max_mb.saturating_mul(1 << 20))),
         }
@@ -111,6 +121,9 @@ impl Validate for IngestConfig {
             p.push("subscribe.qos: 0 or 1 (QoS 2 adds nothing once Kafka de-duplicates)".into());
         }
         let i = &self.ingest;
+        if !(1..=65_536).contains(&i.max_backlog_mb) {
+            p.push("ingest.max_backlog_mb: 1..=65536".into());
+        }
         if !(1..=65_535).contains(&i.max_inflight) {
             p.push("ingest.max_inflight: 1..=65535".into());
         }

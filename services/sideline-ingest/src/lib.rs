@@ -12,7 +12,8 @@
 //! messages wait unacknowledged and the broker should stop sending (MQTT 5 Receive Maximum;
 //! Mosquitto's `max_inflight_messages` for 3.1.1 clients). A broker that sends more anyway
 //! (Mosquitto 2.0 once acknowledgements flow) fills the polling task's backlog: 4 ×
-//! `max_inflight` messages in memory, then the disk spool (`ingest.spool_max_mb`), so that
+//! `max_inflight` messages and `max_backlog_mb` in memory (as many bytes again may be being
+//! handled), then the disk spool (`ingest.spool_max_mb`), so that
 //! reading, and with it the keep-alive, goes on; only a full or failing spool pauses reading.
 //!
 //! # Layout
@@ -201,6 +202,9 @@ async fn serve(
     result
 }
 
+/// Messages in the hand-off channel between the MQTT polling task and the loop.
+const HANDOFF: usize = 16;
+
 /// The transport-independent part of ingest: subscribe, hand each MQTT message to `pipeline`
 /// (whose sink is Kafka, or the demo's in-process bus), acknowledge in receive order once its
 /// record is on the log, and drain on `shutdown`. Background tasks stop with `tasks`.
@@ -224,7 +228,10 @@ pub async fn pump(
             receive_maximum: Some(max_inflight.min(65_535) as u16),
         },
     )?;
-    let (tx, mut rx) = mpsc::channel(max_inflight);
+    // A short hand-off: what waits beyond it is in the polling task's backlog, bounded in
+    // messages and bytes (then the spool).
+    let (tx, mut rx) = mpsc::channel(max_inflight.min(HANDOFF));
+    let max_inflight_bytes = cfg.ingest.max_backlog_bytes();
     let status = Arc::new(ConnectionStatus::default());
     let qos = if cfg.subscribe.qos == 0 {
         QoS::AtMostOnce
@@ -294,6 +301,10 @@ pub async fn pump(
                 metrics
                     .spool_bytes
                     .set(status.spool_bytes.load(Ordering::Relaxed) as i64);
+                metrics
+                    .memory_bytes
+                    .with_label_values(&["backlog"])
+                    .set(status.backlog_bytes.load(Ordering::Relaxed) as i64);
                 tokio::select! {
                     _ = stop.cancelled() => return,
                     _ = tokio::time::sleep(Duration::from_millis(250)) => {}
@@ -324,6 +335,7 @@ pub async fn pump(
         }
     };
     let mut draining = false;
+    let mut inflight_bytes = 0usize;
     let drain_deadline = tokio::time::sleep(Duration::from_secs(u64::MAX / 4));
     tokio::pin!(drain_deadline);
     loop {
@@ -332,6 +344,8 @@ pub async fn pump(
             Some((m, outcome)) = pending.next(), if !pending.is_empty() => {
                 let m: sideline_mqtt::Message = m;
                 metrics.inflight.dec();
+                inflight_bytes -= sideline_mqtt::message_bytes(&m);
+                metrics.memory_bytes.with_label_values(&["inflight"]).set(inflight_bytes as i64);
                 if outcome != Outcome::Abandoned && m.needs_ack {
                     acks.push_back((m.connection, m.ack));
                     flush(&mut acks);
@@ -340,9 +354,14 @@ pub async fn pump(
             _ = tokio::time::sleep(Duration::from_millis(5)), if !acks.is_empty() => flush(&mut acks),
             // Draining takes nothing new: what is not handled stays unacknowledged in the
             // broker's session and is sent again on the next connection.
-            m = rx.recv(), if pending.len() < max_inflight && !draining => match m {
+            // Under the limits in messages and bytes (one message is always let in).
+            m = rx.recv(), if pending.len() < max_inflight
+                && (pending.is_empty() || inflight_bytes < max_inflight_bytes)
+                && !draining => match m {
                 Some(m) => {
                     metrics.inflight.inc();
+                    inflight_bytes += sideline_mqtt::message_bytes(&m);
+                    metrics.memory_bytes.with_label_values(&["inflight"]).set(inflight_bytes as i64);
                     let p = &pipeline;
                     pending.push_back(async move {
                         let outcome = p.handle(&m).await;
@@ -365,6 +384,7 @@ pub async fn pump(
                 while pending.next().await.is_some() {
                     metrics.inflight.dec();
                 }
+                metrics.memory_bytes.with_label_values(&["inflight"]).set(0);
                 break;
             }
             _ = tokio::time::sleep(Duration::from_millis(200)), if draining => {

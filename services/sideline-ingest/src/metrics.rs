@@ -1,10 +1,12 @@
 //! Every metric the ingest service exports (`sideline_ingest_*`), in one place. Labels are
 //! bounded: `reason` takes the dead-letter reason codes below, `topic` is `samples` or `dlq`.
 
-use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
+use prometheus::{
+    Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+};
 
 /// Dead-letter reasons (the wire validation kinds plus ingest's own).
-pub const REASONS: [&str; 13] = [
+pub const REASONS: [&str; 14] = [
     "malformed",
     "missing_field",
     "not_finite",
@@ -15,6 +17,7 @@ pub const REASONS: [&str; 13] = [
     "ambiguous",
     "unknown_device",
     "topic_mismatch",
+    "team_mismatch",
     "bad_topic",
     "payload_too_large",
     "kafka_rejected",
@@ -63,6 +66,9 @@ pub struct IngestMetrics {
     pub spilled: IntCounter,
     /// Size of the disk spool now, bytes.
     pub spool_bytes: IntGauge,
+    /// Bytes of MQTT messages held in memory: the backlog waiting to be handled, and the
+    /// messages being handled.
+    pub memory_bytes: IntGaugeVec,
     /// Disk spool writes or reads that failed.
     pub spool_errors: IntCounter,
     /// Acknowledgements not sent because the message came on an earlier connection (the broker
@@ -234,6 +240,20 @@ impl IngestMetrics {
                 "sideline_ingest_mqtt_spool_bytes",
                 "Size of the disk spool now.",
             )?,
+            memory_bytes: {
+                let g = IntGaugeVec::new(
+                    Opts::new(
+                        "sideline_ingest_mqtt_memory_bytes",
+                        "Bytes of MQTT messages held in memory, by where: backlog (waiting) or inflight (being handled).",
+                    ),
+                    &["where"],
+                )?;
+                r.register(Box::new(g.clone()))?;
+                for w in ["backlog", "inflight"] {
+                    g.with_label_values(&[w]).set(0);
+                }
+                g
+            },
             spool_errors: counter(
                 r,
                 "sideline_ingest_mqtt_spool_errors_total",

@@ -5,7 +5,8 @@
 //! At every limit: a payload over `max_payload_bytes` is dead-lettered with its first 64 KiB;
 //! a batch that does not validate is dead-lettered with the reason of its first problem and up
 //! to 20 located problems in a header; a device missing from the roster is dead-lettered
-//! (`unknown_device`); a record Kafka will never take (e.g. over the broker's size limit) is
+//! (`unknown_device`), and one whose team is not its wearer's team on the roster too
+//! (`team_mismatch`); a record Kafka will never take (e.g. over the broker's size limit) is
 //! dead-lettered (`kafka_rejected`); while Kafka is unreachable a record is retried with
 //! back-off forever — the message stays unacknowledged, so after `max_inflight` such messages
 //! the broker stops sending (backpressure) instead of the service buffering without limit; a
@@ -200,14 +201,25 @@ impl Pipeline {
             };
             roster
                 .lookup(&pb.device_id, first)
-                .map(|a| a.player.clone())
+                .map(|a| (a.player.clone(), a.team.clone()))
         };
-        let Some(player) = player else {
+        let Some((player, team)) = player else {
             return Err(Rejection::Reason(
                 "unknown_device",
                 format!("{} is not on the roster", pb.device_id),
             ));
         };
+        // The team is the roster's: a pod that names another team (misconfigured, or moved
+        // between squads without a roster change) would route or hide its player's alerts.
+        if !team.is_empty() && pb.team_id != team {
+            return Err(Rejection::Reason(
+                "team_mismatch",
+                format!(
+                    "{} says team {:?}; the roster puts it on {player} of team {team:?}",
+                    pb.device_id, pb.team_id
+                ),
+            ));
+        }
         pb.player_id = player.clone();
         pb.received_at_us = now;
         Ok((player, pb.encode_to_vec(), batch.samples.len(), newest))
@@ -393,6 +405,34 @@ mod tests {
             r.headers
                 .iter()
                 .any(|(k, v)| k == "sideline.reason" && v.as_ref() == b"malformed")
+        );
+
+        // A pod that names another team than its wearer's on the roster (topic and payload
+        // agreeing) speaks for nobody: dead-lettered, never routed to the away team.
+        let away = Batch {
+            team: "away".into(),
+            seq: 2,
+            ..b.clone()
+        };
+        let out = p
+            .handle(&message(&topic_for(&away), encode(&away, Encoding::Json)))
+            .await;
+        assert!(
+            matches!(
+                out,
+                Outcome::Rejected {
+                    reason: "team_mismatch"
+                }
+            ),
+            "{out:?}"
+        );
+        assert!(
+            dlq.recv()
+                .await
+                .unwrap()
+                .headers
+                .iter()
+                .any(|(k, v)| k == "sideline.reason" && v.as_ref() == b"team_mismatch")
         );
     }
 

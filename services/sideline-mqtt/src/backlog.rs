@@ -1,8 +1,9 @@
 //! Where received messages wait while the hand-off channel is full: in memory up to a cap,
 //! then in the disk [`Spool`], and always handed on in the order they arrived.
 //!
-//! - `overflow`: in memory, handed on from the front; at most `memory` of them while the
-//!   spool is in use (it is refilled from the spool one for one as it drains).
+//! - `overflow`: in memory, handed on from the front; at most `memory` of them and
+//!   `memory_bytes` of topics and payloads (a single larger message is let in alone) while
+//!   the spool is in use (it is refilled from the spool one for one as it drains).
 //! - the spool: messages beyond the memory cap, oldest first.
 //! - `after_spool`: messages that arrived while older ones were in the spool but could not
 //!   join them there (a write failed, e.g. a full disk). They follow the spooled messages, so
@@ -20,12 +21,15 @@ use crate::client::Message;
 use crate::event_loop::ConnectionStatus;
 use crate::spool::Spool;
 
-/// Where messages wait while the hand-off channel is full: up to `memory` in memory, then in
-/// `spool` (if any). A plain number means memory only.
+/// Where messages wait while the hand-off channel is full: up to `memory` messages and
+/// `memory_bytes` bytes in memory, then in `spool` (if any). A plain number means that many
+/// messages in memory, any size, and no spool.
 #[derive(Debug)]
 pub struct Backlog {
     /// Messages held in memory.
     pub memory: usize,
+    /// Bytes (topics and payloads) held in memory.
+    pub memory_bytes: usize,
     /// The disk spool for the rest.
     pub spool: Option<Spool>,
 }
@@ -34,15 +38,24 @@ impl From<usize> for Backlog {
     fn from(memory: usize) -> Self {
         Backlog {
             memory,
+            memory_bytes: usize::MAX,
             spool: None,
         }
     }
+}
+
+/// Bytes a message holds in memory (topic and payload).
+pub fn message_bytes(m: &Message) -> usize {
+    m.topic.len() + m.payload.len()
 }
 
 /// The backlog in use: see the module's documentation.
 #[derive(Debug)]
 pub(crate) struct Queue {
     cap: usize,
+    cap_bytes: usize,
+    /// Bytes of `overflow` and `after_spool`.
+    bytes: usize,
     overflow: VecDeque<Message>,
     after_spool: VecDeque<Message>,
     spool: Option<Spool>,
@@ -55,6 +68,8 @@ impl Queue {
     pub(crate) fn new(b: Backlog) -> Self {
         Queue {
             cap: b.memory.max(1),
+            cap_bytes: b.memory_bytes.max(1),
+            bytes: 0,
             overflow: VecDeque::new(),
             after_spool: VecDeque::new(),
             spool: b.spool,
@@ -85,26 +100,46 @@ impl Queue {
         self.spool.as_ref().map_or(0, Spool::len)
     }
 
+    /// Bytes held in memory.
+    pub(crate) fn held_bytes(&self) -> usize {
+        self.bytes
+    }
+
+    fn memory_has_room(&self) -> bool {
+        self.held() == 0 || (self.held() < self.cap && self.bytes < self.cap_bytes)
+    }
+
     /// Another message may be read from the socket: memory has room, or the spool has.
     pub(crate) fn can_take(&self) -> bool {
-        self.held() < self.cap || self.spool.as_ref().is_some_and(Spool::has_room)
+        self.memory_has_room() || self.spool.as_ref().is_some_and(Spool::has_room)
+    }
+
+    fn keep(&mut self, m: Message, after: bool) {
+        self.bytes += message_bytes(&m);
+        if after {
+            self.after_spool.push_back(m);
+        } else {
+            self.overflow.push_back(m);
+        }
     }
 
     /// Keep `m` (it arrived while the channel was full or others were waiting).
     pub(crate) fn push(&mut self, m: Message, status: &ConnectionStatus) {
         if !self.after_spool.is_empty() {
-            self.after_spool.push_back(m);
+            self.keep(m, true);
             return;
         }
         let spooled = self.spool.as_ref().is_some_and(|s| !s.is_empty());
-        if self.overflow.len() < self.cap && !spooled {
-            self.overflow.push_back(m);
+        let fits = self.overflow.is_empty()
+            || (self.overflow.len() < self.cap && self.bytes + message_bytes(&m) <= self.cap_bytes);
+        if fits && !spooled {
+            self.keep(m, false);
             return;
         }
         let held = self.overflow.len();
         let Some(s) = self.spool.as_mut() else {
             // No spool: polling pauses at the cap (see `can_take`).
-            self.overflow.push_back(m);
+            self.keep(m, false);
             return;
         };
         match s.push(&m) {
@@ -127,11 +162,8 @@ impl Queue {
             Err(error) => {
                 status.spool_errors.fetch_add(1, Ordering::Relaxed);
                 tracing::error!(message = "Writing to the disk spool failed; the message is held in memory.", %error);
-                if s.is_empty() {
-                    self.overflow.push_back(m);
-                } else {
-                    self.after_spool.push_back(m);
-                }
+                let after = !s.is_empty();
+                self.keep(m, after);
             }
         }
     }
@@ -139,10 +171,14 @@ impl Queue {
     /// Take the oldest message, and refill memory from the spool.
     pub(crate) fn pop(&mut self, status: &ConnectionStatus) -> Option<Message> {
         let m = self.overflow.pop_front()?;
+        self.bytes -= message_bytes(&m);
         if let Some(s) = self.spool.as_mut() {
             if !s.is_empty() {
                 match s.pop() {
-                    Ok(Some(next)) => self.overflow.push_back(next),
+                    Ok(Some(next)) => {
+                        self.bytes += message_bytes(&next);
+                        self.overflow.push_back(next);
+                    }
                     Ok(None) => {}
                     Err(error) => {
                         status.spool_errors.fetch_add(1, Ordering::Relaxed);
@@ -207,9 +243,50 @@ mod tests {
         }
         let q = Queue::new(Backlog {
             memory,
+            memory_bytes: usize::MAX,
             spool: Some(spool),
         });
         (dir, q)
+    }
+
+    #[test]
+    fn beyond_the_memory_bytes_messages_spill_and_the_bytes_are_counted_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let st = ConnectionStatus::default();
+        let each = message_bytes(&msg(1));
+        // Room for 100 messages by count, 3 by bytes.
+        let mut q = Queue::new(Backlog {
+            memory: 100,
+            memory_bytes: 3 * each,
+            spool: Some(Spool::new(dir.path(), 1 << 20)),
+        });
+        for i in 1..=10 {
+            q.push(msg(i), &st);
+        }
+        assert_eq!(q.held(), 3);
+        assert_eq!(q.held_bytes(), 3 * each);
+        assert_eq!(q.spooled(), 7);
+        assert_eq!(drain(&mut q, &st), (1..=10).collect::<Vec<_>>());
+        assert_eq!(q.held_bytes(), 0);
+        // Without a spool, reading pauses at the byte cap.
+        let mut q = Queue::new(Backlog {
+            memory: 100,
+            memory_bytes: 2 * each,
+            spool: None,
+        });
+        q.push(msg(1), &st);
+        assert!(q.can_take());
+        q.push(msg(2), &st);
+        assert!(!q.can_take(), "paused at the byte cap");
+        // One message larger than the cap is still let in alone.
+        let mut q = Queue::new(Backlog {
+            memory: 100,
+            memory_bytes: 1,
+            spool: None,
+        });
+        assert!(q.can_take());
+        q.push(msg(1), &st);
+        assert!(!q.can_take());
     }
 
     #[test]

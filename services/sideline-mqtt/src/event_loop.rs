@@ -52,6 +52,8 @@ pub struct ConnectionStatus {
     pub spilled: AtomicU64,
     /// Size of the spool's file now, bytes.
     pub spool_bytes: AtomicU64,
+    /// Bytes (topics and payloads) of the messages waiting in memory in the backlog.
+    pub backlog_bytes: AtomicU64,
     /// Spool writes or reads that failed (each is logged as an error).
     pub spool_errors: AtomicU64,
     /// Set by the owner just before [`Client::disconnect`]: the end of the connection is then
@@ -146,6 +148,7 @@ pub async fn run_event_loop(
                     (Some(p), Some(m)) => p.send(m),
                     _ => break, // receiver gone
                 }
+                status.backlog_bytes.store(queue.held_bytes() as u64, Ordering::Relaxed);
                 continue;
             }
             ev = el.poll(), if queue.can_take() => ev,
@@ -196,6 +199,9 @@ pub async fn run_event_loop(
                         Err(mpsc::error::TrySendError::Closed(_)) => break,
                     }
                 }
+                status
+                    .backlog_bytes
+                    .store(queue.held_bytes() as u64, Ordering::Relaxed);
                 let paused = !queue.can_take();
                 if paused && !warned {
                     warned = true;

@@ -21,7 +21,7 @@ pub mod config;
 pub mod event_loop;
 pub mod spool;
 
-pub use backlog::Backlog;
+pub use backlog::{Backlog, message_bytes};
 pub use client::{AckHandle, Client, Event, EventLoop, Message, MqttError, connect};
 pub use config::{MqttConfig, Protocol};
 pub use event_loop::{ConnectionStatus, run_event_loop};

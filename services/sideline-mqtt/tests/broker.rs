@@ -343,6 +343,7 @@ async fn a_stalled_consumer_keeps_its_connection_when_the_backlog_spills_to_disk
         (Duration::from_millis(50), Duration::from_millis(400)),
         sideline_mqtt::Backlog {
             memory: 5,
+            memory_bytes: usize::MAX,
             spool: Some(sideline_mqtt::Spool::new(dir.path(), 1 << 20)),
         },
         stop.clone(),
