@@ -80,7 +80,7 @@ async fn the_real_zxy_excerpt_through_every_service_equals_the_offline_engine() 
     let roster = sideline_cli::replay::pods(&data);
     let want = Expected::batches(&roster, &windows);
     let p = Pipeline::start(Setup {
-        roster: sideline_cli::replay::roster_toml(&data),
+        roster: sideline_cli::replay::roster_toml(&data, "zxy-e2e"),
         profiles: vec![],
         env: vec![],
         archive: true,

@@ -44,6 +44,7 @@ fn batch(seq: u64, n: usize) -> Vec<u8> {
         samples,
         player_id: "p1".into(),
         received_at_us: 0,
+        device_session_id: String::new(),
     }
     .encode_to_vec()
 }

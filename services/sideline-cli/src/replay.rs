@@ -77,15 +77,21 @@ pub fn pods(data: &Dataset) -> Vec<(String, String, String)> {
         .collect()
 }
 
-/// The roster of a replay as TOML, for ingest's `roster_file`.
-pub fn roster_toml(data: &Dataset) -> String {
+/// The roster of a replay as TOML, for ingest's `roster_file`: the pods, and each team in
+/// `session` (so that the replayed data keeps the session it is replayed under).
+pub fn roster_toml(data: &Dataset, session: &str) -> String {
     let mut out =
         String::from("# Roster of a replayed recording (sideline replay --print-roster).\n");
-    for (device, player, team) in pods(data) {
+    let pods = pods(data);
+    for (device, player, team) in &pods {
         out.push_str(&format!(
             "\n[[devices]]\ndevice = \"{device}\"\nplayer = \"{player}\"\nteam = \"{team}\"\n"
         ));
     }
+    out.push_str(&sideline_wire::schedule::open_sessions_toml(
+        pods.iter().map(|(_, _, t)| t.as_str()),
+        session,
+    ));
     out
 }
 
@@ -161,8 +167,13 @@ pub async fn run(a: &ReplayArgs, stop: CancellationToken) -> Result<()> {
         bail!("--batch-ms must be 1..=10000");
     }
     let data = load_files(a.format, &a.paths, a.mapping.as_deref(), a.pitch.as_deref())?;
+    let session = safe_id(a.session.as_deref().unwrap_or(if data.session.is_empty() {
+        "replay"
+    } else {
+        &data.session
+    }));
     if a.print_roster {
-        print!("{}", roster_toml(&data));
+        print!("{}", roster_toml(&data, &session));
         return Ok(());
     }
     let times = || {
@@ -175,11 +186,6 @@ pub async fn run(a: &ReplayArgs, stop: CancellationToken) -> Result<()> {
     };
     let total = last - first;
     let shift = start_time(now_us(), total, a.publish.speed) - first;
-    let session = safe_id(a.session.as_deref().unwrap_or(if data.session.is_empty() {
-        "replay"
-    } else {
-        &data.session
-    }));
     let windows = windows(&data, &session, shift, Micros::from(a.batch_ms) * 1000);
     let mut out = Publisher::connect(&a.publish, "sideline-replay")?;
     let pb = ProgressBar::new((total / 1_000_000).max(1) as u64);

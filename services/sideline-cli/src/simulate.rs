@@ -43,6 +43,10 @@ pub fn roster_toml(sim: &MatchSim) -> String {
             p.device, p.player, p.team
         ));
     }
+    out.push_str(&sideline_wire::schedule::open_sessions_toml(
+        sim.players().iter().map(|p| p.team.as_str()),
+        &sim.config().session,
+    ));
     out
 }
 

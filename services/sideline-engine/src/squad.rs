@@ -459,6 +459,17 @@ impl<W: WindowStore> Engine<W> {
         }
     }
 
+    /// End of session for one player (he has been silent long enough): release what is
+    /// buffered, close his open second, end his open efforts. His engine stays (a return in
+    /// the same session goes on from his totals); finishing again produces nothing.
+    pub fn finish_player(&mut self, player: &str, out: &mut Vec<PlayerMetrics>) {
+        if let Some(&i) = self.index.get(player) {
+            let pe = &mut self.players[i];
+            pe.finish(&self.params, out);
+            self.counters.time_jump_samples += pe.take_time_jumps().len() as u64;
+        }
+    }
+
     /// End of session for every player.
     pub fn finish(&mut self, out: &mut Vec<PlayerMetrics>) {
         for pe in &mut self.players {
@@ -538,6 +549,52 @@ mod tests {
         let last = out.last().unwrap();
         assert_eq!(&*last.session, "tuesday");
         assert!(last.totals.distance_m < 4.0, "{}", last.totals.distance_m);
+    }
+
+    /// A player silent long enough is finished alone; finishing again produces nothing, and a
+    /// return in the same session — from a pod that rebooted, its counter from 1 — goes on
+    /// from his totals.
+    #[test]
+    fn a_finished_player_resumes_his_session_with_his_totals() {
+        let mut e: Engine = Engine::new(Params::default(), false);
+        e.assign("pod-1", "alice", "t");
+        e.assign("pod-2", "bob", "t");
+        let mut out = Vec::new();
+        let run = |e: &mut Engine, from: u64, seq0: u64, out: &mut Vec<PlayerMetrics>| {
+            for k in 0..20 {
+                let t = (from + k) as Micros * 1_000_000;
+                let mut b = batch("pod-1", "match", seq0 + k, t);
+                for (j, s) in b.samples.iter_mut().enumerate() {
+                    let tj = t + j as Micros * 100_000;
+                    *s = Sample::xy(tj, tj as f64 * 6e-6, 0.0, Some(6.0));
+                }
+                e.ingest_batch(&b, out);
+            }
+        };
+        run(&mut e, 0, 100, &mut out);
+        e.ingest_batch(&batch("pod-2", "match", 1, 0), &mut out);
+        out.clear();
+        e.finish_player("alice", &mut out);
+        assert!(out.iter().all(|m| &*m.player == "alice") && !out.is_empty());
+        let first = out.last().unwrap().totals.distance_m;
+        out.clear();
+        e.finish_player("alice", &mut out);
+        assert!(
+            out.is_empty(),
+            "finishing twice produced {} snapshots",
+            out.len()
+        );
+        run(&mut e, 30, 1, &mut out);
+        e.finish(&mut out);
+        let last = out.iter().rev().find(|m| &*m.player == "alice").unwrap();
+        assert_eq!(&*last.session, "match");
+        assert!(
+            last.totals.distance_m > first + 90.0,
+            "{} then {}",
+            first,
+            last.totals.distance_m
+        );
+        assert_eq!(e.counters().sessions_ended, 0);
     }
 
     /// Three teammates for 5 minutes; `dead`'s pod is silent from minute 1 to 3. Each player's

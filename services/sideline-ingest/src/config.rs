@@ -41,6 +41,9 @@ pub struct IngestSettings {
     pub roster_file: PathBuf,
     /// Follow the compacted roster topic.
     pub roster_topic: bool,
+    /// Unscheduled data belongs to its team's session day, which starts at this hour UTC
+    /// (0–23; see `sideline_wire::schedule`).
+    pub session_day_start_utc_h: u8,
     /// Messages received but not acknowledged.
     pub max_inflight: usize,
     /// Largest payload accepted, bytes.
@@ -140,6 +143,9 @@ impl Validate for IngestConfig {
                 "ingest.spool_dir: {} is not a directory",
                 i.spool_dir.display()
             ));
+        }
+        if i.session_day_start_utc_h > 23 {
+            p.push("ingest.session_day_start_utc_h: 0..=23".into());
         }
         if !i.roster_file.as_os_str().is_empty() && !i.roster_file.is_file() {
             p.push(format!(

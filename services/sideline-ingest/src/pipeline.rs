@@ -67,8 +67,10 @@ pub struct Pipeline {
     pub max_payload_bytes: usize,
     /// Check the payload's device/team against the topic.
     pub check_topic: bool,
-    /// Device → player.
+    /// Device → player, and the teams' sessions.
     pub roster: Arc<RwLock<Roster>>,
+    /// Hour (UTC) at which an unscheduled session day starts.
+    pub session_day_start_utc_h: u8,
     /// Metrics.
     pub metrics: IngestMetrics,
     /// Cancelled when in-flight work must be abandoned (after the drain timeout).
@@ -119,6 +121,7 @@ impl Pipeline {
             max_payload_bytes: cfg.ingest.max_payload_bytes,
             check_topic: cfg.ingest.check_topic,
             roster,
+            session_day_start_utc_h: cfg.ingest.session_day_start_utc_h,
             metrics: metrics.clone(),
             abort: CancellationToken::new(),
         }
@@ -199,11 +202,15 @@ impl Pipeline {
                 Ok(r) => r,
                 Err(poisoned) => poisoned.into_inner(),
             };
-            roster
-                .lookup(&pb.device_id, first)
-                .map(|a| (a.player.clone(), a.team.clone()))
+            roster.lookup(&pb.device_id, first).map(|a| {
+                let session =
+                    roster
+                        .schedule()
+                        .session(&a.team, first, self.session_day_start_utc_h);
+                (a.player.clone(), a.team.clone(), session)
+            })
         };
-        let Some((player, team)) = player else {
+        let Some((player, team, session)) = player else {
             return Err(Rejection::Reason(
                 "unknown_device",
                 format!("{} is not on the roster", pb.device_id),
@@ -222,6 +229,9 @@ impl Pipeline {
         }
         pb.player_id = player.clone();
         pb.received_at_us = now;
+        // The club's session, not the pod's: a pod rebooting mid-match with a new id of its
+        // own stays in its player's session (his totals and risk history go on).
+        pb.device_session_id = std::mem::replace(&mut pb.session_id, session);
         Ok((player, pb.encode_to_vec(), batch.samples.len(), newest))
     }
 
@@ -356,9 +366,58 @@ mod tests {
             max_payload_bytes: 1 << 20,
             check_topic: true,
             roster: Arc::new(RwLock::new(roster)),
+            session_day_start_utc_h: 4,
             metrics: IngestMetrics::new(&prometheus::Registry::new()).unwrap(),
             abort: CancellationToken::new(),
         }
+    }
+
+    /// The session is the club's: the schedule's while one is in force, else the team's
+    /// session day; what the pod calls it is kept aside. A pod rebooting mid-match with a new
+    /// session id and its counter from 1 stays in the same session.
+    #[tokio::test]
+    async fn the_session_comes_from_the_schedule_never_from_the_pod() {
+        let bus = MemoryBus::new(16);
+        let mut samples = bus.subscribe("samples");
+        let p = pipeline(&bus);
+        let now = now_us();
+        let send = |session: &str, seq: u64, t: i64| {
+            let b = Batch {
+                device: "pod-1".into(),
+                team: "home".into(),
+                session: session.into(),
+                seq,
+                samples: vec![Sample::xy(t, 1.0, 2.0, Some(3.0))],
+            };
+            message(&topic_for(&b), encode(&b, Encoding::Protobuf))
+        };
+        let mut stamped = Vec::new();
+        for (session, seq) in [("boot-1", 40), ("boot-2", 1)] {
+            let out = p.handle(&send(session, seq, now - 5_000_000)).await;
+            assert!(matches!(out, Outcome::Accepted { .. }), "{out:?}");
+            let r = samples.recv().await.unwrap();
+            let pb = sideline_wire::pb::SampleBatch::decode(r.value.as_ref()).unwrap();
+            assert_eq!(pb.device_session_id, session);
+            stamped.push(pb.session_id);
+        }
+        let day = sideline_wire::schedule::session_day("home", now - 5_000_000, 4);
+        assert_eq!(stamped, [day.clone(), day]);
+
+        // The match is scheduled from a minute ago: the same pod's data is the match's.
+        let entry = format!(
+            "[[devices]]\ndevice = \"pod-1\"\nplayer = \"home-07\"\nteam = \"home\"\n\
+             [[sessions]]\nteam = \"home\"\nsession = \"cup-final\"\nstart_us = {}\n",
+            now - 60_000_000
+        );
+        *p.roster.write().unwrap() = Roster::from_toml(&entry).unwrap();
+        let out = p.handle(&send("boot-3", 2, now - 1_000_000)).await;
+        assert!(matches!(out, Outcome::Accepted { .. }), "{out:?}");
+        let r = samples.recv().await.unwrap();
+        let pb = sideline_wire::pb::SampleBatch::decode(r.value.as_ref()).unwrap();
+        assert_eq!(
+            (pb.session_id.as_str(), pb.device_session_id.as_str()),
+            ("cup-final", "boot-3")
+        );
     }
 
     #[tokio::test]

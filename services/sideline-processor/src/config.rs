@@ -27,6 +27,10 @@ pub struct ProcessorSettings {
     pub restore_timeout_s: u64,
     /// Export per-player gauges.
     pub player_gauges: bool,
+    /// A player silent this long has his session closed and his series removed, s.
+    pub session_idle_s: u64,
+    /// A player silent this long is forgotten (engine dropped, state deleted), s.
+    pub forget_after_s: u64,
     /// Rejoin the group when a partition has been owned by no live member this long, s
     /// (0 = never; see `watchdog`).
     pub orphan_grace_s: u64,
@@ -60,6 +64,12 @@ impl Validate for ProcessorConfig {
         }
         if !(10..=5000).contains(&s.tick_interval_ms) {
             p.push("processor.tick_interval_ms: 10..=5000".into());
+        }
+        if s.session_idle_s == 0 {
+            p.push("processor.session_idle_s: at least 1".into());
+        }
+        if s.forget_after_s <= s.session_idle_s {
+            p.push("processor.forget_after_s: must be longer than session_idle_s".into());
         }
         if s.idle_advance_s == 0 {
             p.push("processor.idle_advance_s: at least 1".into());

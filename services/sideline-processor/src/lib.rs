@@ -54,7 +54,7 @@ use tokio::sync::mpsc;
 pub use config::ProcessorConfig;
 use context::{ProcessorContext, RebalanceEvent};
 use metrics::ProcessorMetrics;
-use processor::{Processor, Topics};
+use processor::{Processor, Timing, Topics};
 
 /// Why the service could not run.
 #[derive(Debug, thiserror::Error)]
@@ -242,7 +242,11 @@ async fn serve(
         topics,
         metrics,
         cfg.processor.player_gauges,
-        Duration::from_secs(cfg.processor.idle_advance_s),
+        Timing {
+            idle_advance: Duration::from_secs(cfg.processor.idle_advance_s),
+            session_idle: Duration::from_secs(cfg.processor.session_idle_s),
+            forget_after: Duration::from_secs(cfg.processor.forget_after_s),
+        },
     );
 
     // Kafka reachability for /readyz.

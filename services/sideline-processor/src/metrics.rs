@@ -1,6 +1,10 @@
 //! Every metric the processor exports: pipeline health (`sideline_processor_*`) and per-player
-//! gauges (`sideline_player_*`, labels `team`, `player`, `session`; bounded by the roster,
-//! removed when a player's partition moves away).
+//! gauges (`sideline_player_*`, labels `team`, `player`, `session`: one session per player at
+//! a time — a new session's first snapshot removes the old session's series — and removed when
+//! his session closes (idle) or his partition moves away).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use prometheus::{
     GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
@@ -66,6 +70,10 @@ pub struct ProcessorMetrics {
     pub partitions: IntGauge,
     /// Players held.
     pub players: IntGauge,
+    /// Player sessions closed after `session_idle_s` of silence (series removed).
+    pub sessions_closed: IntCounter,
+    /// Players forgotten after `forget_after_s` of silence (engine dropped, state deleted).
+    pub players_forgotten: IntCounter,
     /// Outputs produced but not yet acknowledged.
     pub pending_outputs: IntGauge,
     /// Per-player gauges.
@@ -96,6 +104,8 @@ pub struct PlayerGauges {
     hsr_7d_z: GaugeVec,
     hsr_7d_change: GaugeVec,
     days_since_vmax: GaugeVec,
+    /// The (team, session) each player's series are labelled with now.
+    shown: Arc<Mutex<HashMap<String, (String, String)>>>,
 }
 
 const P: [&str; 3] = ["team", "player", "session"];
@@ -236,11 +246,26 @@ impl PlayerGauges {
                 "Days since the last exposure at >= threshold % of Vmax (0 = this session).",
                 &["threshold"],
             )?,
+            shown: Arc::default(),
         })
     }
 
-    /// Update every gauge of `m`'s player; `baseline` is his load history, if known.
+    fn shown(&self) -> std::sync::MutexGuard<'_, HashMap<String, (String, String)>> {
+        match self.shown.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    /// Update every gauge of `m`'s player; `baseline` is his load history, if known. A player
+    /// has one session's series at a time: the first snapshot of another session (or team)
+    /// removes the previous one's.
     pub fn set(&self, m: &PlayerMetrics, baseline: Option<&Baseline>) {
+        let now = (m.team.to_string(), m.session.to_string());
+        let before = self.shown().insert(m.player.to_string(), now.clone());
+        if let Some((team, session)) = before.filter(|b| *b != now) {
+            self.remove_labels(&team, &m.player, &session);
+        }
         let l = [&*m.team, &*m.player, &*m.session];
         let opt = |v: Option<f64>| v.unwrap_or(f64::NAN);
         self.score.with_label_values(&l).set(m.risk.score);
@@ -325,8 +350,21 @@ impl PlayerGauges {
         }
     }
 
-    /// Remove every series of a player (his partition moved to another instance).
-    pub fn remove(&self, team: &str, player: &str, session: &str) {
+    /// Remove every series of a player (his session closed, or his partition moved to
+    /// another instance).
+    pub fn remove_player(&self, player: &str) {
+        let shown = self.shown().remove(player);
+        if let Some((team, session)) = shown {
+            self.remove_labels(&team, player, &session);
+        }
+    }
+
+    /// Players with series now.
+    pub fn players_shown(&self) -> usize {
+        self.shown().len()
+    }
+
+    fn remove_labels(&self, team: &str, player: &str, session: &str) {
         let l = [team, player, session];
         for g in [
             &self.score,
@@ -467,6 +505,16 @@ impl ProcessorMetrics {
                 r,
                 "sideline_processor_time_jump_samples_total",
                 "Samples far ahead of their player's clock that later batches did not confirm.",
+            )?,
+            sessions_closed: counter(
+                r,
+                "sideline_processor_sessions_closed_total",
+                "Player sessions closed after session_idle_s of silence (their series removed).",
+            )?,
+            players_forgotten: counter(
+                r,
+                "sideline_processor_players_forgotten_total",
+                "Players forgotten after forget_after_s of silence (engine and state dropped).",
             )?,
             dlq,
             metrics_out: counter(

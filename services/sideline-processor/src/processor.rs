@@ -137,6 +137,34 @@ pub struct Topics {
     pub dlq: String,
 }
 
+/// How event time and a player's lifetime follow the wall clock.
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    /// A partition read to its end and silent this long advances with the wall clock.
+    pub idle_advance: Duration,
+    /// A player silent this long has his session closed: his open second and efforts end,
+    /// his series are removed (they come back with his next sample, his totals kept). Never
+    /// less than the engine's own reporting horizon ([`Timing::effective`]).
+    pub session_idle: Duration,
+    /// A player silent this long is forgotten: his engine is dropped and his state deleted
+    /// from the state topic (a return starts a new engine).
+    pub forget_after: Duration,
+}
+
+impl Timing {
+    /// `session_idle` raised to the time the engine keeps reporting a silent player (his
+    /// snapshots say "no signal" for a while; closing before that would bring his series
+    /// straight back).
+    pub fn effective(mut self, p: &sideline_engine::Params) -> Self {
+        let s = &p.stream;
+        let horizon = s.idle_timeout_s + s.report_idle_for_s + s.allowed_lateness_s + 2.0;
+        let horizon = Duration::from_secs_f64(horizon.clamp(0.0, 86_400.0));
+        self.session_idle = self.session_idle.max(horizon);
+        self.forget_after = self.forget_after.max(self.session_idle);
+        self
+    }
+}
+
 /// Everything the loop owns.
 pub struct Processor {
     /// The engines of every player of the assigned partitions.
@@ -156,7 +184,9 @@ pub struct Processor {
     /// Every metric of the service.
     pub metrics: ProcessorMetrics,
     player_gauges: bool,
-    idle_advance: Duration,
+    timing: Timing,
+    /// Players whose session closed (silent `session_idle`): no series until they return.
+    closed: HashSet<String>,
     /// When [`Processor::tick`] last ran.
     last_tick: Option<Instant>,
     out: Vec<PlayerMetrics>,
@@ -178,8 +208,9 @@ impl Processor {
         topics: Topics,
         metrics: ProcessorMetrics,
         player_gauges: bool,
-        idle_advance: Duration,
+        timing: Timing,
     ) -> Self {
+        let timing = timing.effective(engine.params());
         Processor {
             engine,
             parts: HashMap::new(),
@@ -193,7 +224,8 @@ impl Processor {
             topics,
             metrics,
             player_gauges,
-            idle_advance,
+            timing,
+            closed: HashSet::new(),
             last_tick: None,
             out: Vec::new(),
             alerts: Vec::new(),
@@ -255,7 +287,11 @@ impl Processor {
         payload: &[u8],
         headers: Option<OwnedHeaders>,
     ) -> Result<(), OutputError> {
-        let mut rec = FutureRecord::to(topic).key(key).payload(payload);
+        let mut rec = FutureRecord::<str, [u8]>::to(topic).key(key);
+        // An empty state record is a tombstone: no value at all, so compaction deletes it.
+        if !(payload.is_empty() && topic == self.topics.state) {
+            rec = rec.payload(payload);
+        }
         if let Some(p) = partition {
             rec = rec.partition(p);
         }
@@ -346,7 +382,7 @@ impl Processor {
         now: Instant,
     ) -> Result<(), OutputError> {
         self.metrics.records.inc();
-        let idle = self.idle_advance;
+        let idle = self.timing.idle_advance;
         let part = self.parts.entry(p).or_insert_with(|| Part::new(idle));
         part.next_offset = Some(off + 1);
         part.flow.record(now);
@@ -386,6 +422,7 @@ impl Processor {
             let part = self.parts.entry(p).or_insert_with(|| Part::new(idle));
             part.dirty.insert(player.clone());
             self.last_batch.insert(player.clone(), part.flow.flowed());
+            self.closed.remove(&player);
         }
         self.player_part.insert(player.clone(), p);
         let outcome = self
@@ -510,7 +547,66 @@ impl Processor {
             },
             &mut self.out,
         );
-        self.emit().await
+        let (close, forget) = self.silent_players(now);
+        for player in &close {
+            self.engine.finish_player(player, &mut self.out);
+        }
+        self.emit().await?;
+        for player in close {
+            self.metrics.player.remove_player(&player);
+            self.metrics.sessions_closed.inc();
+            tracing::info!(message = "Session closed for a silent player; his series are removed.", player = %player);
+            self.closed.insert(player);
+        }
+        self.forget(&forget);
+        Ok(())
+    }
+
+    /// Players silent (wall time while their partition flowed, see [`crate::flow`]) past
+    /// `session_idle` whose session is still open, and players silent past `forget_after`.
+    fn silent_players(&self, now: Instant) -> (Vec<String>, Vec<String>) {
+        let (mut close, mut forget) = (Vec::new(), Vec::new());
+        for (player, last) in &self.last_batch {
+            let Some(part) = self.player_part.get(player).and_then(|p| self.parts.get(p)) else {
+                continue;
+            };
+            let silent = part.flow.silence(*last, now);
+            if silent >= self.timing.forget_after {
+                forget.push(player.clone());
+            } else if silent >= self.timing.session_idle && !self.closed.contains(player) {
+                close.push(player.clone());
+            }
+        }
+        (close, forget)
+    }
+
+    /// Drop the engines of `players` and delete their state (a tombstone at the next
+    /// checkpoint, produced after every output before it like any snapshot).
+    fn forget(&mut self, players: &[String]) {
+        if players.is_empty() {
+            return;
+        }
+        let gone: HashSet<&str> = players.iter().map(String::as_str).collect();
+        self.engine.remove_players(|pe| gone.contains(pe.player()));
+        for player in players {
+            if let Some(part) = self
+                .player_part
+                .get(player)
+                .and_then(|p| self.parts.get_mut(p))
+            {
+                part.dirty.insert(player.clone());
+            }
+            self.player_part.remove(player);
+            self.last_batch.remove(player);
+            self.skip_until.remove(player);
+            self.closed.remove(player);
+            self.metrics.player.remove_player(player);
+            self.metrics.players_forgotten.inc();
+            tracing::info!(message = "Silent player forgotten; his state is deleted.", player = %player);
+        }
+        self.metrics
+            .players
+            .set(self.engine.players().count() as i64);
     }
 
     async fn emit(&mut self) -> Result<(), OutputError> {
@@ -608,13 +704,15 @@ impl Processor {
                 continue;
             };
             for player in part.dirty.drain() {
-                if let Some(pe) = self.engine.player(&player) {
-                    match encode(next, pe) {
+                match self.engine.player(&player) {
+                    Some(pe) => match encode(next, pe) {
                         Ok(bytes) => snaps.push((p, player, bytes)),
                         Err(error) => {
                             tracing::error!(message = "Snapshot could not be encoded.", %player, %error)
                         }
-                    }
+                    },
+                    // Forgotten: a tombstone deletes his state.
+                    None => snaps.push((p, player, Vec::new())),
                 }
             }
         }
@@ -710,9 +808,13 @@ impl Processor {
     /// The consumer reached the end of partition `p`: from the idle time on (until a record
     /// arrives) silence means the players are quiet, not that we are behind.
     pub fn at_end(&mut self, p: i32) {
-        let idle = self.idle_advance;
+        self.at_end_at(p, Instant::now());
+    }
+
+    fn at_end_at(&mut self, p: i32, now: Instant) {
+        let idle = self.timing.idle_advance;
         let part = self.parts.entry(p).or_insert_with(|| Part::new(idle));
-        part.flow.end(Instant::now());
+        part.flow.end(now);
     }
 
     /// Staged checkpoints no longer speak for `parts` (taken away or assigned anew): the new
@@ -732,7 +834,7 @@ impl Processor {
                 self.commits.forget(&ids);
                 self.forget_staged(&ids);
                 for (p, state) in parts {
-                    let mut part = Part::new(self.idle_advance);
+                    let mut part = Part::new(self.timing.idle_advance);
                     self.metrics.restore_rejected.inc_by(state.unusable);
                     for (player, rec) in state.players {
                         let covers = rec.covers;
@@ -769,19 +871,12 @@ impl Processor {
                     .filter(|(_, p)| parts.contains(p))
                     .map(|(k, _)| k.clone())
                     .collect();
-                if self.player_gauges {
-                    for pe in self
-                        .engine
-                        .players()
-                        .filter(|pe| gone.contains(pe.player()))
-                    {
-                        self.metrics
-                            .player
-                            .remove(pe.team(), pe.player(), pe.session());
-                    }
+                for player in &gone {
+                    self.metrics.player.remove_player(player);
                 }
                 self.engine.remove_players(|pe| gone.contains(pe.player()));
                 self.player_part.retain(|k, _| !gone.contains(k));
+                self.closed.retain(|k| !gone.contains(k));
                 self.last_batch.retain(|k, _| !gone.contains(k));
                 self.skip_until.retain(|k, _| !gone.contains(k));
                 for p in &parts {

@@ -25,7 +25,12 @@ fn processor() -> Processor {
     };
     let metrics = ProcessorMetrics::new(&prometheus::Registry::new()).unwrap();
     let engine = Engine::new(Params::default(), true);
-    Processor::new(engine, producer, topics, metrics, false, IDLE)
+    let timing = Timing {
+        idle_advance: IDLE,
+        session_idle: Duration::from_secs(600),
+        forget_after: Duration::from_secs(43_200),
+    };
+    Processor::new(engine, producer, topics, metrics, false, timing)
 }
 
 /// Partition 0, read to its end at `t0`, its stream time 1 s.
@@ -192,4 +197,95 @@ async fn a_restored_player_is_closed_on_his_own_newest_not_a_partition_mates() {
         "his replay was refused as late"
     );
     assert_eq!(p.metrics.samples.get(), 600);
+}
+
+/// A player silent for `session_idle` has his session closed: his series leave `/metrics`,
+/// his engine stays, and his return brings them back with his totals; silent for
+/// `forget_after`, his engine goes and the next checkpoint deletes his state (a tombstone).
+#[tokio::test]
+async fn a_silent_player_is_closed_then_forgotten() {
+    let mut p = processor();
+    p.player_gauges = true;
+    p.timing = Timing {
+        idle_advance: IDLE,
+        session_idle: Duration::from_secs(600),
+        forget_after: Duration::from_secs(3_600),
+    }
+    .effective(p.engine.params());
+    let t0 = Instant::now();
+    p.tick_at(t0).await.unwrap();
+    let mut now = t0;
+    for k in 0..30u64 {
+        now += TICK;
+        for (off, player) in [(2 * k, "home-01"), (2 * k + 1, "home-02")] {
+            let from = T0 + k as i64 * 1_000_000;
+            p.record_at(
+                0,
+                off as i64,
+                player.as_bytes(),
+                &record(player, k + 1, from, 10),
+                now,
+            )
+            .await
+            .unwrap();
+        }
+        p.tick_at(now).await.unwrap();
+    }
+    p.at_end_at(0, now);
+    let last_record = now;
+    assert_eq!(p.metrics.player.players_shown(), 2);
+    // Ticks every 200 ms of wall time for 11 minutes: both sessions close once.
+    let close_by = now + Duration::from_secs(660);
+    while now < close_by {
+        now += TICK;
+        p.tick_at(now).await.unwrap();
+    }
+    assert_eq!(p.metrics.sessions_closed.get(), 2);
+    assert_eq!(
+        p.metrics.player.players_shown(),
+        0,
+        "series left after closing"
+    );
+    assert_eq!(p.engine.players().count(), 2, "engines kept for a return");
+    // home-01 comes back, his clock as far on as the wall clock: his series return.
+    let back = T0 + 30_000_000 + (now - last_record).as_micros() as i64;
+    for k in 0..5u64 {
+        now += TICK;
+        let from = back + k as i64 * 1_000_000;
+        p.record_at(
+            0,
+            60 + k as i64,
+            b"home-01",
+            &record("home-01", 31 + k, from, 10),
+            now,
+        )
+        .await
+        .unwrap();
+        p.tick_at(now).await.unwrap();
+    }
+    assert_eq!(p.metrics.late_samples.get(), 0);
+    assert_eq!(p.metrics.player.players_shown(), 1);
+    p.at_end_at(0, now);
+    // An hour on, home-02 is forgotten (home-01 closed again first).
+    let forget_by = now + Duration::from_secs(3_000);
+    while now < forget_by {
+        now += TICK;
+        p.tick_at(now).await.unwrap();
+    }
+    assert_eq!(p.metrics.players_forgotten.get(), 1);
+    assert_eq!(p.metrics.sessions_closed.get(), 3);
+    assert!(p.engine.player("home-02").is_none());
+    assert!(p.engine.player("home-01").is_some());
+    p.stage();
+    let snaps: Vec<_> = p.staged.iter().flat_map(|s| &s.snaps).collect();
+    assert!(
+        snaps
+            .iter()
+            .any(|(part, player, bytes)| *part == 0 && player == "home-02" && bytes.is_empty()),
+        "no tombstone for the forgotten player: {:?}",
+        snaps
+            .iter()
+            .map(|(_, p, b)| (p, b.len()))
+            .collect::<Vec<_>>()
+    );
 }

@@ -268,6 +268,7 @@ pub fn batch(b: &Batch) -> pb::SampleBatch {
             .collect(),
         player_id: String::new(),
         received_at_us: 0,
+        device_session_id: String::new(),
     }
 }
 

@@ -189,6 +189,7 @@ impl JsonBatch {
                 samples,
                 player_id: String::new(),
                 received_at_us: 0,
+                device_session_id: String::new(),
             },
             problems,
         )

@@ -12,11 +12,13 @@
 //! - [`validate`]: decoding and validation: payload → engine `Batch`, or precise errors.
 //! - [`convert`]: engine outputs and profiles ↔ protobuf.
 //! - [`roster`]: device → player assignments and athlete profiles (file and topic forms).
+//! - [`schedule`]: which session a team's data belongs to (the schedule, else the session day).
 //! - [`topic`]: MQTT topics and payload encodings for publishers.
 
 pub mod convert;
 pub mod json;
 pub mod roster;
+pub mod schedule;
 pub mod topic;
 pub mod validate;
 

@@ -1,7 +1,8 @@
 //! The roster: which pod each player wears (pods are swapped, so an assignment has a start
-//! time) and the athlete profiles staff maintain. Read from a TOML file and kept current from
-//! the compacted topic `sideline.roster.v1` (key `device:<id>` → `DeviceAssignment`,
-//! `player:<id>` → `AthleteProfile`, an empty value deletes).
+//! time), the athlete profiles staff maintain, and the teams' session schedule
+//! ([`crate::schedule`]). Read from a TOML file and kept current from the compacted topic
+//! `sideline.roster.v1` (key `device:<id>` → `DeviceAssignment`, `player:<id>` →
+//! `AthleteProfile`, `session:<team>:<session>` → `ScheduledSession`; an empty value deletes).
 //!
 //! ```toml
 //! [[devices]]
@@ -19,6 +20,11 @@
 //! [athletes.susceptibility]
 //! hamstring = "previous"       # none | previous | recent
 //! nordic_n = 352
+//!
+//! [[sessions]]                 # optional; see crate::schedule
+//! team = "home"
+//! session = "2026-12-06-v-city"
+//! start_us = 1796569200000000
 //! ```
 
 use std::collections::{BTreeMap, HashMap};
@@ -29,6 +35,7 @@ use sideline_engine::{AthleteProfile, Micros};
 
 use crate::convert::{profile_from_pb, profile_to_pb};
 use crate::pb;
+use crate::schedule::{Schedule, SessionEntry};
 
 /// A pod worn by a player from a time on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -52,6 +59,8 @@ struct RosterFile {
     devices: Vec<DeviceEntry>,
     #[serde(default)]
     athletes: Vec<AthleteProfile>,
+    #[serde(default)]
+    sessions: Vec<SessionEntry>,
 }
 
 /// A roster that cannot be used.
@@ -85,6 +94,7 @@ fn id_ok(s: &str) -> bool {
 pub struct Roster {
     devices: HashMap<String, Vec<DeviceEntry>>,
     athletes: BTreeMap<String, AthleteProfile>,
+    schedule: Schedule,
 }
 
 impl Roster {
@@ -122,6 +132,16 @@ impl Roster {
                 ));
             }
         }
+        for e in &f.sessions {
+            for (what, v) in [("team", &e.team), ("session", &e.session)] {
+                if !id_ok(v) {
+                    problems.push(format!(
+                        "sessions: {what} {v:?} must be 1–64 chars of [A-Za-z0-9._-]"
+                    ));
+                }
+            }
+        }
+        problems.extend(Schedule::problems(&f.sessions));
         if !problems.is_empty() {
             return Err(RosterError::Invalid(problems));
         }
@@ -131,6 +151,9 @@ impl Roster {
         }
         for a in f.athletes {
             r.athletes.insert(a.player.clone(), a);
+        }
+        for e in f.sessions {
+            r.schedule.insert(e);
         }
         Ok(r)
     }
@@ -166,6 +189,11 @@ impl Roster {
     /// The latest assignment of every device.
     pub fn devices(&self) -> impl Iterator<Item = &DeviceEntry> {
         self.devices.values().filter_map(|l| l.last())
+    }
+
+    /// The teams' session schedule.
+    pub fn schedule(&self) -> &Schedule {
+        &self.schedule
     }
 
     /// Apply one record of the roster topic (`None` value = delete).
@@ -209,13 +237,41 @@ impl Roster {
                 }
             }
             Ok(())
+        } else if let Some(rest) = key.strip_prefix("session:") {
+            let Some((team, session)) = rest.split_once(':') else {
+                return Err(bad("a session key is session:<team>:<session>"));
+            };
+            match value {
+                None | Some([]) => self.schedule.remove(team, session),
+                Some(v) => {
+                    let e = pb::ScheduledSession::decode(v).map_err(|e| bad(&e.to_string()))?;
+                    let entry = SessionEntry {
+                        team: e.team_id,
+                        session: e.session_id,
+                        start_us: e.start_us,
+                        end_us: e.end_us,
+                    };
+                    if entry.team != team
+                        || entry.session != session
+                        || !id_ok(team)
+                        || !id_ok(session)
+                    {
+                        return Err(bad("team/session differ from the key, or bad ids"));
+                    }
+                    if let Some(why) = Schedule::problems(std::slice::from_ref(&entry)).pop() {
+                        return Err(bad(&why));
+                    }
+                    self.schedule.insert(entry);
+                }
+            }
+            Ok(())
         } else {
-            Err(bad("key must start with device: or player:"))
+            Err(bad("key must start with device:, player: or session:"))
         }
     }
 
-    /// The roster as topic records (key, value): every assignment's latest state and every
-    /// profile.
+    /// The roster as topic records (key, value): every assignment's latest state, every
+    /// profile and every scheduled session.
     pub fn records(&self) -> Vec<(String, Vec<u8>)> {
         let mut out: Vec<(String, Vec<u8>)> = self
             .devices()
@@ -233,6 +289,18 @@ impl Roster {
             (
                 format!("player:{}", a.player),
                 profile_to_pb(a).encode_to_vec(),
+            )
+        }));
+        out.extend(self.schedule.entries().map(|e| {
+            let v = pb::ScheduledSession {
+                team_id: e.team.clone(),
+                session_id: e.session.clone(),
+                start_us: e.start_us,
+                end_us: e.end_us,
+            };
+            (
+                format!("session:{}:{}", e.team, e.session),
+                v.encode_to_vec(),
             )
         }));
         out.sort();
@@ -261,6 +329,12 @@ player = "alice"
 vmax_mps = 9.1
 [athletes.susceptibility]
 hamstring = "recent"
+
+[[sessions]]
+team = "home"
+session = "match-1"
+start_us = 2000
+end_us = 9000
 "#;
 
     #[test]
@@ -283,8 +357,13 @@ hamstring = "recent"
         // Compaction keeps the latest assignment per device.
         assert_eq!(copy.lookup("pod-1", 0).unwrap().player, "bob");
         assert_eq!(copy.athlete("alice"), r.athlete("alice"));
+        assert_eq!(copy.schedule(), r.schedule());
+        assert_eq!(copy.schedule().session("home", 2500, 4), "match-1");
         copy.apply(b"player:alice", None).unwrap();
         assert!(copy.athlete("alice").is_none());
+        copy.apply(b"session:home:match-1", None).unwrap();
+        assert_eq!(copy.schedule().session("home", 2500, 0), "home-1970-01-01");
+        assert!(copy.apply(b"session:home", Some(b"")).is_err());
         assert!(copy.apply(b"coach:x", Some(b"")).is_err());
     }
 

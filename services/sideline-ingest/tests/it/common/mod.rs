@@ -44,7 +44,8 @@ pub fn short_match(secs: f64) -> (Vec<Batch>, MatchSim) {
 
 /// The roster file for the simulated squads.
 pub fn roster_toml(sim: &MatchSim) -> String {
-    sim.players()
+    let devices: String = sim
+        .players()
         .iter()
         .map(|p| {
             format!(
@@ -52,7 +53,12 @@ pub fn roster_toml(sim: &MatchSim) -> String {
                 p.device, p.player, p.team
             )
         })
-        .collect()
+        .collect();
+    devices
+        + &sideline_wire::schedule::open_sessions_toml(
+            sim.players().iter().map(|p| p.team.as_str()),
+            &sim.config().session,
+        )
 }
 
 pub struct Service {
