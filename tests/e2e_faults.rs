@@ -384,3 +384,36 @@ async fn duplicate_and_reordered_batches_are_counted_once() {
         "the duplicates reached the archive raw"
     );
 }
+
+/// A pod that reboots mid-match comes back with a session id of its own and its batch
+/// counter from 1. The session is the club's (ingest stamps it from the roster), so its
+/// player's engine goes on: totals and alerts as offline, nothing refused as a duplicate.
+/// (Fails when the pod's session id is used: the player's engine starts again from zero.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pod_rebooting_mid_match_keeps_its_players_totals() {
+    let (cfg, windows) = feed::synthetic(&fault_match(), SPEED, PART.0, PART.1);
+    let pod = MatchSim::new(cfg.clone()).players()[5].device.clone();
+    let mut r = start_with(cfg, windows, vec![]).await;
+    r.feed.play(0.5).await;
+    let mut first = None;
+    let reboot = move |mut bs: Vec<Batch>| {
+        for b in bs.iter_mut().filter(|b| b.device == pod) {
+            let f = *first.get_or_insert(b.seq);
+            b.seq = b.seq - f + 1;
+            b.session = "pod-boot-2".into();
+        }
+        bs
+    };
+    r.feed.play_altered(1.0, reboot).await;
+    let (p, _) = r
+        .finish(
+            "a pod reboots mid-match (own session id changes, counter from 1)",
+            &Allow::default(),
+        )
+        .await;
+    assert_eq!(
+        p.metric("process", "sideline_processor_duplicate_batches_total")
+            .await,
+        0.0
+    );
+}

@@ -103,9 +103,13 @@ impl DemoProcessor {
                 self.heard.insert(player.clone(), Instant::now());
             }
         }
-        let o = self
-            .engine
-            .ingest_routed(player, &b.team_id, &batch, &mut self.out);
+        let o = self.engine.ingest_routed(
+            player,
+            &b.team_id,
+            &b.device_session_id,
+            &batch,
+            &mut self.out,
+        );
         if o.duplicate_batch {
             self.metrics.duplicate_batches.inc();
         }

@@ -363,17 +363,34 @@ impl<W: WindowStore> PlayerEngine<W> {
         }
     }
 
-    /// Classify a batch's (device, seq), remembering it.
-    pub fn check_seq(&mut self, device: &str, seq: u64, window: u32) -> SeqVerdict {
-        match self.seqs.get_mut(device) {
-            Some(w) => w.check(seq, window),
-            None => {
-                let mut w = SeqWindow::default();
-                let v = w.check(seq, window);
-                self.seqs.insert(device.to_string(), w);
-                v
-            }
+    /// Devices whose sequence windows are remembered.
+    pub fn devices_remembered(&self) -> usize {
+        self.seqs.len()
+    }
+
+    /// Classify a batch's (device, seq), remembering it. `boot` is the device's own session
+    /// id ("" if unknown): a pod that reboots counts from 1 again under a new id, so a new
+    /// `boot` starts the device's window afresh (a reset) instead of taking its first
+    /// hundreds of batches for duplicates of the previous boot's. One window per device.
+    pub fn check_seq(&mut self, device: &str, boot: &str, seq: u64, window: u32) -> SeqVerdict {
+        const SEP: char = '\u{1f}';
+        let key = if boot.is_empty() {
+            device.to_string()
+        } else {
+            format!("{device}{SEP}{boot}")
+        };
+        if let Some(w) = self.seqs.get_mut(&key) {
+            return w.check(seq, window);
         }
+        let before = self.seqs.len();
+        self.seqs.retain(|k, _| {
+            k != device && !k.strip_prefix(device).is_some_and(|r| r.starts_with(SEP))
+        });
+        let rebooted = self.seqs.len() < before;
+        let mut w = SeqWindow::default();
+        let v = w.check(seq, window);
+        self.seqs.insert(key, w);
+        if rebooted { SeqVerdict::Reset } else { v }
     }
 
     /// Apply (or clear) the athlete profile: Vmax, heart-rate anchors, susceptibility.

@@ -242,15 +242,18 @@ impl<W: WindowStore> Engine<W> {
                 i
             }
         };
-        self.ingest_at(i, b, out)
+        self.ingest_at(i, b, "", out)
     }
 
     /// Feed a batch already attributed to `player` of `team` (the processor: ingest resolved
-    /// the roster and keyed the record by player). De-duplicates by (device, seq).
+    /// the roster and the session, and keyed the record by player). De-duplicates by (device,
+    /// seq) within the device's `boot` (its own session id, "" if unknown; see
+    /// [`PlayerEngine::check_seq`]).
     pub fn ingest_routed(
         &mut self,
         player: &str,
         team: &str,
+        boot: &str,
         b: &Batch,
         out: &mut Vec<PlayerMetrics>,
     ) -> BatchOutcome {
@@ -259,15 +262,21 @@ impl<W: WindowStore> Engine<W> {
             Some(&i) if self.players[i].session() == b.session => i,
             _ => self.slot(player, team, &b.session, out),
         };
-        self.ingest_at(i, b, out)
+        self.ingest_at(i, b, boot, out)
     }
 
-    fn ingest_at(&mut self, i: usize, b: &Batch, out: &mut Vec<PlayerMetrics>) -> BatchOutcome {
+    fn ingest_at(
+        &mut self,
+        i: usize,
+        b: &Batch,
+        boot: &str,
+        out: &mut Vec<PlayerMetrics>,
+    ) -> BatchOutcome {
         let mut outcome = BatchOutcome::default();
         let window = self.params.stream.dedup_window;
         let pe = &mut self.players[i];
         outcome.player = Some(pe.player_arc());
-        match pe.check_seq(&b.device, b.seq, window) {
+        match pe.check_seq(&b.device, boot, b.seq, window) {
             SeqVerdict::Duplicate => {
                 self.counters.duplicate_batches += 1;
                 outcome.duplicate_batch = true;
@@ -595,6 +604,43 @@ mod tests {
             last.totals.distance_m
         );
         assert_eq!(e.counters().sessions_ended, 0);
+    }
+
+    /// A pod rebooting a minute into the match counts from 1 again under a new id of its own:
+    /// its batches are new, not duplicates of the first boot's 1..600; a batch delivered
+    /// twice within a boot is still a duplicate.
+    #[test]
+    fn a_rebooted_pod_counting_from_one_again_is_not_a_duplicate() {
+        let mut e: Engine = Engine::new(Params::default(), false);
+        let mut out = Vec::new();
+        let b = |seq: u64, t: Micros| batch("pod-1", "match", seq, t);
+        for k in 1..=600u64 {
+            let o = e.ingest_routed(
+                "alice",
+                "t",
+                "boot-a",
+                &b(k, k as Micros * 100_000),
+                &mut out,
+            );
+            assert!(!o.duplicate_batch);
+        }
+        let t1 = 61_000_000;
+        for k in 1..=100u64 {
+            let o = e.ingest_routed(
+                "alice",
+                "t",
+                "boot-b",
+                &b(k, t1 + k as Micros * 100_000),
+                &mut out,
+            );
+            assert!(!o.duplicate_batch, "batch {k} of the second boot refused");
+        }
+        let again = e.ingest_routed("alice", "t", "boot-b", &b(100, t1 + 10_000_000), &mut out);
+        assert!(again.duplicate_batch);
+        assert_eq!(e.counters().seq_resets, 1);
+        assert_eq!(e.counters().sessions_ended, 0);
+        // One window per device, whatever the number of boots.
+        assert_eq!(e.player("alice").unwrap().devices_remembered(), 1);
     }
 
     /// Three teammates for 5 minutes; `dead`'s pod is silent from minute 1 to 3. Each player's

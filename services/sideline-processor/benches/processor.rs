@@ -143,7 +143,7 @@ async fn throughput(kafka: &Tansu) {
     let mut alerts = Vec::new();
     let t = Instant::now();
     for (player, team, b) in &decoded {
-        engine.ingest_routed(player, team, b, &mut out);
+        engine.ingest_routed(player, team, "", b, &mut out);
         engine.observe_alerts(&out, &mut alerts);
         out.clear();
     }
@@ -162,7 +162,7 @@ async fn throughput(kafka: &Tansu) {
     for ((player, _), bytes) in batches.iter().zip(&encoded) {
         let b = pb::SampleBatch::decode(bytes.as_slice()).unwrap();
         let eb = validate(&b, &limits, None).unwrap();
-        engine.ingest_routed(player, &b.team_id, &eb, &mut out);
+        engine.ingest_routed(player, &b.team_id, &b.device_session_id, &eb, &mut out);
         engine.observe_alerts(&out, &mut alerts);
         for m in out.drain(..) {
             std::hint::black_box(sideline_wire::convert::metrics(&m).encode_to_vec());

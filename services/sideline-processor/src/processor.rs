@@ -425,9 +425,13 @@ impl Processor {
             self.closed.remove(&player);
         }
         self.player_part.insert(player.clone(), p);
-        let outcome = self
-            .engine
-            .ingest_routed(&player, &b.team_id, &batch, &mut self.out);
+        let outcome = self.engine.ingest_routed(
+            &player,
+            &b.team_id,
+            &b.device_session_id,
+            &batch,
+            &mut self.out,
+        );
         // The partition's time moves with what the engine accepted: a sample held as a time
         // jump does not move it (it would close partition-mates' seconds early).
         if let Some(newest) = self.engine.player(&player).and_then(|pe| pe.newest()) {
