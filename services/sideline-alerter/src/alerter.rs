@@ -22,6 +22,7 @@ use crate::outbox::{Outbox, OutboxError, Pending};
 use crate::policy::Policy;
 use crate::render::{Format, render};
 use crate::router::{Acknowledgement, Message, Router};
+use sideline_wire::pb;
 
 /// Why an acknowledgement did not happen.
 #[derive(Debug, thiserror::Error)]
@@ -198,6 +199,20 @@ impl Alerter {
         self.router.acknowledgement(id)
     }
 
+    /// Acknowledgements not yet confirmed on the acks topic, as records, oldest first.
+    pub fn unarchived_acks(&self) -> Vec<pb::AlertAck> {
+        self.router.unarchived().iter().map(ack_record).collect()
+    }
+
+    /// The first `n` of [`Alerter::unarchived_acks`] are on the acks topic (saved at the next
+    /// tick).
+    pub fn acks_archived(&mut self, n: usize) {
+        if n > 0 {
+            self.router.archived(n);
+            self.dirty = true;
+        }
+    }
+
     /// Open alert ids of acknowledged players (to mirror acknowledgements elsewhere).
     pub fn acked_ids(&self) -> Vec<String> {
         self.router.acked_ids()
@@ -303,5 +318,20 @@ impl Alerter {
     /// Messages waiting in the outbox, over all destinations.
     pub fn pending(&self) -> usize {
         self.formats.keys().map(|d| self.outbox.pending(d)).sum()
+    }
+}
+
+/// An acknowledgement as an `AlertAck` record.
+pub fn ack_record(r: &crate::router::AckRecord) -> pb::AlertAck {
+    pb::AlertAck {
+        alert_id: r.alert.id.clone(),
+        kind: r.alert.kind.clone(),
+        severity: r.alert.severity.as_str().into(),
+        player_id: r.alert.player.clone(),
+        team_id: r.alert.team.clone(),
+        session_id: r.alert.session.clone(),
+        by: r.ack.by.clone(),
+        at_us: r.ack.at,
+        since_us: r.alert.since_us,
     }
 }

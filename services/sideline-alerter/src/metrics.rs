@@ -32,6 +32,8 @@ pub struct AlerterMetrics {
     pub latency: HistogramVec,
     /// Acknowledge requests, by result (`ok`, `unknown`, `expired`, `bad_signature`, `malformed`).
     pub acks: IntCounterVec,
+    /// Acknowledgements written to the acks topic, by result (`ok`, `failed`: retried).
+    pub acks_archived: IntCounterVec,
     /// Outbox write failures (disk full, permissions): messages held in memory meanwhile.
     pub outbox_errors: IntGauge,
     /// Group rejoins forced by the orphaned-partition watchdog.
@@ -164,6 +166,12 @@ impl AlerterMetrics {
                 r,
                 "sideline_alerter_acks_total",
                 "Acknowledge requests.",
+                &["result"],
+            )?,
+            acks_archived: counter(
+                r,
+                "sideline_alerter_acks_archived_total",
+                "Acknowledgements written to the acks topic, by result (failed ones are retried).",
                 &["result"],
             )?,
             outbox_errors,

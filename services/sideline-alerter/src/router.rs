@@ -180,6 +180,22 @@ pub struct Router {
     /// Acknowledgements still to be told, formed into messages at the next tick.
     #[serde(default)]
     acks_to_tell: Vec<(String, String, Entry)>,
+    /// Acknowledgements not yet on the acks topic (saved with the state, so a crash or a Kafka
+    /// outage loses none: see [`Router::unarchived`]).
+    #[serde(default)]
+    acks_to_archive: Vec<AckRecord>,
+}
+
+/// Acknowledgements kept while they wait for the acks topic, at most.
+pub const MAX_UNARCHIVED: usize = 10_000;
+
+/// One acknowledgement for the acks topic (`AlertAck`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AckRecord {
+    /// The alert acknowledged (the player's open red, if any).
+    pub alert: Item,
+    /// Who and when.
+    pub ack: Acknowledgement,
 }
 
 const S: i64 = 1_000_000;
@@ -279,7 +295,7 @@ impl Router {
             at: now,
         };
         p.ack = Some(ack.clone());
-        let red = p
+        let red: Item = p
             .open
             .values()
             .filter(|i| i.severity == Severity::Critical)
@@ -311,7 +327,28 @@ impl Router {
                 },
             ));
         }
+        if self.acks_to_archive.len() >= MAX_UNARCHIVED {
+            // Only after days of an unreachable Kafka (or where nothing archives: the demo).
+            self.acks_to_archive.remove(0);
+            tracing::error!(
+                message =
+                    "Too many acknowledgements wait for the acks topic; the oldest is dropped.",
+                max = MAX_UNARCHIVED
+            );
+        }
+        self.acks_to_archive.push(AckRecord { alert: red, ack });
         Some(item.player)
+    }
+
+    /// Acknowledgements not yet confirmed on the acks topic, oldest first.
+    pub fn unarchived(&self) -> &[AckRecord] {
+        &self.acks_to_archive
+    }
+
+    /// The first `n` of [`Router::unarchived`] are on the acks topic.
+    pub fn archived(&mut self, n: usize) {
+        self.acks_to_archive
+            .drain(..n.min(self.acks_to_archive.len()));
     }
 
     /// Who acknowledged the player whose alert is `id`, if anyone.

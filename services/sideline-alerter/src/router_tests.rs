@@ -243,6 +243,35 @@ fn an_acknowledgement_after_the_escalation_is_told_to_the_doctor_too() {
     assert_eq!(changes(&run(&mut back, &[], 201, 205)).len(), 2);
 }
 
+/// Each acknowledgement waits in the saved state until the acks topic has it: a restart
+/// before then still writes it, once it is written it is gone.
+#[test]
+fn an_acknowledgement_waits_in_the_state_until_it_is_archived() {
+    let events = [ev("r", "p1", "strain_risk", Critical, Firing, 10)];
+    let mut r = Router::new(policy());
+    run(&mut r, &events, 0, 200);
+    assert!(r.unarchived().is_empty());
+    r.ack("r", "Dr Lee", (T0 + 200) * S);
+    r.ack("r", "Someone else", (T0 + 201) * S);
+    assert_eq!(
+        r.unarchived().len(),
+        1,
+        "a second ack of the same player is not new"
+    );
+    let saved = serde_json::to_string(&r).unwrap();
+    let mut back: Router = serde_json::from_str::<Router>(&saved)
+        .unwrap()
+        .with_policy(policy());
+    let rec = &back.unarchived()[0];
+    assert_eq!(
+        (rec.alert.id.as_str(), rec.ack.by.as_str(), rec.ack.at),
+        ("r", "Dr Lee", (T0 + 200) * S)
+    );
+    back.archived(1);
+    assert!(back.unarchived().is_empty());
+    back.archived(5);
+}
+
 #[test]
 fn a_replay_sends_nothing_new_and_cannot_reopen_a_closed_alert() {
     let events = [

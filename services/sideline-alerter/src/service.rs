@@ -6,6 +6,10 @@
 //! last save; the router recognises them (closed ids) and the outbox refuses keys it has seen,
 //! so nothing is sent twice.
 //!
+//! Acknowledgements go to `sideline.acks.v1` (the archive's `acks` table): each is kept in the
+//! saved router state until Kafka has acknowledged its record, so a crash or an outage delays
+//! it and never loses it (at least once: a crash between the two may write it twice).
+//!
 //! A partition watchdog (`sideline_kafka::watchdog`, `alerter.orphan_grace_s`) rejoins the group
 //! when a partition has alerts waiting and its committed offset does not move: brokers such as
 //! tansu leave a killed member's partitions assigned to it.
@@ -194,12 +198,22 @@ async fn consume(
         Duration::from_secs(cfg.alerter.orphan_grace_s),
         stop,
     );
+    let producer = sideline_kafka::producer::producer(
+        &cfg.kafka,
+        "sideline-alerter-acks",
+        sideline_kafka::producer::DeliveryTimeout::Millis(30_000),
+    )?;
+    let mut archiving: Option<tokio::task::JoinHandle<usize>> = None;
     let mut stream = consumer.stream();
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     let mut uncommitted = false;
     loop {
         tokio::select! {
             _ = stop.cancelled() => break,
+            Some(done) = async { match archiving.as_mut() { Some(h) => Some(h.await), None => None } }, if archiving.is_some() => {
+                archiving = None;
+                alerter.acks_archived(done.unwrap_or(0));
+            }
             m = stream.next() => match m {
                 Some(Ok(m)) => match m.payload().map(Item::decode) {
                     Some(Ok(item)) => { alerter.offer(item); uncommitted = true; }
@@ -228,6 +242,17 @@ async fn consume(
                 tracing::warn!(message = "Rejoined the consumer group (a partition was orphaned).");
             }
             _ = tick.tick() => {
+                if archiving.is_none() {
+                    let records = alerter.unarchived_acks();
+                    if !records.is_empty() {
+                        archiving = Some(tokio::spawn(archive_acks(
+                            producer.clone(),
+                            cfg.kafka.topics.acks.clone(),
+                            records,
+                            metrics.clone(),
+                        )));
+                    }
+                }
                 let saved = alerter.tick();
                 health.set("outbox", saved);
                 if saved && uncommitted {
@@ -239,8 +264,41 @@ async fn consume(
             }
         }
     }
+    if let Some(h) = archiving {
+        alerter.acks_archived(h.await.unwrap_or(0));
+    }
     if alerter.tick() && uncommitted {
         let _ = consumer.commit_consumer_state(CommitMode::Sync);
     }
     Ok(())
+}
+
+/// Produce `records` to `topic` in order, stopping at the first failure (the rest are
+/// retried at a later tick); how many Kafka acknowledged.
+async fn archive_acks(
+    producer: rdkafka::producer::FutureProducer,
+    topic: String,
+    records: Vec<sideline_wire::pb::AlertAck>,
+    metrics: AlerterMetrics,
+) -> usize {
+    use prost::Message as _;
+    let mut done = 0;
+    for r in &records {
+        let value = r.encode_to_vec();
+        let rec = rdkafka::producer::FutureRecord::to(&topic)
+            .key(&r.alert_id)
+            .payload(&value);
+        match producer.send(rec, Duration::from_secs(5)).await {
+            Ok(_) => {
+                done += 1;
+                metrics.acks_archived.with_label_values(&["ok"]).inc();
+            }
+            Err((error, _)) => {
+                metrics.acks_archived.with_label_values(&["failed"]).inc();
+                tracing::warn!(message = "Acknowledgement not written to the acks topic; retrying.", %error);
+                break;
+            }
+        }
+    }
+    done
 }

@@ -46,6 +46,7 @@ fn archiver(root: &Path, opts: &Options) -> Archiver {
             samples: "samples".into(),
             metrics: "metrics".into(),
             alerts: "alerts".into(),
+            acks: "acks".into(),
         },
         FlushPolicy {
             max_rows: 500_000,

@@ -32,6 +32,8 @@ pub struct Topics {
     pub metrics: String,
     /// `sideline.alerts.v1`.
     pub alerts: String,
+    /// `sideline.acks.v1`.
+    pub acks: String,
 }
 
 impl Topics {
@@ -42,6 +44,8 @@ impl Topics {
             Some(Table::Metrics)
         } else if topic == self.alerts {
             Some(Table::Alerts)
+        } else if topic == self.acks {
+            Some(Table::Acks)
         } else {
             None
         }
@@ -208,6 +212,18 @@ impl Archiver {
                 let a = pb::Alert::decode(value).map_err(|_| "undecodable")?;
                 let part = PartKey::new(&a.team_id, &a.session_id, a.t_us);
                 let Rows::Alerts(r) = self.rows_for(table, part) else {
+                    return Err("bug");
+                };
+                r.push(&a, o);
+                Ok(1)
+            }
+            Table::Acks => {
+                let a = pb::AlertAck::decode(value).map_err(|_| "undecodable")?;
+                if a.alert_id.is_empty() || a.player_id.is_empty() {
+                    return Err("missing_field");
+                }
+                let part = PartKey::new(&a.team_id, &a.session_id, a.at_us);
+                let Rows::Acks(r) = self.rows_for(table, part) else {
                     return Err("bug");
                 };
                 r.push(&a, o);

@@ -11,6 +11,7 @@ fn topics() -> Topics {
         samples: "s".into(),
         metrics: "m".into(),
         alerts: "a".into(),
+        acks: "k".into(),
     }
 }
 
@@ -120,4 +121,62 @@ fn a_flush_is_due_by_size_or_age() {
     assert!(a.due(now + Duration::from_secs(30)));
     a.offer("s", 0, 1, "p1", &batch(1, 7), now);
     assert!(a.due(now));
+}
+
+/// Acknowledgements land in the `acks` table under their alert's team and session, and SQL
+/// reads who acknowledged what; a record without an alert id is refused and counted.
+#[tokio::test]
+async fn acknowledgements_are_archived_and_queryable() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = Instant::now();
+    let mut a = archiver(dir.path(), 1_000);
+    let ack = pb::AlertAck {
+        alert_id: "strain_risk-00ff".into(),
+        kind: "strain_risk".into(),
+        severity: "critical".into(),
+        player_id: "home-07".into(),
+        team_id: "home".into(),
+        session_id: "cup-final".into(),
+        by: "Dr O'Neil".into(),
+        at_us: 1_796_569_260_000_000,
+        since_us: 1_796_569_200_000_000,
+    };
+    assert_eq!(
+        a.offer("k", 0, 0, "strain_risk-00ff", &ack.encode_to_vec(), now),
+        Offer::Buffered(1)
+    );
+    let bad = pb::AlertAck {
+        alert_id: String::new(),
+        ..ack.clone()
+    };
+    assert_eq!(
+        a.offer("k", 0, 1, "x", &bad.encode_to_vec(), now),
+        Offer::Refused("missing_field")
+    );
+    assert_eq!(a.flush().unwrap().rows, 1);
+    assert!(
+        dir.path()
+            .join("acks/team=home/date=2026-12-06/session=cup-final")
+            .is_dir()
+    );
+    let ctx = crate::query::context(dir.path()).await.unwrap();
+    let out = crate::query::run(
+        &ctx,
+        "SELECT alert_id, player, severity, by, CAST(at AS BIGINT) AS at_us, session FROM acks",
+    )
+    .await
+    .unwrap();
+    let text = arrow::util::pretty::pretty_format_batches(&out)
+        .unwrap()
+        .to_string();
+    for want in [
+        "strain_risk-00ff",
+        "home-07",
+        "critical",
+        "Dr O'Neil",
+        "1796569260000000",
+        "cup-final",
+    ] {
+        assert!(text.contains(want), "{want} missing from\n{text}");
+    }
 }

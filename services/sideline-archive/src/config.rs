@@ -31,7 +31,7 @@ pub struct ArchiveSettings {
     pub samples: bool,
     /// Archive metrics.
     pub metrics: bool,
-    /// Archive alerts.
+    /// Archive alerts and their acknowledgements.
     pub alerts: bool,
     /// Rejoin the group when a partition has records waiting and no committed progress this
     /// long, s (0 = never; see `sideline_kafka::watchdog`).

@@ -21,6 +21,7 @@
 //!   filtering), written beside the live figures.
 //! - [`config`], [`metrics`]: configuration and Prometheus metrics.
 
+pub mod ack_rows;
 pub mod archiver;
 pub mod backend;
 pub mod baselines;

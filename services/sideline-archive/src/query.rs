@@ -6,6 +6,7 @@
 //! - `samples`: one row per sample;
 //! - `metrics`: one row per player per second (`source` = `live` or `reconciled`);
 //! - `alerts`: one row per alert lifecycle event;
+//! - `acks`: one row per acknowledgement (alert_id, player, kind, severity, by, at, since);
 //! - `sessions` (view): team, session, date, start, end, players — from live metrics;
 //! - `players` (view): team, player, sessions, first_seen, last_seen — from live metrics.
 //!

@@ -25,11 +25,13 @@ pub enum Table {
     Metrics,
     /// One row per alert lifecycle event.
     Alerts,
+    /// One row per acknowledgement (who, when).
+    Acks,
 }
 
 impl Table {
     /// Every table.
-    pub const ALL: [Table; 3] = [Table::Samples, Table::Metrics, Table::Alerts];
+    pub const ALL: [Table; 4] = [Table::Samples, Table::Metrics, Table::Alerts, Table::Acks];
 
     /// Directory and SQL name.
     pub fn name(self) -> &'static str {
@@ -37,6 +39,7 @@ impl Table {
             Table::Samples => "samples",
             Table::Metrics => "metrics",
             Table::Alerts => "alerts",
+            Table::Acks => "acks",
         }
     }
 
@@ -118,6 +121,15 @@ impl Table {
                 f("terms", s.clone(), false),
                 f("to_amber_min", f64t.clone(), true),
                 f("to_red_min", f64t.clone(), true),
+            ],
+            Table::Acks => vec![
+                f("alert_id", s.clone(), false),
+                f("player", s.clone(), false),
+                f("kind", s.clone(), false),
+                f("severity", s.clone(), false),
+                f("by", s.clone(), false),
+                f("at", ts(), false),
+                f("since", ts(), false),
             ],
         };
         v.push(f("kafka_partition", DataType::Int32, false));
@@ -264,6 +276,8 @@ pub enum Rows {
     Metrics(Box<MetricRows>),
     /// Alerts.
     Alerts(Box<AlertRows>),
+    /// Acknowledgements.
+    Acks(Box<AckRows>),
 }
 
 impl Rows {
@@ -273,6 +287,7 @@ impl Rows {
             Table::Samples => Rows::Samples(Box::default()),
             Table::Metrics => Rows::Metrics(Box::default()),
             Table::Alerts => Rows::Alerts(Box::default()),
+            Table::Acks => Rows::Acks(Box::default()),
         }
     }
 
@@ -282,6 +297,7 @@ impl Rows {
             Rows::Samples(r) => r.len,
             Rows::Metrics(r) => r.len,
             Rows::Alerts(r) => r.len,
+            Rows::Acks(r) => r.len,
         }
     }
 
@@ -296,6 +312,7 @@ impl Rows {
             Rows::Samples(r) => r.finish(),
             Rows::Metrics(r) => r.finish(),
             Rows::Alerts(r) => r.finish(),
+            Rows::Acks(r) => r.finish(),
         }
     }
 }
@@ -406,6 +423,7 @@ impl SampleRows {
     }
 }
 
+pub use crate::ack_rows::AckRows;
 pub use crate::metric_rows::{AlertRows, MetricRows};
 
 #[cfg(test)]

@@ -155,6 +155,7 @@ async fn consume(
         samples: t.samples.clone(),
         metrics: t.metrics.clone(),
         alerts: t.alerts.clone(),
+        acks: t.acks.clone(),
     };
     let archiver: Shared = Arc::new(Mutex::new(Archiver::new(
         store,
@@ -195,6 +196,7 @@ async fn consume(
         (a.samples, &topics.samples),
         (a.metrics, &topics.metrics),
         (a.alerts, &topics.alerts),
+        (a.alerts, &topics.acks),
     ] {
         if on {
             subscribe.push(topic);

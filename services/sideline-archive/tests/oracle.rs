@@ -70,6 +70,7 @@ async fn sql_over_archived_samples_agrees_with_the_engine() {
                 samples: "samples".into(),
                 metrics: "metrics".into(),
                 alerts: "alerts".into(),
+                acks: "acks".into(),
             },
             FlushPolicy {
                 max_rows: 400_000,

@@ -33,6 +33,8 @@ pub struct TopicNames {
     pub metrics: String,
     /// Alert lifecycle events.
     pub alerts: String,
+    /// Acknowledgements of alerts (who, when).
+    pub acks: String,
     /// Engine state changelog (compacted).
     pub state: String,
     /// Device assignments and athlete profiles (compacted).
@@ -48,6 +50,7 @@ impl Default for TopicNames {
             dlq: "sideline.dlq.v1".into(),
             metrics: "sideline.metrics.v1".into(),
             alerts: "sideline.alerts.v1".into(),
+            acks: "sideline.acks.v1".into(),
             state: "sideline.state.v1".into(),
             roster: "sideline.roster.v1".into(),
             baselines: "sideline.baselines.v1".into(),

@@ -57,6 +57,7 @@ pub fn contract(cfg: &KafkaConfig) -> Vec<TopicSpec> {
         spec(&t.dlq, 3.min(p), r, &delete(30)),
         spec(&t.metrics, p, r, &delete(7)),
         spec(&t.alerts, 3.min(p), r, &delete(30)),
+        spec(&t.acks, 1, r, &delete(30)),
         spec(&t.state, p, r, &compact),
         spec(&t.roster, 1, r, &compact),
         spec(&t.baselines, 3.min(p), r, &compact),

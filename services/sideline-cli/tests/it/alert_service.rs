@@ -316,6 +316,30 @@ async fn killed_mid_delivery_and_restarted_every_alert_arrives_once_and_acks_wor
         },
     )
     .await;
+    // …and written to the acks topic, for the archive's `acks` table.
+    let mut acks = sideline_testkit::kafka::TopicReader::new(&brokers, "sideline.acks.v1");
+    until(
+        "the acknowledgement on the acks topic",
+        Duration::from_secs(30),
+        async || {
+            acks.catch_up();
+            !acks.records().is_empty()
+        },
+    )
+    .await;
+    let rec = <sideline_wire::pb::AlertAck as prost::Message>::decode(
+        acks.records()[0].value.as_deref().unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        (
+            rec.player_id.as_str(),
+            rec.by.as_str(),
+            rec.severity.as_str()
+        ),
+        ("p00", "Dr Lee", "critical")
+    );
+    assert_eq!(acks.records()[0].key_str(), rec.alert_id);
     let tampered = format!("{}x", path);
     assert!(http_get(http, &tampered).await.starts_with("HTTP/1.1 403"));
     assert!(
@@ -349,6 +373,8 @@ async fn killed_mid_delivery_and_restarted_every_alert_arrives_once_and_acks_wor
         http_get(http, path).await.starts_with("HTTP/1.1 404"),
         "the alert is over"
     );
+    acks.catch_up();
+    assert_eq!(acks.records().len(), 1, "one acknowledgement, written once");
     assert_eq!(
         second
             .metric("sideline_alerter_acks_total{result=\"ok\"}")
