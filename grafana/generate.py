@@ -3,11 +3,13 @@
 check; edit this file and run `python3 grafana/generate.py` to change them."""
 import json
 import os
+import sys
 
 DS = {"type": "prometheus", "uid": "sideline-prometheus"}
 HERE = os.path.dirname(os.path.abspath(__file__))
 P = 'team=~"$team", session=~"$session"'
-PP = 'team=~"$team", player=~"$player"'
+PP = 'team=~"$team", player=~"$player", session=~"$session"'
+# Rates use Grafana's built-in $__rate_interval: at least four scrapes at any zoom.
 
 
 def var_query(name, label, query, multi=True, include_all=True, text=None):
@@ -152,6 +154,12 @@ def live_match():
                     "1": {"text": "poor fix", "color": "orange"},
                     "2": {"text": "no signal", "color": "red"}}}]},
                 {"id": "custom.cellOptions", "value": {"type": "color-text"}}]},
+            {"matcher": {"id": "byName", "options": "player"}, "properties": [
+                {"id": "links", "value": [{
+                    "title": "${__value.raw}: the player's dashboard",
+                    "url": "/d/sideline-player/sideline-player?var-team=${__data.fields.team}"
+                           "&var-player=${__value.raw}&var-session=${session}&${__url_time_range}",
+                }]}]},
         ])
     score = panel("Strain-risk score", "timeseries",
                   [t(f"sideline_player_risk_score{{{P}}}", "{{player}}")],
@@ -176,15 +184,22 @@ def live_match():
                  [t(f"max by (player) (sideline_player_distance_metres{{{P}}})", "{{player}}",
                     instant=True)], 0, 25, 24, 8, unit="lengthm",
                  extra={"options": {"orientation": "vertical", "displayMode": "basic"}})
+    # The alerts' conditions, each naming the player (the alert events themselves carry no
+    # per-player metric: labels stay bounded).
     ann = [
         {"name": "Red band", "datasource": DS, "enable": True, "iconColor": "red",
          "expr": f"sideline_player_risk_band{{{P}}} == 2", "step": "15s",
-         "titleFormat": "{{player}} red", "tagKeys": "team,player", "textFormat": "strain-risk red",
+         "titleFormat": "{{player}}: strain-risk red", "tagKeys": "team,player",
+         "textFormat": "{{player}} ({{team}}) in the red band", "useValueForTime": False},
+        {"name": "Amber band", "datasource": DS, "enable": True, "iconColor": "orange",
+         "expr": f"sideline_player_risk_band{{{P}}} == 1", "step": "15s",
+         "titleFormat": "{{player}}: strain-risk amber", "tagKeys": "team,player",
+         "textFormat": "{{player}} ({{team}}) in the amber band", "useValueForTime": False},
+        {"name": "No signal", "datasource": DS, "enable": True, "iconColor": "purple",
+         "expr": f"sideline_player_signal{{{P}}} == 2", "step": "15s",
+         "titleFormat": "{{player}}: no signal", "tagKeys": "team,player",
+         "textFormat": "{{player}} ({{team}}): the pod sends no usable fix",
          "useValueForTime": False},
-        {"name": "Alerts raised", "datasource": DS, "enable": True, "iconColor": "orange",
-         "expr": "sum by (kind) (increase(sideline_processor_alerts_produced_total[1m])) > 0",
-         "step": "1m", "titleFormat": "{{kind}} alerts", "tagKeys": "kind",
-         "textFormat": "alert events produced"},
     ]
     return dashboard("sideline-live-match", "Sideline · Live match",
                      "Squad table by strain-risk attention, rolling high-speed running and "
@@ -199,6 +214,9 @@ def player():
     who = var_query("player", "player",
                     'label_values(sideline_player_risk_score{team=~"$team"}, player)',
                     multi=False, include_all=False)
+    session = var_query("session", "session",
+                        'label_values(sideline_player_risk_score{team=~"$team", '
+                        'player=~"$player"}, session)')
     panels = [
         panel("Strain-risk score", "timeseries",
               [t(f"sideline_player_risk_score{{{PP}}}", "score {{session}}")], 0, 0, 12, 8,
@@ -246,7 +264,7 @@ def player():
     ]
     return dashboard("sideline-player", "Sideline · Player",
                      "One player: the score's terms over time, rolling windows, fatigue markers.",
-                     panels, [team, who], refresh="10s", time="now-2h")
+                     panels, [team, who, session], refresh="10s", time="now-2h")
 
 
 def squad_trends():
@@ -310,14 +328,14 @@ def pipeline():
                                                                 {"color": "green", "value": 1}]},
                   "color": {"mode": "thresholds"}}, "overrides": []}}),
         panel("Ingest: messages and samples per second", "timeseries",
-              [t("sum(rate(sideline_ingest_messages_received_total[1m]))", "messages received"),
-               t("sum(rate(sideline_ingest_samples_accepted_total[1m]))", "samples accepted"),
-               t("sum(rate(sideline_processor_samples_total[1m]))", "samples processed")],
+              [t("sum(rate(sideline_ingest_messages_received_total[$__rate_interval]))", "messages received"),
+               t("sum(rate(sideline_ingest_samples_accepted_total[$__rate_interval]))", "samples accepted"),
+               t("sum(rate(sideline_processor_samples_total[$__rate_interval]))", "samples processed")],
               0, 4, 12, 8, unit="ops"),
         panel("Dead-letter queue by reason", "timeseries",
-              [t("sum by (reason) (rate(sideline_ingest_messages_rejected_total[5m]))",
+              [t("sum by (reason) (rate(sideline_ingest_messages_rejected_total[$__rate_interval]))",
                  "ingest: {{reason}}"),
-               t("sum by (reason) (rate(sideline_processor_dlq_records_total[5m]))",
+               t("sum by (reason) (rate(sideline_processor_dlq_records_total[$__rate_interval]))",
                  "processor: {{reason}}")],
               12, 4, 12, 8, unit="ops"),
         panel("Kafka consumer lag (records)", "timeseries",
@@ -325,13 +343,13 @@ def pipeline():
                  "processor {{instance}}")], 0, 12, 12, 8, unit="short"),
         panel("Latency p50 / p99", "timeseries",
               [t("histogram_quantile(0.5, sum by (le) "
-                 "(rate(sideline_processor_event_to_output_seconds_bucket[1m])))",
+                 "(rate(sideline_processor_event_to_output_seconds_bucket[$__rate_interval])))",
                  "event → metrics p50"),
                t("histogram_quantile(0.99, sum by (le) "
-                 "(rate(sideline_processor_event_to_output_seconds_bucket[1m])))",
+                 "(rate(sideline_processor_event_to_output_seconds_bucket[$__rate_interval])))",
                  "event → metrics p99"),
                t("histogram_quantile(0.99, sum by (le) "
-                 "(rate(sideline_ingest_ack_latency_seconds_bucket[1m])))",
+                 "(rate(sideline_ingest_ack_latency_seconds_bucket[$__rate_interval])))",
                  "MQTT → Kafka ack p99")],
               12, 12, 12, 8, unit="s"),
         panel("Alert deliveries to chat", "timeseries",
@@ -353,7 +371,7 @@ def pipeline():
               [t("sum by (kind) (increase(sideline_processor_alerts_produced_total[5m]))",
                  "{{kind}}")], 18, 20, 6, 8, unit="short"),
         panel("Archive: rows committed per second", "timeseries",
-              [t("sum by (table) (rate(sideline_archive_rows_total[5m]))", "{{table}}"),
+              [t("sum by (table) (rate(sideline_archive_rows_total[$__rate_interval]))", "{{table}}"),
                t("sum(sideline_archive_buffered_rows)", "buffered (rows)")],
               0, 28, 12, 8, unit="short"),
         panel("Connections", "timeseries",
@@ -361,6 +379,25 @@ def pipeline():
                t("min(sideline_ingest_kafka_connected)", "ingest ↔ Kafka"),
                t("sum(sideline_processor_assigned_partitions)", "processor partitions")],
               12, 28, 12, 8),
+        panel("Processor event time behind the wall clock, by partition", "timeseries",
+              [t("time() - sideline_processor_partition_event_time_seconds", "p{{partition}}")],
+              0, 36, 12, 8, unit="s",
+              desc="How far each partition's stream time (its newest sample; moved on with the "
+                   "wall clock once the partition is idle) is behind now. About a second in a "
+                   "live match. When a partition's pods stop it rises for the idle time "
+                   "(idle_advance_s) and then holds, the partition moving on with the clock; a "
+                   "line that keeps rising is a partition the processor is not keeping up with "
+                   "(lag, a stall). A replay of old data sits at its age."),
+        panel("Ingest backlog on disk (MQTT spool)", "timeseries",
+              [t("sum(sideline_ingest_mqtt_spool_bytes)", "spool bytes"),
+               t("sum(rate(sideline_ingest_mqtt_spilled_messages_total[$__rate_interval]))", "spilled/s"),
+               t("sum(increase(sideline_ingest_mqtt_spool_errors_total[5m]))",
+                 "spool errors (5m)")],
+              12, 36, 12, 8, unit="short",
+              desc="Bytes in ingest's disk spool (messages beyond its in-memory backlog, still "
+                   "unacknowledged at the broker) and messages spilled per second. Non-zero "
+                   "only while Kafka is slower than MQTT in; spool errors mean a full or "
+                   "failing disk."),
     ]
     return dashboard("sideline-pipeline", "Sideline · Pipeline health",
                      "Ingest rate, dead letters by reason, Kafka lag, processing latency, alert "
@@ -369,7 +406,8 @@ def pipeline():
 
 
 def main():
-    out = os.path.join(HERE, "dashboards")
+    # `generate.py [DIR]`: write to DIR instead (the test regenerates and compares).
+    out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, "dashboards")
     os.makedirs(out, exist_ok=True)
     for name, d in [("live-match", live_match()), ("player", player()),
                     ("squad-trends", squad_trends()), ("pipeline", pipeline())]:

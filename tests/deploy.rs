@@ -6,6 +6,10 @@
 //!   and ports rewritten to a temporary directory and free loopback ports, certificates made
 //!   for the test): a device is refused under another device's topic and accepted under its
 //!   own, over TLS; a wrong password is refused; a device reads nothing; ingest writes nothing.
+//!   The certificates and ingest's account are the ones `deploy/compose/make-secrets.sh` makes.
+//! - Alertmanager: Prometheus and Alertmanager, both with the shipped configuration files
+//!   unchanged, and a local chat webhook as the IT's: with no Sideline service answering,
+//!   `SidelineServiceDown` reaches the webhook.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -18,7 +22,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use sideline_mqtt::client::ConnectOptions;
 use sideline_mqtt::{Event, MqttConfig, Protocol, QoS};
-use sideline_testkit::brokers::{Mosquitto, free_port, test_certs, wait_for_port};
+use sideline_testkit::brokers::{Mosquitto, free_port, wait_for_port};
 
 fn deploy() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy")
@@ -224,11 +228,20 @@ async fn mosquitto_lets_a_device_publish_only_under_its_own_id_and_team() {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     }
-    let certs_dir = dir.path().join("certs");
-    std::fs::create_dir(&certs_dir).unwrap();
-    let certs = test_certs(&certs_dir);
+    // The broker's certificate and ingest's account as the shipped make-secrets.sh makes them
+    // (Compose mounts secrets/mosquitto-passwd as the broker's passwd).
+    let secrets = dir.path().join("secrets");
+    let out = Command::new(deploy().join("compose/make-secrets.sh"))
+        .env("SECRETS_DIR", &secrets)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    std::fs::rename(secrets.join("certs"), dir.path().join("certs")).unwrap();
+    let ca = dir.path().join("certs/ca.pem");
     let passwd = dir.path().join("passwd");
-    add_user(&passwd, "sideline-ingest", "ingest-secret");
+    std::fs::copy(secrets.join("mosquitto-passwd"), &passwd).unwrap();
+    let ingest_password = std::fs::read_to_string(secrets.join("mqtt-ingest-password")).unwrap();
+    let ingest_password = ingest_password.trim();
     add_user(&passwd, "pod-a", "secret-a");
     add_user(&passwd, "pod-b", "secret-b");
     {
@@ -244,13 +257,14 @@ async fn mosquitto_lets_a_device_publish_only_under_its_own_id_and_team() {
         broker.log()
     );
 
-    // Ingest reads every device topic, as the service subscribes (plain subscription).
+    // Ingest reads every device topic, as the service subscribes (plain subscription), over
+    // TLS as in the Compose stack, trusting the generated CA.
     let (ingest, ingest_loop) = connect(
         &client(
-            broker.port,
+            tls,
             "sideline-ingest",
-            "ingest-secret",
-            None,
+            ingest_password,
+            Some(&ca),
             Protocol::V5,
         ),
         "ingest",
@@ -264,7 +278,7 @@ async fn mosquitto_lets_a_device_publish_only_under_its_own_id_and_team() {
     until_count("ingest's SubAck", &seen.subacks, 1).await;
 
     // A wrong password is refused at CONNECT, over TLS and on the plain listener.
-    for (port, ca) in [(tls, Some(certs.ca.as_path())), (broker.port, None)] {
+    for (port, ca) in [(tls, Some(ca.as_path())), (broker.port, None)] {
         let r = connect(
             &client(port, "pod-a", "wrong", ca, Protocol::V5),
             "pod-a-bad",
@@ -282,7 +296,7 @@ async fn mosquitto_lets_a_device_publish_only_under_its_own_id_and_team() {
         let tag = format!("{protocol:?}");
         // pod-a over TLS: first under pod-b's id (forged), then under its own.
         let (pod_a, a_loop) = connect(
-            &client(tls, "pod-a", "secret-a", Some(&certs.ca), protocol),
+            &client(tls, "pod-a", "secret-a", Some(&ca), protocol),
             &format!("pod-a-{tag}"),
         )
         .await
@@ -314,7 +328,7 @@ async fn mosquitto_lets_a_device_publish_only_under_its_own_id_and_team() {
         .await;
         // pod-b publishing as itself is fine too.
         let (pod_b, b_loop) = connect(
-            &client(tls, "pod-b", "secret-b", Some(&certs.ca), protocol),
+            &client(tls, "pod-b", "secret-b", Some(&ca), protocol),
             &format!("pod-b-{tag}"),
         )
         .await
@@ -370,4 +384,110 @@ async fn mosquitto_lets_a_device_publish_only_under_its_own_id_and_team() {
         pod_a.disconnect().await.unwrap();
         pod_b.disconnect().await.unwrap();
     }
+}
+
+/// The pipeline's own alerts reach a person: Prometheus (shipped `prometheus.yml` and rules,
+/// unchanged) scrapes the four services' default ports, where nothing answers;
+/// `SidelineServiceDown` fires after its minute and Alertmanager (shipped `alertmanager.yml`,
+/// unchanged, on its default port 9093 where `prometheus.yml` looks for it) posts it to the
+/// webhook in `secrets/ops-webhook` — here a local receiver standing in for the IT's chat.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_down_reaches_the_it_chat_through_alertmanager() {
+    use std::sync::Mutex;
+    let got: Arc<Mutex<Vec<String>>> = Arc::default();
+    let app = axum::Router::new()
+        .route(
+            "/ops",
+            axum::routing::post(
+                |axum::extract::State(got): axum::extract::State<Arc<Mutex<Vec<String>>>>,
+                 body: String| async move {
+                    got.lock().unwrap().push(body);
+                    "ok"
+                },
+            ),
+        )
+        .with_state(got.clone());
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook = format!("http://{}/ops", l.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(l, app).await });
+
+    let dir = tempfile::tempdir().unwrap();
+    let am = dir.path().join("alertmanager");
+    std::fs::create_dir_all(am.join("secrets")).unwrap();
+    std::fs::copy(
+        deploy().join("alertmanager/alertmanager.yml"),
+        am.join("alertmanager.yml"),
+    )
+    .unwrap();
+    // What the operator does: the IT chat's webhook URL in the secret file.
+    std::fs::write(am.join("secrets/ops-webhook"), format!("{hook}\n")).unwrap();
+    assert!(
+        std::net::TcpListener::bind("127.0.0.1:9093").is_ok(),
+        "port 9093 (Alertmanager's default, where prometheus.yml sends) is taken"
+    );
+    // In the configuration's directory, as the shipped systemd drop-in and Compose run it.
+    let mut alertmanager = Command::new("prometheus-alertmanager")
+        .current_dir(&am)
+        .arg(format!(
+            "--config.file={}",
+            am.join("alertmanager.yml").display()
+        ))
+        .arg(format!("--storage.path={}", am.join("data").display()))
+        .args([
+            "--web.listen-address=127.0.0.1:9093",
+            "--cluster.listen-address=",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(am.join("log")).unwrap())
+        .spawn()
+        .expect("prometheus-alertmanager not found: run scripts/setup.sh");
+    let prom = dir.path().join("prometheus");
+    std::fs::create_dir_all(&prom).unwrap();
+    for f in ["prometheus.yml", "sideline.rules.yml"] {
+        std::fs::copy(deploy().join("prometheus").join(f), prom.join(f)).unwrap();
+    }
+    let prom_port = free_port();
+    let mut prometheus = Command::new("prometheus")
+        .arg(format!(
+            "--config.file={}",
+            prom.join("prometheus.yml").display()
+        ))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            prom.join("tsdb").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(prom.join("log")).unwrap())
+        .spawn()
+        .expect("prometheus not found: run scripts/setup.sh");
+
+    let t0 = std::time::Instant::now();
+    let arrived = loop {
+        let bodies = got.lock().unwrap().clone();
+        if let Some(b) = bodies.iter().find(|b| b.contains("SidelineServiceDown")) {
+            break Some(b.clone());
+        }
+        if t0.elapsed() > Duration::from_secs(180) {
+            break None;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let _ = prometheus.kill();
+    let _ = alertmanager.kill();
+    let _ = prometheus.wait();
+    let _ = alertmanager.wait();
+    let body = arrived.unwrap_or_else(|| {
+        panic!(
+            "no SidelineServiceDown at the webhook in 180 s; alertmanager: {}\nprometheus: {}",
+            std::fs::read_to_string(am.join("log")).unwrap_or_default(),
+            std::fs::read_to_string(prom.join("log")).unwrap_or_default()
+        )
+    });
+    // What the IT person reads: which service, and that it is not answering.
+    assert!(body.contains("is not answering scrapes"), "{body}");
+    eprintln!(
+        "SidelineServiceDown reached the webhook {:.0} s after Prometheus started",
+        t0.elapsed().as_secs_f64()
+    );
 }

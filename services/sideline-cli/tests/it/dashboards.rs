@@ -51,7 +51,8 @@ fn vars_used(s: &str) -> BTreeSet<String> {
                 .chars()
                 .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
                 .collect();
-            if !name.is_empty() {
+            // Grafana's own variables ($__rate_interval, $__value…) need no definition.
+            if !name.is_empty() && !name.starts_with("__") {
                 out.insert(name);
             }
         }
@@ -108,6 +109,82 @@ fn queries(name: &str, d: &Value) -> Vec<Query> {
         }
     }
     out
+}
+
+/// `grafana/generate.py` writes exactly the committed dashboards (a panel added by hand to the
+/// JSON would be lost at the next regeneration).
+#[test]
+fn the_dashboards_are_what_the_generator_writes() {
+    let out = tempfile::tempdir().unwrap();
+    let run = Command::new("python3")
+        .arg(grafana().join("generate.py"))
+        .arg(out.path())
+        .output()
+        .expect("python3");
+    assert!(run.status.success(), "{run:?}");
+    for (name, committed) in dashboards() {
+        let generated: Value =
+            serde_json::from_str(&std::fs::read_to_string(out.path().join(&name)).unwrap())
+                .unwrap();
+        assert!(
+            generated == committed,
+            "{name} differs from what grafana/generate.py writes: edit generate.py and run it"
+        );
+    }
+}
+
+/// What the staff use: rates over Grafana's rate interval, a session choice on the player
+/// dashboard, the squad table's player names leading to the player dashboard, and
+/// annotations that say which player.
+#[test]
+fn the_dashboards_link_and_name_what_staff_need() {
+    let all: BTreeMap<String, Value> = dashboards().into_iter().collect();
+    for (name, d) in &all {
+        for q in queries(name, d) {
+            assert!(
+                !q.expr.contains("rate(") || q.expr.contains("[$__rate_interval]"),
+                "{name} / {}: a rate over a fixed window: {}",
+                q.panel,
+                q.expr
+            );
+        }
+    }
+    let player = &all["player.json"];
+    let vars: Vec<&str> = player["templating"]["list"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        vars.contains(&"session"),
+        "player dashboard variables: {vars:?}"
+    );
+    let live = &all["live-match.json"];
+    let table = live["panels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["type"] == "table")
+        .unwrap();
+    assert!(
+        table["fieldConfig"]["overrides"]
+            .to_string()
+            .contains("/d/sideline-player/"),
+        "the squad table does not link to the player dashboard"
+    );
+    assert_eq!(player["uid"], "sideline-player");
+    for a in live["annotations"]["list"].as_array().unwrap() {
+        if a["expr"].is_string() {
+            assert!(
+                a["titleFormat"]
+                    .as_str()
+                    .is_some_and(|t| t.contains("{{player}}")),
+                "annotation {} names no player",
+                a["name"]
+            );
+        }
+    }
 }
 
 #[test]
@@ -442,6 +519,7 @@ async fn every_panel_query_returns_data_from_a_real_prometheus_scraping_the_pipe
             .replace("$session", &sessions[0])
             .replace("$player", "home-07")
             .replace("$window", "300")
+            .replace("$__rate_interval", "1m")
     };
 
     // Every panel's query, until each returns data: the processor, the archive (5-s flushes)

@@ -2,8 +2,10 @@
 //! cluster), checked as far as can be done here:
 //!
 //! - `deploy/compose/compose.yaml`: parses; every service has an image or a build; every
-//!   `depends_on` names a service; every bind-mounted file exists (secrets: in
-//!   `secrets.example/`); named volumes are declared; each Sideline service's configuration
+//!   `depends_on` names a service; every bind-mounted file exists (secrets: as the shipped
+//!   `make-secrets.sh` makes them, run here); ingest dials a Mosquitto listener other
+//!   containers can reach, with TLS when the listener has it; named volumes are declared; each
+//!   Sideline service's configuration
 //!   (its mounted file plus its `SIDELINE__…` environment) loads with that service's own loader
 //!   (unknown keys and bad values are errors there).
 //! - `deploy/k8s/*.yaml`: every object has apiVersion, kind, name and namespace; workloads'
@@ -94,15 +96,43 @@ fn as_operator_would(example: &str) -> String {
     }
 }
 
-/// `example` (a file of `secrets.example/`), filled in as the operator would, under `dir`.
-fn operator_secret(example: &Path, dir: &tempfile::TempDir) -> PathBuf {
-    if example.is_dir() {
-        return example.to_path_buf();
+/// Run the shipped `deploy/compose/make-secrets.sh` into `dir`, then do what it asks the
+/// operator to do (put the real webhook URL in place of its placeholder).
+fn make_secrets(dir: &Path) {
+    let out = std::process::Command::new(deploy().join("compose/make-secrets.sh"))
+        .env("SECRETS_DIR", dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "make-secrets.sh: {out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("made"),
+        "{out:?}"
+    );
+    std::fs::write(
+        dir.join("slack-webhook"),
+        "https://hooks.slack.com/services/T0CLUB/B0BENCH/a1b2c3d4e5f6\n",
+    )
+    .unwrap();
+}
+
+/// The Mosquitto listeners of a configuration: (port, bound address, TLS).
+fn listeners(conf: &str) -> Vec<(String, Option<String>, bool)> {
+    let mut out: Vec<(String, Option<String>, bool)> = Vec::new();
+    for l in conf.lines().map(str::trim) {
+        let mut w = l.split_whitespace();
+        match w.next() {
+            Some("listener") => {
+                let port = w.next().unwrap_or_default().to_string();
+                out.push((port, w.next().map(str::to_string), false));
+            }
+            Some("certfile") => {
+                if let Some(last) = out.last_mut() {
+                    last.2 = true;
+                }
+            }
+            _ => {}
+        }
     }
-    let text =
-        std::fs::read_to_string(example).unwrap_or_else(|e| panic!("{}: {e}", example.display()));
-    let out = dir.path().join(example.file_name().unwrap());
-    std::fs::write(&out, as_operator_would(&text)).unwrap();
     out
 }
 
@@ -152,7 +182,10 @@ fn compose_stack_is_consistent_and_its_configurations_load() {
         assert!(services.contains_key(want), "no service {want}");
     }
     let filled = tempfile::tempdir().unwrap();
+    let secrets = filled.path().join("secrets");
+    make_secrets(&secrets);
     let mut checked = 0;
+    let mut mounted: BTreeMap<(String, String), PathBuf> = BTreeMap::new();
     for (name, svc) in &services {
         let svc = merged(svc);
         assert!(
@@ -177,10 +210,11 @@ fn compose_stack_is_consistent_and_its_configurations_load() {
             let dst = dst.trim_end_matches(":ro").to_string();
             if src.starts_with('.') {
                 let host = if let Some(secret) = src.strip_prefix("./secrets/") {
-                    operator_secret(&dir.join("secrets.example").join(secret), &filled)
+                    secrets.join(secret)
                 } else {
                     dir.join(src)
                 };
+                mounted.insert((name.clone(), dst.clone()), host.clone());
                 assert!(
                     host.exists(),
                     "{name}: {src} does not exist ({})",
@@ -230,6 +264,93 @@ fn compose_stack_is_consistent_and_its_configurations_load() {
         }
     }
     assert_eq!(checked, 4, "the four Sideline services");
+
+    // Ingest dials a Mosquitto listener that is not its container's own loopback (the shared
+    // sideline.conf binds 1883 to 127.0.0.1), and speaks TLS to a TLS listener.
+    let ingest = merged(&services["ingest"]);
+    let env = merged(ingest.get("environment").unwrap_or(&Yaml::Null));
+    assert_eq!(s(&env["SIDELINE__MQTT__HOST"]), "mosquitto");
+    let port = s(&env["SIDELINE__MQTT__PORT"]);
+    let conf = std::fs::read_to_string(
+        &mounted[&(
+            "mosquitto".to_string(),
+            "/mosquitto/config/mosquitto.conf".to_string(),
+        )],
+    )
+    .unwrap();
+    let all = listeners(&conf);
+    let (_, bind, tls) = all
+        .iter()
+        .find(|(p, _, _)| *p == port)
+        .unwrap_or_else(|| panic!("ingest dials {port}; mosquitto listens on {all:?}"));
+    assert!(
+        bind.as_deref()
+            .is_none_or(|b| b != "127.0.0.1" && b != "localhost"),
+        "ingest dials mosquitto:{port}, bound to the broker container's loopback"
+    );
+    let ingest_toml = std::fs::read_to_string(
+        &mounted[&(
+            "ingest".to_string(),
+            "/etc/sideline/ingest.toml".to_string(),
+        )],
+    )
+    .unwrap();
+    assert_eq!(
+        ingest_toml.contains("[mqtt.tls]"),
+        *tls,
+        "ingest's TLS setting disagrees with the listener on {port}"
+    );
+    // The broker's certificate names the host ingest dials.
+    let text = std::process::Command::new("openssl")
+        .args(["x509", "-noout", "-ext", "subjectAltName", "-in"])
+        .arg(secrets.join("certs/server.pem"))
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&text.stdout).contains("DNS:mosquitto"),
+        "{text:?}"
+    );
+}
+
+/// `make-secrets.sh` keeps what exists: a second run changes nothing and prints no secret.
+#[test]
+fn make_secrets_is_idempotent_and_prints_no_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let secrets = dir.path().join("s");
+    make_secrets(&secrets);
+    let snapshot = |d: &Path| -> BTreeMap<PathBuf, Vec<u8>> {
+        let mut out = BTreeMap::new();
+        for sub in [d.to_path_buf(), d.join("certs")] {
+            for e in std::fs::read_dir(&sub).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_file() {
+                    out.insert(p.clone(), std::fs::read(&p).unwrap());
+                }
+            }
+        }
+        out
+    };
+    let before = snapshot(&secrets);
+    assert!(before.len() >= 10, "{:?}", before.keys());
+    let out = std::process::Command::new(deploy().join("compose/make-secrets.sh"))
+        .env("SECRETS_DIR", &secrets)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(snapshot(&secrets), before, "a second run changed a secret");
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for secret in ["mqtt-ingest-password", "ack-secret", "archive-sql-token"] {
+        let v = std::fs::read_to_string(secrets.join(secret)).unwrap();
+        assert!(!printed.contains(v.trim()), "{secret} printed");
+    }
+    // Other users of the host cannot read them.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&secrets).unwrap().permissions().mode();
+    assert_eq!(mode & 0o077, 0, "secrets dir mode {mode:o}");
 }
 
 #[test]
@@ -406,6 +527,90 @@ fn kubernetes_manifests_are_consistent_and_their_configurations_load() {
             svc["metadata"]["name"]
         );
     }
+
+    // The "restricted" Pod Security Standard: the namespace enforces it and every pod meets it.
+    let ns = kinds("Namespace");
+    assert_eq!(
+        ns[0]["metadata"]["labels"]["pod-security.kubernetes.io/enforce"].as_str(),
+        Some("restricted")
+    );
+    for w in kinds("Deployment").into_iter().chain(kinds("StatefulSet")) {
+        let name = w["metadata"]["name"].as_str().unwrap();
+        let pod = &w["spec"]["template"]["spec"];
+        let psc = &pod["securityContext"];
+        assert_eq!(psc["runAsNonRoot"].as_bool(), Some(true), "{name}");
+        assert_eq!(
+            psc["seccompProfile"]["type"].as_str(),
+            Some("RuntimeDefault"),
+            "{name}"
+        );
+        for c in pod["containers"].as_vec().unwrap() {
+            let sc = &c["securityContext"];
+            assert_eq!(
+                sc["allowPrivilegeEscalation"].as_bool(),
+                Some(false),
+                "{name}"
+            );
+            assert_eq!(sc["readOnlyRootFilesystem"].as_bool(), Some(true), "{name}");
+            assert_eq!(
+                sc["capabilities"]["drop"]
+                    .as_vec()
+                    .map(|v| v.iter().map(s).collect::<Vec<_>>()),
+                Some(vec!["ALL".to_string()]),
+                "{name}"
+            );
+            // A read-only root needs somewhere to write temporary files.
+            assert!(
+                c["volumeMounts"]
+                    .as_vec()
+                    .unwrap()
+                    .iter()
+                    .any(|m| m["mountPath"].as_str() == Some("/tmp")),
+                "{name}: no writable /tmp"
+            );
+        }
+        // More than one replica: a disruption budget keeps some running through a drain.
+        let replicas = w["spec"]["replicas"].as_i64().unwrap_or(1);
+        if replicas > 1 {
+            let labels = merged(&w["spec"]["template"]["metadata"]["labels"]);
+            let pdb = kinds("PodDisruptionBudget").into_iter().find(|b| {
+                merged(&b["spec"]["selector"]["matchLabels"])
+                    .iter()
+                    .all(|(k, v)| labels.get(k) == Some(v))
+            });
+            let pdb = pdb
+                .unwrap_or_else(|| panic!("{name}: {replicas} replicas, no PodDisruptionBudget"));
+            let min = pdb["spec"]["minAvailable"].as_i64().unwrap();
+            assert!(
+                (1..replicas).contains(&min),
+                "{name}: minAvailable {min} of {replicas}"
+            );
+        }
+    }
+    // Network: ingress denied by default; Prometheus may reach every admin port.
+    let policies = kinds("NetworkPolicy");
+    assert!(
+        policies.iter().any(|p| {
+            merged(&p["spec"]["podSelector"]).is_empty()
+                && p["spec"]["ingress"].is_badvalue()
+                && p["spec"]["policyTypes"]
+                    .as_vec()
+                    .is_some_and(|t| t.iter().any(|x| s(x) == "Ingress"))
+        }),
+        "no default-deny ingress NetworkPolicy"
+    );
+    for p in &policies {
+        for rule in p["spec"]["ingress"].as_vec().into_iter().flatten() {
+            for port in rule["ports"].as_vec().into_iter().flatten() {
+                assert_eq!(
+                    s(&port["port"]),
+                    "admin",
+                    "{:?}: a port no container names",
+                    p["metadata"]["name"]
+                );
+            }
+        }
+    }
 }
 
 #[test]
@@ -438,6 +643,39 @@ fn systemd_units_run_real_subcommands() {
             "sideline {} has no --config",
             words[1]
         );
+        // Relative paths of the configuration (the alerter's outbox, the archive's directory)
+        // resolve against the working directory: it must exist and be writable under
+        // ProtectSystem=strict, or they land under a read-only `/`.
+        let key = |k: &str| -> Vec<&str> {
+            text.lines()
+                .filter_map(|l| l.strip_prefix(k)?.strip_prefix('='))
+                .collect()
+        };
+        let work = key("WorkingDirectory");
+        assert_eq!(work.len(), 1, "{}: no WorkingDirectory", p.display());
+        let state: Vec<String> = key("StateDirectory")
+            .iter()
+            .flat_map(|v| v.split_whitespace())
+            .map(|d| format!("/var/lib/{d}"))
+            .collect();
+        assert!(
+            state.iter().any(|d| d == work[0]),
+            "{}: WorkingDirectory {} is not a StateDirectory (which systemd makes and gives to the user): {state:?}",
+            p.display(),
+            work[0]
+        );
+        if key("ProtectSystem").contains(&"strict") {
+            let rw: Vec<&str> = key("ReadWritePaths")
+                .iter()
+                .flat_map(|v| v.split_whitespace())
+                .collect();
+            assert!(
+                rw.iter().any(|d| work[0].starts_with(d)) || state.iter().any(|d| d == work[0]),
+                "{}: {} is read-only under ProtectSystem=strict",
+                p.display(),
+                work[0]
+            );
+        }
         n += 1;
     }
     assert_eq!(n, 4);
