@@ -5,7 +5,25 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use serde::Serialize;
+use sideline_engine::forecast::Forecast;
+use sideline_engine::risk::Band;
 use sideline_engine::{AlertEvent, PlayerMetrics};
+
+/// The forecast as staff read it, only where it tells them something: nothing for a player
+/// already in the red band (the band says it), "at the red threshold" while the score has
+/// reached red but the band has not changed yet (its pending time), the minutes to red, else
+/// for a green player the minutes to amber; nothing without a crossing in the horizon.
+pub fn forecast_text(band: Band, f: &Forecast) -> Option<String> {
+    let minutes = |m: f64| format!("{:.0}", m.round().max(1.0));
+    match (band, f.to_red_min, f.to_amber_min) {
+        (Band::Red, _, _) => None,
+        (_, Some(m), _) if m <= 0.0 => Some("at the red threshold".into()),
+        (_, Some(m), _) => Some(format!("red in ~{} min", minutes(m))),
+        (Band::Green, None, Some(m)) if m <= 0.0 => Some("at the amber threshold".into()),
+        (Band::Green, None, Some(m)) => Some(format!("amber in ~{} min", minutes(m))),
+        _ => None,
+    }
+}
 
 /// Seconds of history kept per player (a whole match with extra time).
 pub const HISTORY_S: usize = 2 * 60 * 60;
@@ -30,6 +48,8 @@ pub struct Point {
 pub struct FeedItem {
     /// The event.
     pub alert: AlertEvent,
+    /// Its forecast in words ([`forecast_text`]).
+    pub forecast_text: Option<String>,
     /// Acknowledged by staff.
     pub acknowledged: bool,
     /// Who acknowledged it (their name, from the bench page or the chat link's page).
@@ -55,6 +75,8 @@ pub struct Row<'a> {
     pub metrics: &'a PlayerMetrics,
     /// Open (firing, unacknowledged or not) alert ids of this player.
     pub open_alerts: Vec<&'a str>,
+    /// The forecast in words ([`forecast_text`]).
+    pub forecast_text: Option<String>,
 }
 
 impl SquadView {
@@ -119,6 +141,7 @@ impl SquadView {
                     .filter(|a| *a.player == *m.player)
                     .map(|a| a.id.as_str())
                     .collect(),
+                forecast_text: forecast_text(m.risk.band, &m.forecast),
             })
             .collect();
         rows.sort_by(|a, b| {
@@ -153,6 +176,7 @@ impl SquadView {
             .iter()
             .rev()
             .map(|a| FeedItem {
+                forecast_text: forecast_text(a.band, &a.forecast),
                 alert: a.clone(),
                 acknowledged: self.acked.contains_key(&a.id),
                 acknowledged_by: self.acked.get(&a.id).cloned(),
@@ -163,5 +187,42 @@ impl SquadView {
     /// Players seen.
     pub fn players(&self) -> usize {
         self.latest.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn f(red: Option<f64>, amber: Option<f64>) -> Forecast {
+        Forecast {
+            to_amber_min: amber,
+            to_red_min: red,
+        }
+    }
+
+    #[test]
+    fn the_forecast_is_said_only_where_it_means_something() {
+        // Already red: the engine says 0 min to red; the page said "red in ~1 min".
+        assert_eq!(forecast_text(Band::Red, &f(Some(0.0), Some(0.0))), None);
+        assert_eq!(
+            forecast_text(Band::Amber, &f(Some(0.0), Some(0.0))).as_deref(),
+            Some("at the red threshold")
+        );
+        assert_eq!(
+            forecast_text(Band::Amber, &f(Some(6.4), Some(0.0))).as_deref(),
+            Some("red in ~6 min")
+        );
+        assert_eq!(
+            forecast_text(Band::Amber, &f(Some(0.3), Some(0.0))).as_deref(),
+            Some("red in ~1 min")
+        );
+        // Amber already: the amber forecast is no news.
+        assert_eq!(forecast_text(Band::Amber, &f(None, Some(0.0))), None);
+        assert_eq!(
+            forecast_text(Band::Green, &f(None, Some(12.0))).as_deref(),
+            Some("amber in ~12 min")
+        );
+        assert_eq!(forecast_text(Band::Green, &f(None, None)), None);
     }
 }

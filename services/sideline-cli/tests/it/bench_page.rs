@@ -106,6 +106,13 @@ async fn the_bench_page_shows_the_squad_live_with_alerts_and_reasons() {
     let first = dom(&browser, &url);
     let rows = squad_rows(&first);
     assert_eq!(rows.len(), 22, "rows on the page");
+    // A player already red gets no "red in ~1 min" (the forecast's wording is the server's).
+    for r in &rows {
+        assert!(
+            !(r.contains("band red") && r.contains("red in ~")),
+            "a red player with a red forecast: {r}"
+        );
+    }
     assert!(
         first.contains("live · 22 players"),
         "no live update reached the page"
