@@ -128,7 +128,7 @@ impl Demo {
                 let reason = r
                     .headers
                     .iter()
-                    .find(|(k, _)| k == "sideline.reason")
+                    .find(|(k, _)| k == sideline_wire::dlq::REASON)
                     .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
                     .unwrap_or_default();
                 tracing::warn!(message = "Message refused by ingest.", %reason, key = %r.key);

@@ -256,13 +256,13 @@ impl Pipeline {
         let now_s = now.to_string();
         let size = m.payload.len().to_string();
         let headers: Vec<(String, Bytes)> = [
-            ("sideline.reason", reason),
-            ("sideline.detail", detail.as_str()),
-            ("sideline.mqtt_topic", m.topic.as_str()),
-            ("sideline.received_at_us", now_s.as_str()),
-            ("sideline.format", format),
-            ("sideline.payload_bytes", size.as_str()),
-            ("sideline.truncated", truncated),
+            (sideline_wire::dlq::REASON, reason),
+            (sideline_wire::dlq::DETAIL, detail.as_str()),
+            (sideline_wire::dlq::MQTT_TOPIC, m.topic.as_str()),
+            (sideline_wire::dlq::RECEIVED_AT_US, now_s.as_str()),
+            (sideline_wire::dlq::FORMAT, format),
+            (sideline_wire::dlq::PAYLOAD_BYTES, size.as_str()),
+            (sideline_wire::dlq::TRUNCATED, truncated),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), Bytes::copy_from_slice(v.as_bytes())))
@@ -463,7 +463,7 @@ mod tests {
         assert!(
             r.headers
                 .iter()
-                .any(|(k, v)| k == "sideline.reason" && v.as_ref() == b"malformed")
+                .any(|(k, v)| k == sideline_wire::dlq::REASON && v.as_ref() == b"malformed")
         );
 
         // A pod that names another team than its wearer's on the roster (topic and payload
@@ -491,7 +491,7 @@ mod tests {
                 .unwrap()
                 .headers
                 .iter()
-                .any(|(k, v)| k == "sideline.reason" && v.as_ref() == b"team_mismatch")
+                .any(|(k, v)| k == sideline_wire::dlq::REASON && v.as_ref() == b"team_mismatch")
         );
     }
 

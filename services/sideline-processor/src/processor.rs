@@ -342,23 +342,23 @@ impl Processor {
         );
         let headers = OwnedHeaders::new()
             .insert(Header {
-                key: "sideline.reason",
+                key: sideline_wire::dlq::REASON,
                 value: Some(reason),
             })
             .insert(Header {
-                key: "sideline.detail",
+                key: sideline_wire::dlq::DETAIL,
                 value: Some(detail),
             })
             .insert(Header {
-                key: "sideline.source_partition",
+                key: sideline_wire::dlq::SOURCE_PARTITION,
                 value: Some(p.as_str()),
             })
             .insert(Header {
-                key: "sideline.source_offset",
+                key: sideline_wire::dlq::SOURCE_OFFSET,
                 value: Some(o.as_str()),
             })
             .insert(Header {
-                key: "sideline.received_at_us",
+                key: sideline_wire::dlq::RECEIVED_AT_US,
                 value: Some(now.as_str()),
             });
         let dlq = self.topics.dlq.clone();

@@ -11,11 +11,13 @@
 //! - [`json`]: the JSON form of `SampleBatch` (documented field by field).
 //! - [`validate`]: decoding and validation: payload → engine `Batch`, or precise errors.
 //! - [`convert`]: engine outputs and profiles ↔ protobuf.
+//! - [`dlq`]: the dead-letter topic's header names.
 //! - [`roster`]: device → player assignments and athlete profiles (file and topic forms).
 //! - [`schedule`]: which session a team's data belongs to (the schedule, else the session day).
 //! - [`topic`]: MQTT topics and payload encodings for publishers.
 
 pub mod convert;
+pub mod dlq;
 pub mod json;
 pub mod roster;
 pub mod schedule;
