@@ -113,11 +113,7 @@ impl RecordSink for ProducerSlot {
     }
 
     fn reachable(&self) -> bool {
-        self.get()
-            .1
-            .client()
-            .fetch_metadata(Some(&self.probe_topic), Duration::from_secs(2))
-            .is_ok()
+        sideline_kafka::probe::answers(self.get().1.client(), &self.probe_topic)
     }
 }
 

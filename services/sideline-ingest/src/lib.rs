@@ -173,26 +173,15 @@ async fn serve(
 
     // Kafka reachability, for /readyz and the gauge.
     {
-        let (sink, health, metrics, stop) = (
-            kafka.clone(),
-            health.clone(),
-            metrics.clone(),
-            tasks.clone(),
-        );
-        tokio::spawn(async move {
-            loop {
-                let s = sink.clone();
-                let ok = tokio::task::spawn_blocking(move || s.reachable())
-                    .await
-                    .unwrap_or(false);
+        let (sink, health, metrics) = (kafka.clone(), health.clone(), metrics.clone());
+        sideline_kafka::probe::spawn(
+            move || sink.reachable(),
+            move |ok| {
                 health.set("kafka", ok);
                 metrics.kafka_connected.set(i64::from(ok));
-                tokio::select! {
-                    _ = stop.cancelled() => return,
-                    _ = tokio::time::sleep(Duration::from_secs(2)) => {}
-                }
-            }
-        });
+            },
+            tasks.clone(),
+        );
     }
 
     let result = pump(cfg, client_id, pipeline, metrics, health, shutdown, &tasks).await;

@@ -11,6 +11,7 @@
 //! - [`config`]: `[kafka]` configuration and librdkafka client settings.
 //! - [`topics`]: the topic contract and `ensure_topics`.
 //! - [`producer`]: producer construction.
+//! - [`probe`]: is Kafka answering (for `/readyz`).
 //! - [`error`]: error classes.
 //! - [`follow`]: following a compacted topic.
 //! - [`watchdog`]: rejoining the group when a partition makes no committed progress.
@@ -18,6 +19,7 @@
 pub mod config;
 pub mod error;
 pub mod follow;
+pub mod probe;
 pub mod producer;
 pub mod topics;
 pub mod watchdog;

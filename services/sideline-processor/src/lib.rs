@@ -251,30 +251,15 @@ async fn serve(
 
     // Kafka reachability for /readyz.
     {
-        let (producer, topic, health, stop) = (
-            producer.clone(),
-            t.samples.clone(),
-            health.clone(),
+        let (producer, topic, health) = (producer.clone(), t.samples.clone(), health.clone());
+        sideline_kafka::probe::spawn(
+            move || {
+                use rdkafka::producer::Producer;
+                sideline_kafka::probe::answers(producer.client(), &topic)
+            },
+            move |ok| health.set("kafka", ok),
             tasks.clone(),
         );
-        tokio::spawn(async move {
-            loop {
-                let (p, t) = (producer.clone(), topic.clone());
-                let ok = tokio::task::spawn_blocking(move || {
-                    use rdkafka::producer::Producer;
-                    p.client()
-                        .fetch_metadata(Some(&t), Duration::from_secs(2))
-                        .is_ok()
-                })
-                .await
-                .unwrap_or(false);
-                health.set("kafka", ok);
-                tokio::select! {
-                    _ = stop.cancelled() => return,
-                    _ = tokio::time::sleep(Duration::from_secs(2)) => {}
-                }
-            }
-        });
     }
 
     // Safety net against coordinators that orphan a dead member's partitions.
