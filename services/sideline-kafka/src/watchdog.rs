@@ -108,7 +108,19 @@ impl Stalls {
         stalled
     }
 
-    /// Forget everything (after a rejoin, or when the broker cannot be asked).
+    /// [`Stalls::observe`] when the look-up answered; when it failed (`None`) nothing is
+    /// learnt and nothing forgotten: the stall clocks keep running, so a broker that answers
+    /// only now and then cannot hold a rejoin off for ever.
+    pub fn observe_lookup(
+        &mut self,
+        now: Instant,
+        offsets: Option<&[(i32, i64, i64)]>,
+        grace: Duration,
+    ) -> Vec<i32> {
+        offsets.map_or_else(Vec::new, |o| self.observe(now, o, grace))
+    }
+
+    /// Forget everything (after a rejoin).
     pub fn reset(&mut self) {
         self.seen.clear();
     }
@@ -162,30 +174,43 @@ pub async fn run(
         }
     };
     let mut stalls = Stalls::default();
+    // Failed look-ups in a row (logged when they start and when they end).
+    let mut failing = 0u32;
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,
             _ = tokio::time::sleep(Duration::from_secs(5)) => {}
         }
         let (c, t) = (client.clone(), topic.clone());
-        match tokio::task::spawn_blocking(move || offsets(&c, &t))
+        let looked = tokio::task::spawn_blocking(move || offsets(&c, &t))
             .await
             .ok()
-            .flatten()
-        {
-            Some(o) => {
-                let stalled = stalls.observe(Instant::now(), &o, grace);
-                if !stalled.is_empty() {
-                    tracing::warn!(
-                        message = "Partitions with waiting records and no committed progress; rejoining the group to have them reassigned.",
-                        partitions = ?stalled,
-                        grace_s = grace.as_secs()
-                    );
-                    let _ = rejoin.send(());
-                    stalls.reset();
-                }
+            .flatten();
+        match &looked {
+            Some(_) if failing > 0 => {
+                tracing::info!(
+                    message = "Partition watchdog reads the group's offsets again.",
+                    failed_lookups = failing
+                );
+                failing = 0;
             }
-            None => stalls.reset(),
+            Some(_) => {}
+            None => {
+                if failing == 0 {
+                    tracing::warn!(message = "Partition watchdog cannot read the group's committed offsets; retrying.", %topic);
+                }
+                failing = failing.saturating_add(1);
+            }
+        }
+        let stalled = stalls.observe_lookup(Instant::now(), looked.as_deref(), grace);
+        if !stalled.is_empty() {
+            tracing::warn!(
+                message = "Partitions with waiting records and no committed progress; rejoining the group to have them reassigned.",
+                partitions = ?stalled,
+                grace_s = grace.as_secs()
+            );
+            let _ = rejoin.send(());
+            stalls.reset();
         }
     }
 }
@@ -220,5 +245,21 @@ mod tests {
         );
         st.reset();
         assert!(st.observe(at(100), &[(1, 20, 70)], grace).is_empty());
+    }
+
+    #[test]
+    fn failed_lookups_between_observations_do_not_hold_a_rejoin_off() {
+        let grace = Duration::from_secs(15);
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        let stuck = [(3, 100, 900)];
+        let mut st = Stalls::default();
+        assert!(st.observe_lookup(at(0), Some(&stuck), grace).is_empty());
+        // The broker fails every other look-up (it used to reset the clocks each time).
+        for s in [5, 15] {
+            assert!(st.observe_lookup(at(s), None, grace).is_empty());
+        }
+        assert!(st.observe_lookup(at(10), Some(&stuck), grace).is_empty());
+        assert_eq!(st.observe_lookup(at(20), Some(&stuck), grace), vec![3]);
     }
 }

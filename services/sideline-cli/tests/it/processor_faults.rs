@@ -37,7 +37,8 @@ impl Proc {
         let mut cfg = cfg.clone();
         let http: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         cfg.http.listen = http.to_string();
-        cfg.log.level = "warn".into();
+        // Rebalances and restores are logged at info: shown only when a test fails.
+        cfg.log.level = "info".into();
         let path = dir.join(format!("{name}.toml"));
         std::fs::write(&path, toml::to_string(&cfg).unwrap()).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_sideline"))
@@ -84,11 +85,15 @@ impl Proc {
             if lags.len() == partitions && lags.iter().all(|&l| l == 0.0) {
                 return;
             }
-            assert!(
-                t0.elapsed() < timeout,
-                "{} not caught up: lags {lags:?}",
-                self.name
-            );
+            if t0.elapsed() >= timeout {
+                let assigned = sum_metric(&body, "sideline_processor_assigned_partitions");
+                let rejoins = sum_metric(&body, "sideline_processor_group_rejoins_total");
+                panic!(
+                    "{} not caught up after {timeout:?}: {assigned} partitions assigned, \
+                     {rejoins} watchdog rejoins, lags {lags:?}",
+                    self.name
+                );
+            }
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
     }
