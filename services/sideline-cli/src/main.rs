@@ -31,6 +31,8 @@ enum Command {
     Process(services::ServiceArgs),
     /// The alerter: alert events from Kafka → grouped team-chat messages (Slack, Teams, Discord, webhook).
     Alert(services::ServiceArgs),
+    /// The bench view for staff: live squad, alerts and acknowledgements from Kafka, behind a sign-in.
+    Bench(services::BenchArgs),
     #[cfg(feature = "archive")]
     /// The archiver: samples, metrics and alerts from Kafka → Parquet by team / date / session.
     Archive(services::ServiceArgs),
@@ -82,6 +84,7 @@ fn main() -> std::process::ExitCode {
                     Command::Ingest(a) => services::ingest(&a).await,
                     Command::Process(a) => services::process(&a).await,
                     Command::Alert(a) => services::alert(&a).await,
+                    Command::Bench(a) => services::bench(&a).await,
                     #[cfg(feature = "archive")]
                     Command::Archive(a) => services::archive(&a).await,
                     #[cfg(feature = "archive")]

@@ -60,6 +60,49 @@ pub async fn alert(a: &ServiceArgs) -> Result<()> {
     Ok(())
 }
 
+/// `sideline bench` and its tools.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    #[command(flatten)]
+    service: ServiceArgs,
+    #[command(subcommand)]
+    action: Option<BenchAction>,
+}
+
+/// Tools of `sideline bench`.
+#[derive(Debug, clap::Subcommand)]
+enum BenchAction {
+    /// Read a password from standard input (its first line) and print its Argon2id hash, for
+    /// the `password` of a `[[staff]]` entry in the staff file.
+    HashPassword,
+}
+
+/// `sideline bench`.
+pub async fn bench(a: &BenchArgs) -> Result<()> {
+    if let Some(BenchAction::HashPassword) = a.action {
+        let mut line = String::new();
+        std::io::stdin()
+            .read_line(&mut line)
+            .context("reading the password from standard input")?;
+        let hash = sideline_bench::auth::hash_password(line.trim_end_matches(['\n', '\r']))
+            .map_err(anyhow::Error::msg)?;
+        println!("{hash}");
+        return Ok(());
+    }
+    let cfg: sideline_bench::BenchConfig = load(
+        sideline_bench::config::DEFAULTS,
+        a.service.config.as_deref(),
+    )?;
+    if a.service.print_config {
+        print!("{}", shown(&cfg)?);
+        return Ok(());
+    }
+    sideline_common::telemetry::init(cfg.log.format, &cfg.log.level);
+    let (listener, stop) = admin(&cfg.http.listen).await?;
+    sideline_bench::run(cfg, listener, stop).await?;
+    Ok(())
+}
+
 /// `sideline archive`.
 #[cfg(feature = "archive")]
 pub async fn archive(a: &ServiceArgs) -> Result<()> {

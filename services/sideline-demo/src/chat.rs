@@ -34,7 +34,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::DemoError;
 use crate::processor::Update;
-use crate::view::SquadView;
+use sideline_bench::view::SquadView;
 
 /// How often messages are formed and acknowledgements mirrored.
 pub const TICK: Duration = Duration::from_millis(500);
@@ -189,11 +189,11 @@ fn mirror(a: &mut Alerter, view: &RwLock<SquadView>, mirrored: &mut HashSet<Stri
         mirrored.insert(id);
     }
     for id in a.acked_ids() {
-        if !v.is_acknowledged(&id) {
+        if v.ack(&id).is_none() {
             let by = a
                 .acknowledgement(&id)
                 .map_or_else(|| "chat link".to_string(), |k| k.by.clone());
-            v.acknowledge(&id, &by);
+            v.record_ack(&id, &by, sideline_bench::http::now_us());
         }
         mirrored.insert(id);
     }

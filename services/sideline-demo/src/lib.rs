@@ -13,17 +13,16 @@
 //! - [`broker`]: the embedded MQTT broker (rumqttd).
 //! - [`chat`]: alerts to a chat webhook (the alerter's core).
 //! - [`processor`]: the engine fed from the bus.
-//! - [`view`]: the squad state behind the API.
-//! - [`http`]: the JSON API and server-sent events.
+//! - the page, its API and the squad state behind them: the `sideline-bench` crate, the same
+//!   view `sideline bench` serves from Kafka (here fed in process, sign-in open on loopback,
+//!   acknowledgements by typed name).
 //! - this file: [`Demo`], which starts and stops all of it.
 
 pub mod broker;
 pub mod chat;
-pub mod http;
 pub mod processor;
-pub mod view;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 
@@ -31,7 +30,7 @@ use prometheus::Registry;
 use sideline_bus::MemoryBus;
 use sideline_common::admin::{self, AdminState};
 use sideline_common::{CancellationToken, Health};
-use sideline_engine::{Baseline, Engine, Lifecycle, Params};
+use sideline_engine::{Baseline, Engine, Lifecycle, Params, PlayerMetrics};
 use sideline_ingest::IngestConfig;
 use sideline_ingest::metrics::IngestMetrics;
 use sideline_ingest::pipeline::Pipeline;
@@ -44,7 +43,9 @@ use tokio::task::JoinHandle;
 
 use broker::EmbeddedBroker;
 use processor::{DemoProcessor, Update};
-use view::SquadView;
+use sideline_bench::auth::Auth;
+use sideline_bench::http::{ApiState, PageSettings};
+use sideline_bench::view::{Person, SquadView};
 
 /// Why the demo could not start.
 #[derive(Debug, thiserror::Error)]
@@ -92,8 +93,10 @@ pub struct Demo {
     pub broker: EmbeddedBroker,
     /// The HTTP server's address.
     pub http: SocketAddr,
-    /// The squad state.
+    /// The squad state behind the page.
     pub view: Arc<RwLock<SquadView>>,
+    /// Each player's latest snapshot as the engine gave it.
+    pub latest: Arc<RwLock<HashMap<String, PlayerMetrics>>>,
     /// Live updates.
     pub updates: broadcast::Sender<Update>,
     stop: CancellationToken,
@@ -169,11 +172,30 @@ impl Demo {
             })
         };
 
-        let view = Arc::new(RwLock::new(SquadView::default()));
+        let mut squad_view = SquadView::default();
+        for p in sim.players() {
+            squad_view.set_person(
+                &p.player,
+                Person {
+                    name: p.profile.display_name.clone(),
+                    number: p.profile.squad_number,
+                    position: p.profile.position.clone(),
+                },
+            );
+        }
+        let view = Arc::new(RwLock::new(squad_view));
         let (updates, _) = broadcast::channel(1024);
+        let (page_alerts, _) = broadcast::channel(1024);
         // Subscribed before the processor starts, so the chat sees every alert.
         let chat_rx = cfg.chat.as_ref().map(|_| updates.subscribe());
-        let p = DemoProcessor::new(engine, view.clone(), pmetrics, updates.clone());
+        let p = DemoProcessor::new(
+            engine,
+            view.clone(),
+            page_alerts.clone(),
+            pmetrics,
+            updates.clone(),
+        );
+        let latest = p.latest();
         let processor = tokio::spawn(processor::run(p, samples, cfg.speed, tasks.clone()));
 
         if cfg.console {
@@ -207,9 +229,18 @@ impl Demo {
             health: health.clone(),
             registry,
         })
-        .merge(http::router(http::ApiState {
+        .merge(sideline_bench::http::router(ApiState {
             view: view.clone(),
-            updates: updates.clone(),
+            alerts: page_alerts,
+            // Loopback, a laptop at the bench: nobody signs in, a typed name goes with an
+            // acknowledgement.
+            auth: Arc::new(Auth::Open { named_acks: true }),
+            page: PageSettings {
+                time_zone: "UTC".into(),
+                theme: "dark".into(),
+                title: "Sideline demo — bench view".into(),
+            },
+            acks: None,
         }));
         if let Some(c) = &chat {
             app = app.merge(c.routes.clone());
@@ -236,6 +267,7 @@ impl Demo {
             broker,
             http: addr,
             view,
+            latest,
             updates,
             stop,
             tasks,

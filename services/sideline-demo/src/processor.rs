@@ -24,7 +24,8 @@ use sideline_wire::validate::{Limits, validate};
 use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
-use crate::view::SquadView;
+use sideline_bench::model::{AlertItem, Snapshot};
+use sideline_bench::view::SquadView;
 
 /// A silent player is advanced to this far behind the newest sample of anyone, s.
 pub const IDLE_S: i64 = 10;
@@ -44,6 +45,10 @@ pub enum Update {
 pub struct DemoProcessor {
     engine: Engine,
     view: Arc<RwLock<SquadView>>,
+    /// Each player's latest snapshot as the engine gave it (for checks against offline runs).
+    latest: Arc<RwLock<HashMap<String, PlayerMetrics>>>,
+    /// Alert events for the page's stream.
+    page: broadcast::Sender<AlertItem>,
     metrics: ProcessorMetrics,
     updates: broadcast::Sender<Update>,
     limits: Limits,
@@ -58,12 +63,15 @@ impl DemoProcessor {
     pub fn new(
         engine: Engine,
         view: Arc<RwLock<SquadView>>,
+        page: broadcast::Sender<AlertItem>,
         metrics: ProcessorMetrics,
         updates: broadcast::Sender<Update>,
     ) -> Self {
         DemoProcessor {
             engine,
             view,
+            latest: Arc::default(),
+            page,
             metrics,
             updates,
             limits: Limits {
@@ -165,16 +173,21 @@ impl DemoProcessor {
         }
         self.engine.observe_alerts(&self.out, &mut self.alerts);
         let snapshots = std::mem::take(&mut self.out);
+        let now = sideline_bench::http::now_us();
         {
             let mut v = self.view.write().unwrap_or_else(|p| p.into_inner());
+            let mut latest = self.latest.write().unwrap_or_else(|p| p.into_inner());
             for m in &snapshots {
-                v.snapshot(m);
+                v.snapshot(Snapshot::from_engine(m), now);
                 self.metrics.player.set(m, self.engine.baseline(&m.player));
+                latest.insert(m.player.to_string(), m.clone());
             }
             for a in &self.alerts {
-                v.alert(a);
+                let item = AlertItem::from_engine(a);
+                v.alert(item.clone());
+                let _ = self.page.send(item);
             }
-            self.metrics.players.set(v.players() as i64);
+            self.metrics.players.set(latest.len() as i64);
         }
         self.metrics.metrics_out.inc_by(snapshots.len() as u64);
         for a in self.alerts.drain(..) {
@@ -184,6 +197,11 @@ impl DemoProcessor {
                 .inc();
             let _ = self.updates.send(Update::Alert(Arc::new(a)));
         }
+    }
+
+    /// Each player's latest snapshot as the engine gave it.
+    pub fn latest(&self) -> Arc<RwLock<HashMap<String, PlayerMetrics>>> {
+        self.latest.clone()
     }
 
     /// The engine (for tests and shutdown).

@@ -55,6 +55,8 @@ pub struct AthleteProfile {
     pub display_name: Option<String>,
     /// Playing position.
     pub position: Option<String>,
+    /// Squad (shirt) number, shown to staff.
+    pub squad_number: Option<u32>,
     /// Reference maximal sprinting speed, m/s.
     pub vmax_mps: Option<f64>,
     /// Maximum heart rate, bpm.

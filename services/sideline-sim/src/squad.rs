@@ -155,6 +155,7 @@ pub fn squads(home: &str, away: &str, scenarios: bool) -> Vec<SimPlayer> {
                     player: player.clone(),
                     display_name: Some(format!("{} #{shirt}", capitalise(team))),
                     position: Some(role.name().to_string()),
+                    squad_number: Some(shirt),
                     vmax_mps: Some(vmax),
                     hr_max: Some(188.0 + (k % 5) as f64 * 3.0),
                     hr_rest: Some(46.0 + (k % 4) as f64 * 3.0),

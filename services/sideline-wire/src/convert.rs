@@ -296,6 +296,7 @@ pub fn profile_to_pb(p: &AthleteProfile) -> pb::AthleteProfile {
         previous_acl: s.previous_acl,
         previous_calf: s.previous_calf,
         older_age_band: s.older_age_band,
+        squad_number: p.squad_number.unwrap_or(0),
     }
 }
 
@@ -306,6 +307,7 @@ pub fn profile_from_pb(p: &pb::AthleteProfile) -> AthleteProfile {
         player: p.player_id.clone(),
         display_name: nonempty(&p.display_name),
         position: nonempty(&p.position),
+        squad_number: (p.squad_number > 0).then_some(p.squad_number),
         vmax_mps: p.vmax_mps,
         hr_max: p.hr_max,
         hr_rest: p.hr_rest,
@@ -407,6 +409,7 @@ mod tests {
         let p = AthleteProfile {
             player: "p1".into(),
             display_name: Some("A. Player".into()),
+            squad_number: Some(14),
             vmax_mps: Some(9.4),
             sex: Sex::Female,
             susceptibility: Susceptibility {

@@ -1,6 +1,6 @@
 //! The bench page in a real browser (headless Chromium from Debian, installed by
 //! `scripts/setup.sh`): `sideline demo` (the real binary) runs a match at 60×; the page shows
-//! 22 players, its values change from one look to the next within 2 s, the poor-fix alert of
+//! the home team's 11 players by name (the away team in the team picker), its values change from one look to the next within 2 s, the poor-fix alert of
 //! the scripted home #2 appears in the feed, and an expanded row lists the score's terms. A
 //! screenshot is kept in `target/test-artefacts/bench-page.png`.
 
@@ -102,10 +102,16 @@ async fn the_bench_page_shows_the_squad_live_with_alerts_and_reasons() {
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    let url = format!("http://127.0.0.1:{http}/?stream_max=3#open=home-07");
+    let url = format!("http://127.0.0.1:{http}/?team=home&stream_max=3#open=home-07");
     let first = dom(&browser, &url);
     let rows = squad_rows(&first);
-    assert_eq!(rows.len(), 22, "rows on the page");
+    assert_eq!(rows.len(), 11, "rows on the page: the picked team's");
+    let teams = first.split("id=\"team\"").nth(1).unwrap_or_default();
+    let teams = teams.split("</select>").next().unwrap_or_default();
+    assert!(
+        teams.contains(">away<") && teams.contains("selected=\"\">home<"),
+        "team picker: {teams}"
+    );
     // A player already red gets no "red in ~1 min" (the forecast's wording is the server's).
     for r in &rows {
         assert!(
@@ -114,18 +120,31 @@ async fn the_bench_page_shows_the_squad_live_with_alerts_and_reasons() {
         );
     }
     assert!(
-        first.contains("live · 22 players"),
+        first.contains("live · 11 players"),
         "no live update reached the page"
     );
-    // The alert feed shows home #2's device alert.
+    // Staff see names, squad numbers and positions, not ids.
+    let home7 = rows
+        .iter()
+        .find(|r| r.starts_with("home-07\""))
+        .expect("home-07's row");
+    assert!(
+        home7.contains("<b>Home #7</b>") && home7.contains(">7</td>"),
+        "{home7}"
+    );
+    // The alert feed shows home #2's device alert, by name.
     let feed = first.split("id=\"feed\"").nth(1).unwrap_or_default();
     assert!(
-        feed.contains("home-02") && feed.contains("device"),
+        feed.contains("data-player=\"home-02\"") && feed.contains("<b>Home #2</b> device"),
         "feed: {feed}"
     );
-    // home #7's row is expanded: the score's terms are listed.
+    // home #7's row is expanded: the score's terms are listed in words, with the id kept
+    // for those who look it up.
     assert!(first.contains("class=\"detail\""), "no expanded row");
-    assert!(first.contains("a_hamstring_history"), "terms not shown");
+    assert!(
+        first.contains("title=\"a_hamstring_history\""),
+        "terms not shown"
+    );
     // The figures move on (60× real time: a minute of play a second): a page loaded again
     // shows other figures.
     let t1 = Instant::now();

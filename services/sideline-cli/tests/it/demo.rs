@@ -15,7 +15,7 @@ use sideline_cli::publish::PublishArgs;
 use sideline_cli::simulate::{SimulateArgs, match_config};
 use sideline_demo::chat::ChatConfig;
 use sideline_demo::{Demo, DemoConfig};
-use sideline_engine::{AlertKind, Lifecycle, Params, Severity};
+use sideline_engine::{AlertKind, Params, Severity};
 use sideline_testkit::brokers::free_port;
 use tokio_util::sync::CancellationToken;
 
@@ -44,11 +44,11 @@ async fn get_status(addr: SocketAddr, path: &str) -> String {
 
 /// Every player's latest totals in the demo equal his final offline totals.
 fn at_offline_totals(demo: &Demo, offline: &sideline_sim::offline::MatchRun) -> bool {
-    let v = demo.view.read().unwrap();
-    offline.last.iter().all(|(p, m)| {
-        v.player(p)
-            .is_some_and(|(latest, _)| latest.totals == m.totals)
-    })
+    let latest = demo.latest.read().unwrap();
+    offline
+        .last
+        .iter()
+        .all(|(p, m)| latest.get(p).is_some_and(|l| l.totals == m.totals))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -162,19 +162,19 @@ async fn the_demo_gives_the_offline_figures_and_warns_before_red() {
     assert_eq!(late, 0.0);
 
     // The scripted escalation: rising well before red, as offline (from the view's feed).
-    let alerts: Vec<sideline_engine::AlertEvent> = demo
+    let alerts: Vec<sideline_bench::model::AlertItem> = demo
         .view
         .read()
         .unwrap()
-        .alerts()
+        .alerts(None)
         .into_iter()
         .map(|f| f.alert)
         .collect();
     let first = |kind: AlertKind, sev: Severity| {
         alerts
             .iter()
-            .filter(|a| *a.player == *"home-07" && a.kind == kind && a.severity == sev)
-            .filter(|a| a.state != Lifecycle::Resolved)
+            .filter(|a| a.player == "home-07" && a.kind == kind.as_str())
+            .filter(|a| a.severity == sev.as_str() && !a.resolved())
             .map(|a| a.t)
             .min()
     };
@@ -306,16 +306,16 @@ async fn the_demo_scores_with_baselines_from_an_archived_history() {
                 .lines()
                 .filter(|l| l.starts_with("sideline_ingest_messages_received_total"))
                 .collect::<String>();
-            let players = demo.view.read().unwrap().players();
+            let players = demo.latest.read().unwrap().len();
             panic!("the demo never reached the offline totals: {players} players, {received}");
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     let mut checked = 0;
     {
-        let v = demo.view.read().unwrap();
+        let v = demo.latest.read().unwrap();
         for (player, b) in &baselines {
-            let (latest, _) = v.player(player).unwrap();
+            let latest = &v[player.as_str()];
             let term = |id: TermId| latest.risk.terms.iter().find(|t| t.id == id).unwrap();
             let hsr = latest.totals.hsr_m;
             let week = b.hsr_prev6d_m.unwrap() + hsr;

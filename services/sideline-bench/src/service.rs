@@ -1,0 +1,112 @@
+//! `sideline bench`: the view fed from Kafka ([`crate::source`]), the page and API
+//! ([`crate::http`]) behind the staff sign-in ([`crate::auth`]), and the admin routes, until
+//! shutdown.
+
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use prometheus::Registry;
+use sideline_common::Health;
+use sideline_common::admin::{self, AdminState};
+use tokio::net::TcpListener;
+use tokio::sync::{broadcast, mpsc};
+use tokio_util::sync::CancellationToken;
+
+use crate::auth::{Auth, StaffFileError};
+use crate::config::BenchConfig;
+use crate::http::{ApiState, PageSettings};
+use crate::metrics::BenchMetrics;
+use crate::view::SquadView;
+
+/// Why the bench stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    /// Metrics registration (a bug).
+    #[error("metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+    /// Kafka client creation (fatal: configuration).
+    #[error("kafka: {0}")]
+    Kafka(#[from] rdkafka::error::KafkaError),
+    /// The staff file cannot be used (fatal: fix it).
+    #[error(transparent)]
+    Staff(#[from] StaffFileError),
+    /// Serving failed.
+    #[error("http: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// The sign-in the configuration asks for.
+pub fn auth(cfg: &BenchConfig) -> Result<Auth, StaffFileError> {
+    let b = &cfg.bench;
+    Ok(match (&b.staff_file, &b.identity_header) {
+        (Some(f), _) => Auth::staff_file(f)?,
+        (None, Some(h)) => Auth::Header { header: h.clone() },
+        (None, None) => Auth::Open { named_acks: false },
+    })
+}
+
+/// Run until `shutdown`.
+pub async fn run(
+    cfg: BenchConfig,
+    http: TcpListener,
+    shutdown: CancellationToken,
+) -> Result<(), BenchError> {
+    let auth = auth(&cfg)?;
+    if !auth.signs_in() {
+        tracing::warn!(
+            message = "No staff sign-in configured: the bench page is read-only (nobody can acknowledge)."
+        );
+    }
+    let registry = Registry::new();
+    let metrics = BenchMetrics::new(&registry)?;
+    let health = Health::new(&["kafka"]);
+    let view = Arc::new(RwLock::new(SquadView::default()));
+    let (alerts, _) = broadcast::channel(256);
+    let (ack_tx, ack_rx) = mpsc::channel(256);
+    let tasks = CancellationToken::new();
+    let producer = sideline_kafka::producer::producer(
+        &cfg.kafka,
+        "sideline-bench-acks",
+        sideline_kafka::producer::DeliveryTimeout::Millis(30_000),
+    )?;
+    let writer = tokio::spawn(crate::source::write_acks(
+        producer,
+        cfg.kafka.topics.acks.clone(),
+        ack_rx,
+        metrics.clone(),
+        tasks.clone(),
+    ));
+    let app = admin::router(AdminState {
+        health: health.clone(),
+        registry,
+    })
+    .merge(crate::http::router(ApiState {
+        view: view.clone(),
+        alerts: alerts.clone(),
+        auth: Arc::new(auth),
+        page: PageSettings {
+            time_zone: cfg.bench.time_zone.clone(),
+            theme: cfg.bench.theme.clone(),
+            title: cfg.bench.title.clone(),
+        },
+        acks: Some(ack_tx),
+    }));
+    tracing::info!(message = "Bench serving.", addr = %http.local_addr()?);
+    let server = tokio::spawn(admin::serve(http, app, tasks.clone()));
+    let h = health.clone();
+    let result = crate::source::follow(
+        cfg.kafka.clone(),
+        Duration::from_secs(u64::from(cfg.bench.history_h) * 3600),
+        view,
+        alerts,
+        metrics,
+        move |ok| h.set("kafka", ok),
+        shutdown.clone(),
+    )
+    .await;
+    tasks.cancel();
+    let _ = writer.await;
+    let _ = server.await;
+    tracing::info!(message = "Bench stopped.");
+    Ok(result?)
+}
