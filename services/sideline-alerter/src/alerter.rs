@@ -194,6 +194,24 @@ impl Alerter {
         self.view(id)
     }
 
+    /// Apply an acknowledgement read from the acks topic (the bench's, or this alerter's own
+    /// coming back): `true` if its alert is open here (applied, or already acknowledged),
+    /// `false` if this alerter has no such open alert (not seen yet, or over).
+    pub fn ack_recorded(&mut self, a: &pb::AlertAck) -> bool {
+        let before = self.router.acknowledgement(&a.alert_id).is_some();
+        match self.router.ack_recorded(&a.alert_id, &a.by, a.at_us) {
+            Some(player) => {
+                if !before {
+                    self.dirty = true;
+                    self.metrics.acks.with_label_values(&["ok"]).inc();
+                    tracing::info!(message = "Alert acknowledged on the bench.", %player, by = %a.by);
+                }
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Who acknowledged the open alert `id`, if anyone.
     pub fn acknowledgement(&self, id: &str) -> Option<&Acknowledgement> {
         self.router.acknowledgement(id)

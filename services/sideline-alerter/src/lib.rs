@@ -8,6 +8,7 @@
 //! # Layout
 //!
 //! - [`ack`]: signed, expiring acknowledge links.
+//! - [`acks_in`]: acknowledgements read from the acks topic (the bench's).
 //! - [`ack_page`]: the link's pages: GET confirms (changes nothing), POST acknowledges with
 //!   the person's name.
 //! - [`item`]: an alert event as the alerter sees it (decoded from the wire) and its words.
@@ -24,6 +25,7 @@
 
 pub mod ack;
 pub mod ack_page;
+pub mod acks_in;
 pub mod alerter;
 pub mod budget;
 pub mod config;

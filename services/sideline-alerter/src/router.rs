@@ -280,6 +280,16 @@ impl Router {
     /// tick, to each destination told of the red (and to the escalation's, if it went
     /// there); a second one changes nothing.
     pub fn ack(&mut self, id: &str, by: &str, now: i64) -> Option<String> {
+        self.ack_with(id, by, now, true)
+    }
+
+    /// [`Router::ack`] of an acknowledgement read from the acks topic (made on the bench):
+    /// the same, except that it is not written to the topic again.
+    pub fn ack_recorded(&mut self, id: &str, by: &str, at: i64) -> Option<String> {
+        self.ack_with(id, by, at, false)
+    }
+
+    fn ack_with(&mut self, id: &str, by: &str, now: i64, archive: bool) -> Option<String> {
         let policy = &self.policy;
         let p = self
             .players
@@ -326,6 +336,9 @@ impl Router {
                     ack: Some(ack.clone()),
                 },
             ));
+        }
+        if !archive {
+            return Some(item.player);
         }
         if self.acks_to_archive.len() >= MAX_UNARCHIVED {
             // Only after days of an unreachable Kafka (or where nothing archives: the demo).

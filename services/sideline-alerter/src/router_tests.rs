@@ -243,6 +243,36 @@ fn an_acknowledgement_after_the_escalation_is_told_to_the_doctor_too() {
     assert_eq!(changes(&run(&mut back, &[], 201, 205)).len(), 2);
 }
 
+/// An acknowledgement made on the bench (read from the acks topic) stops the escalation and
+/// the reminders like a tapped link, is told in chat with the bench's name and time, and is
+/// not written back to the topic it came from.
+#[test]
+fn a_bench_acknowledgement_stops_the_escalation_and_is_not_written_back() {
+    let events = [ev("r", "p1", "strain_risk", Critical, Firing, 10)];
+    let mut r = Router::new(policy());
+    run(&mut r, &events, 0, 60);
+    assert_eq!(
+        r.ack_recorded("r", "Dr Lee", (T0 + 55) * S).as_deref(),
+        Some("p1")
+    );
+    assert!(r.unarchived().is_empty(), "already on the topic");
+    let told = run(&mut r, &[], 61, 2000);
+    assert_eq!(
+        changes(&told),
+        [("bench".into(), Change::Acknowledged, "p1".into())],
+        "no escalation to the doctor, no reminder"
+    );
+    let k = told[0].entries[0].ack.as_ref().unwrap();
+    assert_eq!((k.by.as_str(), k.at), ("Dr Lee", (T0 + 55) * S));
+    // Its own acknowledgement coming back from the topic changes nothing.
+    assert_eq!(
+        r.ack_recorded("r", "Dr Lee", (T0 + 55) * S).as_deref(),
+        Some("p1")
+    );
+    assert!(run(&mut r, &[], 2001, 2010).is_empty());
+    assert_eq!(r.ack_recorded("unknown", "x", 0), None);
+}
+
 /// Each acknowledgement waits in the saved state until the acks topic has it: a restart
 /// before then still writes it, once it is written it is gone.
 #[test]

@@ -6,7 +6,9 @@
 //! last save; the router recognises them (closed ids) and the outbox refuses keys it has seen,
 //! so nothing is sent twice.
 //!
-//! Acknowledgements go to `sideline.acks.v1` (the archive's `acks` table): each is kept in the
+//! Acknowledgements made on the bench page arrive on `sideline.acks.v1` and are applied like a
+//! tapped link ([`crate::acks_in`]). Acknowledgements made here go to the same topic (the
+//! bench's and the archive's `acks` table): each is kept in the
 //! saved router state until Kafka has acknowledged its record, so a crash or an outage delays
 //! it and never loses it (at least once: a crash between the two may write it twice).
 //!
@@ -205,6 +207,10 @@ async fn consume(
     )?;
     let mut archiving: Option<tokio::task::JoinHandle<usize>> = None;
     let mut stream = consumer.stream();
+    // Acknowledgements made elsewhere (the bench page) stop the escalation here too.
+    let acks_in = crate::acks_in::consumer(&cfg.kafka)?;
+    let mut acks_stream = acks_in.stream();
+    let mut inbox = crate::acks_in::AckInbox::default();
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     let mut uncommitted = false;
     loop {
@@ -231,6 +237,14 @@ async fn consume(
                 None => break,
             },
             Some(req) = acks.recv() => req.answer(alerter),
+            Some(m) = acks_stream.next() => match m {
+                Ok(m) => match m.payload().map(<sideline_wire::pb::AlertAck as prost::Message>::decode) {
+                    Some(Ok(a)) => inbox.offer(a, std::time::Instant::now(), |a| alerter.ack_recorded(a)),
+                    Some(Err(e)) => tracing::warn!(message = "Acknowledgement record skipped: it does not decode.", offset = m.offset(), error = %e),
+                    None => {}
+                },
+                Err(e) => tracing::warn!(message = "Kafka consumer error (acks).", error = %e),
+            },
             () = watchdog.rejoin() => {
                 if alerter.tick() && uncommitted
                     && consumer.commit_consumer_state(CommitMode::Sync).is_ok() {
@@ -242,6 +256,9 @@ async fn consume(
                 tracing::warn!(message = "Rejoined the consumer group (a partition was orphaned).");
             }
             _ = tick.tick() => {
+                if !inbox.is_empty() {
+                    inbox.retry(std::time::Instant::now(), |a| alerter.ack_recorded(a));
+                }
                 if archiving.is_none() {
                     let records = alerter.unarchived_acks();
                     if !records.is_empty() {

@@ -57,7 +57,8 @@ pub fn contract(cfg: &KafkaConfig) -> Vec<TopicSpec> {
         spec(&t.dlq, 3.min(p), r, &delete(30)),
         spec(&t.metrics, p, r, &delete(7)),
         spec(&t.alerts, 3.min(p), r, &delete(30)),
-        spec(&t.acks, 1, r, &delete(30)),
+        // Keyed by alert id and compacted: the bench and the alerter read it whole at start.
+        spec(&t.acks, 1, r, &compact),
         spec(&t.state, p, r, &compact),
         spec(&t.roster, 1, r, &compact),
         spec(&t.baselines, 3.min(p), r, &compact),
@@ -204,6 +205,7 @@ mod tests {
         };
         assert_eq!(policy("sideline.state.v1"), "compact");
         assert_eq!(policy("sideline.roster.v1"), "compact");
+        assert_eq!(policy("sideline.acks.v1"), "compact");
         assert_eq!(policy("sideline.samples.v1"), "delete");
     }
 }
