@@ -104,7 +104,7 @@ mod tests {
         let mut open = vec!["a1".to_string()];
         let mut applied = Vec::new();
         let mut inbox = AckInbox::default();
-        let mut apply = |open: &Vec<String>, a: &pb::AlertAck, applied: &mut Vec<String>| {
+        let apply = |open: &Vec<String>, a: &pb::AlertAck, applied: &mut Vec<String>| {
             let ok = open.contains(&a.alert_id);
             if ok {
                 applied.push(a.alert_id.clone());

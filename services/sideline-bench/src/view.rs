@@ -279,7 +279,7 @@ impl SquadView {
         self.acked.iter().map(|(i, a)| (i.as_str(), a.by.as_str()))
     }
 
-    /// Every session, the newest first.
+    /// Every session, the one with the freshest data first.
     pub fn sessions(&self, now_us: i64) -> Vec<SessionInfo> {
         let mut v: Vec<SessionInfo> = self
             .sessions
@@ -292,12 +292,18 @@ impl SquadView {
                 age_s: age_s(now_us, s.as_of_us),
             })
             .collect();
-        v.sort_by(|a, b| b.newest_t.cmp(&a.newest_t).then(a.team.cmp(&b.team)));
+        // Freshest data first (the session being played), as [`SquadView::pick`] chooses.
+        v.sort_by(|a, b| {
+            a.age_s
+                .total_cmp(&b.age_s)
+                .then(b.newest_t.cmp(&a.newest_t))
+                .then(a.team.cmp(&b.team))
+        });
         v
     }
 
-    /// The (team, session) asked for, else the given team's newest session, else the newest
-    /// of all.
+    /// The (team, session) asked for, else the given team's session with the freshest data
+    /// (the one being played), else the freshest of all.
     pub fn pick(&self, team: Option<&str>, session: Option<&str>) -> Option<(String, String)> {
         if let (Some(t), Some(s)) = (team, session)
             && self.sessions.contains_key(&(t.to_string(), s.to_string()))
@@ -307,7 +313,7 @@ impl SquadView {
         self.sessions
             .iter()
             .filter(|((t, _), _)| team.is_none_or(|want| want == t))
-            .max_by_key(|(_, s)| s.newest_t)
+            .max_by_key(|(_, s)| (s.as_of_us, s.newest_t))
             .map(|(k, _)| k.clone())
     }
 

@@ -94,6 +94,10 @@ fn sessions_are_kept_apart_and_the_newest_is_shown_unless_one_is_picked() {
     // An unknown pick falls back to the team's newest.
     assert_eq!(v.pick(Some("home"), Some("nope")).unwrap().1, "tue");
     assert_eq!(v.pick(Some("away"), None), None);
+    // Fresher data wins the default pick over a later event time (a replayed old session
+    // does not push the live one off the page).
+    v.snapshot(snap("p1", "replayed", 900, 1.0, Band::Green), 200_000_000);
+    assert_eq!(v.pick(None, None).unwrap().1, "tue");
     let s = v.sessions(510_000_000);
     assert_eq!(
         (s[0].session.as_str(), s[0].players, s[0].age_s),

@@ -18,7 +18,7 @@ impl Drop for Kill {
     }
 }
 
-fn chromium() -> String {
+pub(crate) fn chromium() -> String {
     for c in ["chromium", "chromium-browser", "google-chrome"] {
         if Command::new(c)
             .arg("--version")
@@ -32,7 +32,7 @@ fn chromium() -> String {
 }
 
 /// The DOM after the page has run for a moment.
-fn dom(browser: &str, url: &str) -> String {
+pub(crate) fn dom(browser: &str, url: &str) -> String {
     let out = Command::new(browser)
         .args([
             "--headless",

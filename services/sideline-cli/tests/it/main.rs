@@ -11,6 +11,7 @@ mod common;
 mod alert_service;
 mod archive_service;
 mod bench_page;
+mod bench_service;
 mod dashboards;
 mod demo;
 mod deploy_files;
