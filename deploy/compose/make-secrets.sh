@@ -10,6 +10,10 @@
 #   secrets/slack-webhook          the staff's chat webhook URL    (a placeholder: edit it)
 #   secrets/ops-webhook            the IT's chat webhook URL, for Alertmanager (the pipeline's
 #                                  own alerts; Slack-compatible)  (a placeholder: edit it)
+#   secrets/bench-password         the bench's first sign-in, user `bench` (random; give it to
+#                                  the staff, or add people to the staff file and remove it)
+#   secrets/bench-staff.toml       the bench's staff file (its Argon2 hash; more people with
+#                                  `sideline bench hash-password`)
 #   secrets/certs/ca.pem           the broker's CA (give it to the pods; ingest trusts it)
 #   secrets/ca.key                 that CA's key (never mounted; keep it off the server once the
 #                                  broker has its certificate)
@@ -18,8 +22,10 @@
 #
 #   ./make-secrets.sh [NAME…]     e.g. ./make-secrets.sh broker.club.example 192.0.2.10
 #
-# Idempotent: a file that exists is kept (delete it to make it again). Needs openssl, and
-# mosquitto_passwd or Docker (the eclipse-mosquitto image). SECRETS_DIR overrides the target.
+# Idempotent: a file that exists is kept (delete it to make it again). Needs openssl,
+# mosquitto_passwd or Docker (the eclipse-mosquitto image), and for the bench's hash the
+# `sideline` binary ($SIDELINE_BIN, else on the PATH, else the stack's image, built here).
+# SECRETS_DIR overrides the target.
 set -euo pipefail
 cd "$(dirname "$0")"
 dir="${SECRETS_DIR:-secrets}"
@@ -66,6 +72,31 @@ if [ ! -s "$dir/mosquitto-passwd" ]; then
     cp "$tmp/passwd" "$dir/mosquitto-passwd"
     chmod 644 "$dir/mosquitto-passwd"
     made+=("$dir/mosquitto-passwd")
+fi
+
+secret_file bench-password
+if [ ! -s "$dir/bench-staff.toml" ]; then
+    hash_password() { # the password on stdin; its Argon2id hash on stdout
+        if [ -n "${SIDELINE_BIN:-}" ]; then
+            "$SIDELINE_BIN" bench hash-password
+        elif command -v sideline >/dev/null; then
+            sideline bench hash-password
+        else
+            docker compose build -q bench >&2
+            docker run --rm -i sideline:0.1 bench hash-password
+        fi
+    }
+    hash="$(hash_password <"$dir/bench-password")"
+    {
+        echo "# Staff who sign in to the bench view. Add people with their own passwords:"
+        echo "#   sideline bench hash-password   (reads the password, prints the hash)"
+        echo "[[staff]]"
+        echo "user = \"bench\""
+        echo "name = \"Bench staff\""
+        echo "password = \"$hash\""
+    } >"$dir/bench-staff.toml"
+    chmod 644 "$dir/bench-staff.toml"
+    made+=("$dir/bench-staff.toml")
 fi
 
 c="$dir/certs"

@@ -82,6 +82,9 @@ fn check_config(role: &str, file: &str, env: &BTreeMap<String, String>) -> Resul
             file,
             &overrides,
         ),
+        "bench" => {
+            go::<sideline_bench::BenchConfig>(sideline_bench::config::DEFAULTS, file, &overrides)
+        }
         other => Err(format!("unknown role {other}")),
     }
 }
@@ -101,6 +104,7 @@ fn as_operator_would(example: &str) -> String {
 fn make_secrets(dir: &Path) {
     let out = std::process::Command::new(deploy().join("compose/make-secrets.sh"))
         .env("SECRETS_DIR", dir)
+        .env("SIDELINE_BIN", env!("CARGO_BIN_EXE_sideline"))
         .output()
         .unwrap();
     assert!(out.status.success(), "make-secrets.sh: {out:?}");
@@ -178,6 +182,8 @@ fn compose_stack_is_consistent_and_its_configurations_load() {
         "process",
         "alert",
         "archive",
+        "bench",
+        "alertmanager",
     ] {
         assert!(services.contains_key(want), "no service {want}");
     }
@@ -263,7 +269,7 @@ fn compose_stack_is_consistent_and_its_configurations_load() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 4, "the four Sideline services");
+    assert_eq!(checked, 5, "the five Sideline services");
 
     // Ingest dials a Mosquitto listener that is not its container's own loopback (the shared
     // sideline.conf binds 1883 to 127.0.0.1), and speaks TLS to a TLS listener.
@@ -334,6 +340,7 @@ fn make_secrets_is_idempotent_and_prints_no_secret() {
     assert!(before.len() >= 10, "{:?}", before.keys());
     let out = std::process::Command::new(deploy().join("compose/make-secrets.sh"))
         .env("SECRETS_DIR", &secrets)
+        .env("SIDELINE_BIN", env!("CARGO_BIN_EXE_sideline"))
         .output()
         .unwrap();
     assert!(out.status.success());
@@ -343,10 +350,27 @@ fn make_secrets_is_idempotent_and_prints_no_secret() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    for secret in ["mqtt-ingest-password", "ack-secret", "archive-sql-token"] {
+    for secret in [
+        "mqtt-ingest-password",
+        "ack-secret",
+        "archive-sql-token",
+        "bench-password",
+    ] {
         let v = std::fs::read_to_string(secrets.join(secret)).unwrap();
         assert!(!printed.contains(v.trim()), "{secret} printed");
     }
+    // The bench's staff file holds a hash the bench accepts, of the password made with it.
+    let auth = sideline_bench::auth::Auth::staff_file(&secrets.join("bench-staff.toml")).unwrap();
+    let password = std::fs::read_to_string(secrets.join("bench-password")).unwrap();
+    let mut h = axum::http::HeaderMap::new();
+    use base64::Engine as _;
+    let creds =
+        base64::engine::general_purpose::STANDARD.encode(format!("bench:{}", password.trim()));
+    h.insert("authorization", format!("Basic {creds}").parse().unwrap());
+    assert!(matches!(
+        auth.identify(&h),
+        sideline_bench::auth::Who::Person(_)
+    ));
     // Other users of the host cannot read them.
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(&secrets).unwrap().permissions().mode();
@@ -512,7 +536,7 @@ fn kubernetes_manifests_are_consistent_and_their_configurations_load() {
     }
     assert_eq!(
         roles,
-        ["alert", "archive", "ingest", "process"]
+        ["alert", "archive", "bench", "ingest", "process"]
             .map(String::from)
             .into(),
         "one workload per service"
@@ -678,5 +702,5 @@ fn systemd_units_run_real_subcommands() {
         }
         n += 1;
     }
-    assert_eq!(n, 4);
+    assert_eq!(n, 5);
 }
