@@ -75,15 +75,24 @@ if [ ! -s "$dir/mosquitto-passwd" ]; then
 fi
 
 secret_file bench-password
-if [ ! -s "$dir/bench-staff.toml" ]; then
+hasher=""
+if [ -n "${SIDELINE_BIN:-}" ]; then
+    hasher="$SIDELINE_BIN"
+elif command -v sideline >/dev/null; then
+    hasher="sideline"
+elif command -v docker >/dev/null && docker info >/dev/null 2>&1; then
+    hasher="docker"
+fi
+if [ ! -s "$dir/bench-staff.toml" ] && [ -z "$hasher" ]; then
+    echo "not made: $dir/bench-staff.toml (needs the sideline binary or a Docker daemon to hash" \
+        "the bench password; run this script again with one of them)" >&2
+elif [ ! -s "$dir/bench-staff.toml" ]; then
     hash_password() { # the password on stdin; its Argon2id hash on stdout
-        if [ -n "${SIDELINE_BIN:-}" ]; then
-            "$SIDELINE_BIN" bench hash-password
-        elif command -v sideline >/dev/null; then
-            sideline bench hash-password
-        else
+        if [ "$hasher" = docker ]; then
             docker compose build -q bench >&2
             docker run --rm -i sideline:0.1 bench hash-password
+        else
+            "$hasher" bench hash-password
         fi
     }
     hash="$(hash_password <"$dir/bench-password")"
