@@ -7,9 +7,10 @@
 //!   for the test): a device is refused under another device's topic and accepted under its
 //!   own, over TLS; a wrong password is refused; a device reads nothing; ingest writes nothing.
 //!   The certificates and ingest's account are the ones `deploy/compose/make-secrets.sh` makes.
-//! - Alertmanager: Prometheus and Alertmanager, both with the shipped configuration files
-//!   unchanged, and a local chat webhook as the IT's: with no Sideline service answering,
-//!   `SidelineServiceDown` reaches the webhook.
+//! - The deployment as shipped: every systemd unit's service started as the unit starts it,
+//!   with its shipped configuration, on Mosquitto, tansu, Prometheus and Alertmanager as
+//!   shipped; the ZXY recording replayed through it; the bench page in Chromium; a stopped
+//!   processor reported to the IT chat as `SidelineServiceDown`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -391,13 +392,13 @@ async fn mosquitto_lets_a_device_publish_only_under_its_own_id_and_team() {
 /// `SidelineServiceDown` fires after its minute and Alertmanager (shipped `alertmanager.yml`,
 /// unchanged, on its default port 9093 where `prometheus.yml` looks for it) posts it to the
 /// webhook in `secrets/ops-webhook` — here a local receiver standing in for the IT's chat.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_service_down_reaches_the_it_chat_through_alertmanager() {
+/// A local chat webhook: the bodies posted to `path`, and its URL.
+async fn chat(path: &'static str) -> (Arc<std::sync::Mutex<Vec<String>>>, String) {
     use std::sync::Mutex;
     let got: Arc<Mutex<Vec<String>>> = Arc::default();
     let app = axum::Router::new()
         .route(
-            "/ops",
+            path,
             axum::routing::post(
                 |axum::extract::State(got): axum::extract::State<Arc<Mutex<Vec<String>>>>,
                  body: String| async move {
@@ -408,10 +409,208 @@ async fn a_service_down_reaches_the_it_chat_through_alertmanager() {
         )
         .with_state(got.clone());
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let hook = format!("http://{}/ops", l.local_addr().unwrap());
+    let url = format!("http://{}{path}", l.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(l, app).await });
+    (got, url)
+}
 
+/// A service started as its systemd unit starts it: `ExecStart` (the binary and the
+/// configuration under the test's `/etc/sideline`), the unit's `Environment=` lines plus
+/// `env`, in its `WorkingDirectory` (the test's `/var/lib/sideline`).
+struct Unit {
+    child: std::process::Child,
+    log: PathBuf,
+}
+
+impl Unit {
+    fn start(unit: &str, etc: &Path, var: &Path, env: &[(&str, String)]) -> Unit {
+        let text = std::fs::read_to_string(deploy().join("systemd").join(unit)).unwrap();
+        let key = |k: &str| -> Vec<String> {
+            text.lines()
+                .filter_map(|l| l.strip_prefix(k)?.strip_prefix('='))
+                .map(str::to_string)
+                .collect()
+        };
+        let exec = key("ExecStart").remove(0);
+        let mut words = exec.split_whitespace();
+        assert_eq!(words.next(), Some("/usr/local/bin/sideline"), "{unit}");
+        let args: Vec<String> = words
+            .map(|w| w.replace("/etc/sideline/", &format!("{}/", etc.display())))
+            .collect();
+        assert_eq!(key("WorkingDirectory"), ["/var/lib/sideline"], "{unit}");
+        let log = var.join(format!("{unit}.log"));
+        let mut c = Command::new(sideline_e2e::sideline_bin());
+        c.args(&args)
+            .current_dir(var)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::fs::File::create(&log).unwrap())
+            .stderr(std::fs::File::create(var.join(format!("{unit}.err"))).unwrap());
+        for kv in key("Environment") {
+            let (k, v) = kv.split_once('=').unwrap();
+            c.env(k, v);
+        }
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        Unit {
+            child: c.spawn().unwrap(),
+            log,
+        }
+    }
+
+    /// SIGTERM, as `systemctl stop` sends it; wait for the exit.
+    fn stop(&mut self) {
+        let pid = self.child.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        let _ = self.child.wait();
+    }
+
+    fn log(&self) -> String {
+        let err = self.log.with_extension("err");
+        format!(
+            "{}{}",
+            std::fs::read_to_string(&self.log).unwrap_or_default(),
+            std::fs::read_to_string(err).unwrap_or_default()
+        )
+    }
+}
+
+impl Drop for Unit {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A plain HTTP GET on loopback; the whole response.
+async fn get(port: u16, path: &str, headers: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(mut s) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
+        return String::new();
+    };
+    let req = format!(
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n{headers}\r\n"
+    );
+    let _ = s.write_all(req.as_bytes()).await;
+    let mut b = String::new();
+    let _ = s.read_to_string(&mut b).await;
+    b
+}
+
+/// The deployment as shipped, run the way its systemd units run it: every `sideline` unit with
+/// its shipped configuration (`deploy/systemd/config/`, installed under a temporary
+/// `/etc/sideline`, unchanged but for that location), its environment and working directory;
+/// only Kafka's and Mosquitto's addresses given as `SIDELINE__…` variables, as an operator
+/// whose brokers live elsewhere would. Around them: Mosquitto with the shipped `sideline.conf`
+/// and ACL (accounts and certificates as `make-secrets.sh` makes them), tansu, Prometheus with
+/// the shipped configuration and rules, Alertmanager with the shipped configuration and a
+/// local webhook as the IT's chat. The real ZXY recording is replayed over MQTT with the
+/// replay tool's account; the bench page, signed in as the staff file's user, shows the
+/// players by the roster's names with their scores (headless Chromium); Prometheus scrapes all
+/// five services; then the processor is stopped and `SidelineServiceDown` for it reaches the
+/// IT chat, naming it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_deployment_as_shipped_serves_the_bench_and_tells_it_when_the_processor_stops() {
+    // The ports the shipped files name: the admin ports Prometheus scrapes, Alertmanager's.
+    for port in [9093u16, 9301, 9302, 9303, 9304, 9305] {
+        assert!(
+            std::net::TcpListener::bind(("127.0.0.1", port)).is_ok(),
+            "port {port}, named by the shipped configuration, is taken"
+        );
+    }
     let dir = tempfile::tempdir().unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let (it_chat, it_hook) = chat("/ops").await;
+    let (_staff_chat, staff_hook) = chat("/staff").await;
+
+    // Secrets as make-secrets.sh makes them.
+    let made = dir.path().join("made");
+    let out = Command::new(deploy().join("compose/make-secrets.sh"))
+        .env("SECRETS_DIR", &made)
+        .env("SIDELINE_BIN", sideline_e2e::sideline_bin())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    // /etc/sideline: the shipped configurations, the secrets beside them.
+    let etc = dir.path().join("etc-sideline");
+    std::fs::create_dir_all(etc.join("secrets")).unwrap();
+    for e in std::fs::read_dir(deploy().join("systemd/config")).unwrap() {
+        let p = e.unwrap().path();
+        let text = std::fs::read_to_string(&p)
+            .unwrap()
+            .replace("/etc/sideline/", &format!("{}/", etc.display()));
+        std::fs::write(etc.join(p.file_name().unwrap()), text).unwrap();
+    }
+    for (from, to) in [
+        ("mqtt-ingest-password", "mqtt-password"),
+        ("ack-secret", "ack-secret"),
+        ("bench-staff.toml", "bench-staff.toml"),
+    ] {
+        std::fs::copy(made.join(from), etc.join("secrets").join(to)).unwrap();
+    }
+    std::fs::write(etc.join("secrets/slack-webhook"), format!("{staff_hook}\n")).unwrap();
+    let bench_password = std::fs::read_to_string(made.join("bench-password")).unwrap();
+    let bench_password = bench_password.trim();
+
+    // Mosquitto: the shipped configuration and ACL; the replay tool's account added.
+    let mq = dir.path().join("mosquitto");
+    std::fs::create_dir_all(&mq).unwrap();
+    std::fs::rename(made.join("certs"), mq.join("certs")).unwrap();
+    std::fs::copy(deploy().join("mosquitto/acl"), mq.join("acl")).unwrap();
+    std::fs::copy(made.join("mosquitto-passwd"), mq.join("passwd")).unwrap();
+    add_user(
+        &mq.join("passwd"),
+        "sideline-replay",
+        "replay-password-0123456789",
+    );
+    {
+        use std::os::unix::fs::PermissionsExt;
+        for f in ["passwd", "acl"] {
+            std::fs::set_permissions(mq.join(f), std::fs::Permissions::from_mode(0o644)).unwrap();
+        }
+        std::fs::set_permissions(&mq, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let tls = free_port();
+    let broker = Mosquitto::start_with(&mosquitto_conf(&mq, tls));
+    let kafka = sideline_testkit::Tansu::start();
+
+    // The units.
+    let var = dir.path().join("var-lib-sideline");
+    std::fs::create_dir_all(&var).unwrap();
+    let brokers = ("SIDELINE__KAFKA__BROKERS", kafka.brokers());
+    let mut units: Vec<(&str, Unit)> = Vec::new();
+    for (role, unit) in [
+        ("ingest", "sideline-ingest.service"),
+        ("process", "sideline-process.service"),
+        ("alert", "sideline-alert.service"),
+        ("archive", "sideline-archive.service"),
+        ("bench", "sideline-bench.service"),
+    ] {
+        let mut env = vec![brokers.clone()];
+        if role == "ingest" {
+            // The shipped 127.0.0.1:1883 is the fixture's own plain loopback listener here.
+            env.push(("SIDELINE__MQTT__PORT", broker.port.to_string()));
+        }
+        units.push((role, Unit::start(unit, &etc, &var, &env)));
+    }
+    let logs = |units: &[(&str, Unit)]| -> String {
+        units
+            .iter()
+            .map(|(r, u)| format!("--- {r}\n{}", u.log()))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+
+    // Alertmanager and Prometheus, both as shipped.
     let am = dir.path().join("alertmanager");
     std::fs::create_dir_all(am.join("secrets")).unwrap();
     std::fs::copy(
@@ -419,12 +618,7 @@ async fn a_service_down_reaches_the_it_chat_through_alertmanager() {
         am.join("alertmanager.yml"),
     )
     .unwrap();
-    // What the operator does: the IT chat's webhook URL in the secret file.
-    std::fs::write(am.join("secrets/ops-webhook"), format!("{hook}\n")).unwrap();
-    assert!(
-        std::net::TcpListener::bind("127.0.0.1:9093").is_ok(),
-        "port 9093 (Alertmanager's default, where prometheus.yml sends) is taken"
-    );
+    std::fs::write(am.join("secrets/ops-webhook"), format!("{it_hook}\n")).unwrap();
     // In the configuration's directory, as the shipped systemd drop-in and Compose run it.
     let mut alertmanager = Command::new("prometheus-alertmanager")
         .current_dir(&am)
@@ -462,13 +656,138 @@ async fn a_service_down_reaches_the_it_chat_through_alertmanager() {
         .spawn()
         .expect("prometheus not found: run scripts/setup.sh");
 
+    // Every unit ready.
     let t0 = std::time::Instant::now();
+    for port in [9301u16, 9302, 9303, 9304, 9305] {
+        while !get(port, "/readyz", "").await.starts_with("HTTP/1.1 200") {
+            assert!(
+                t0.elapsed() < Duration::from_secs(90),
+                "the service on {port} is not ready:\n{}",
+                logs(&units)
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    // The roster as the operator publishes it: the recording's pods, and the players' names.
+    let zxy = sideline_e2e::data_dir()
+        .join("zxy_alfheim/zxy_tromso_anzhi_2013-11-07_excerpt_long.csv.gz");
+    let bin = sideline_e2e::sideline_bin();
+    let out = Command::new(&bin)
+        .args(["replay", "--format", "zxy", "--print-roster"])
+        .arg(&zxy)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let mut roster = String::from_utf8(out.stdout).unwrap();
+    let players: std::collections::BTreeSet<String> = roster
+        .lines()
+        .filter_map(|l| l.strip_prefix("player = \""))
+        .map(|p| p.trim_end_matches('"').to_string())
+        .collect();
+    assert!(players.len() >= 10, "{roster}");
+    for (i, p) in players.iter().enumerate() {
+        roster += &format!(
+            "\n[[athletes]]\nplayer = \"{p}\"\ndisplay_name = \"Tromsø player {}\"\nsquad_number = {}\n",
+            i + 1,
+            i + 1
+        );
+    }
+    std::fs::write(dir.path().join("roster.toml"), &roster).unwrap();
+    let out = Command::new(&bin)
+        .args(["roster", "publish", "--brokers", &kafka.brokers(), "--file"])
+        .arg(dir.path().join("roster.toml"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+
+    // The recording, replayed at 30× with the replay tool's account.
+    std::fs::write(
+        dir.path().join("replay.toml"),
+        "[mqtt]\nusername = \"sideline-replay\"\npassword = \"replay-password-0123456789\"\n",
+    )
+    .unwrap();
+    let replay = Command::new(&bin)
+        .args(["replay", "--format", "zxy", "--speed", "30", "--mqtt"])
+        .arg(format!("127.0.0.1:{}", broker.port))
+        .arg("--config")
+        .arg(dir.path().join("replay.toml"))
+        .arg(&zxy)
+        .output()
+        .unwrap();
+    assert!(replay.status.success(), "{replay:?}");
+
+    // The bench, signed in: the players by name, with their scores.
+    let creds = {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(format!("bench:{bench_password}"))
+    };
+    let auth = format!("Authorization: Basic {creds}\r\n");
+    assert!(
+        get(9305, "/api/squad", "")
+            .await
+            .starts_with("HTTP/1.1 401")
+    );
+    let t1 = std::time::Instant::now();
+    loop {
+        let squad = get(9305, "/api/squad", &auth).await;
+        let named = squad.matches("\"name\":\"Tromsø player ").count();
+        if named >= 10 {
+            break;
+        }
+        assert!(
+            t1.elapsed() < Duration::from_secs(120),
+            "the bench shows {named} named players: {}\n{}",
+            &squad[..squad.len().min(500)],
+            logs(&units)
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let browser = sideline_testkit::browser::chromium();
+    let page = sideline_testkit::browser::dom(
+        &browser,
+        &format!("http://bench:{bench_password}@127.0.0.1:9305/?stream_max=2"),
+    );
+    assert!(page.contains("signed in: Bench staff"), "who is signed in");
+    let rows = page.matches("<tr class=\"player\" data-player=\"").count();
+    assert!(rows >= 10, "{rows} rows on the page");
+    assert!(page.contains("<b>Tromsø player "), "names on the page");
+    assert!(page.contains("<span class=\"band "), "bands on the page");
+
+    // Prometheus scrapes all five; then the processor stops, and the IT chat hears of it.
+    let t2 = std::time::Instant::now();
+    loop {
+        let r = get(
+            prom_port,
+            "/api/v1/query?query=count(up%7Bjob%3D~%22sideline-.*%22%7D%3D%3D1)",
+            "",
+        )
+        .await;
+        if r.contains("\"5\"]") {
+            break;
+        }
+        assert!(
+            t2.elapsed() < Duration::from_secs(60),
+            "Prometheus does not see five services up: {r}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let stopped = std::time::Instant::now();
+    units
+        .iter_mut()
+        .find(|(r, _)| *r == "process")
+        .unwrap()
+        .1
+        .stop();
     let arrived = loop {
-        let bodies = got.lock().unwrap().clone();
-        if let Some(b) = bodies.iter().find(|b| b.contains("SidelineServiceDown")) {
+        let bodies = it_chat.lock().unwrap().clone();
+        if let Some(b) = bodies
+            .iter()
+            .find(|b| b.contains("SidelineServiceDown") && b.contains("sideline-processor"))
+        {
             break Some(b.clone());
         }
-        if t0.elapsed() > Duration::from_secs(180) {
+        if stopped.elapsed() > Duration::from_secs(180) {
             break None;
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -479,15 +798,23 @@ async fn a_service_down_reaches_the_it_chat_through_alertmanager() {
     let _ = alertmanager.wait();
     let body = arrived.unwrap_or_else(|| {
         panic!(
-            "no SidelineServiceDown at the webhook in 180 s; alertmanager: {}\nprometheus: {}",
+            "no SidelineServiceDown for the processor at the IT webhook in 180 s; alertmanager: {}\nprometheus: {}",
             std::fs::read_to_string(am.join("log")).unwrap_or_default(),
             std::fs::read_to_string(prom.join("log")).unwrap_or_default()
         )
     });
     // What the IT person reads: which service, and that it is not answering.
     assert!(body.contains("is not answering scrapes"), "{body}");
+    // Only the stopped one.
+    let all = it_chat.lock().unwrap().join("\n");
+    for other in ["ingest", "alerter", "archive", "bench"] {
+        assert!(
+            !all.contains(&format!("sideline-{other} on")),
+            "{other} reported down: {all}"
+        );
+    }
     eprintln!(
-        "SidelineServiceDown reached the webhook {:.0} s after Prometheus started",
-        t0.elapsed().as_secs_f64()
+        "SidelineServiceDown reached the IT chat {:.0} s after the processor stopped",
+        stopped.elapsed().as_secs_f64()
     );
 }

@@ -4,6 +4,29 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
+/// The `sideline` binary: `SIDELINE_BIN`, else the one cargo built beside this test (the
+/// workspace's test build builds it for `sideline-cli`'s own tests).
+pub fn sideline_bin() -> PathBuf {
+    if let Ok(p) = std::env::var("SIDELINE_BIN") {
+        return p.into();
+    }
+    let exe = std::env::current_exe().unwrap_or_else(|e| panic!("this test's path: {e}"));
+    let dir = exe
+        .parent()
+        .unwrap_or_else(|| panic!("{} has no directory", exe.display()));
+    let dir = match dir.parent() {
+        Some(up) if dir.ends_with("deps") => up,
+        _ => dir,
+    };
+    let p = dir.join("sideline");
+    assert!(
+        p.exists(),
+        "{} not built: run `cargo build -p sideline-cli` (or `make test`) first, or set SIDELINE_BIN",
+        p.display()
+    );
+    p
+}
+
 /// The repository's `tests/data` directory (real tracking data and reference figures).
 pub fn data_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data")

@@ -35,27 +35,7 @@ pub use feed::Feed;
 /// The four services, by the `sideline` sub-command that runs each.
 pub const ROLES: [&str; 4] = ["ingest", "process", "alert", "archive"];
 
-/// The `sideline` binary: `SIDELINE_BIN`, else the one cargo built beside this test (the
-/// workspace's test build builds it for `sideline-cli`'s own tests).
-pub fn sideline_bin() -> PathBuf {
-    if let Ok(p) = std::env::var("SIDELINE_BIN") {
-        return p.into();
-    }
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap();
-    let dir = if dir.ends_with("deps") {
-        dir.parent().unwrap()
-    } else {
-        dir
-    };
-    let p = dir.join("sideline");
-    assert!(
-        p.exists(),
-        "{} not built: run `cargo build -p sideline-cli` (or `make test`) first, or set SIDELINE_BIN",
-        p.display()
-    );
-    p
-}
+pub use sideline_e2e::sideline_bin;
 
 /// Partitions per topic for a scenario: `SIDELINE_E2E_PARTITIONS` when set (e.g. 2, the count
 /// deploy/README.md advises on tansu), else `default` (`None`: the services' default, 12).

@@ -76,6 +76,8 @@ pub struct ApiState {
     pub page: PageSettings,
     /// Acknowledgements made on the page, to pass on.
     pub acks: Option<mpsc::Sender<AckMade>>,
+    /// Counts requests whose credentials were refused (the service's metric).
+    pub refused: Option<prometheus::IntCounter>,
 }
 
 /// The routes, each behind the sign-in.
@@ -109,6 +111,11 @@ async fn sign_in(State(s): State<ApiState>, mut req: Request, next: Next) -> Res
             next.run(req).await
         }
         Who::Challenge => {
+            if req.headers().contains_key(header::AUTHORIZATION)
+                && let Some(c) = &s.refused
+            {
+                c.inc();
+            }
             let mut r = (StatusCode::UNAUTHORIZED, "sign in to the bench").into_response();
             if matches!(*s.auth, Auth::Staff { .. }) {
                 r.headers_mut().insert(

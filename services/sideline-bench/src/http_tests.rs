@@ -47,7 +47,9 @@ async fn serve(
     std::net::SocketAddr,
     Arc<RwLock<SquadView>>,
     mpsc::Receiver<AckMade>,
+    prometheus::IntCounter,
 ) {
+    let refused = prometheus::IntCounter::new("refused", "refused").unwrap();
     let view = Arc::new(RwLock::new(SquadView::default()));
     view.write().unwrap().alert(alert("a1"));
     let (alerts, _) = broadcast::channel(4);
@@ -62,11 +64,12 @@ async fn serve(
             title: "t".into(),
         },
         acks: Some(tx),
+        refused: Some(refused.clone()),
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await });
-    (addr, view, rx)
+    (addr, view, rx, refused)
 }
 
 const JSON: &str = "Content-Type: application/json\r\n";
@@ -75,7 +78,7 @@ const BY: &str = r#"{"by":"Dr Lee"}"#;
 
 #[tokio::test]
 async fn acknowledging_with_a_typed_name_needs_json_and_the_same_origin() {
-    let (addr, view, mut rx) = serve(Auth::Open { named_acks: true }).await;
+    let (addr, view, mut rx, _) = serve(Auth::Open { named_acks: true }).await;
     // Another site's page (a form, or a fetch) is refused before anything changes.
     for evil in [
         "Origin: http://evil.example\r\n",
@@ -104,7 +107,7 @@ async fn acknowledging_with_a_typed_name_needs_json_and_the_same_origin() {
 
 #[tokio::test]
 async fn without_sign_in_the_service_bench_is_read_only() {
-    let (addr, view, _rx) = serve(Auth::Open { named_acks: false }).await;
+    let (addr, view, _rx, _) = serve(Auth::Open { named_acks: false }).await;
     let r = request(addr, "GET", "/api/alerts", "", "").await;
     assert!(r.starts_with("HTTP/1.1 200"), "{r}");
     let r = request(addr, "POST", PATH, JSON, BY).await;
@@ -125,7 +128,7 @@ async fn signed_in_staff_acknowledge_under_their_own_name() {
         format!("[[staff]]\nuser = \"lee\"\nname = \"Dr Lee\"\npassword = \"{hash}\"\n"),
     )
     .unwrap();
-    let (addr, view, mut rx) = serve(Auth::staff_file(&path).unwrap()).await;
+    let (addr, view, mut rx, refused) = serve(Auth::staff_file(&path).unwrap()).await;
     // Nothing without signing in: the page, the data, the stream.
     for p in [
         "/",
@@ -141,7 +144,19 @@ async fn signed_in_staff_acknowledge_under_their_own_name() {
             "{p}: {r}"
         );
     }
+    assert_eq!(refused.get(), 0, "no credentials is not a refusal");
     use base64::Engine as _;
+    let wrong = base64::engine::general_purpose::STANDARD.encode("lee:guess");
+    let r = request(
+        addr,
+        "GET",
+        "/api/squad",
+        &format!("Authorization: Basic {wrong}\r\n"),
+        "",
+    )
+    .await;
+    assert!(r.starts_with("HTTP/1.1 401"), "{r}");
+    assert_eq!(refused.get(), 1, "a wrong password is counted");
     let creds = base64::engine::general_purpose::STANDARD.encode("lee:correct horse battery");
     let auth = format!("Authorization: Basic {creds}\r\n");
     let r = request(addr, "GET", "/api/config", &auth, "").await;

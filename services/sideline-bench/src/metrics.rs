@@ -1,6 +1,6 @@
 //! Every metric of `sideline bench`.
 
-use prometheus::{IntCounterVec, Opts, Registry};
+use prometheus::{IntCounter, IntCounterVec, Opts, Registry};
 
 /// The bench's metrics.
 #[derive(Debug, Clone)]
@@ -9,6 +9,8 @@ pub struct BenchMetrics {
     pub records: IntCounterVec,
     /// Acknowledgements made on the page written to the acks topic, by result.
     pub acks_written: IntCounterVec,
+    /// Requests with credentials that did not sign in (wrong user, password or header).
+    pub sign_in_refused: IntCounter,
 }
 
 impl BenchMetrics {
@@ -38,9 +40,15 @@ impl BenchMetrics {
         for res in ["ok", "failed"] {
             acks_written.with_label_values(&[res]);
         }
+        let sign_in_refused = IntCounter::new(
+            "sideline_bench_sign_in_refused_total",
+            "Requests whose credentials (Basic user and password) did not sign in.",
+        )?;
+        r.register(Box::new(sign_in_refused.clone()))?;
         Ok(BenchMetrics {
             records,
             acks_written,
+            sign_in_refused,
         })
     }
 }

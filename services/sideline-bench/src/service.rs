@@ -90,6 +90,7 @@ pub async fn run(
             title: cfg.bench.title.clone(),
         },
         acks: Some(ack_tx),
+        refused: Some(metrics.sign_in_refused.clone()),
     }));
     tracing::info!(message = "Bench serving.", addr = %http.local_addr()?);
     let server = tokio::spawn(admin::serve(http, app, tasks.clone()));

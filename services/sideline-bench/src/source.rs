@@ -63,6 +63,11 @@ fn start_offsets(
         (&t.acks, false),
     ] {
         let md = c.fetch_metadata(Some(topic), timeout)?;
+        if md.topics().iter().all(|m| m.partitions().is_empty()) {
+            // Not created yet (the other services create the topics at their start): wait
+            // for all four rather than follow some and never the others.
+            return Ok(TopicPartitionList::new());
+        }
         for p in md.topics().iter().flat_map(|m| m.partitions()) {
             if from_time {
                 timed.add_partition_offset(topic, p.id(), Offset::Offset(since_ms))?;
@@ -113,7 +118,7 @@ pub async fn follow(
     let tpl = loop {
         match start_offsets(&consumer, &kafka, history) {
             Ok(tpl) if tpl.count() > 0 => break tpl,
-            Ok(_) => tracing::warn!(message = "No partitions to read yet; retrying."),
+            Ok(_) => tracing::warn!(message = "The topics do not all exist yet; retrying."),
             Err(error) => {
                 tracing::warn!(message = "Kafka not ready for the bench; retrying.", %error)
             }

@@ -241,6 +241,7 @@ impl Demo {
                 title: "Sideline demo — bench view".into(),
             },
             acks: None,
+            refused: None,
         }));
         if let Some(c) = &chat {
             app = app.merge(c.routes.clone());

@@ -10,10 +10,12 @@
 //!
 //! - [`brokers`]: [`Mosquitto`] and [`Tansu`].
 //! - [`kafka`]: creating topics and reading topics back.
+//! - [`browser`]: headless Chromium (a page's DOM, screenshots).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a harness: failing loudly is its job
 
 pub mod brokers;
+pub mod browser;
 pub mod kafka;
 
 pub use brokers::{Mosquitto, S3, Tansu, TestCerts, free_port, password_file, test_certs};

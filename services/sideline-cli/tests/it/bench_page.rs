@@ -18,38 +18,7 @@ impl Drop for Kill {
     }
 }
 
-pub(crate) fn chromium() -> String {
-    for c in ["chromium", "chromium-browser", "google-chrome"] {
-        if Command::new(c)
-            .arg("--version")
-            .output()
-            .is_ok_and(|o| o.status.success())
-        {
-            return c.into();
-        }
-    }
-    panic!("no Chromium found: run scripts/setup.sh (it installs the Debian package)");
-}
-
-/// The DOM after the page has run for a moment.
-pub(crate) fn dom(browser: &str, url: &str) -> String {
-    let out = Command::new(browser)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            // The page (with ?stream_max) takes 3 pushed updates, then the stream ends and
-            // virtual time runs out the budget.
-            "--virtual-time-budget=5000",
-            "--dump-dom",
-            url,
-        ])
-        .stderr(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "chromium failed");
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+pub(crate) use sideline_testkit::browser::{chromium, dom};
 
 fn squad_rows(dom: &str) -> Vec<String> {
     // Rendered rows only (the page's script contains the template too).
@@ -92,7 +61,7 @@ async fn the_bench_page_shows_the_squad_live_with_alerts_and_reasons() {
     // Wait for the whole squad, then for the scripted poor fix of home #2 (minutes 20–22).
     let t0 = Instant::now();
     loop {
-        let alerts = get(http, "/api/alerts").await;
+        let alerts = get(http, "/api/alerts?team=home").await;
         if alerts.contains("\"player\":\"home-02\"") {
             break;
         }
@@ -159,19 +128,5 @@ async fn the_bench_page_shows_the_squad_live_with_alerts_and_reasons() {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("../test-artefacts");
     std::fs::create_dir_all(&dir).unwrap();
     let shot = dir.join("bench-page.png");
-    let ok = Command::new(&browser)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--hide-scrollbars",
-            "--window-size=1280,1000",
-            "--virtual-time-budget=5000",
-        ])
-        .arg(format!("--screenshot={}", shot.display()))
-        .arg(&url)
-        .stderr(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(ok.success() && std::fs::metadata(&shot).unwrap().len() > 10_000);
+    sideline_testkit::browser::screenshot(&browser, &url, &shot);
 }

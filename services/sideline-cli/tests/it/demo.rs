@@ -186,15 +186,22 @@ async fn the_demo_gives_the_offline_figures_and_warns_before_red() {
         (red - rising) / 1_000_000
     );
 
-    // The API: 22 players, the at-risk one on top, his history, the feed.
-    let squad: serde_json::Value = serde_json::from_str(&get(http, "/api/squad").await).unwrap();
+    // The API: the home team's 11 players (the away team's are its own squad), the at-risk
+    // one on top by name, his history, the feed.
+    let squad: serde_json::Value =
+        serde_json::from_str(&get(http, "/api/squad?team=home").await).unwrap();
     let players = squad["players"].as_array().unwrap();
-    assert_eq!(players.len(), 22);
+    assert_eq!(players.len(), 11);
     assert_eq!(players[0]["player"], "home-07");
+    assert_eq!(players[0]["name"], "Home #7");
+    let away: serde_json::Value =
+        serde_json::from_str(&get(http, "/api/squad?team=away").await).unwrap();
+    assert_eq!(away["players"].as_array().unwrap().len(), 11);
     let p: serde_json::Value =
-        serde_json::from_str(&get(http, "/api/players/home-07").await).unwrap();
+        serde_json::from_str(&get(http, "/api/players/home-07?team=home").await).unwrap();
     assert!(p["history"].as_array().unwrap().len() > 5000);
-    let feed: serde_json::Value = serde_json::from_str(&get(http, "/api/alerts").await).unwrap();
+    let feed: serde_json::Value =
+        serde_json::from_str(&get(http, "/api/alerts?team=home").await).unwrap();
     assert!(!feed.as_array().unwrap().is_empty());
 
     // Chat: the scripted player's warning arrives as Block Kit, with a link back to the demo

@@ -639,9 +639,35 @@ fn kubernetes_manifests_are_consistent_and_their_configurations_load() {
 
 #[test]
 fn systemd_units_run_real_subcommands() {
+    // The operator's /etc/sideline/secrets, as deploy/README.md says to fill it.
+    let etc = tempfile::tempdir().unwrap();
+    let secrets = etc.path().join("secrets");
+    std::fs::create_dir_all(&secrets).unwrap();
+    for (f, v) in [
+        ("mqtt-password", "f3a91c0d7e2b45a8b6c4d9e1f0a7b3c2"),
+        ("ack-secret", "0d7e2b45a8b6c4d9e1f0a7b3c2f3a91c"),
+        (
+            "slack-webhook",
+            "https://hooks.slack.com/services/T0CLUB/B0BENCH/a1b2c3d4e5f6",
+        ),
+    ] {
+        std::fs::write(secrets.join(f), format!("{v}\n")).unwrap();
+    }
+    std::fs::write(
+        secrets.join("bench-staff.toml"),
+        format!(
+            "[[staff]]\nuser = \"lee\"\nname = \"Dr Lee\"\npassword = \"{}\"\n",
+            sideline_bench::auth::hash_password("a long enough password").unwrap()
+        ),
+    )
+    .unwrap();
+    let mut partitions = BTreeSet::new();
     let mut n = 0;
     for e in std::fs::read_dir(deploy().join("systemd")).unwrap() {
         let p = e.unwrap().path();
+        if p.extension().is_none_or(|x| x != "service") {
+            continue; // config/: the shipped configurations, checked through their units
+        }
         let text = std::fs::read_to_string(&p).unwrap();
         for section in ["[Unit]", "[Service]", "[Install]"] {
             assert!(text.contains(section), "{}: {section}", p.display());
@@ -667,6 +693,26 @@ fn systemd_units_run_real_subcommands() {
             "sideline {} has no --config",
             words[1]
         );
+        // The configuration it names is shipped (deploy/systemd/config/, installed as
+        // /etc/sideline/) and loads with the unit's environment, its secrets in place.
+        let shipped = deploy().join("systemd/config").join(
+            words[3]
+                .strip_prefix("/etc/sideline/")
+                .unwrap_or_else(|| panic!("{}: config not under /etc/sideline", p.display())),
+        );
+        let file = std::fs::read_to_string(&shipped)
+            .unwrap_or_else(|e| panic!("{}: {e}", shipped.display()))
+            .replace("/etc/sideline/secrets/", &format!("{}/", secrets.display()));
+        let env: BTreeMap<String, String> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("Environment="))
+            .filter_map(|kv| kv.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        check_config(words[1], &file, &env)
+            .unwrap_or_else(|e| panic!("{}: {e}", shipped.display()));
+        let table: toml::Table = toml::from_str(&file).unwrap();
+        partitions.insert(table["kafka"]["partitions"].as_integer());
         // Relative paths of the configuration (the alerter's outbox, the archive's directory)
         // resolve against the working directory: it must exist and be writable under
         // ProtectSystem=strict, or they land under a read-only `/`.
@@ -703,4 +749,10 @@ fn systemd_units_run_real_subcommands() {
         n += 1;
     }
     assert_eq!(n, 5);
+    // Topics are created once, by whichever service starts first: all must agree.
+    assert_eq!(
+        partitions.len(),
+        1,
+        "kafka.partitions differ: {partitions:?}"
+    );
 }
