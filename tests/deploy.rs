@@ -512,8 +512,8 @@ async fn get(port: u16, path: &str, headers: &str) -> String {
 /// the shipped configuration and rules, Alertmanager with the shipped configuration and a
 /// local webhook as the IT's chat. The real ZXY recording is replayed over MQTT with the
 /// replay tool's account; the bench page, signed in as the staff file's user, shows the
-/// players by the roster's names with their scores (headless Chromium); Prometheus scrapes all
-/// five services; then the processor is stopped and `SidelineServiceDown` for it reaches the
+/// players by the roster's names with their scores and the recording's device alert by name
+/// (headless Chromium); Prometheus scrapes all five services; then the processor is stopped and `SidelineServiceDown` for it reaches the
 /// IT chat, naming it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_deployment_as_shipped_serves_the_bench_and_tells_it_when_the_processor_stops() {
@@ -753,6 +753,14 @@ async fn the_deployment_as_shipped_serves_the_bench_and_tells_it_when_the_proces
     assert!(rows >= 10, "{rows} rows on the page");
     assert!(page.contains("<b>Tromsø player "), "names on the page");
     assert!(page.contains("<span class=\"band "), "bands on the page");
+    // The recording's own alert: home-1's pod loses its signal for 41 s (a gap in the data),
+    // shown in the feed by his name.
+    let feed = page.split("id=\"feed\"").nth(1).unwrap_or_default();
+    assert!(
+        feed.contains("data-player=\"home-1\"") && feed.contains("<b>Tromsø player 1</b> device"),
+        "the feed: {}",
+        &feed[..feed.len().min(1500)]
+    );
 
     // Prometheus scrapes all five; then the processor stops, and the IT chat hears of it.
     let t2 = std::time::Instant::now();
