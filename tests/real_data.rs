@@ -226,7 +226,10 @@ fn a_real_gap_in_the_zxy_excerpt_is_accepted_with_or_without_ticks() {
         for (d, pl, t) in &roster {
             e.assign(d, pl, t);
         }
-        let (mut out, mut last) = (Vec::new(), std::collections::BTreeMap::new());
+        let (mut out, mut last) = (
+            sideline_engine::Outputs::default(),
+            std::collections::BTreeMap::new(),
+        );
         for (t, batches) in &windows {
             for b in batches {
                 e.ingest_batch(b, &mut out);
@@ -234,12 +237,12 @@ fn a_real_gap_in_the_zxy_excerpt_is_accepted_with_or_without_ticks() {
             if ticks {
                 e.tick(*t, &mut out);
             }
-            for m in out.drain(..) {
+            for m in out.metrics.drain(..) {
                 last.insert(m.player.to_string(), m.totals.clone());
             }
         }
         e.finish(&mut out);
-        for m in out.drain(..) {
+        for m in out.metrics.drain(..) {
             last.insert(m.player.to_string(), m.totals.clone());
         }
         (e.counters(), last)

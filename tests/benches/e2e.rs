@@ -351,7 +351,7 @@ async fn throughput() {
     let t0 = Instant::now();
     let mut engine: Engine =
         sideline_sim::offline::engine_for(&MatchSim::new(cfgs[0].clone()), Params::default());
-    let mut out = Vec::new();
+    let mut out = sideline_engine::Outputs::default();
     for (t, bs) in &windows {
         for b in bs {
             engine.ingest_batch(b, &mut out);

@@ -48,10 +48,14 @@ impl Expected {
 
     /// The engine `e` on `windows`, ticked at each window's time, as the pipeline would.
     fn run(mut e: Engine, windows: &Windows) -> Expected {
-        let (mut out, mut alerts, mut last) = (Vec::new(), Vec::new(), BTreeMap::new());
-        let mut keep = |e: &mut Engine, out: &mut Vec<sideline_engine::PlayerMetrics>| {
-            e.observe_alerts(out, &mut alerts);
-            for m in out.drain(..) {
+        let (mut out, mut alerts, mut last) = (
+            sideline_engine::Outputs::default(),
+            Vec::new(),
+            BTreeMap::new(),
+        );
+        let mut keep = |out: &mut sideline_engine::Outputs| {
+            alerts.append(&mut out.alerts);
+            for m in out.metrics.drain(..) {
                 last.insert(m.player.to_string(), m);
             }
         };
@@ -60,10 +64,10 @@ impl Expected {
                 e.ingest_batch(b, &mut out);
             }
             e.tick(*t, &mut out);
-            keep(&mut e, &mut out);
+            keep(&mut out);
         }
         e.finish(&mut out);
-        keep(&mut e, &mut out);
+        keep(&mut out);
         Expected {
             totals: last
                 .iter()

@@ -201,22 +201,18 @@ pub fn run(session: &StoredSession, how: &Rerun) -> Vec<PlayerMetrics> {
     }
     // Event-time order, as the pods sent them; ticks once per second of event time.
     batches.sort_by_key(|b| b.samples.iter().map(|s| s.t).min().unwrap_or(i64::MAX));
-    let mut out = Vec::new();
-    let mut all = Vec::new();
+    let mut out = sideline_engine::Outputs::default();
     let mut next_tick = i64::MIN;
     for b in &batches {
         let t = b.samples.iter().map(|s| s.t).min().unwrap_or(0);
         if t >= next_tick {
             e.tick(t, &mut out);
-            all.append(&mut out);
             next_tick = t - t.rem_euclid(1_000_000) + 1_000_000;
         }
         e.ingest_batch(b, &mut out);
-        all.append(&mut out);
     }
     e.finish(&mut out);
-    all.append(&mut out);
-    all
+    out.metrics
 }
 
 /// Zero-phase speed filtering of every player's device speeds (see the module docs).

@@ -80,20 +80,16 @@ async fn sql_over_archived_samples_agrees_with_the_engine() {
         ),
         offsets: HashMap::new(),
     };
-    let (mut out, mut alerts) = (Vec::new(), Vec::new());
+    let mut out = sideline_engine::Outputs::default();
     let mut last: BTreeMap<String, PlayerMetrics> = BTreeMap::new();
     let mut positions: BTreeMap<String, i64> = BTreeMap::new();
     let mut alert_count = 0;
-    let mut emit = |engine: &mut Engine,
-                    out: &mut Vec<PlayerMetrics>,
-                    alerts: &mut Vec<_>,
-                    feed: &mut Feed| {
-        engine.observe_alerts(out, alerts);
-        for m in out.drain(..) {
+    let mut emit = |out: &mut sideline_engine::Outputs, feed: &mut Feed| {
+        for m in out.metrics.drain(..) {
             feed.offer("metrics", &m.player, &convert::metrics(&m).encode_to_vec());
             last.insert(m.player.to_string(), m);
         }
-        for a in alerts.drain(..) {
+        for a in out.alerts.drain(..) {
             feed.offer("alerts", &a.player, &convert::alert(&a).encode_to_vec());
             alert_count += 1;
         }
@@ -118,10 +114,10 @@ async fn sql_over_archived_samples_agrees_with_the_engine() {
             engine.ingest_batch(b, &mut out);
         }
         engine.tick(sim.now(), &mut out);
-        emit(&mut engine, &mut out, &mut alerts, &mut feed);
+        emit(&mut out, &mut feed);
     }
     engine.finish(&mut out);
-    emit(&mut engine, &mut out, &mut alerts, &mut feed);
+    emit(&mut out, &mut feed);
     feed.a.flush().unwrap();
     eprintln!("archived in {:.1} s", t0.elapsed().as_secs_f64());
 

@@ -24,7 +24,7 @@ struct Outcome {
 
 fn run<W: WindowStore>(sim: &MatchSim, chunks: &[(i64, Vec<Batch>)]) -> Outcome {
     let mut engine: Engine<W> = engine_for(sim, Params::default());
-    let mut out = Vec::with_capacity(64);
+    let mut out = sideline_engine::Outputs::default();
     let mut snapshots = 0;
     let start = Instant::now();
     for (now, batches) in chunks {
@@ -32,11 +32,11 @@ fn run<W: WindowStore>(sim: &MatchSim, chunks: &[(i64, Vec<Batch>)]) -> Outcome 
             engine.ingest_batch(b, &mut out);
         }
         engine.tick(*now, &mut out);
-        snapshots += out.len();
+        snapshots += out.metrics.len();
         out.clear();
     }
     engine.finish(&mut out);
-    snapshots += out.len();
+    snapshots += out.metrics.len();
     let elapsed = start.elapsed();
     let sizes: Vec<usize> = engine.players().map(|p| p.state_bytes()).collect();
     Outcome {

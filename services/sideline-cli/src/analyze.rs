@@ -221,12 +221,13 @@ pub fn run_engine(
 ) -> Vec<PlayerMetrics> {
     let mut engine: Engine = Engine::new(params, true);
     let mut last: BTreeMap<usize, PlayerMetrics> = BTreeMap::new();
-    let mut out = Vec::new();
+    let mut out = sideline_engine::Outputs::default();
     for (i, track) in data.tracks.iter().enumerate() {
         for s in &track.samples {
             // Refusals (duplicate timestamps in a file) are counted inside the engine.
             let _ = engine.ingest(&track.player, &track.team, &data.session, *s, &mut out);
-            for m in out.drain(..) {
+            out.alerts.clear();
+            for m in out.metrics.drain(..) {
                 on_snapshot(&m);
                 last.insert(i, m);
             }
@@ -239,7 +240,7 @@ pub fn run_engine(
         .enumerate()
         .map(|(i, t)| (t.player.as_str(), i))
         .collect();
-    for m in out {
+    for m in out.metrics {
         on_snapshot(&m);
         if let Some(&i) = index.get(&*m.player) {
             last.insert(i, m);

@@ -12,7 +12,8 @@
 //!
 //! - [`broker`]: the embedded MQTT broker (rumqttd).
 //! - [`chat`]: alerts to a chat webhook (the alerter's core).
-//! - [`processor`]: the engine fed from the bus.
+//! - [`processor`]: the production processor's core (`sideline_processor::core`) fed from the
+//!   bus.
 //! - the page, its API and the squad state behind them: the `sideline-bench` crate, the same
 //!   view `sideline bench` serves from Kafka (here fed in process, sign-in open on loopback,
 //!   acknowledgements by typed name).
@@ -194,9 +195,10 @@ impl Demo {
             page_alerts.clone(),
             pmetrics,
             updates.clone(),
+            cfg.speed,
         );
         let latest = p.latest();
-        let processor = tokio::spawn(processor::run(p, samples, cfg.speed, tasks.clone()));
+        let processor = tokio::spawn(processor::run(p, samples, tasks.clone()));
 
         if cfg.console {
             let mut rx = updates.subscribe();

@@ -31,7 +31,8 @@
 //!   teammates were streaming, independent of arrival order (device alerts).
 //! - [`dedup`]: duplicate deliveries by (device, sequence number).
 //! - [`player`]: one player's engine; [`squad`]: routing, de-duplication, many players.
-//! - [`output`]: the per-second snapshot.
+//! - [`output`]: the per-second snapshot, and [`Outputs`] (snapshots with the alert events
+//!   raised on them).
 
 pub mod alerts;
 pub mod dedup;
@@ -55,7 +56,7 @@ pub mod team;
 pub mod window;
 
 pub use alerts::{AlertEvent, AlertKind, Lifecycle, Severity};
-pub use output::{PlayerMetrics, Signal, Totals, WindowValues};
+pub use output::{Outputs, PlayerMetrics, Signal, Totals, WindowValues};
 pub use params::Params;
 pub use player::PlayerEngine;
 pub use profile::{AthleteProfile, Baseline};

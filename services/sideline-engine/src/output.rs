@@ -164,3 +164,27 @@ pub struct PlayerMetrics {
     /// Input quality.
     pub quality: Quality,
 }
+
+/// What the squad engine produces from one call: the snapshots of the seconds that closed, in
+/// order, and the alert lifecycle events the alert rules raised on them. The rules run inside
+/// the engine on every snapshot it emits, so no caller can forget them.
+#[derive(Debug, Clone, Default)]
+pub struct Outputs {
+    /// Per-second snapshots.
+    pub metrics: Vec<PlayerMetrics>,
+    /// Alert lifecycle events.
+    pub alerts: Vec<crate::alerts::AlertEvent>,
+}
+
+impl Outputs {
+    /// Nothing produced.
+    pub fn is_empty(&self) -> bool {
+        self.metrics.is_empty() && self.alerts.is_empty()
+    }
+
+    /// Forget what was produced (keeping the buffers).
+    pub fn clear(&mut self) {
+        self.metrics.clear();
+        self.alerts.clear();
+    }
+}

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::alerts::AlertEvent;
 use crate::dedup::SeqVerdict;
-use crate::output::PlayerMetrics;
+use crate::output::{Outputs, PlayerMetrics};
 use crate::params::Params;
 use crate::player::PlayerEngine;
 use crate::profile::{AthleteProfile, Baseline};
@@ -211,7 +211,14 @@ impl<W: WindowStore> Engine<W> {
 
     /// Feed one device batch: route it to its player by the roster, de-duplicate by
     /// (device, seq), accept each sample. Snapshots of seconds that closed go to `out`.
-    pub fn ingest_batch(&mut self, b: &Batch, out: &mut Vec<PlayerMetrics>) -> BatchOutcome {
+    pub fn ingest_batch(&mut self, b: &Batch, out: &mut Outputs) -> BatchOutcome {
+        let from = out.metrics.len();
+        let outcome = self.ingest_batch_inner(b, &mut out.metrics);
+        self.observe(out, from);
+        outcome
+    }
+
+    fn ingest_batch_inner(&mut self, b: &Batch, out: &mut Vec<PlayerMetrics>) -> BatchOutcome {
         self.counters.batches += 1;
         if !self.devices.contains_key(&b.device) {
             if !self.auto_enrol {
@@ -255,14 +262,17 @@ impl<W: WindowStore> Engine<W> {
         team: &str,
         boot: &str,
         b: &Batch,
-        out: &mut Vec<PlayerMetrics>,
+        out: &mut Outputs,
     ) -> BatchOutcome {
         self.counters.batches += 1;
+        let from = out.metrics.len();
         let i = match self.index.get(player) {
             Some(&i) if self.players[i].session() == b.session => i,
-            _ => self.slot(player, team, &b.session, out),
+            _ => self.slot(player, team, &b.session, &mut out.metrics),
         };
-        self.ingest_at(i, b, boot, out)
+        let outcome = self.ingest_at(i, b, boot, &mut out.metrics);
+        self.observe(out, from);
+        outcome
     }
 
     fn ingest_at(
@@ -313,17 +323,21 @@ impl<W: WindowStore> Engine<W> {
         team: &str,
         session: &str,
         s: Sample,
-        out: &mut Vec<PlayerMetrics>,
+        out: &mut Outputs,
     ) -> Result<(), Refusal> {
+        let from = out.metrics.len();
         let i = match self.index.get(player) {
             Some(&i) if self.players[i].session() == session => i,
-            _ => self.slot(player, team, session, out),
+            _ => self.slot(player, team, session, &mut out.metrics),
         };
         let mut r = Ok(());
-        let confirmed =
-            self.players[i].ingest_all(&self.params, std::slice::from_ref(&s), out, |_, e| {
-                r = Err(e)
-            });
+        let confirmed = self.players[i].ingest_all(
+            &self.params,
+            std::slice::from_ref(&s),
+            &mut out.metrics,
+            |_, e| r = Err(e),
+        );
+        self.observe(out, from);
         self.counters.samples += u64::from(confirmed);
         self.counters.time_jump_samples += self.players[i].take_time_jumps().len() as u64;
         match r {
@@ -336,29 +350,39 @@ impl<W: WindowStore> Engine<W> {
     }
 
     /// Advance event time for every player.
-    pub fn tick(&mut self, now: Micros, out: &mut Vec<PlayerMetrics>) {
+    pub fn tick(&mut self, now: Micros, out: &mut Outputs) {
+        let from = out.metrics.len();
         for pe in &mut self.players {
-            pe.tick(&self.params, now, out);
+            pe.tick(&self.params, now, &mut out.metrics);
         }
+        self.observe(out, from);
     }
 
     /// Advance each player to his own `now` (e.g. his partition's stream time); `None` skips.
     pub fn tick_each(
         &mut self,
         now_of: impl Fn(&PlayerEngine<W>) -> Option<Micros>,
-        out: &mut Vec<PlayerMetrics>,
+        out: &mut Outputs,
     ) {
+        let from = out.metrics.len();
         for pe in &mut self.players {
             if let Some(now) = now_of(pe) {
-                pe.tick(&self.params, now, out);
+                pe.tick(&self.params, now, &mut out.metrics);
             }
         }
+        self.observe(out, from);
+    }
+
+    /// The alert rules on the snapshots from `from` on, which the call that ends here produced.
+    fn observe(&mut self, out: &mut Outputs, from: usize) {
+        let Outputs { metrics, alerts } = out;
+        self.observe_alerts(metrics.get(from..).unwrap_or_default(), alerts);
     }
 
     /// Evaluate the alert rules on snapshots just produced (in order); lifecycle events go to
-    /// `alerts`. Call it with every batch of snapshots the engine emits. Device rules run for
+    /// `alerts`. Every public call that emits snapshots runs it on them. Device rules run for
     /// the seconds every teammate has reached (see [`crate::team`]).
-    pub fn observe_alerts(&mut self, snapshots: &[PlayerMetrics], alerts: &mut Vec<AlertEvent>) {
+    fn observe_alerts(&mut self, snapshots: &[PlayerMetrics], alerts: &mut Vec<AlertEvent>) {
         if snapshots.is_empty() {
             return;
         }
@@ -471,21 +495,25 @@ impl<W: WindowStore> Engine<W> {
     /// End of session for one player (he has been silent long enough): release what is
     /// buffered, close his open second, end his open efforts. His engine stays (a return in
     /// the same session goes on from his totals); finishing again produces nothing.
-    pub fn finish_player(&mut self, player: &str, out: &mut Vec<PlayerMetrics>) {
+    pub fn finish_player(&mut self, player: &str, out: &mut Outputs) {
+        let from = out.metrics.len();
         if let Some(&i) = self.index.get(player) {
             let pe = &mut self.players[i];
-            pe.finish(&self.params, out);
+            pe.finish(&self.params, &mut out.metrics);
             self.counters.time_jump_samples += pe.take_time_jumps().len() as u64;
         }
+        self.observe(out, from);
     }
 
     /// End of session for every player.
-    pub fn finish(&mut self, out: &mut Vec<PlayerMetrics>) {
+    pub fn finish(&mut self, out: &mut Outputs) {
+        let from = out.metrics.len();
         for pe in &mut self.players {
-            pe.finish(&self.params, out);
+            pe.finish(&self.params, &mut out.metrics);
             // Still held at the end: never confirmed, counted as time jumps.
             self.counters.time_jump_samples += pe.take_time_jumps().len() as u64;
         }
+        self.observe(out, from);
     }
 
     /// Players known so far.
@@ -514,7 +542,7 @@ mod tests {
     #[test]
     fn a_device_not_on_the_roster_is_refused_and_counted() {
         let mut e: Engine = Engine::new(Params::default(), false);
-        let o = e.ingest_batch(&batch("pod-x", "s", 1, 0), &mut Vec::new());
+        let o = e.ingest_batch(&batch("pod-x", "s", 1, 0), &mut Outputs::default());
         assert!(o.unknown_device);
         assert_eq!(e.counters().unknown_device_batches, 1);
     }
@@ -522,7 +550,7 @@ mod tests {
     #[test]
     fn a_swapped_pod_feeds_its_new_player() {
         let mut e: Engine = Engine::new(Params::default(), false);
-        let mut out = Vec::new();
+        let mut out = Outputs::default();
         e.assign("pod-1", "alice", "t");
         assert_eq!(
             e.ingest_batch(&batch("pod-1", "s", 1, 0), &mut out)
@@ -542,7 +570,7 @@ mod tests {
     #[test]
     fn a_new_session_finishes_the_old_one_and_starts_from_zero() {
         let mut e: Engine = Engine::new(Params::default(), true);
-        let mut out = Vec::new();
+        let mut out = Outputs::default();
         for k in 0..5 {
             e.ingest_batch(
                 &batch("pod-1", "monday", k + 1, k as Micros * 1_000_000),
@@ -551,11 +579,11 @@ mod tests {
         }
         out.clear();
         e.ingest_batch(&batch("pod-1", "tuesday", 6, 86_400_000_000), &mut out);
-        assert!(out.iter().all(|m| &*m.session == "monday") && !out.is_empty());
+        assert!(out.metrics.iter().all(|m| &*m.session == "monday") && !out.metrics.is_empty());
         assert_eq!(e.counters().sessions_ended, 1);
         out.clear();
         e.finish(&mut out);
-        let last = out.last().unwrap();
+        let last = out.metrics.last().unwrap();
         assert_eq!(&*last.session, "tuesday");
         assert!(last.totals.distance_m < 4.0, "{}", last.totals.distance_m);
     }
@@ -568,8 +596,8 @@ mod tests {
         let mut e: Engine = Engine::new(Params::default(), false);
         e.assign("pod-1", "alice", "t");
         e.assign("pod-2", "bob", "t");
-        let mut out = Vec::new();
-        let run = |e: &mut Engine, from: u64, seq0: u64, out: &mut Vec<PlayerMetrics>| {
+        let mut out = Outputs::default();
+        let run = |e: &mut Engine, from: u64, seq0: u64, out: &mut Outputs| {
             for k in 0..20 {
                 let t = (from + k) as Micros * 1_000_000;
                 let mut b = batch("pod-1", "match", seq0 + k, t);
@@ -584,18 +612,23 @@ mod tests {
         e.ingest_batch(&batch("pod-2", "match", 1, 0), &mut out);
         out.clear();
         e.finish_player("alice", &mut out);
-        assert!(out.iter().all(|m| &*m.player == "alice") && !out.is_empty());
-        let first = out.last().unwrap().totals.distance_m;
+        assert!(out.metrics.iter().all(|m| &*m.player == "alice") && !out.metrics.is_empty());
+        let first = out.metrics.last().unwrap().totals.distance_m;
         out.clear();
         e.finish_player("alice", &mut out);
         assert!(
-            out.is_empty(),
+            out.metrics.is_empty(),
             "finishing twice produced {} snapshots",
-            out.len()
+            out.metrics.len()
         );
         run(&mut e, 30, 1, &mut out);
         e.finish(&mut out);
-        let last = out.iter().rev().find(|m| &*m.player == "alice").unwrap();
+        let last = out
+            .metrics
+            .iter()
+            .rev()
+            .find(|m| &*m.player == "alice")
+            .unwrap();
         assert_eq!(&*last.session, "match");
         assert!(
             last.totals.distance_m > first + 90.0,
@@ -612,7 +645,7 @@ mod tests {
     #[test]
     fn a_rebooted_pod_counting_from_one_again_is_not_a_duplicate() {
         let mut e: Engine = Engine::new(Params::default(), false);
-        let mut out = Vec::new();
+        let mut out = Outputs::default();
         let b = |seq: u64, t: Micros| batch("pod-1", "match", seq, t);
         for k in 1..=600u64 {
             let o = e.ingest_routed(
@@ -651,7 +684,7 @@ mod tests {
         for (k, n) in names.iter().enumerate() {
             e.assign(&format!("pod-{k}"), n, "t");
         }
-        let (mut out, mut alerts) = (Vec::new(), Vec::new());
+        let (mut out, mut alerts) = (Outputs::default(), Vec::new());
         // Step through wall time; player k sees event second `step - lag_s[k]`.
         for step in 0..(300 + 60) {
             for (k, name) in names.iter().enumerate() {
@@ -671,7 +704,7 @@ mod tests {
                     |pe| (pe.player() == *name).then_some((sec + 1) * SECOND),
                     &mut out,
                 );
-                e.observe_alerts(&out, &mut alerts);
+                alerts.append(&mut out.alerts);
                 out.clear();
             }
         }

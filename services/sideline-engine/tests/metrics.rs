@@ -26,7 +26,7 @@ fn run_at(
     if let Some(p) = profile {
         e.set_profile(p);
     }
-    let mut out = Vec::new();
+    let mut out = sideline_engine::Outputs::default();
     for (offset, speeds) in parts {
         let mut t = T0 + offset;
         let mut x = 0.0;
@@ -51,7 +51,7 @@ fn run_at(
         }
     }
     e.finish(&mut out);
-    out
+    out.metrics
 }
 
 fn trace(parts: &[(f64, usize)]) -> Vec<(f64, usize)> {
@@ -235,7 +235,7 @@ fn a_player_going_off_and_coming_back_counts_only_time_on_the_pitch() {
 #[test]
 fn state_stays_bounded_over_a_long_session() {
     let mut e: Engine = Engine::new(Params::default(), true);
-    let mut out = Vec::new();
+    let mut out = sideline_engine::Outputs::default();
     let mut sizes = Vec::new();
     for sec in 0..3 * 3600 {
         let t = T0 + sec * 1_000_000;

@@ -70,12 +70,12 @@ fn pod(seed: u64, secs: i64) -> Vec<Batch> {
 
 fn feed(batches: &[Batch]) -> (Vec<PlayerMetrics>, Engine) {
     let mut e: Engine = Engine::new(Params::default(), true);
-    let mut out = Vec::new();
+    let mut out = sideline_engine::Outputs::default();
     for b in batches {
         e.ingest_batch(b, &mut out);
     }
     e.finish(&mut out);
-    (out, e)
+    (out.metrics, e)
 }
 
 proptest! {
@@ -161,7 +161,7 @@ fn a_sample_later_than_the_allowed_lateness_is_refused_and_reported() {
         .unwrap();
     let held = batches.remove(idx);
     let mut e: Engine = Engine::new(Params::default(), true);
-    let mut out = Vec::new();
+    let mut out = sideline_engine::Outputs::default();
     for b in &batches {
         e.ingest_batch(b, &mut out);
     }

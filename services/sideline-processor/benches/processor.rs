@@ -139,37 +139,40 @@ async fn throughput(kafka: &Tansu) {
 
     // Baseline 1: the engine alone, one core.
     let mut engine: Engine = sideline_sim::offline::engine_for(&sim, Params::default());
-    let mut out = Vec::new();
-    let mut alerts = Vec::new();
+    let mut out = sideline_engine::Outputs::default();
     let t = Instant::now();
     for (player, team, b) in &decoded {
         engine.ingest_routed(player, team, "", b, &mut out);
-        engine.observe_alerts(&out, &mut alerts);
         out.clear();
     }
     engine.finish(&mut out);
     let engine_s = t.elapsed().as_secs_f64();
     drop(engine);
 
-    // Baseline 2: what the processor does per record, without Kafka.
-    let limits = Limits {
-        max_past_s: None,
-        max_future_s: 1e12,
-        ..Limits::default()
-    };
-    let mut engine: Engine = sideline_sim::offline::engine_for(&sim, Params::default());
+    // Baseline 2: what the processor does per record, without Kafka: its core (decode,
+    // validate, engine, alert rules, counters) and the outputs' encoding.
+    let engine: Engine = sideline_sim::offline::engine_for(&sim, Params::default());
+    let mut core = sideline_processor::core::Core::new(
+        engine,
+        sideline_processor::metrics::ProcessorMetrics::new(&prometheus::Registry::new()).unwrap(),
+        false,
+        sideline_processor::core::Timing {
+            idle_advance: Duration::from_secs(30),
+            session_idle: Duration::from_secs(600),
+            forget_after: Duration::from_secs(43_200),
+            pace: 1.0,
+        },
+    );
     let t = Instant::now();
-    for ((player, _), bytes) in batches.iter().zip(&encoded) {
-        let b = pb::SampleBatch::decode(bytes.as_slice()).unwrap();
-        let eb = validate(&b, &limits, None).unwrap();
-        engine.ingest_routed(player, &b.team_id, &b.device_session_id, &eb, &mut out);
-        engine.observe_alerts(&out, &mut alerts);
-        for m in out.drain(..) {
-            std::hint::black_box(sideline_wire::convert::metrics(&m).encode_to_vec());
+    for (off, ((player, _), bytes)) in batches.iter().zip(&encoded).enumerate() {
+        core.record(0, off as i64, player.as_bytes(), bytes, t);
+        let (out, _) = core.take();
+        for m in &out.metrics {
+            std::hint::black_box(sideline_wire::convert::metrics(m).encode_to_vec());
         }
     }
     let decode_s = t.elapsed().as_secs_f64();
-    drop((engine, decoded, encoded));
+    drop((core, decoded, encoded));
 
     let cfg = config(&brokers, "bench-throughput");
     create_topics(&cfg.kafka).await;

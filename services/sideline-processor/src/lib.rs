@@ -16,7 +16,9 @@
 //! # Layout
 //!
 //! - [`config`]: configuration (`default.toml` documents every key).
-//! - [`processor`]: records, ticks, checkpoints, rebalances.
+//! - [`core`]: the sans-I/O core (records, ticks, silence, outputs as values), shared with
+//!   `sideline demo`.
+//! - [`processor`]: the Kafka shell around it (produce, checkpoint, commit, rebalance).
 //! - [`commits`]: checkpoints committed once their outputs are acknowledged.
 //! - [`flow`]: a partition's flow clock (a player's silence, upstream stalls not counted).
 //! - [`context`]: the rebalance hook (restore before assign).
@@ -29,6 +31,7 @@
 pub mod commits;
 pub mod config;
 pub mod context;
+pub mod core;
 pub mod flow;
 pub mod metrics;
 pub mod processor;
@@ -51,10 +54,11 @@ use sideline_wire::pb;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
+use crate::core::{Core, Timing};
 pub use config::ProcessorConfig;
 use context::{ProcessorContext, RebalanceEvent};
 use metrics::ProcessorMetrics;
-use processor::{Processor, Timing, Topics};
+use processor::{Processor, Topics};
 
 /// Why the service could not run.
 #[derive(Debug, thiserror::Error)]
@@ -236,18 +240,18 @@ async fn serve(
         state: t.state.clone(),
         dlq: t.dlq.clone(),
     };
-    let mut proc = Processor::new(
+    let core = Core::new(
         engine,
-        producer.clone(),
-        topics,
         metrics,
         cfg.processor.player_gauges,
         Timing {
             idle_advance: Duration::from_secs(cfg.processor.idle_advance_s),
             session_idle: Duration::from_secs(cfg.processor.session_idle_s),
             forget_after: Duration::from_secs(cfg.processor.forget_after_s),
+            pace: 1.0,
         },
     );
+    let mut proc = Processor::new(core, producer.clone(), topics);
 
     // Kafka reachability for /readyz.
     {
@@ -285,11 +289,11 @@ async fn serve(
                 biased;
                 _ = shutdown.cancelled() => break,
                 Some(ev) = rb_rx.recv() => proc.rebalance(ev),
-                Some(u) = up_rx.recv() => apply(&mut proc.engine, u),
+                Some(u) = up_rx.recv() => apply(&mut proc.core.engine, u),
                 _ = checkpoint.tick() => proc.checkpoint(&consumer).await?,
                 () = watchdog.rejoin() => {
                     proc.checkpoint_sync(&consumer).await?;
-                    proc.metrics.rejoins.inc();
+                    proc.core.metrics.rejoins.inc();
                     consumer.unsubscribe();
                     consumer.subscribe(&[t.samples.as_str()])?;
                 }

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use crate::{MatchConfig, MatchSim};
-use sideline_engine::{AlertEvent, Engine, Params, PlayerMetrics, WindowStore};
+use sideline_engine::{AlertEvent, Engine, Outputs, Params, PlayerMetrics, WindowStore};
 
 /// An engine set up with the simulated roster: devices, profiles, baselines.
 pub fn engine_for<W: WindowStore>(sim: &MatchSim, params: Params) -> Engine<W> {
@@ -45,10 +45,10 @@ pub fn run_engine(
     mut on_snapshot: impl FnMut(&PlayerMetrics),
 ) -> MatchRun {
     let mut run = MatchRun::default();
-    let mut out = Vec::new();
-    let mut keep = |engine: &mut Engine, out: &mut Vec<PlayerMetrics>, run: &mut MatchRun| {
-        engine.observe_alerts(out, &mut run.alerts);
-        for m in out.drain(..) {
+    let mut out = Outputs::default();
+    let mut keep = |out: &mut Outputs, run: &mut MatchRun| {
+        run.alerts.append(&mut out.alerts);
+        for m in out.metrics.drain(..) {
             on_snapshot(&m);
             run.last.insert(m.player.to_string(), m);
         }
@@ -58,9 +58,9 @@ pub fn run_engine(
             engine.ingest_batch(b, &mut out);
         }
         engine.tick(sim.now(), &mut out);
-        keep(&mut engine, &mut out, &mut run);
+        keep(&mut out, &mut run);
     }
     engine.finish(&mut out);
-    keep(&mut engine, &mut out, &mut run);
+    keep(&mut out, &mut run);
     run
 }

@@ -432,7 +432,7 @@ mod tests {
     #[test]
     fn a_snapshot_encodes_with_every_term() {
         let mut e: Engine = Engine::new(Params::default(), true);
-        let mut out = Vec::new();
+        let mut out = sideline_engine::Outputs::default();
         for k in 0..30 {
             let b = Batch {
                 device: "pod-1".into(),
@@ -449,7 +449,7 @@ mod tests {
             e.ingest_batch(&b, &mut out);
         }
         e.finish(&mut out);
-        let m = metrics(out.last().unwrap());
+        let m = metrics(out.metrics.last().unwrap());
         let decoded = pb::PlayerMetrics::decode(&m.encode_to_vec()[..]).unwrap();
         assert_eq!(decoded, m);
         let risk = decoded.risk.unwrap();

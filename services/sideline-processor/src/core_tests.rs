@@ -1,41 +1,32 @@
-//! Unit tests of [`super::Processor`]: ticks and restores at injected instants, with a
-//! producer that points nowhere (outputs are queued, never sent).
+//! Unit tests of [`super::Core`]: records, ticks and restores at injected instants.
 
 #![allow(clippy::unwrap_used)]
 
 use super::*;
-use rdkafka::ClientConfig;
 use sideline_engine::Params;
 
 const IDLE: Duration = Duration::from_secs(15);
 const TICK: Duration = Duration::from_millis(200);
 
-/// A processor whose producer points nowhere (nothing is produced in these tests).
-fn processor() -> Processor {
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", "127.0.0.1:9")
-        .create()
-        .unwrap();
-    let topics = Topics {
-        samples: "s".into(),
-        metrics: "m".into(),
-        alerts: "a".into(),
-        state: "st".into(),
-        dlq: "d".into(),
-    };
-    let metrics = ProcessorMetrics::new(&prometheus::Registry::new()).unwrap();
-    let engine = Engine::new(Params::default(), true);
-    let timing = Timing {
+fn timing() -> Timing {
+    Timing {
         idle_advance: IDLE,
         session_idle: Duration::from_secs(600),
         forget_after: Duration::from_secs(43_200),
-    };
-    Processor::new(engine, producer, topics, metrics, false, timing)
+        pace: 1.0,
+    }
+}
+
+/// A core with auto-enrolment (any player id is a player).
+fn processor() -> Core {
+    let metrics = ProcessorMetrics::new(&prometheus::Registry::new()).unwrap();
+    let engine = Engine::new(Params::default(), true);
+    Core::new(engine, metrics, false, timing())
 }
 
 /// Partition 0, read to its end at `t0`, its stream time 1 s.
-fn at_end_since(p: &mut Processor, t0: Instant) {
-    let mut part = Part::new(IDLE);
+fn at_end_since(p: &mut Core, t0: Instant) {
+    let mut part = Part::new(t0, IDLE);
     part.flow = FlowClock::new(t0, IDLE);
     part.flow.end(t0);
     part.stream_time = 1_000_000;
@@ -43,11 +34,11 @@ fn at_end_since(p: &mut Processor, t0: Instant) {
     p.parts.insert(0, part);
 }
 
-#[tokio::test]
-async fn an_idle_partition_follows_the_wall_clock() {
+#[test]
+fn an_idle_partition_follows_the_wall_clock() {
     let mut p = processor();
     let t0 = Instant::now();
-    p.tick_at(t0).await.unwrap();
+    p.tick(t0);
     at_end_since(&mut p, t0);
     let mut t = t0;
     let (idle, event_time) = (
@@ -56,7 +47,7 @@ async fn an_idle_partition_follows_the_wall_clock() {
     );
     for _ in 0..74 {
         t += TICK;
-        p.tick_at(t).await.unwrap();
+        p.tick(t);
     }
     assert_eq!(
         (idle.get(), event_time.get()),
@@ -65,7 +56,7 @@ async fn an_idle_partition_follows_the_wall_clock() {
     );
     for _ in 74..80 {
         t += TICK;
-        p.tick_at(t).await.unwrap();
+        p.tick(t);
     }
     // Idle from 15 s: the tick at 15.0 s advances by its 200 ms, and so on to 16.0 s.
     assert_eq!(p.parts[&0].stream_time, 1_000_000 + 1_200_000);
@@ -77,28 +68,28 @@ async fn an_idle_partition_follows_the_wall_clock() {
         event_time.get()
     );
     // Revoked: its series go.
-    p.rebalance(RebalanceEvent::Revoked(vec![0]));
+    p.rebalance(RebalanceEvent::Revoked(vec![0]), Instant::now());
     use prometheus::core::Collector;
     for c in [p.metrics.idle.collect(), p.metrics.event_time.collect()] {
         assert!(c.iter().all(|f| f.get_metric().is_empty()), "{c:?}");
     }
 }
 
-#[tokio::test]
-async fn the_process_standing_still_is_not_idle_time() {
+#[test]
+fn the_process_standing_still_is_not_idle_time() {
     let mut p = processor();
     let t0 = Instant::now();
-    p.tick_at(t0).await.unwrap();
+    p.tick(t0);
     at_end_since(&mut p, t0);
     // Frozen for 15.2 s (SIGSTOP): the first tick after it sees the partition "idle".
-    p.tick_at(t0 + Duration::from_millis(15_200)).await.unwrap();
+    p.tick(t0 + Duration::from_millis(15_200));
     assert_eq!(
         p.parts[&0].stream_time, 1_000_000,
         "the freeze advanced stream time"
     );
     assert_eq!(p.metrics.self_stalls.get(), 1);
     // From then on the wall clock counts again.
-    p.tick_at(t0 + Duration::from_millis(15_400)).await.unwrap();
+    p.tick(t0 + Duration::from_millis(15_400));
     assert_eq!(p.parts[&0].stream_time, 1_200_000);
     assert_eq!(p.metrics.self_stalls.get(), 1);
 }
@@ -147,8 +138,8 @@ const T0: Micros = 1_768_057_200_000_000;
 /// of one partition were 500 s apart. The ticks before the lagging player's first record
 /// closed his seconds at the partition's stream time — his partition-mate's newest — and
 /// every sample of his replay after that was refused as late (48,730 in one run).
-#[tokio::test]
-async fn a_restored_player_is_closed_on_his_own_newest_not_a_partition_mates() {
+#[test]
+fn a_restored_player_is_closed_on_his_own_newest_not_a_partition_mates() {
     let mut p = processor();
     let state = crate::state::PartitionState {
         players: [
@@ -158,37 +149,33 @@ async fn a_restored_player_is_closed_on_his_own_newest_not_a_partition_mates() {
         .into(),
         unusable: 0,
     };
-    p.rebalance(RebalanceEvent::Assigned(vec![(0, state)]));
     let t0 = Instant::now();
+    p.rebalance(RebalanceEvent::Assigned(vec![(0, state)]), t0);
     // Ticks while the consumer fetches from the committed offset (before home-01's records).
     for k in 1..=5 {
-        p.tick_at(t0 + TICK * k).await.unwrap();
+        p.tick(t0 + TICK * k);
     }
     // His records below what his snapshot covers are skipped; then his replay goes on from
     // where the snapshot ends, interleaved with ticks.
     let mut now = t0 + TICK * 5;
-    p.record_at(
+    p.record(
         0,
         99,
         b"home-01",
         &record("home-01", 9, T0 + 9_000_000, 10),
         now,
-    )
-    .await
-    .unwrap();
+    );
     for (i, off) in (100..160).enumerate() {
         let from = T0 + 10_000_000 + i as i64 * 1_000_000;
         now += Duration::from_millis(20);
-        p.record_at(
+        p.record(
             0,
             off,
             b"home-01",
             &record("home-01", 10 + i as u64, from, 10),
             now,
-        )
-        .await
-        .unwrap();
-        p.tick_at(now).await.unwrap();
+        );
+        p.tick(now);
     }
     assert_eq!(p.metrics.replay_skipped.get(), 1);
     assert_eq!(
@@ -202,43 +189,40 @@ async fn a_restored_player_is_closed_on_his_own_newest_not_a_partition_mates() {
 /// A player silent for `session_idle` has his session closed: his series leave `/metrics`,
 /// his engine stays, and his return brings them back with his totals; silent for
 /// `forget_after`, his engine goes and the next checkpoint deletes his state (a tombstone).
-#[tokio::test]
-async fn a_silent_player_is_closed_then_forgotten() {
+#[test]
+fn a_silent_player_is_closed_then_forgotten() {
     let mut p = processor();
     p.player_gauges = true;
     p.timing = Timing {
-        idle_advance: IDLE,
-        session_idle: Duration::from_secs(600),
         forget_after: Duration::from_secs(3_600),
+        ..timing()
     }
     .effective(p.engine.params());
     let t0 = Instant::now();
-    p.tick_at(t0).await.unwrap();
+    p.tick(t0);
     let mut now = t0;
     for k in 0..30u64 {
         now += TICK;
         for (off, player) in [(2 * k, "home-01"), (2 * k + 1, "home-02")] {
             let from = T0 + k as i64 * 1_000_000;
-            p.record_at(
+            p.record(
                 0,
                 off as i64,
                 player.as_bytes(),
                 &record(player, k + 1, from, 10),
                 now,
-            )
-            .await
-            .unwrap();
+            );
         }
-        p.tick_at(now).await.unwrap();
+        p.tick(now);
     }
-    p.at_end_at(0, now);
+    p.at_end(0, now);
     let last_record = now;
     assert_eq!(p.metrics.player.players_shown(), 2);
     // Ticks every 200 ms of wall time for 11 minutes: both sessions close once.
     let close_by = now + Duration::from_secs(660);
     while now < close_by {
         now += TICK;
-        p.tick_at(now).await.unwrap();
+        p.tick(now);
     }
     assert_eq!(p.metrics.sessions_closed.get(), 2);
     assert_eq!(
@@ -252,32 +236,29 @@ async fn a_silent_player_is_closed_then_forgotten() {
     for k in 0..5u64 {
         now += TICK;
         let from = back + k as i64 * 1_000_000;
-        p.record_at(
+        p.record(
             0,
             60 + k as i64,
             b"home-01",
             &record("home-01", 31 + k, from, 10),
             now,
-        )
-        .await
-        .unwrap();
-        p.tick_at(now).await.unwrap();
+        );
+        p.tick(now);
     }
     assert_eq!(p.metrics.late_samples.get(), 0);
     assert_eq!(p.metrics.player.players_shown(), 1);
-    p.at_end_at(0, now);
+    p.at_end(0, now);
     // An hour on, home-02 is forgotten (home-01 closed again first).
     let forget_by = now + Duration::from_secs(3_000);
     while now < forget_by {
         now += TICK;
-        p.tick_at(now).await.unwrap();
+        p.tick(now);
     }
     assert_eq!(p.metrics.players_forgotten.get(), 1);
     assert_eq!(p.metrics.sessions_closed.get(), 3);
     assert!(p.engine.player("home-02").is_none());
     assert!(p.engine.player("home-01").is_some());
-    p.stage();
-    let snaps: Vec<_> = p.staged.iter().flat_map(|s| &s.snaps).collect();
+    let snaps = p.stage().snaps;
     assert!(
         snaps
             .iter()
