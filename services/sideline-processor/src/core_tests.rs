@@ -270,3 +270,117 @@ fn a_silent_player_is_closed_then_forgotten() {
             .collect::<Vec<_>>()
     );
 }
+
+fn core_with(timing: Timing) -> Core {
+    let metrics = ProcessorMetrics::new(&prometheus::Registry::new()).unwrap();
+    Core::new(Engine::new(Params::default(), true), metrics, false, timing)
+}
+
+/// The demo used to advance a player silent for 2 s of wall time to 10 s behind the newest
+/// sample of anyone. Now both run the production rule, with the demo's speed-up as the pace:
+/// a silent player's seconds close by his own silence × pace, never past his partition's
+/// stream time.
+#[test]
+fn a_silent_players_seconds_close_at_the_recordings_pace_never_past_the_stream() {
+    let run = |pace: f64| {
+        let mut p = core_with(Timing { pace, ..timing() });
+        let t0 = Instant::now();
+        let mut newest_b = Micros::MIN;
+        // Every 100 ms of wall time, 1 s of a's recording; b stops after 10 s.
+        for k in 0..40i64 {
+            let now = t0 + Duration::from_millis(100 * k as u64);
+            let from = T0 + k * 1_000_000;
+            p.record(0, 2 * k, b"a", &record("a", k as u64 + 1, from, 10), now);
+            if k < 10 {
+                p.record(
+                    0,
+                    2 * k + 1,
+                    b"b",
+                    &record("b", k as u64 + 1, from, 10),
+                    now,
+                );
+            }
+            p.tick(now);
+            let (out, dead) = p.take();
+            assert!(dead.is_empty());
+            for m in out.metrics.iter().filter(|m| &*m.player == "b") {
+                newest_b = newest_b.max(m.t);
+            }
+        }
+        (newest_b - T0, p.parts[&0].stream_time - T0)
+    };
+    let (b1, stream1) = run(1.0);
+    assert!(
+        (10_000_000..=14_000_000).contains(&b1),
+        "pace 1: b closed to {b1} µs"
+    );
+    assert!(stream1 >= 39_000_000);
+    let (b10, stream10) = run(10.0);
+    assert!(
+        (35_000_000..=stream10).contains(&b10),
+        "pace 10: b closed to {b10} µs, stream at {stream10}"
+    );
+}
+
+/// The demo used to move everyone on with the wall clock × speed after 2 s without any
+/// record. Now an idle partition (read to its end, quiet for `idle_advance`) advances by the
+/// wall clock × pace.
+#[test]
+fn an_idle_partition_advances_at_the_pace() {
+    let mut p = core_with(Timing {
+        pace: 10.0,
+        ..timing()
+    });
+    let t0 = Instant::now();
+    p.tick(t0);
+    at_end_since(&mut p, t0);
+    let mut t = t0;
+    for _ in 0..80 {
+        t += TICK;
+        p.tick(t);
+    }
+    assert_eq!(p.parts[&0].stream_time, 1_000_000 + 12_000_000);
+}
+
+/// The demo only counted refused records; now both get them as dead letters with a reason
+/// and the refused bytes: undecodable, invalid, and late samples.
+#[test]
+fn refused_input_comes_out_as_dead_letters_with_reasons() {
+    let mut p = processor();
+    let now = Instant::now();
+    p.record(3, 7, b"x", b"\xff\xff not protobuf", now);
+    let mut bad = sideline_wire::pb::SampleBatch::decode(&record("a", 1, T0, 10)[..]).unwrap();
+    bad.samples[0].reading = None;
+    p.record(3, 8, b"a", &bad.encode_to_vec(), now);
+    for k in 0..30 {
+        p.record(
+            3,
+            9 + k,
+            b"a",
+            &record("a", k as u64 + 2, T0 + k * 1_000_000, 10),
+            now,
+        );
+    }
+    // A batch from long before what was read: past the allowed lateness.
+    p.record(3, 40, b"a", &record("a", 100, T0 + 2_000_000, 5), now);
+    let (_, dead) = p.take();
+    let got: Vec<(&str, &str, i32, i64)> = dead
+        .iter()
+        .map(|d| (d.reason, d.key.as_str(), d.partition, d.offset))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("undecodable", "x", 3, 7),
+            ("invalid", "a", 3, 8),
+            ("late", "a", 3, 40)
+        ]
+    );
+    assert_eq!(dead[0].payload, b"\xff\xff not protobuf");
+    let late = sideline_wire::pb::SampleBatch::decode(&dead[2].payload[..]).unwrap();
+    assert_eq!(late.samples.len(), 5, "the late samples, for a re-run");
+    for (reason, n) in [("undecodable", 1), ("invalid", 1), ("late", 1)] {
+        assert_eq!(p.metrics.dlq.with_label_values(&[reason]).get(), n);
+    }
+    assert_eq!(p.metrics.late_samples.get(), 5);
+}
