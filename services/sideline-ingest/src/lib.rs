@@ -20,13 +20,11 @@
 //!
 //! - [`config`]: configuration (`default.toml` documents every key).
 //! - [`pipeline`]: one message → Kafka, and what happens at every limit.
-//! - [`kafka_sink`]: the Kafka producer behind the pipeline's [`sideline_bus::RecordSink`].
 //! - [`roster`]: following the roster topic.
 //! - [`metrics`]: every exported metric.
 //! - this file: [`run`], the service's `select!` loop.
 
 pub mod config;
-pub mod kafka_sink;
 pub mod metrics;
 pub mod pipeline;
 pub mod roster;
@@ -49,7 +47,7 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
 pub use config::IngestConfig;
-use kafka_sink::ProducerSlot;
+use sideline_kafka::sink::ProducerSlot;
 
 /// How long after the broker gave our MQTT session to another client (same client id) the
 /// service stays not ready: longer than the longest reconnect back-off, so two instances that

@@ -55,7 +55,7 @@ pub enum Outcome {
 /// Everything `handle` needs.
 #[derive(Debug)]
 pub struct Pipeline {
-    /// Where records go: Kafka ([`crate::kafka_sink::ProducerSlot`]) or the demo's bus.
+    /// Where records go: Kafka ([`sideline_kafka::sink::ProducerSlot`]) or the demo's bus.
     pub sink: Arc<dyn RecordSink>,
     /// Samples topic.
     pub samples_topic: String,

@@ -11,6 +11,8 @@
 //! - [`config`]: `[kafka]` configuration and librdkafka client settings.
 //! - [`topics`]: the topic contract and `ensure_topics`.
 //! - [`producer`]: producer construction.
+//! - [`sink`]: the producer both ingest and the processor produce through, rebuilt after a
+//!   fatal error.
 //! - [`probe`]: is Kafka answering (for `/readyz`).
 //! - [`error`]: error classes.
 //! - [`follow`]: following a compacted topic.
@@ -21,6 +23,7 @@ pub mod error;
 pub mod follow;
 pub mod probe;
 pub mod producer;
+pub mod sink;
 pub mod topics;
 pub mod watchdog;
 

@@ -512,6 +512,13 @@ impl Core {
         self.parts.contains_key(&p)
     }
 
+    /// Give up every partition held (the run ends): their players and series go, as at a
+    /// revocation.
+    pub fn release_all(&mut self) {
+        let held: Vec<i32> = self.parts.keys().copied().collect();
+        self.rebalance(RebalanceEvent::Revoked(held), Instant::now());
+    }
+
     /// Apply a rebalance at `now`: restore the assigned partitions' players from their
     /// snapshots; drop the players of revoked ones (the new owner snapshots them).
     pub fn rebalance(&mut self, ev: RebalanceEvent, now: Instant) {

@@ -26,7 +26,8 @@
 //! - [`metrics`]: every exported metric.
 //! - [`watchdog`]: (from `sideline-kafka`) rejoins the group when a partition makes no
 //!   committed progress.
-//! - this file: [`run`], the `select!` loop.
+//! - this file: [`run`] (restarts from the last checkpoint after a failed output), the
+//!   set-up of one run, and the `select!` loop.
 
 pub mod commits;
 pub mod config;
@@ -38,6 +39,7 @@ pub mod processor;
 pub mod state;
 pub use sideline_kafka::watchdog;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use prometheus::Registry;
@@ -48,7 +50,7 @@ use sideline_common::admin::{self, AdminState};
 use sideline_common::{CancellationToken, Health};
 use sideline_engine::{AthleteProfile, Baseline, Engine, Params};
 use sideline_kafka::follow::follow_compacted;
-use sideline_kafka::producer::{DeliveryTimeout, producer};
+use sideline_kafka::sink::ProducerSlot;
 use sideline_wire::convert::{baseline_from_pb, profile_from_pb};
 use sideline_wire::pb;
 use tokio::net::TcpListener;
@@ -98,7 +100,16 @@ pub fn params(cfg: &ProcessorConfig) -> Result<Params, ProcessorError> {
     }
 }
 
+/// The longest pause between two in-process restarts after failed outputs.
+const MAX_RESTART_PAUSE: Duration = Duration::from_secs(30);
+
 /// Run until `shutdown`, then checkpoint and return.
+///
+/// An output Kafka refuses stops the loop without committing past it; the processor then
+/// starts again in-process from its last checkpoint (a new consumer joins the group and
+/// restores the players' state; the producer, rebuilt if the error was fatal to it, carries
+/// on), after a pause that doubles with each failure in a row up to [`MAX_RESTART_PAUSE`].
+/// Anything else that stops it (bad settings, parameters) is returned.
 pub async fn run(
     cfg: ProcessorConfig,
     http: TcpListener,
@@ -116,34 +127,44 @@ pub async fn run(
         }),
         admin_stop.clone(),
     ));
-    let result = serve(&cfg, metrics, &health, &shutdown).await;
+    let result = async {
+        let params = params(&cfg)?;
+        let slot = Arc::new(ProducerSlot::new(
+            &cfg.kafka,
+            "sideline-processor",
+            &cfg.kafka.topics.samples,
+        )?);
+        let mut pause = Duration::from_secs(1);
+        loop {
+            match serve(&cfg, &params, &slot, metrics.clone(), &health, &shutdown).await {
+                Err(ProcessorError::Output(error)) if !shutdown.is_cancelled() => {
+                    metrics.restarts.inc();
+                    tracing::warn!(message = "Restarting from the last checkpoint.", %error, pause_s = pause.as_secs());
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return Ok(()),
+                        _ = tokio::time::sleep(pause) => {}
+                    }
+                    pause = (pause * 2).min(MAX_RESTART_PAUSE);
+                }
+                other => return other,
+            }
+        }
+    }
+    .await;
     admin_stop.cancel();
     let _ = admin_task.await;
     result
 }
 
-async fn serve(
+/// Follow the roster (athlete profiles) and baselines topics for as long as `tasks` runs;
+/// each is marked in `health` once read to its end.
+fn follow_updates(
     cfg: &ProcessorConfig,
-    metrics: ProcessorMetrics,
     health: &Health,
-    shutdown: &CancellationToken,
-) -> Result<(), ProcessorError> {
-    let params = params(cfg)?;
-    if !sideline_kafka::topics::ensure_contract_until_ready(
-        &cfg.kafka,
-        "sideline-processor-admin",
-        shutdown,
-    )
-    .await?
-    {
-        return Ok(());
-    }
-    health.set("kafka", true);
+    tasks: &CancellationToken,
+) -> mpsc::UnboundedReceiver<Update> {
     let t = &cfg.kafka.topics;
-    let tasks = CancellationToken::new();
-
-    // Athlete profiles and baselines, followed for as long as we run.
-    let (up_tx, mut up_rx) = mpsc::unbounded_channel();
+    let (up_tx, up_rx) = mpsc::unbounded_channel();
     for (topic, component) in [
         (t.roster.clone(), "profiles"),
         (t.baselines.clone(), "baselines"),
@@ -156,20 +177,7 @@ async fn serve(
         );
         tokio::spawn(async move {
             let on_record = |key: &[u8], value: Option<&[u8]>| {
-                let key = String::from_utf8_lossy(key);
-                let Some(v) = value.filter(|v| !v.is_empty()) else {
-                    return;
-                };
-                let update = if component == "profiles" {
-                    key.strip_prefix("player:")
-                        .and_then(|_| pb::AthleteProfile::decode(v).ok())
-                        .map(|p| Update::Profile(profile_from_pb(&p)))
-                } else {
-                    pb::Baseline::decode(v)
-                        .ok()
-                        .map(|b| Update::Baseline(b.player_id.clone(), baseline_from_pb(&b)))
-                };
-                if let Some(u) = update {
+                if let Some(u) = decode_update(component, key, value) {
                     let _ = tx.send(u);
                 }
             };
@@ -189,21 +197,30 @@ async fn serve(
             }
         });
     }
-    let mut engine: Engine = Engine::new(params, false);
-    // Wait until both are read to their end, applying what arrives.
-    while !(health.get("profiles") && health.get("baselines")) {
-        tokio::select! {
-            _ = shutdown.cancelled() => { tasks.cancel(); return Ok(()); }
-            Some(u) = up_rx.recv() => apply(&mut engine, u),
-            _ = tokio::time::sleep(Duration::from_millis(50)) => {}
-        }
-    }
-    while let Ok(u) = up_rx.try_recv() {
-        apply(&mut engine, u);
-    }
+    up_rx
+}
 
-    let producer = producer(&cfg.kafka, "sideline-processor", DeliveryTimeout::Never)?;
-    let (rb_tx, mut rb_rx) = mpsc::unbounded_channel::<RebalanceEvent>();
+/// A record of the roster (`profiles`) or baselines topic as an update, if it is one.
+fn decode_update(component: &str, key: &[u8], value: Option<&[u8]>) -> Option<Update> {
+    let v = value.filter(|v| !v.is_empty())?;
+    if component == "profiles" {
+        String::from_utf8_lossy(key).strip_prefix("player:")?;
+        let p = pb::AthleteProfile::decode(v).ok()?;
+        Some(Update::Profile(profile_from_pb(&p)))
+    } else {
+        let b = pb::Baseline::decode(v).ok()?;
+        Some(Update::Baseline(b.player_id.clone(), baseline_from_pb(&b)))
+    }
+}
+
+/// The samples consumer: a group member with manual commits, partition-end events, and the
+/// rebalance hook that restores state before assignment.
+fn consumer(
+    cfg: &ProcessorConfig,
+    metrics: &ProcessorMetrics,
+    rb_tx: mpsc::UnboundedSender<RebalanceEvent>,
+) -> Result<StreamConsumer<ProcessorContext>, ProcessorError> {
+    let t = &cfg.kafka.topics;
     let ctx = ProcessorContext {
         kafka: cfg.kafka.clone(),
         samples_topic: t.samples.clone(),
@@ -233,6 +250,50 @@ async fn serve(
         )?
         .create_with_context(ctx)?;
     consumer.subscribe(&[t.samples.as_str()])?;
+    Ok(consumer)
+}
+
+/// One run: topics, profiles and baselines read, then the loop until `shutdown` or an
+/// output failure.
+async fn serve(
+    cfg: &ProcessorConfig,
+    params: &Params,
+    slot: &Arc<ProducerSlot>,
+    metrics: ProcessorMetrics,
+    health: &Health,
+    shutdown: &CancellationToken,
+) -> Result<(), ProcessorError> {
+    if !sideline_kafka::topics::ensure_contract_until_ready(
+        &cfg.kafka,
+        "sideline-processor-admin",
+        shutdown,
+    )
+    .await?
+    {
+        return Ok(());
+    }
+    health.set("kafka", true);
+    let t = &cfg.kafka.topics;
+    let tasks = CancellationToken::new();
+    let _stop_tasks = tasks.clone().drop_guard();
+
+    // Athlete profiles and baselines, followed for as long as we run; both read to their
+    // end before the first sample, applying what arrives.
+    let mut up_rx = follow_updates(cfg, health, &tasks);
+    let mut engine: Engine = Engine::new(params.clone(), false);
+    while !(health.get("profiles") && health.get("baselines")) {
+        tokio::select! {
+            _ = shutdown.cancelled() => return Ok(()),
+            Some(u) = up_rx.recv() => apply(&mut engine, u),
+            _ = tokio::time::sleep(Duration::from_millis(50)) => {}
+        }
+    }
+    while let Ok(u) = up_rx.try_recv() {
+        apply(&mut engine, u);
+    }
+
+    let (rb_tx, rb_rx) = mpsc::unbounded_channel::<RebalanceEvent>();
+    let consumer = consumer(cfg, &metrics, rb_tx)?;
     let topics = Topics {
         samples: t.samples.clone(),
         metrics: t.metrics.clone(),
@@ -251,85 +312,107 @@ async fn serve(
             pace: 1.0,
         },
     );
-    let mut proc = Processor::new(core, producer.clone(), topics);
+    let mut proc = Processor::new(core, slot.clone(), topics);
 
     // Kafka reachability for /readyz.
     {
-        let (producer, topic, health) = (producer.clone(), t.samples.clone(), health.clone());
+        let (slot, health) = (slot.clone(), health.clone());
         sideline_kafka::probe::spawn(
-            move || {
-                use rdkafka::producer::Producer;
-                sideline_kafka::probe::answers(producer.client(), &topic)
-            },
+            move || slot.answers(),
             move |ok| health.set("kafka", ok),
             tasks.clone(),
         );
     }
-
     // Safety net against coordinators that orphan a dead member's partitions.
-    let mut watchdog = watchdog::Watchdog::spawn(
+    let watchdog = watchdog::Watchdog::spawn(
         &cfg.kafka,
         &cfg.processor.group_id,
         &[t.samples.as_str()],
         Duration::from_secs(cfg.processor.orphan_grace_s),
         &tasks,
     );
+    tracing::info!(message = "Processor running.", group = %cfg.processor.group_id, topic = %t.samples);
+    let result = drive(
+        cfg,
+        &mut proc,
+        &consumer,
+        Inputs {
+            rebalances: rb_rx,
+            updates: up_rx,
+            watchdog,
+        },
+        shutdown,
+    )
+    .await;
+    consumer.unsubscribe();
+    // Whatever ended it, this run's partitions and their series are gone.
+    proc.core.release_all();
+    match &result {
+        Ok(()) => tracing::info!(message = "Processor stopped."),
+        Err(error) => tracing::error!(message = "Processor stopped on an error.", %error),
+    }
+    result
+}
 
+/// What the loop listens to besides the consumer and its timers.
+struct Inputs {
+    rebalances: mpsc::UnboundedReceiver<RebalanceEvent>,
+    updates: mpsc::UnboundedReceiver<Update>,
+    watchdog: watchdog::Watchdog,
+}
+
+/// The `select!` loop, then the final checkpoint.
+async fn drive(
+    cfg: &ProcessorConfig,
+    proc: &mut Processor,
+    consumer: &StreamConsumer<ProcessorContext>,
+    mut inputs: Inputs,
+    shutdown: &CancellationToken,
+) -> Result<(), ProcessorError> {
+    let samples = cfg.kafka.topics.samples.as_str();
     let mut tick = tokio::time::interval(Duration::from_millis(cfg.processor.tick_interval_ms));
     let mut checkpoint =
         tokio::time::interval(Duration::from_secs(cfg.processor.checkpoint_interval_s));
     for i in [&mut tick, &mut checkpoint] {
         i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     }
-    tracing::info!(message = "Processor running.", group = %cfg.processor.group_id, topic = %t.samples);
-    // The loop and the final checkpoint; whatever ends it, the background tasks stop.
-    let result: Result<(), ProcessorError> = async {
-        loop {
-            tokio::select! {
-                biased;
-                _ = shutdown.cancelled() => break,
-                Some(ev) = rb_rx.recv() => proc.rebalance(ev),
-                Some(u) = up_rx.recv() => apply(&mut proc.core.engine, u),
-                _ = checkpoint.tick() => proc.checkpoint(&consumer).await?,
-                () = watchdog.rejoin() => {
-                    proc.checkpoint_sync(&consumer).await?;
-                    proc.core.metrics.rejoins.inc();
-                    consumer.unsubscribe();
-                    consumer.subscribe(&[t.samples.as_str()])?;
-                }
-                _ = tick.tick() => proc.tick().await?,
-                r = proc.next_delivery(), if proc.pending() > 0 => {
-                    r?;
-                    proc.commit_ready(&consumer);
-                }
-                m = consumer.recv() => match m {
-                    Ok(m) => {
-                        // A rebalance that happened inside this poll is applied before its records.
-                        while let Ok(ev) = rb_rx.try_recv() {
-                            proc.rebalance(ev);
-                        }
-                        proc.record(&m).await?;
-                    }
-                    Err(KafkaError::PartitionEOF(p)) => proc.at_end(p),
-                    Err(error) => {
-                        tracing::warn!(message = "Consume failed; retrying.", %error);
-                        tokio::time::sleep(Duration::from_millis(200)).await;
-                    }
-                },
+    loop {
+        tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => break,
+            Some(ev) = inputs.rebalances.recv() => proc.rebalance(ev),
+            Some(u) = inputs.updates.recv() => apply(&mut proc.core.engine, u),
+            _ = checkpoint.tick() => proc.checkpoint(consumer).await?,
+            () = inputs.watchdog.rejoin() => {
+                proc.checkpoint_sync(consumer).await?;
+                proc.core.metrics.rejoins.inc();
+                consumer.unsubscribe();
+                consumer.subscribe(&[samples])?;
             }
+            _ = tick.tick() => proc.tick().await?,
+            r = proc.next_delivery(), if proc.pending() > 0 => {
+                r?;
+                proc.commit_ready(consumer);
+            }
+            m = consumer.recv() => match m {
+                Ok(m) => {
+                    // A rebalance that happened inside this poll is applied before its records.
+                    while let Ok(ev) = inputs.rebalances.try_recv() {
+                        proc.rebalance(ev);
+                    }
+                    proc.record(&m).await?;
+                }
+                Err(KafkaError::PartitionEOF(p)) => proc.at_end(p),
+                Err(error) => {
+                    tracing::warn!(message = "Consume failed; retrying.", %error);
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            },
         }
-        tracing::info!(message = "Final checkpoint.");
-        proc.checkpoint_sync(&consumer).await?;
-        Ok(())
     }
-    .await;
-    consumer.unsubscribe();
-    tasks.cancel();
-    match &result {
-        Ok(()) => tracing::info!(message = "Processor stopped."),
-        Err(error) => tracing::error!(message = "Processor stopped on an error.", %error),
-    }
-    result
+    tracing::info!(message = "Final checkpoint.");
+    proc.checkpoint_sync(consumer).await?;
+    Ok(())
 }
 
 fn apply(engine: &mut Engine, u: Update) {

@@ -46,6 +46,8 @@ pub struct ProcessorMetrics {
     pub checkpoints: IntCounter,
     /// Group rejoins forced by the orphaned-partition watchdog.
     pub rejoins: IntCounter,
+    /// In-process restarts from the last checkpoint after an output failed.
+    pub restarts: IntCounter,
     /// Ticks that found the process had stood still (idle partitions not advanced over it).
     pub self_stalls: IntCounter,
     /// Checkpoint taken → its offsets committed (the outputs before it acknowledged), s.
@@ -556,12 +558,17 @@ impl ProcessorMetrics {
             output_failures: counter(
                 r,
                 "sideline_processor_output_failures_total",
-                "Output records Kafka refused or that could not be queued; each stops the processor without committing.",
+                "Output records Kafka refused or that could not be queued; each restarts the processor from its last checkpoint.",
             )?,
             rejoins: counter(
                 r,
                 "sideline_processor_group_rejoins_total",
                 "Group rejoins forced because a partition was owned by no live member.",
+            )?,
+            restarts: counter(
+                r,
+                "sideline_processor_restarts_total",
+                "Restarts from the last checkpoint (new consumer, state restored) after an output failed; a fatal producer error also rebuilds the producer.",
             )?,
             self_stalls: counter(
                 r,

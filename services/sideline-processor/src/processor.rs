@@ -17,6 +17,7 @@
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -24,10 +25,11 @@ use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use prost::Message as _;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Header, Message, OwnedHeaders};
-use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
+use rdkafka::producer::{DeliveryFuture, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
+use sideline_kafka::sink::{ProducerSlot, QueueError};
 use sideline_wire::convert;
 
 use crate::commits::Commits;
@@ -72,18 +74,22 @@ type Delivery = Result<
     futures::channel::oneshot::Canceled,
 >;
 
-/// An output's acknowledgement with the output's sequence number (see [`Commits`]).
+/// An output's acknowledgement with the output's sequence number (see [`Commits`]) and the
+/// producer generation that sent it.
 struct Tagged {
     seq: u64,
+    generation: u64,
     fut: DeliveryFuture,
 }
 
 impl Future for Tagged {
-    type Output = (u64, Delivery);
+    type Output = (u64, u64, Delivery);
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        Pin::new(&mut this.fut).poll(cx).map(|r| (this.seq, r))
+        Pin::new(&mut this.fut)
+            .poll(cx)
+            .map(|r| (this.seq, this.generation, r))
     }
 }
 
@@ -106,7 +112,7 @@ pub struct Topics {
 pub struct Processor {
     /// Records in, outputs as values.
     pub core: Core,
-    producer: FutureProducer,
+    producer: Arc<ProducerSlot>,
     pending: FuturesUnordered<Tagged>,
     commits: Commits,
     /// Checkpoints whose snapshots wait for the outputs before them, oldest first.
@@ -121,8 +127,8 @@ fn wall_us() -> i64 {
 }
 
 impl Processor {
-    /// A processor around `core`, producing with `producer`.
-    pub fn new(core: Core, producer: FutureProducer, topics: Topics) -> Self {
+    /// A processor around `core`, producing through `producer`.
+    pub fn new(core: Core, producer: Arc<ProducerSlot>, topics: Topics) -> Self {
         Processor {
             core,
             producer,
@@ -154,13 +160,15 @@ impl Processor {
 
     /// Output `seq` delivered, or an error: an output Kafka did not take is never counted as
     /// acknowledged (a checkpoint after it would cover it).
-    fn delivered(&mut self, (seq, r): (u64, Delivery)) -> Result<(), OutputError> {
+    fn delivered(&mut self, (seq, generation, r): (u64, u64, Delivery)) -> Result<(), OutputError> {
         match r {
             Ok(Ok(_)) => {
                 self.commits.acked(seq);
                 Ok(())
             }
             Ok(Err((error, _))) => {
+                // A fatal error rebuilds the producer for the restart.
+                self.producer.failed(generation, &error);
                 self.core.metrics.output_failures.inc();
                 tracing::error!(message = "Kafka refused an output record; stopping without committing.", %error);
                 Err(OutputError::Refused(error))
@@ -197,13 +205,17 @@ impl Processor {
             rec = rec.headers(h);
         }
         loop {
-            match self.producer.send_result(rec) {
-                Ok(fut) => {
+            match self.producer.queue(rec) {
+                Ok((generation, fut)) => {
                     let seq = self.commits.issue();
-                    self.pending.push(Tagged { seq, fut });
+                    self.pending.push(Tagged {
+                        seq,
+                        generation,
+                        fut,
+                    });
                     return Ok(());
                 }
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                Err(QueueError::Full(back)) => {
                     rec = back;
                     match tokio::time::timeout(Duration::from_millis(50), self.pending.next()).await
                     {
@@ -211,7 +223,7 @@ impl Processor {
                         _ => tokio::time::sleep(Duration::from_millis(10)).await,
                     }
                 }
-                Err((error, _)) => {
+                Err(QueueError::Failed(error, _)) => {
                     self.core.metrics.output_failures.inc();
                     tracing::error!(message = "Output record could not be queued; stopping without committing.", %topic, %error);
                     return Err(OutputError::Queue {
