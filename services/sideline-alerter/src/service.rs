@@ -19,11 +19,10 @@
 use std::time::Duration;
 
 use futures::StreamExt;
-use prometheus::Registry;
 use rdkafka::Message as _;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use sideline_common::Health;
-use sideline_common::admin::{self, AdminState};
+use sideline_common::service::Service;
 use sideline_kafka::watchdog::Watchdog;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
@@ -121,20 +120,17 @@ pub async fn run(
     http: TcpListener,
     shutdown: CancellationToken,
 ) -> Result<(), ServiceError> {
-    let registry = Registry::new();
-    let metrics = AlerterMetrics::new(&registry)?;
+    let svc = Service::new(&["kafka", "outbox"]);
+    let metrics = AlerterMetrics::new(&svc.registry)?;
     for d in &cfg.alerter.destinations {
         metrics.init_destination(&d.name);
     }
-    let health = Health::new(&["kafka", "outbox"]);
+    let health = svc.health.clone();
     let (ack_tx, mut ack_rx) = mpsc::channel::<AckRequest>(64);
-    let app = admin::router(AdminState {
-        health: health.clone(),
-        registry,
-    })
-    .merge(ack_router(ack_tx, cfg.alerter.identity_header.clone()));
-    let http_stop = CancellationToken::new();
-    let http_task = tokio::spawn(admin::serve(http, app, http_stop.clone()));
+    let server = svc.serve(
+        http,
+        ack_router(ack_tx, cfg.alerter.identity_header.clone()),
+    );
 
     let deliver_stop = CancellationToken::new();
     let (mut alerter, tasks) = Alerter::start(setup(&cfg)?, metrics.clone(), deliver_stop.clone())?;
@@ -153,8 +149,7 @@ pub async fn run(
     for t in tasks {
         let _ = t.await;
     }
-    http_stop.cancel();
-    let _ = http_task.await;
+    server.stop().await;
     result
 }
 

@@ -16,14 +16,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use prometheus::Registry;
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::{
     BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
 };
 use rdkafka::{Message as _, Offset, TopicPartitionList};
 use sideline_common::Health;
-use sideline_common::admin::{self, AdminState};
+use sideline_common::service::Service;
 use sideline_kafka::watchdog::Watchdog;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -114,31 +113,24 @@ pub async fn run(
     http: TcpListener,
     shutdown: CancellationToken,
 ) -> Result<(), ServiceError> {
-    let registry = Registry::new();
-    let metrics = ArchiveMetrics::new(&registry)?;
-    let health = Health::new(&["kafka", "archive"]);
-    let http_stop = CancellationToken::new();
+    let svc = Service::new(&["kafka", "archive"]);
+    let metrics = ArchiveMetrics::new(&svc.registry)?;
     let token = cfg
         .archive
         .sql
         .token()
         .map_err(|e| ServiceError::Io(std::io::Error::other(e)))?;
-    let app = admin::router(AdminState {
-        health: health.clone(),
-        registry,
-    })
-    .merge(sql_api::router(sql_api::SqlState {
+    let sql = sql_api::router(sql_api::SqlState {
         root: cfg.archive.dir.clone(),
         opts: cfg.archive.object_store.clone(),
         token,
         limits: cfg.archive.sql.clone(),
         metrics: metrics.clone(),
-        runtime: sql_api::QueryRuntime::start(http_stop.clone())?,
-    }));
-    let http_task = tokio::spawn(admin::serve(http, app, http_stop.clone()));
-    let result = consume(&cfg, metrics, &health, &shutdown).await;
-    http_stop.cancel();
-    let _ = http_task.await;
+        runtime: sql_api::QueryRuntime::start(svc.server_token())?,
+    });
+    let server = svc.serve(http, sql);
+    let result = consume(&cfg, metrics, &svc.health, &shutdown).await;
+    server.stop().await;
     result
 }
 

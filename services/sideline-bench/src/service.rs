@@ -5,9 +5,7 @@
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use prometheus::Registry;
-use sideline_common::Health;
-use sideline_common::admin::{self, AdminState};
+use sideline_common::service::Service;
 use tokio::net::TcpListener;
 use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
@@ -57,9 +55,9 @@ pub async fn run(
             message = "No staff sign-in configured: the bench page is read-only (nobody can acknowledge)."
         );
     }
-    let registry = Registry::new();
-    let metrics = BenchMetrics::new(&registry)?;
-    let health = Health::new(&["kafka"]);
+    let svc = Service::new(&["kafka"]);
+    let metrics = BenchMetrics::new(&svc.registry)?;
+    let health = svc.health.clone();
     let view = Arc::new(RwLock::new(SquadView::default()));
     let (alerts, _) = broadcast::channel(256);
     let (ack_tx, ack_rx) = mpsc::channel(256);
@@ -76,11 +74,7 @@ pub async fn run(
         metrics.clone(),
         tasks.clone(),
     ));
-    let app = admin::router(AdminState {
-        health: health.clone(),
-        registry,
-    })
-    .merge(crate::http::router(ApiState {
+    let routes = crate::http::router(ApiState {
         view: view.clone(),
         alerts: alerts.clone(),
         auth: Arc::new(auth),
@@ -91,9 +85,9 @@ pub async fn run(
         },
         acks: Some(ack_tx),
         refused: Some(metrics.sign_in_refused.clone()),
-    }));
+    });
     tracing::info!(message = "Bench serving.", addr = %http.local_addr()?);
-    let server = tokio::spawn(admin::serve(http, app, tasks.clone()));
+    let server = svc.serve(http, routes);
     let h = health.clone();
     let result = crate::source::follow(
         cfg.kafka.clone(),
@@ -107,7 +101,7 @@ pub async fn run(
     .await;
     tasks.cancel();
     let _ = writer.await;
-    let _ = server.await;
+    server.stop().await;
     tracing::info!(message = "Bench stopped.");
     Ok(result?)
 }

@@ -11,10 +11,13 @@
 //! - [`health`]: readiness of a service's components.
 //! - [`admin`]: the admin HTTP server (`/healthz`, `/readyz`, `/metrics`) on an already-bound
 //!   listener, stopped by a token.
+//! - [`service`]: the frame every service runs in (registry, readiness, admin server),
+//!   written once.
 
 pub mod admin;
 pub mod config;
 pub mod health;
+pub mod service;
 pub mod shutdown;
 pub mod telemetry;
 

@@ -27,10 +27,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 
-use prometheus::Registry;
 use sideline_bus::MemoryBus;
-use sideline_common::admin::{self, AdminState};
-use sideline_common::{CancellationToken, Health};
+use sideline_common::CancellationToken;
+use sideline_common::service::{Running, Service};
 use sideline_engine::{Baseline, Engine, Lifecycle, Params, PlayerMetrics};
 use sideline_ingest::IngestConfig;
 use sideline_ingest::metrics::IngestMetrics;
@@ -105,6 +104,7 @@ pub struct Demo {
     ingest: JoinHandle<Result<(), sideline_ingest::IngestError>>,
     processor: JoinHandle<DemoProcessor>,
     chat: Option<chat::Chat>,
+    server: Running,
     others: Vec<JoinHandle<()>>,
 }
 
@@ -113,8 +113,8 @@ impl Demo {
     /// once ingest is subscribed to the embedded broker, so pods may publish straight away.
     pub async fn start(cfg: DemoConfig, http: TcpListener) -> Result<Self, DemoError> {
         let broker = EmbeddedBroker::start(cfg.mqtt_v4, cfg.mqtt_v5)?;
-        let registry = Registry::new();
-        let health = Health::new(&["mqtt"]);
+        let svc = Service::new(&["mqtt"]);
+        let (registry, health) = (svc.registry.clone(), svc.health.clone());
         let (stop, tasks) = (CancellationToken::new(), CancellationToken::new());
         let mut others = Vec::new();
 
@@ -227,11 +227,7 @@ impl Demo {
             )?),
             _ => None,
         };
-        let mut app = admin::router(AdminState {
-            health: health.clone(),
-            registry,
-        })
-        .merge(sideline_bench::http::router(ApiState {
+        let mut app = sideline_bench::http::router(ApiState {
             view: view.clone(),
             alerts: page_alerts,
             // Loopback, a laptop at the bench: nobody signs in, a typed name goes with an
@@ -244,16 +240,11 @@ impl Demo {
             },
             acks: None,
             refused: None,
-        }));
+        });
         if let Some(c) = &chat {
             app = app.merge(c.routes.clone());
         }
-        let http_stop = tasks.clone();
-        others.push(tokio::spawn(async move {
-            if let Err(error) = admin::serve(http, app, http_stop).await {
-                tracing::error!(message = "HTTP server failed.", %error);
-            }
-        }));
+        let server = svc.serve(http, app);
         // Return only once ingest's subscription is granted: the broker drops whatever is
         // published before (nothing matches it), so a simulator started right after `start`
         // lost its first round of batches — one per device stream — without this wait.
@@ -262,6 +253,7 @@ impl Demo {
             if t0.elapsed() > SUBSCRIBE_WAIT {
                 stop.cancel();
                 tasks.cancel();
+                server.stop().await;
                 return Err(DemoError::NotSubscribed(SUBSCRIBE_WAIT));
             }
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
@@ -277,6 +269,7 @@ impl Demo {
             ingest,
             processor,
             chat,
+            server,
             others,
         })
     }
@@ -291,6 +284,7 @@ impl Demo {
         if let Some(c) = self.chat {
             c.join().await;
         }
+        self.server.stop().await;
         for t in self.others {
             t.abort();
         }

@@ -36,9 +36,8 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use futures::stream::FuturesOrdered;
-use prometheus::Registry;
 use sideline_bus::RecordSink as _;
-use sideline_common::admin::{self, AdminState};
+use sideline_common::service::Service;
 use sideline_common::{CancellationToken, Health};
 use sideline_mqtt::client::ConnectOptions;
 use sideline_mqtt::{ConnectionStatus, QoS, connect, run_event_loop};
@@ -83,23 +82,13 @@ pub async fn run(
     http: TcpListener,
     shutdown: CancellationToken,
 ) -> Result<(), IngestError> {
-    let registry = Registry::new();
-    let metrics = IngestMetrics::new(&registry)?;
-    let health = Health::new(&["mqtt", "kafka", "roster"]);
+    let svc = Service::new(&["mqtt", "kafka", "roster"]);
+    let metrics = IngestMetrics::new(&svc.registry)?;
     let admin_port = http.local_addr()?.port();
-    let admin_stop = CancellationToken::new();
-    let admin_task = tokio::spawn(admin::serve(
-        http,
-        admin::router(AdminState {
-            health: health.clone(),
-            registry,
-        }),
-        admin_stop.clone(),
-    ));
+    let server = svc.serve_admin(http);
     let client_id = cfg.mqtt.client_id_for("ingest", admin_port);
-    let result = serve(&cfg, &client_id, &metrics, &health, &shutdown).await;
-    admin_stop.cancel();
-    let _ = admin_task.await;
+    let result = serve(&cfg, &client_id, &metrics, &svc.health, &shutdown).await;
+    server.stop().await;
     result
 }
 

@@ -42,11 +42,10 @@ pub use sideline_kafka::watchdog;
 use std::sync::Arc;
 use std::time::Duration;
 
-use prometheus::Registry;
 use prost::Message as _;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
-use sideline_common::admin::{self, AdminState};
+use sideline_common::service::Service;
 use sideline_common::{CancellationToken, Health};
 use sideline_engine::{AthleteProfile, Baseline, Engine, Params};
 use sideline_kafka::follow::follow_compacted;
@@ -115,18 +114,10 @@ pub async fn run(
     http: TcpListener,
     shutdown: CancellationToken,
 ) -> Result<(), ProcessorError> {
-    let registry = Registry::new();
-    let metrics = ProcessorMetrics::new(&registry)?;
-    let health = Health::new(&["kafka", "profiles", "baselines"]);
-    let admin_stop = CancellationToken::new();
-    let admin_task = tokio::spawn(admin::serve(
-        http,
-        admin::router(AdminState {
-            health: health.clone(),
-            registry,
-        }),
-        admin_stop.clone(),
-    ));
+    let svc = Service::new(&["kafka", "profiles", "baselines"]);
+    let metrics = ProcessorMetrics::new(&svc.registry)?;
+    let health = svc.health.clone();
+    let server = svc.serve_admin(http);
     let result = async {
         let params = params(&cfg)?;
         let slot = Arc::new(ProducerSlot::new(
@@ -151,8 +142,7 @@ pub async fn run(
         }
     }
     .await;
-    admin_stop.cancel();
-    let _ = admin_task.await;
+    server.stop().await;
     result
 }
 
