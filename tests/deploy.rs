@@ -9,8 +9,9 @@
 //!   The certificates and ingest's account are the ones `deploy/compose/make-secrets.sh` makes.
 //! - The deployment as shipped: every systemd unit's service started as the unit starts it,
 //!   with its shipped configuration, on Mosquitto, tansu, Prometheus and Alertmanager as
-//!   shipped; the ZXY recording replayed through it; the bench page in Chromium; a stopped
-//!   processor reported to the IT chat as `SidelineServiceDown`.
+//!   shipped; the ZXY recording replayed through it (every player's final totals equal the
+//!   offline engine's); the bench page in Chromium; a stopped processor reported to the IT
+//!   chat as `SidelineServiceDown`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -503,6 +504,47 @@ async fn get(port: u16, path: &str, headers: &str) -> String {
     b
 }
 
+/// Each player's final totals from the offline engine on the batches `sideline replay` sends
+/// for `recording` (200-ms batches; the replay shifts time by whole seconds, which changes no
+/// figure).
+fn offline_totals(
+    recording: &Path,
+) -> std::collections::BTreeMap<String, sideline_wire::pb::Totals> {
+    let data = sideline_cli::analyze::load_files(
+        sideline_cli::analyze::Format::Zxy,
+        &[recording.to_path_buf()],
+        None,
+        None,
+    )
+    .unwrap();
+    let mut e: sideline_engine::Engine =
+        sideline_engine::Engine::new(sideline_engine::Params::default(), false);
+    for (d, p, t) in sideline_cli::replay::pods(&data) {
+        e.assign(&d, &p, &t);
+    }
+    let mut out = sideline_engine::Outputs::default();
+    let mut last = std::collections::BTreeMap::new();
+    let mut keep = |out: &mut sideline_engine::Outputs| {
+        for m in out.metrics.drain(..) {
+            last.insert(
+                m.player.to_string(),
+                sideline_wire::convert::metrics(&m).totals.unwrap(),
+            );
+        }
+        out.alerts.clear();
+    };
+    for (t, batches) in sideline_cli::replay::windows(&data, "replay", 0, 200_000) {
+        for b in &batches {
+            e.ingest_batch(b, &mut out);
+        }
+        e.tick(t, &mut out);
+        keep(&mut out);
+    }
+    e.finish(&mut out);
+    keep(&mut out);
+    last
+}
+
 /// The deployment as shipped, run the way its systemd units run it: every `sideline` unit with
 /// its shipped configuration (`deploy/systemd/config/`, installed under a temporary
 /// `/etc/sideline`, unchanged but for that location), its environment and working directory;
@@ -760,6 +802,60 @@ async fn the_deployment_as_shipped_serves_the_bench_and_tells_it_when_the_proces
         feed.contains("data-player=\"home-1\"") && feed.contains("<b>Tromsø player 1</b> device"),
         "the feed: {}",
         &feed[..feed.len().min(1500)]
+    );
+
+    // Every player's final totals on the metrics topic are the offline engine's on the
+    // same batches (the pipeline changes no figure; once the stream is idle,
+    // `idle_advance_s` as shipped, the last seconds close).
+    let want = offline_totals(&zxy);
+    let mut metrics_topic =
+        sideline_testkit::kafka::TopicReader::new(&kafka.brokers(), "sideline.metrics.v1");
+    let mut latest: std::collections::BTreeMap<String, (i64, sideline_wire::pb::Totals)> =
+        Default::default();
+    let t3 = std::time::Instant::now();
+    loop {
+        let seen = metrics_topic.records().len();
+        tokio::task::block_in_place(|| metrics_topic.catch_up());
+        for r in &metrics_topic.records()[seen..] {
+            let m = <sideline_wire::pb::PlayerMetrics as prost::Message>::decode(
+                r.value.as_deref().unwrap(),
+            )
+            .unwrap();
+            let e = latest
+                .entry(m.player_id.clone())
+                .or_insert((i64::MIN, Default::default()));
+            if m.t_us >= e.0 {
+                *e = (m.t_us, m.totals.unwrap_or_default());
+            }
+        }
+        let differ: Vec<&String> = want
+            .iter()
+            .filter(|(p, t)| latest.get(*p).is_none_or(|(_, got)| got != *t))
+            .map(|(p, _)| p)
+            .collect();
+        if differ.is_empty() {
+            break;
+        }
+        assert!(
+            t3.elapsed() < Duration::from_secs(120),
+            "final totals differ from the offline engine's for {differ:?}:\n{}\n{}",
+            differ
+                .iter()
+                .map(|p| format!(
+                    "{p}: pipeline {:?}\n  offline {:?}",
+                    latest.get(*p),
+                    want[*p]
+                ))
+                .collect::<Vec<_>>()
+                .join("\n"),
+            logs(&units)
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    eprintln!(
+        "final totals of {} players equal the offline engine's {:.0} s after the replay",
+        want.len(),
+        t1.elapsed().as_secs_f64()
     );
 
     // Prometheus scrapes all five; then the processor stops, and the IT chat hears of it.

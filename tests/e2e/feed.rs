@@ -36,20 +36,6 @@ pub fn synthetic(
     (cfg, out)
 }
 
-/// A recording (`sideline replay`'s batching, 200-ms pod batches) shifted to end now at
-/// `speed`, on a whole second.
-pub fn recording(data: &sideline_import::Dataset, session: &str, speed: f64) -> Windows {
-    let times = || {
-        data.tracks
-            .iter()
-            .flat_map(|t| t.samples.iter().map(|s| s.t))
-    };
-    let (first, last) = (times().min().unwrap(), times().max().unwrap());
-    let shift =
-        (start_time(now_us(), last - first, speed) - first).div_euclid(1_000_000) * 1_000_000;
-    sideline_cli::replay::windows(data, session, shift, 200_000)
-}
-
 /// Samples in `windows`.
 pub fn samples(windows: &Windows) -> u64 {
     windows

@@ -185,7 +185,10 @@ pub async fn run(a: &ReplayArgs, stop: CancellationToken) -> Result<()> {
         bail!("no samples in the input");
     };
     let total = last - first;
-    let shift = start_time(now_us(), total, a.publish.speed) - first;
+    // Whole seconds: each sample keeps its place within its second, so the replay's
+    // per-second figures are the recording's own (what `sideline analyze` gives).
+    let shift =
+        (start_time(now_us(), total, a.publish.speed) - first).div_euclid(1_000_000) * 1_000_000;
     let windows = windows(&data, &session, shift, Micros::from(a.batch_ms) * 1000);
     let mut out = Publisher::connect(&a.publish, "sideline-replay")?;
     let pb = ProgressBar::new((total / 1_000_000).max(1) as u64);
