@@ -14,7 +14,7 @@ const MAX_SAMPLES: usize = 20_000;
 /// Feed an imported dataset to an auto-enrolling engine and close every second.
 pub fn run_dataset(data: &Dataset) {
     let mut engine: Engine = Engine::new(Params::default(), true);
-    let mut out = Vec::new();
+    let mut out = sideline_engine::Outputs::default();
     let mut n = 0;
     for track in &data.tracks {
         for s in &track.samples {
@@ -32,7 +32,7 @@ pub fn run_dataset(data: &Dataset) {
 /// Feed validated device batches to an engine that knows their device.
 pub fn run_batches(batches: &[Batch]) {
     let mut engine: Engine = Engine::new(Params::default(), true);
-    let mut out = Vec::new();
+    let mut out = sideline_engine::Outputs::default();
     for b in batches {
         engine.ingest_batch(b, &mut out);
         out.clear();

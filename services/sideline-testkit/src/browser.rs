@@ -42,6 +42,17 @@ pub fn dom(browser: &str, url: &str) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// The DOM of `url` as [`dom`], in a window `width` × `height` CSS pixels (a tablet, a phone).
+pub fn dom_at(browser: &str, url: &str, width: u32, height: u32) -> String {
+    let out = headless(browser)
+        .arg(format!("--window-size={width},{height}"))
+        .args(["--dump-dom", url])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "chromium failed");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// A screenshot of `url` (1280 × 1000) in `png`.
 pub fn screenshot(browser: &str, url: &str, png: &Path) {
     let ok = headless(browser)

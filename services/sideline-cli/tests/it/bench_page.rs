@@ -107,6 +107,41 @@ async fn the_bench_page_shows_the_squad_live_with_alerts_and_reasons() {
         feed.contains("data-player=\"home-02\"") && feed.contains("<b>Home #2</b> device"),
         "feed: {feed}"
     );
+    // Without a team in the address the page shows the freshest data, and the team picker
+    // names the team shown (it named the first team in the list).
+    let default = dom(&browser, &format!("http://127.0.0.1:{http}/?stream_max=3"));
+    let picker = default.split("id=\"team\"").nth(1).unwrap_or_default();
+    let picker = picker.split("</select>").next().unwrap_or_default();
+    let shown_team = picker
+        .split("selected=\"\">")
+        .nth(1)
+        .and_then(|x| x.split('<').next())
+        .unwrap_or_default()
+        .to_string();
+    let default_rows = squad_rows(&default);
+    assert!(
+        !default_rows.is_empty()
+            && default_rows
+                .iter()
+                .all(|r| r.starts_with(&format!("{shown_team}-"))),
+        "picker says {shown_team:?}, rows: {:?}",
+        default_rows
+            .iter()
+            .map(|r| r.split('"').next())
+            .collect::<Vec<_>>()
+    );
+    // A tablet held upright (800 px): every column on screen; a phone (400 px): the page
+    // says the table scrolls sideways.
+    let tablet = sideline_testkit::browser::dom_at(&browser, &url, 800, 1280);
+    assert!(
+        tablet.contains("id=\"more-cols\" class=\"dim hidden\""),
+        "the table does not fit 800 px"
+    );
+    let phone = sideline_testkit::browser::dom_at(&browser, &url, 400, 800);
+    assert!(
+        phone.contains("id=\"more-cols\" class=\"dim\""),
+        "no hint on a phone"
+    );
     // home #7's row is expanded: the score's terms are listed in words, with the id kept
     // for those who look it up.
     assert!(first.contains("class=\"detail\""), "no expanded row");
