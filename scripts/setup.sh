@@ -8,8 +8,6 @@
 #   prometheus          Debian package: promtool for the alert rules' tests, and the server the
 #                       dashboard test scrapes a running pipeline with
 #   prometheus-alertmanager  Debian package: the shipped Alertmanager configuration's test
-#   mold                Debian package: the linker scripts/cc-mold uses (.cargo/config.toml);
-#                       links the test binaries ~3.5x faster than GNU ld (BENCHMARKS.md)
 #   tansu 0.6.0         Kafka-protocol broker for tests, in ~/.cache/sideline/bin: unpacked from a
 #                       prebuilt copy next to the checkout when there is one (../shared/bin),
 #                       otherwise built with `cargo install` (20–35 min once, then cached)
@@ -39,7 +37,7 @@ fi
 sudo=""
 if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
 missing=()
-for pkg in mosquitto openssl chromium fonts-dejavu-core prometheus prometheus-alertmanager mold; do
+for pkg in mosquitto openssl chromium fonts-dejavu-core prometheus prometheus-alertmanager; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done
 if [ ${#missing[@]} -gt 0 ]; then
