@@ -181,6 +181,67 @@ async fn serve(
 /// Messages in the hand-off channel between the MQTT polling task and the loop.
 const HANDOFF: usize = 16;
 
+/// Mirror the MQTT polling task's connection status into readiness and metrics every 250 ms,
+/// until `stop`.
+fn mirror_status(
+    status: Arc<ConnectionStatus>,
+    health: Health,
+    metrics: IngestMetrics,
+    stop: CancellationToken,
+) {
+    tokio::spawn(async move {
+        let (mut connects, mut errors, mut full, mut refused) = (0, 0, 0, 0);
+        let mut taken_over = 0;
+        let (mut spilled, mut spool_errors) = (0, 0);
+        loop {
+            let connected = status.connected.load(Ordering::Relaxed);
+            // Ready only once the subscription is granted: until then the broker drops
+            // what devices publish (nothing matches it), so a caller that waits for
+            // readiness before starting devices loses nothing.
+            let subscribed = connected && status.subscribed.load(Ordering::Relaxed);
+            // Not ready while another instance with our client id keeps taking the session.
+            health.set(
+                "mqtt",
+                subscribed && !status.taken_over_within(TAKEN_OVER_WINDOW),
+            );
+            metrics.mqtt_connected.set(i64::from(connected));
+            metrics.mqtt_subscribed.set(i64::from(subscribed));
+            let (c, e, f, r) = (
+                status.connects.load(Ordering::Relaxed),
+                status.errors.load(Ordering::Relaxed),
+                status.channel_full.load(Ordering::Relaxed),
+                status.refused.load(Ordering::Relaxed),
+            );
+            metrics.mqtt_connects.inc_by(c - connects);
+            metrics.mqtt_errors.inc_by(e - errors);
+            metrics.mqtt_channel_full.inc_by(f - full);
+            metrics.mqtt_refused.inc_by(r - refused);
+            (connects, errors, full, refused) = (c, e, f, r);
+            let t = status.taken_over.load(Ordering::Relaxed);
+            metrics.mqtt_taken_over.inc_by(t - taken_over);
+            taken_over = t;
+            let (s, se) = (
+                status.spilled.load(Ordering::Relaxed),
+                status.spool_errors.load(Ordering::Relaxed),
+            );
+            metrics.spilled.inc_by(s - spilled);
+            metrics.spool_errors.inc_by(se - spool_errors);
+            (spilled, spool_errors) = (s, se);
+            metrics
+                .spool_bytes
+                .set(status.spool_bytes.load(Ordering::Relaxed) as i64);
+            metrics
+                .memory_bytes
+                .with_label_values(&["backlog"])
+                .set(status.backlog_bytes.load(Ordering::Relaxed) as i64);
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+            }
+        }
+    });
+}
+
 /// The transport-independent part of ingest: subscribe, hand each MQTT message to `pipeline`
 /// (whose sink is Kafka, or the demo's in-process bus), acknowledge in receive order once its
 /// record is on the log, and drain on `shutdown`. Background tasks stop with `tasks`.
@@ -229,65 +290,12 @@ pub async fn pump(
         cfg.ingest.backlog(),
         mqtt_stop.clone(),
     ));
-    {
-        let (status, health, metrics, stop) = (
-            Arc::clone(&status),
-            health.clone(),
-            metrics.clone(),
-            tasks.clone(),
-        );
-        tokio::spawn(async move {
-            let (mut connects, mut errors, mut full, mut refused) = (0, 0, 0, 0);
-            let mut taken_over = 0;
-            let (mut spilled, mut spool_errors) = (0, 0);
-            loop {
-                let connected = status.connected.load(Ordering::Relaxed);
-                // Ready only once the subscription is granted: until then the broker drops
-                // what devices publish (nothing matches it), so a caller that waits for
-                // readiness before starting devices loses nothing.
-                let subscribed = connected && status.subscribed.load(Ordering::Relaxed);
-                // Not ready while another instance with our client id keeps taking the session.
-                health.set(
-                    "mqtt",
-                    subscribed && !status.taken_over_within(TAKEN_OVER_WINDOW),
-                );
-                metrics.mqtt_connected.set(i64::from(connected));
-                metrics.mqtt_subscribed.set(i64::from(subscribed));
-                let (c, e, f, r) = (
-                    status.connects.load(Ordering::Relaxed),
-                    status.errors.load(Ordering::Relaxed),
-                    status.channel_full.load(Ordering::Relaxed),
-                    status.refused.load(Ordering::Relaxed),
-                );
-                metrics.mqtt_connects.inc_by(c - connects);
-                metrics.mqtt_errors.inc_by(e - errors);
-                metrics.mqtt_channel_full.inc_by(f - full);
-                metrics.mqtt_refused.inc_by(r - refused);
-                (connects, errors, full, refused) = (c, e, f, r);
-                let t = status.taken_over.load(Ordering::Relaxed);
-                metrics.mqtt_taken_over.inc_by(t - taken_over);
-                taken_over = t;
-                let (s, se) = (
-                    status.spilled.load(Ordering::Relaxed),
-                    status.spool_errors.load(Ordering::Relaxed),
-                );
-                metrics.spilled.inc_by(s - spilled);
-                metrics.spool_errors.inc_by(se - spool_errors);
-                (spilled, spool_errors) = (s, se);
-                metrics
-                    .spool_bytes
-                    .set(status.spool_bytes.load(Ordering::Relaxed) as i64);
-                metrics
-                    .memory_bytes
-                    .with_label_values(&["backlog"])
-                    .set(status.backlog_bytes.load(Ordering::Relaxed) as i64);
-                tokio::select! {
-                    _ = stop.cancelled() => return,
-                    _ = tokio::time::sleep(Duration::from_millis(250)) => {}
-                }
-            }
-        });
-    }
+    mirror_status(
+        Arc::clone(&status),
+        health.clone(),
+        metrics.clone(),
+        tasks.clone(),
+    );
     tracing::info!(message = "Ingest running.", subscription = %filter, samples_topic = %pipeline.samples_topic);
 
     // The loop: start work while under the in-flight limit; acknowledge in arrival order.
