@@ -13,7 +13,11 @@
 //!   mounts name declared volumes, ConfigMaps and Secrets referred to exist, the `--config`
 //!   file is a key of the ConfigMap and loads with the service's loader; processor replicas do
 //!   not exceed the samples topic's partitions; ingest is a StatefulSet whose pod name is each
-//!   replica's MQTT client id; every Service selects a workload.
+//!   replica's MQTT client id; every Service selects a workload. Alertmanager runs the shipped
+//!   `alertmanager.yml` (the ConfigMap's copy is equal to it) with its webhook file where the
+//!   configuration's relative path, from the working directory, finds the Secret's key; the
+//!   PodMonitor scrapes every workload under the job names the rules count on, and the
+//!   PrometheusRule carries exactly the shipped rules.
 //! - `deploy/systemd/*.service`: the three sections, and `ExecStart` runs a real subcommand of
 //!   this `sideline` binary with `--config`.
 
@@ -483,6 +487,10 @@ fn kubernetes_manifests_are_consistent_and_their_configurations_load() {
                     m["name"]
                 );
             }
+            if s(&c["image"]).starts_with("prom/alertmanager:") {
+                alertmanager_as_shipped(pod, c, &config_maps, &docs);
+                continue;
+            }
             let args: Vec<String> = c["args"].as_vec().unwrap().iter().map(s).collect();
             let role = args[0].clone();
             let file = args[args.iter().position(|a| a == "--config").unwrap() + 1].clone();
@@ -534,6 +542,11 @@ fn kubernetes_manifests_are_consistent_and_their_configurations_load() {
             roles.insert(role);
         }
     }
+    monitoring_as_shipped(
+        &kinds("PodMonitor"),
+        &kinds("PrometheusRule"),
+        &workload_labels,
+    );
     assert_eq!(
         roles,
         ["alert", "archive", "bench", "ingest", "process"]
@@ -754,5 +767,141 @@ fn systemd_units_run_real_subcommands() {
         partitions.len(),
         1,
         "kafka.partitions differ: {partitions:?}"
+    );
+}
+
+/// The pods' mounts: mount path → (volume, its ConfigMap or Secret name, the keys it projects
+/// (empty: all)).
+fn mounts(pod: &Yaml, c: &Yaml) -> BTreeMap<String, (String, String, Vec<String>)> {
+    let vols: BTreeMap<String, &Yaml> = pod["volumes"]
+        .as_vec()
+        .unwrap()
+        .iter()
+        .map(|v| (s(&v["name"]), v))
+        .collect();
+    c["volumeMounts"]
+        .as_vec()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            let v = vols[&s(&m["name"])];
+            let source = v["configMap"]["name"]
+                .as_str()
+                .or(v["secret"]["secretName"].as_str())
+                .unwrap_or_default()
+                .to_string();
+            let items = v["configMap"]["items"]
+                .as_vec()
+                .or(v["secret"]["items"].as_vec())
+                .into_iter()
+                .flatten()
+                .map(|i| {
+                    assert_eq!(s(&i["key"]), s(&i["path"]), "items keep their names");
+                    s(&i["key"])
+                })
+                .collect();
+            (s(&m["mountPath"]), (s(&m["name"]), source, items))
+        })
+        .collect()
+}
+
+/// Alertmanager in Kubernetes: the shipped configuration, and its webhook file found.
+fn alertmanager_as_shipped(
+    pod: &Yaml,
+    c: &Yaml,
+    config_maps: &BTreeMap<String, &Yaml>,
+    docs: &[(String, Yaml)],
+) {
+    let mounts = mounts(pod, c);
+    let args: Vec<String> = c["args"].as_vec().unwrap().iter().map(s).collect();
+    let file = args
+        .iter()
+        .find_map(|a| a.strip_prefix("--config.file="))
+        .expect("--config.file");
+    let (dir, key) = file.rsplit_once('/').unwrap();
+    let (_, cm, _) = &mounts[dir];
+    let text = config_maps[cm.as_str()]["data"][key]
+        .as_str()
+        .unwrap_or_else(|| panic!("{key} not in ConfigMap {cm}"));
+    let shipped = std::fs::read_to_string(deploy().join("alertmanager/alertmanager.yml")).unwrap();
+    assert_eq!(
+        YamlLoader::load_from_str(text).unwrap(),
+        YamlLoader::load_from_str(&shipped).unwrap(),
+        "the ConfigMap's alertmanager.yml is not deploy/alertmanager/alertmanager.yml: run \
+         scripts/k8s-monitoring.sh"
+    );
+    // Every receiver's webhook file, relative to the working directory, is a Secret's key.
+    let config = &YamlLoader::load_from_str(text).unwrap()[0];
+    let wd = s(&c["workingDir"]);
+    let mut files = 0;
+    for r in config["receivers"].as_vec().unwrap() {
+        for sc in r["slack_configs"].as_vec().into_iter().flatten() {
+            let rel = s(&sc["api_url_file"]);
+            let (sub, key) = rel.rsplit_once('/').unwrap();
+            let (_, secret, items) = &mounts[&format!("{wd}/{sub}")];
+            assert!(items.is_empty() || items.contains(&key.to_string()));
+            let has_key = docs.iter().any(|(_, d)| {
+                d["kind"].as_str() == Some("Secret")
+                    && d["metadata"]["name"].as_str() == Some(secret)
+                    && !d["stringData"][key].is_badvalue()
+            });
+            assert!(has_key, "Secret {secret} has no {key}");
+            files += 1;
+        }
+    }
+    assert!(files >= 1, "no receiver with a webhook file");
+    assert!(
+        mounts.contains_key(
+            &args
+                .iter()
+                .find_map(|a| a.strip_prefix("--storage.path="))
+                .unwrap()
+                .to_string()
+        ),
+        "storage on a volume"
+    );
+}
+
+/// The PodMonitor and PrometheusRule of `deploy/k8s/monitoring.yaml`.
+fn monitoring_as_shipped(
+    monitors: &[&Yaml],
+    rules: &[&Yaml],
+    workloads: &[BTreeMap<String, Yaml>],
+) {
+    let [m] = monitors else {
+        panic!("one PodMonitor");
+    };
+    let job_label = s(&m["spec"]["jobLabel"]);
+    let selected: BTreeSet<String> = m["spec"]["selector"]["matchExpressions"][0]["values"]
+        .as_vec()
+        .unwrap()
+        .iter()
+        .map(s)
+        .collect();
+    assert_eq!(
+        s(&m["spec"]["selector"]["matchExpressions"][0]["key"]),
+        job_label
+    );
+    let jobs: BTreeSet<String> = workloads
+        .iter()
+        .map(|l| s(l.get(&job_label).expect("every pod has the job label")))
+        .collect();
+    assert_eq!(selected, jobs, "the PodMonitor scrapes every workload");
+    // The rules count services by job name: each must match them.
+    assert!(jobs.iter().all(|j| j.starts_with("sideline-")), "{jobs:?}");
+    assert_eq!(
+        s(&m["spec"]["podMetricsEndpoints"][0]["port"]),
+        "admin",
+        "the port every workload names"
+    );
+    let [r] = rules else {
+        panic!("one PrometheusRule");
+    };
+    let shipped = std::fs::read_to_string(deploy().join("prometheus/sideline.rules.yml")).unwrap();
+    assert_eq!(
+        r["spec"],
+        YamlLoader::load_from_str(&shipped).unwrap()[0],
+        "the PrometheusRule is not deploy/prometheus/sideline.rules.yml: run \
+         scripts/k8s-monitoring.sh"
     );
 }
