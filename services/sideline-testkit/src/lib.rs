@@ -11,11 +11,13 @@
 //! - [`brokers`]: [`Mosquitto`] and [`Tansu`].
 //! - [`kafka`]: creating topics and reading topics back.
 //! - [`browser`]: headless Chromium (a page's DOM, screenshots).
+//! - [`cdp`]: a page driven over the DevTools protocol (click, then read what it shows).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a harness: failing loudly is its job
 
 pub mod brokers;
 pub mod browser;
+pub mod cdp;
 pub mod kafka;
 
 pub use brokers::{Mosquitto, S3, Tansu, TestCerts, free_port, password_file, test_certs};

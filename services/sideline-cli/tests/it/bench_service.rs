@@ -4,7 +4,8 @@
 //!
 //! - Nothing is served without signing in (401 with a Basic challenge), a wrong password too.
 //! - The page shows players by name and squad number, the light theme, the alert by name.
-//! - A red acknowledged on the bench page is written to the acks topic under the signed-in
+//! - A red acknowledged on the bench page (its button pressed in Chromium, driven over the
+//!   DevTools protocol; the page then shows who) is written to the acks topic under the signed-in
 //!   name, the chat is told who acknowledged it, and it is not escalated to the doctor,
 //!   while the other red, not acknowledged, is (the same route: the control).
 //! - A session whose newest data is minutes old shows the loud "no new data" banner.
@@ -274,10 +275,33 @@ async fn staff_sign_in_see_names_and_an_acknowledgement_on_the_bench_stops_the_e
     .await;
     let raised = Instant::now();
 
-    // Acknowledge home-07's red on the bench, as the page does (same origin, JSON).
-    let same = format!("{auth}Content-Type: application/json\r\nOrigin: http://{bench}\r\n");
-    let r = request(bench, "POST", "/api/alerts/risk-home-07/ack", &same, "{}").await;
-    assert!(r.starts_with("HTTP/1.1 204"), "{r}");
+    // Acknowledge home-07's red on the bench page: signed in, a press of its button in the
+    // feed (a real browser, the page's own script doing the rest), and the page then shows
+    // who acknowledged it.
+    let basic = format!("Basic {creds}");
+    let _page = tokio::task::block_in_place(|| {
+        let mut p = sideline_testkit::cdp::Page::open(
+            &browser,
+            &format!("http://{bench}/?team=home&session=sim-match"),
+            &[("Authorization", &basic)],
+            800,
+            1280,
+        );
+        p.until(
+            "home-07's red can be acknowledged on the page",
+            r#"!!document.querySelector('#feed [data-ack="risk-home-07"]')"#,
+            Duration::from_secs(30),
+        );
+        p.click(r#"#feed [data-ack="risk-home-07"]"#);
+        p.until(
+            "the page shows who acknowledged home-07's red",
+            r#"(() => { const li = document.querySelector('#feed li[data-id="risk-home-07"]');
+                return !!li && li.textContent.includes("✓ Dr Lee")
+                    && !li.querySelector("[data-ack]"); })()"#,
+            Duration::from_secs(30),
+        );
+        p
+    });
     // On the acks topic under the signed-in name; chat is told.
     let mut acks = sideline_testkit::kafka::TopicReader::new(&brokers, &t.acks);
     until(
