@@ -6,6 +6,12 @@
 //!   browser signs in with HTTP Basic (put the bench behind TLS: Basic sends the password
 //!   with every request). A verified password is remembered for [`REMEMBER`] as a SHA-256 of
 //!   the credentials, so the page's requests each second do not each cost an Argon2 run.
+//!   Guessing is slowed per login: after [`FREE_FAILURES`] wrong passwords in a row, each
+//!   further try waits 1, 2, 4, … s (at most [`MAX_WAIT`]) after the last wrong one, and a try
+//!   sooner is refused with 429 and `Retry-After` without checking the password (no Argon2
+//!   run either). It is a slow-down, not a lock-out: someone guessing cannot shut a member of
+//!   staff out for longer than [`MAX_WAIT`], and whoever is already signed in (remembered) is
+//!   not affected. A right password ends it. Unknown logins cost nothing and are refused.
 //! - **identity header** (`bench.identity_header`): an authenticating proxy in front of the
 //!   bench (oauth2-proxy, the ingress's SSO) names the person; only safe when nothing else can
 //!   reach the port.
@@ -27,6 +33,18 @@ use sha2::{Digest, Sha256};
 pub const REMEMBER: Duration = Duration::from_secs(600);
 /// Remembered sign-ins at most (then the memory is cleared).
 const REMEMBERED: usize = 1_000;
+/// Wrong passwords in a row for one login before its tries are slowed down.
+pub const FREE_FAILURES: u32 = 5;
+/// The longest wait between tries of a slowed-down login.
+pub const MAX_WAIT: Duration = Duration::from_secs(60);
+
+/// How long after its last wrong password a login with `failures` of them in a row must wait.
+fn wait_after(failures: u32) -> Duration {
+    match failures.checked_sub(FREE_FAILURES) {
+        None => Duration::ZERO,
+        Some(n) => Duration::from_secs(1u64 << n.min(16)).min(MAX_WAIT),
+    }
+}
 
 /// A person signed in.
 #[derive(Debug, Clone, PartialEq)]
@@ -81,6 +99,8 @@ pub enum Auth {
         users: HashMap<String, StaffEntry>,
         /// SHA-256 of verified credentials → (login, until).
         remembered: Mutex<HashMap<[u8; 32], (String, Instant)>>,
+        /// Login → (wrong passwords in a row, when the last one came).
+        failures: Mutex<HashMap<String, (u32, Instant)>>,
     },
     /// A header set by an authenticating proxy.
     Header {
@@ -98,6 +118,8 @@ pub enum Who {
     Person(Identity),
     /// Not signed in (or wrong password): ask the browser to sign in.
     Challenge,
+    /// Too many wrong passwords for this login: try again after this long.
+    SlowDown(Duration),
 }
 
 impl Auth {
@@ -134,6 +156,7 @@ impl Auth {
         Ok(Auth::Staff {
             users,
             remembered: Mutex::new(HashMap::new()),
+            failures: Mutex::new(HashMap::new()),
         })
     }
 
@@ -144,6 +167,11 @@ impl Auth {
 
     /// Who sent these headers.
     pub fn identify(&self, headers: &HeaderMap) -> Who {
+        self.identify_at(headers, Instant::now())
+    }
+
+    /// [`Auth::identify`] at `now`.
+    pub fn identify_at(&self, headers: &HeaderMap, now: Instant) -> Who {
         match self {
             Auth::Open { .. } => Who::Anyone,
             Auth::Header { header } => match headers
@@ -158,7 +186,11 @@ impl Auth {
                 }),
                 None => Who::Challenge,
             },
-            Auth::Staff { users, remembered } => {
+            Auth::Staff {
+                users,
+                remembered,
+                failures,
+            } => {
                 let Some((user, password)) = basic(headers) else {
                     return Who::Challenge;
                 };
@@ -166,7 +198,6 @@ impl Auth {
                     return Who::Challenge;
                 };
                 let key: [u8; 32] = Sha256::digest(format!("{user}\0{password}")).into();
-                let now = Instant::now();
                 {
                     let r = remembered.lock().unwrap_or_else(|p| p.into_inner());
                     if r.get(&key)
@@ -175,9 +206,28 @@ impl Auth {
                         return Who::Person(identity(entry));
                     }
                 }
+                let lock = |m: &'_ Mutex<HashMap<String, (u32, Instant)>>| {
+                    m.lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .get(&user)
+                        .copied()
+                };
+                if let Some((n, last)) = lock(failures) {
+                    let ready = last + wait_after(n);
+                    if ready > now {
+                        return Who::SlowDown(ready - now);
+                    }
+                }
                 if !verify(&entry.password, &password) {
+                    let mut f = failures.lock().unwrap_or_else(|p| p.into_inner());
+                    let e = f.entry(user).or_insert((0, now));
+                    *e = (e.0.saturating_add(1), now);
                     return Who::Challenge;
                 }
+                failures
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&user);
                 let mut r = remembered.lock().unwrap_or_else(|p| p.into_inner());
                 if r.len() >= REMEMBERED {
                     r.clear();
@@ -277,6 +327,59 @@ mod tests {
             assert_eq!(auth.identify(&basic_header(u, p)), Who::Challenge, "{u}");
         }
         assert_eq!(auth.identify(&HeaderMap::new()), Who::Challenge);
+    }
+
+    #[test]
+    fn guessing_a_login_is_slowed_down_not_locked_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("staff.toml");
+        let hash = hash_password("correct horse battery").unwrap();
+        std::fs::write(
+            &path,
+            format!("[[staff]]\nuser = \"lee\"\nname = \"Dr Lee\"\npassword = \"{hash}\"\n"),
+        )
+        .unwrap();
+        let auth = Auth::staff_file(&path).unwrap();
+        let t0 = Instant::now();
+        let right = basic_header("lee", "correct horse battery");
+        // Signed in before the guessing starts: remembered, not affected by it.
+        assert!(matches!(auth.identify_at(&right, t0), Who::Person(_)));
+        let wrong = basic_header("lee", "a guess");
+        for i in 0..FREE_FAILURES {
+            assert_eq!(auth.identify_at(&wrong, t0), Who::Challenge, "guess {i}");
+        }
+        // The sixth try at once, right or wrong, waits a second.
+        assert_eq!(
+            auth.identify_at(&wrong, t0),
+            Who::SlowDown(Duration::from_secs(1))
+        );
+        // Not even checked while waiting: a typo costs no Argon2 run and is not counted.
+        let typo = basic_header("lee", "correct horse battery ");
+        assert!(matches!(auth.identify_at(&typo, t0), Who::SlowDown(_)));
+        assert!(matches!(auth.identify_at(&right, t0), Who::Person(_)));
+        // After the wait one more guess is checked; then the wait doubles.
+        let t1 = t0 + Duration::from_secs(1);
+        assert_eq!(auth.identify_at(&wrong, t1), Who::Challenge);
+        assert_eq!(
+            auth.identify_at(&wrong, t1 + Duration::from_millis(1500)),
+            Who::SlowDown(Duration::from_millis(500))
+        );
+        // Never longer than MAX_WAIT; another login is not affected.
+        assert_eq!(wait_after(FREE_FAILURES + 40), MAX_WAIT);
+        assert_eq!(wait_after(FREE_FAILURES - 1), Duration::ZERO);
+        assert_eq!(
+            auth.identify_at(&basic_header("nobody", "x"), t1),
+            Who::Challenge
+        );
+        // The right password, checked once the wait is over, signs in and ends the slow-down.
+        if let Auth::Staff { remembered, .. } = &auth {
+            remembered.lock().unwrap().clear();
+        }
+        let t2 = t1 + Duration::from_secs(2);
+        assert!(matches!(auth.identify_at(&right, t2), Who::Person(_)));
+        for i in 0..FREE_FAILURES {
+            assert_eq!(auth.identify_at(&wrong, t2), Who::Challenge, "again {i}");
+        }
     }
 
     #[test]

@@ -125,6 +125,21 @@ async fn sign_in(State(s): State<ApiState>, mut req: Request, next: Next) -> Res
             }
             r
         }
+        Who::SlowDown(wait) => {
+            if let Some(c) = &s.refused {
+                c.inc();
+            }
+            let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+            let mut r = (
+                StatusCode::TOO_MANY_REQUESTS,
+                format!("too many wrong passwords for this login: try again in {secs} s"),
+            )
+                .into_response();
+            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+                r.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            r
+        }
     }
 }
 
