@@ -10,7 +10,17 @@
 //!   the first block (Barrett 2016: load per metre rises late in halves; Cormack 2013: vertical
 //!   share falls when fatigued).
 //!
-//! Blocks run on on-field time, so substitutes are compared with their own first minutes.
+//! Blocks run on on-field time, so substitutes are compared with their own first minutes. So
+//! does the post-peak window: the 5 min after a peak are 5 min of on-field time, so a peak
+//! just before half-time is compared with the first minutes of the second half, not with the
+//! break. A peak in the first 20 on-field minutes is kept and its decrement given once 20 min
+//! have been played (the session average means nothing earlier).
+//!
+//! Load per metre needs the accelerometer: a block counts as covered when ≥ 90 % of its
+//! on-field seconds carry accelerometer load (a judgement: a pod whose IMU stream starts or
+//! stops mid-block). An uncovered block has no load per metre, and the baseline for the
+//! load-per-metre change is the first covered block, not the first block (a stream that
+//! starts late used to give a first-block load of 0 and a change of +∞).
 
 use serde::{Deserialize, Serialize};
 
@@ -28,6 +38,9 @@ pub struct BlockStats {
     load_u: u64,
     up_u: u64,
     d1_u: u64,
+    /// On-field seconds with accelerometer load.
+    #[serde(default)]
+    imu_s: u32,
 }
 
 impl BlockStats {
@@ -38,6 +51,14 @@ impl BlockStats {
         self.load_u += u64::from(b[Field::Load as usize]);
         self.up_u += u64::from(b[Field::LoadUp as usize]);
         self.d1_u += u64::from(b[Field::Load1d as usize]);
+        if b[Field::Load as usize] > 0 {
+            self.imu_s += 1;
+        }
+    }
+
+    /// Whether the accelerometer covered the block (≥ 90 % of its seconds).
+    fn imu_covered(&self) -> bool {
+        self.on_s > 0 && u64::from(self.imu_s) * 10 >= u64::from(self.on_s) * 9
     }
 
     fn summary(&self, index: u32, first: Option<&BlockStats>) -> BlockSummary {
@@ -47,7 +68,11 @@ impl BlockStats {
             hsr_m,
             distance_m: self.dist_mm as f64 / MM,
             accdec: self.accdec as u32,
-            load_per_m: load_per_m(self.load_u, self.dist_mm, 1.0),
+            load_per_m: if self.imu_covered() {
+                load_per_m(self.load_u, self.dist_mm, 1.0)
+            } else {
+                None
+            },
             vertical_share: vertical_share(self.up_u, self.d1_u),
             hsr_change: first.and_then(|f| change(hsr_m, f.hsr_mm as f64 / MM, 20.0)),
         }
@@ -116,21 +141,23 @@ pub struct FatigueState {
     on_field_s: u64,
     session_hsr_mm: u64,
     peak_mm: u64,
-    post_due: Option<i64>,
+    /// The first block the accelerometer covered: the load-per-metre baseline.
+    #[serde(default)]
+    lpm_base: Option<BlockStats>,
+    /// After the newest peak: on-field seconds and their HSR so far (`None`: the post-peak
+    /// window is complete, or there is no peak).
+    #[serde(default)]
+    after_peak: Option<(u32, u64)>,
+    /// A complete post-peak window's HSR, mm, waiting for enough on-field time.
+    #[serde(default)]
+    post_hsr_mm: Option<u64>,
     post_peak_decrement: Option<f64>,
 }
 
 impl FatigueState {
-    /// Account one closed second `sec` with bucket `b`; `peak_sums` are the sums over the peak
+    /// Account one closed second with bucket `b`; `peak_sums` are the sums over the peak
     /// window ending at this second.
-    pub fn on_second(
-        &mut self,
-        p: &FatigueParams,
-        sec: i64,
-        b: &Bucket,
-        on_field: bool,
-        peak_sums: &Sums,
-    ) {
+    pub fn on_second(&mut self, p: &FatigueParams, b: &Bucket, on_field: bool, peak_sums: &Sums) {
         self.session_hsr_mm += u64::from(b[Field::Hsr as usize]);
         if on_field {
             self.on_field_s += 1;
@@ -142,6 +169,9 @@ impl FatigueState {
                 if self.first.is_none() {
                     self.first = Some(done);
                 }
+                if self.lpm_base.is_none() && done.imu_covered() {
+                    self.lpm_base = Some(done);
+                }
                 let s = done.summary(self.completed, self.first.as_ref());
                 if self.blocks.len() == MAX_BLOCKS {
                     self.blocks.remove(0);
@@ -152,16 +182,27 @@ impl FatigueState {
         }
         let window_hsr = peak_sums[Field::Hsr as usize];
         if window_hsr > self.peak_mm {
+            // A new peak ends at this second: its post-peak window starts after it.
             self.peak_mm = window_hsr;
-            self.post_due = Some(sec + i64::from(p.peak_window_s));
+            self.after_peak = Some((0, 0));
+            self.post_hsr_mm = None;
+        } else if on_field && let Some((n, hsr)) = self.after_peak.as_mut() {
+            *n += 1;
+            *hsr += u64::from(b[Field::Hsr as usize]);
+            if *n >= p.peak_window_s {
+                self.post_hsr_mm = Some(*hsr);
+                self.after_peak = None;
+            }
         }
-        if self.post_due == Some(sec) {
-            self.post_due = None;
+        if let Some(post) = self.post_hsr_mm
+            && self.on_field_s >= u64::from(p.post_peak_min_on_field_s)
+        {
             // Session average HSR per peak window, over on-field time.
             let windows = self.on_field_s as f64 / f64::from(p.peak_window_s);
             let avg = self.session_hsr_mm as f64 / MM / windows;
-            if self.on_field_s >= u64::from(p.post_peak_min_on_field_s) && avg >= 10.0 {
-                self.post_peak_decrement = Some(window_hsr as f64 / MM / avg - 1.0);
+            if avg >= 10.0 {
+                self.post_peak_decrement = Some(post as f64 / MM / avg - 1.0);
+                self.post_hsr_mm = None;
             }
         }
     }
@@ -179,7 +220,11 @@ impl FatigueState {
             nm_sums[Field::LoadUp as usize],
             nm_sums[Field::Load1d as usize],
         );
-        let first_lpm = first.and_then(|f| load_per_m(f.load_u, f.dist_mm, min_m));
+        let first_lpm = self
+            .lpm_base
+            .as_ref()
+            .and_then(|f| load_per_m(f.load_u, f.dist_mm, min_m))
+            .filter(|l| *l > 0.0);
         let first_vs = first.and_then(|f| vertical_share(f.up_u, f.d1_u));
         FatigueMarkers {
             peak_window_hsr_m: self.peak_mm as f64 / MM,
@@ -226,10 +271,10 @@ mod tests {
             .chain(std::iter::repeat_n(3.0, 300))
             .chain(std::iter::repeat_n(0.5, 300))
             .collect();
-        for (sec, r) in rates.iter().enumerate() {
+        for r in &rates {
             let b = bucket(*r);
             w.push(&b);
-            f.on_second(&p, sec as i64, &b, true, &w.sums(0));
+            f.on_second(&p, &b, true, &w.sums(0));
         }
         // Session HSR = 1200 + 900 + 150 = 2250 m over 1800 s → 375 m per 5 min.
         // Post-peak window = 150 m → 150/375 − 1 = −0.6.
@@ -243,12 +288,84 @@ mod tests {
         let mut f = FatigueState::default();
         let mut w = IncrementalWindows::with_lengths(&[300]);
         let rates = std::iter::repeat_n(3.0, 300).chain(std::iter::repeat_n(0.0, 600));
-        for (sec, r) in rates.enumerate() {
+        for r in rates {
             let b = bucket(r);
             w.push(&b);
-            f.on_second(&p, sec as i64, &b, true, &w.sums(0));
+            f.on_second(&p, &b, true, &w.sums(0));
         }
         assert_eq!(f.markers(&p, &w.sums(0)).post_peak_decrement, None);
+    }
+
+    /// Feed (HSR m/s, seconds, on field) runs; the markers at the end.
+    fn play(runs: &[(f64, usize, bool)]) -> FatigueMarkers {
+        let p = FatigueParams::default();
+        let mut f = FatigueState::default();
+        let mut w = IncrementalWindows::with_lengths(&[300]);
+        for &(r, n, on) in runs {
+            for _ in 0..n {
+                let b = if on { bucket(r) } else { [0; FIELDS] };
+                w.push(&b);
+                f.on_second(&p, &b, on, &w.sums(0));
+            }
+        }
+        f.markers(&p, &w.sums(0))
+    }
+
+    #[test]
+    fn a_peak_in_the_first_twenty_minutes_gets_its_decrement_once_twenty_are_played() {
+        // 5 min at 3 m/s (the peak), 5 min at 0.5, then 15 min at 1 m/s.
+        let m = play(&[(3.0, 300, true), (0.5, 300, true), (1.0, 900, true)]);
+        // Evaluated at 20 min: session HSR then 900 + 150 + 600 = 1650 m over 1200 s → 412.5 m
+        // per 5 min; the post-peak window is 150 m → 150/412.5 − 1.
+        let d = m.post_peak_decrement.expect("evaluated at 20 min");
+        assert!((d - (150.0 / 412.5 - 1.0)).abs() < 1e-9, "{d}");
+    }
+
+    #[test]
+    fn the_post_peak_window_is_on_field_time_so_half_time_is_not_in_it() {
+        // 20 min at 1 m/s, the peak (5 min at 3 m/s) just before the break, 15 min off the
+        // field, then 5 min at 2 m/s and 5 more at 1 m/s.
+        let m = play(&[
+            (1.0, 1200, true),
+            (3.0, 300, true),
+            (0.0, 900, false),
+            (2.0, 300, true),
+            (1.0, 300, true),
+        ]);
+        // The post-peak window is the first 5 min after the break: 600 m. Session HSR when it
+        // completes: 1200 + 900 + 600 = 2700 m over 1800 on-field s → 450 m per 5 min.
+        let d = m.post_peak_decrement.unwrap();
+        assert!((d - (600.0 / 450.0 - 1.0)).abs() < 1e-9, "{d}");
+        // (Clock time would have compared the peak with the empty break: −100 %.)
+        assert!(d > 0.0);
+    }
+
+    #[test]
+    fn an_accelerometer_that_starts_late_gives_no_infinite_load_per_metre_change() {
+        let p = FatigueParams::default();
+        let mut f = FatigueState::default();
+        let mut w = IncrementalWindows::with_lengths(&[300]);
+        // 20 min without accelerometer, then 40 min with a steady 2 AU per second at 5 m/s.
+        for sec in 0..3600 {
+            let mut b = bucket(0.0);
+            if sec >= 1200 {
+                b[Field::Load as usize] = 2_000_000;
+                b[Field::Load1d as usize] = 3_000_000;
+                b[Field::LoadUp as usize] = 1_000_000;
+            }
+            w.push(&b);
+            f.on_second(&p, &b, true, &w.sums(0));
+        }
+        let m = f.markers(&p, &w.sums(0));
+        // Blocks 0 (no IMU) and 1 (a third covered) have no load per metre; block 2 is the
+        // baseline, and the recent load per metre equals it.
+        assert_eq!(m.blocks[0].load_per_m, None);
+        assert_eq!(m.blocks[1].load_per_m, None);
+        assert!((m.blocks[2].load_per_m.unwrap() - 0.4).abs() < 1e-9);
+        let c = m
+            .load_per_m_change
+            .expect("compared with the first covered block");
+        assert!(c.abs() < 1e-9, "{c}");
     }
 
     #[test]
@@ -256,7 +373,6 @@ mod tests {
         let p = FatigueParams::default();
         let mut f = FatigueState::default();
         let mut w = IncrementalWindows::with_lengths(&[300]);
-        let mut sec = 0;
         for (r, n, on) in [
             (1.0, 900, true),
             (0.0, 600, false),
@@ -266,8 +382,7 @@ mod tests {
             for _ in 0..n {
                 let b = if on { bucket(r) } else { [0; FIELDS] };
                 w.push(&b);
-                f.on_second(&p, sec, &b, on, &w.sums(0));
-                sec += 1;
+                f.on_second(&p, &b, on, &w.sums(0));
             }
         }
         let m = f.markers(&p, &w.sums(0));

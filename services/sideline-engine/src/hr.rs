@@ -74,19 +74,42 @@ impl HrState {
         let minutes = dt / 60.0;
         let w = p.edwards_bounds.iter().filter(|&&b| frac >= b).count();
         tot.trimp_edwards += minutes * w as f64;
-        let hrr = ((bpm - anchors.rest) / (anchors.max - anchors.rest)).clamp(0.0, 1.0);
-        let [k, c] = if anchors.female {
-            p.banister_female
-        } else {
-            p.banister_male
-        };
-        tot.trimp_banister += minutes * hrr * k * (c * hrr).exp();
+        // Heart-rate reserve needs HRmax above HRrest: anchors that are not (a profile typed
+        // wrong) add no Banister TRIMP rather than NaN. `set_profile` refuses such anchors.
+        let reserve = anchors.max - anchors.rest;
+        if reserve > 0.0 {
+            let hrr = ((bpm - anchors.rest) / reserve).clamp(0.0, 1.0);
+            let [k, c] = if anchors.female {
+                p.banister_female
+            } else {
+                p.banister_male
+            };
+            tot.trimp_banister += minutes * hrr * k * (c * hrr).exp();
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn equal_hrmax_and_hrrest_give_no_nan() {
+        let t = run(
+            150.0,
+            10,
+            HrAnchors {
+                max: 180.0,
+                rest: 180.0,
+                female: false,
+            },
+        );
+        assert!(
+            t.trimp_banister.is_finite() && t.trimp_edwards.is_finite(),
+            "{t:?}"
+        );
+        assert_eq!(t.trimp_banister, 0.0);
+    }
 
     fn run(bpm: f64, minutes: i64, anchors: HrAnchors) -> HrTotals {
         let p = HrParams::default();

@@ -26,7 +26,7 @@ use crate::imu::AccelLoad;
 use crate::jump::{Quarantine, Verdict};
 use crate::output::{DeviceStatus, PlayerMetrics, Quality, Signal, Totals, WindowValues};
 use crate::params::{EffortParams, Params};
-use crate::profile::{AthleteProfile, Baseline, Sex};
+use crate::profile::{AthleteProfile, Baseline, Sex, VMAX_RANGE_MPS};
 use crate::reorder::{Refusal, ReorderBuffer};
 use crate::risk::{RiskContext, RiskInputs, evaluate};
 use crate::sample::{Micros, Position, Reading, SECOND, Sample, secs};
@@ -396,10 +396,16 @@ impl<W: WindowStore> PlayerEngine<W> {
     /// Apply (or clear) the athlete profile: Vmax, heart-rate anchors, susceptibility.
     pub fn set_profile(&mut self, p: &Params, profile: Option<AthleteProfile>) {
         let pr = profile.as_ref();
-        let vmax = pr.and_then(|x| x.vmax_mps).filter(|v| *v > 0.0);
+        let vmax = pr
+            .and_then(|x| x.vmax_mps)
+            .filter(|v| VMAX_RANGE_MPS.contains(v));
         self.totals.vmax_ref_mps = vmax.unwrap_or(p.exposure.default_vmax_mps);
         self.totals.vmax_is_default = vmax.is_none();
-        let (max, rest) = (pr.and_then(|x| x.hr_max), pr.and_then(|x| x.hr_rest));
+        let (mut max, mut rest) = (pr.and_then(|x| x.hr_max), pr.and_then(|x| x.hr_rest));
+        // Anchors out of range (see `AthleteProfile::problems`) are not used.
+        if pr.is_some_and(|x| !x.hr_problems().is_empty()) {
+            (max, rest) = (None, None);
+        }
         self.totals.hr_anchors_default = max.is_none() || rest.is_none();
         self.anchors = HrAnchors {
             max: max.unwrap_or(p.hr.default_hr_max),
@@ -764,8 +770,7 @@ impl<W: WindowStore> PlayerEngine<W> {
             }
         }
         let peak_sums = self.windows.sums(self.idx.peak);
-        self.fatigue
-            .on_second(&p.fatigue, sec, &b, on_field, &peak_sums);
+        self.fatigue.on_second(&p.fatigue, &b, on_field, &peak_sums);
         if self.emits(p, sec) {
             out.push(self.snapshot(p, sec));
         }

@@ -69,6 +69,120 @@ pub struct AthleteProfile {
     pub susceptibility: Susceptibility,
 }
 
+/// Plausible reference Vmax, m/s. Footballers' match peak speed is 31.4 ± 1.5 km/h
+/// (8.7 ± 0.4 m/s; semi-professionals, `notes/domain.md` §1.2), and SciSports rejects speeds
+/// above 36 km/h (10 m/s) as artefacts (same section); the bounds, 5 m/s (a jog) and 12.5 m/s
+/// (above any human sprinter), are a judgement with wide margins. A value above the range is
+/// most likely km/h (33 km/h = 9.2 m/s).
+pub const VMAX_RANGE_MPS: std::ops::RangeInclusive<f64> = 5.0..=12.5;
+/// Plausible maximum heart rate, bpm (judgement around the age-predicted 208 − 0.7 × age of
+/// Tanaka et al. 2001, *J Am Coll Cardiol* 37:153, for ages 15–45, with wide margins).
+pub const HR_MAX_RANGE: std::ops::RangeInclusive<f64> = 140.0..=230.0;
+/// Plausible resting heart rate, bpm (trained athletes reach the 30s; judgement).
+pub const HR_REST_RANGE: std::ops::RangeInclusive<f64> = 25.0..=110.0;
+/// Plausible Nordic eccentric force, N per leg (Opar et al. 2015, *Med Sci Sports Exerc*
+/// 47:857: 256 N the at-risk cut-off; elite players' means 300–400 N; judgement margins).
+pub const NORDIC_RANGE_N: std::ops::RangeInclusive<f64> = 50.0..=1000.0;
+/// Plausible biceps femoris long-head fascicle length, cm (Timmins et al. 2016, *Br J Sports
+/// Med* 50:1524: 10.56 cm the at-risk cut-off, means about 10–12 cm; judgement margins).
+pub const BFLH_RANGE_CM: std::ops::RangeInclusive<f64> = 4.0..=20.0;
+
+impl AthleteProfile {
+    /// What is out of range in this profile (empty: nothing), in words for the operator.
+    pub fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(v) = self.vmax_mps
+            && !VMAX_RANGE_MPS.contains(&v)
+        {
+            let hint = if v > *VMAX_RANGE_MPS.end() && v / 3.6 <= *VMAX_RANGE_MPS.end() {
+                format!(" (km/h? {v} km/h is {:.2} m/s)", v / 3.6)
+            } else {
+                String::new()
+            };
+            out.push(format!(
+                "vmax_mps {v} is not a sprinting speed in m/s ({}–{}){hint}",
+                VMAX_RANGE_MPS.start(),
+                VMAX_RANGE_MPS.end()
+            ));
+        }
+        out.extend(self.hr_problems());
+        let s = &self.susceptibility;
+        for (what, v, range) in [
+            ("nordic_n", s.nordic_n, &NORDIC_RANGE_N),
+            ("bflh_fascicle_cm", s.bflh_fascicle_cm, &BFLH_RANGE_CM),
+        ] {
+            if let Some(v) = v
+                && !range.contains(&v)
+            {
+                out.push(format!(
+                    "susceptibility.{what} {v} is outside {}–{}",
+                    range.start(),
+                    range.end()
+                ));
+            }
+        }
+        out
+    }
+
+    /// The heart-rate anchors' problems: each in range, and HRmax above HRrest.
+    pub fn hr_problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for (what, v, range) in [
+            ("hr_max", self.hr_max, &HR_MAX_RANGE),
+            ("hr_rest", self.hr_rest, &HR_REST_RANGE),
+        ] {
+            if let Some(v) = v
+                && !range.contains(&v)
+            {
+                out.push(format!(
+                    "{what} {v} bpm is outside {}–{}",
+                    range.start(),
+                    range.end()
+                ));
+            }
+        }
+        if let (Some(max), Some(rest)) = (self.hr_max, self.hr_rest)
+            && max <= rest
+        {
+            out.push(format!("hr_max {max} bpm is not above hr_rest {rest} bpm"));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod range_tests {
+    use super::*;
+
+    #[test]
+    fn profiles_out_of_range_are_named_with_a_hint() {
+        let ok = AthleteProfile {
+            vmax_mps: Some(9.3),
+            hr_max: Some(195.0),
+            hr_rest: Some(48.0),
+            ..Default::default()
+        };
+        assert!(ok.problems().is_empty());
+        let kmh = AthleteProfile {
+            vmax_mps: Some(33.5),
+            ..ok.clone()
+        };
+        let p = kmh.problems();
+        assert!(p[0].contains("km/h? 33.5 km/h is 9.31 m/s"), "{p:?}");
+        let swapped = AthleteProfile {
+            hr_max: Some(60.0),
+            hr_rest: Some(190.0),
+            ..ok.clone()
+        };
+        let p = swapped.problems();
+        assert_eq!(p.len(), 3, "{p:?}");
+        assert!(p[2].contains("not above"), "{p:?}");
+        let mut weak = ok.clone();
+        weak.susceptibility.nordic_n = Some(2.5);
+        assert_eq!(weak.problems().len(), 1);
+    }
+}
+
 /// Load history up to (not including) today, from the archive (issue: baselines). Every field is
 /// optional: a missing value makes its score term *unknown*, shown as such, never silently 0.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

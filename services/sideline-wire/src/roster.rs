@@ -131,6 +131,9 @@ impl Roster {
                     a.player
                 ));
             }
+            for p in a.problems() {
+                problems.push(format!("athletes: player {:?}: {p}", a.player));
+            }
         }
         for e in &f.sessions {
             for (what, v) in [("team", &e.team), ("session", &e.session)] {
@@ -232,8 +235,13 @@ impl Roster {
                     if p.player_id != player {
                         return Err(bad("player id differs from the key"));
                     }
-                    self.athletes
-                        .insert(player.to_string(), profile_from_pb(&p));
+                    let profile = profile_from_pb(&p);
+                    let problems = profile.problems();
+                    if !problems.is_empty() {
+                        // The previous profile (if any) stays.
+                        return Err(bad(&problems.join("; ")));
+                    }
+                    self.athletes.insert(player.to_string(), profile);
                 }
             }
             Ok(())
@@ -379,5 +387,31 @@ end_us = 9000
             "{err}"
         );
         assert!(Roster::from_toml("[[devices]]\ndevise = 1\n").is_err());
+    }
+
+    #[test]
+    fn profiles_out_of_range_are_refused_from_the_file_and_the_topic() {
+        let err = Roster::from_toml(
+            "[[athletes]]\nplayer = \"a\"\nvmax_mps = 33.5\n[[athletes]]\nplayer = \"b\"\nhr_max = 60\nhr_rest = 190\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("km/h? 33.5 km/h is 9.31 m/s"), "{err}");
+        assert!(
+            err.contains("hr_max 60 bpm is not above hr_rest 190 bpm"),
+            "{err}"
+        );
+        // On the topic: the record is refused and the player keeps the profile he had.
+        let mut r = Roster::from_toml(FILE).unwrap();
+        let mut bad = r.clone();
+        bad.athletes.get_mut("alice").unwrap().vmax_mps = Some(33.5);
+        let (k, v) = bad
+            .records()
+            .into_iter()
+            .find(|(k, _)| k == "player:alice")
+            .unwrap();
+        let e = r.apply(k.as_bytes(), Some(&v)).unwrap_err().to_string();
+        assert!(e.contains("vmax_mps 33.5"), "{e}");
+        assert_eq!(r.athlete("alice").unwrap().vmax_mps, Some(9.1));
     }
 }
