@@ -1,9 +1,13 @@
 //! Baselines: each player's daily loads, their trends against his own history, and the
 //! engine's [`Baseline`] (the history terms of the strain-risk score) as of a day.
 //!
-//! Daily loads come from the archive with DataFusion ([`daily_loads`]): each session's final
-//! live totals, summed per player per UTC day. Days without a session count as zero load
-//! (rest). The statistics ([`trend`], [`baseline`]) are plain functions of that series:
+//! Daily loads come from the archive with DataFusion ([`session_loads`], [`daily_loads`]): each
+//! session's final live totals, summed per player per day of the club's time zone (the day a
+//! session starts on: a 09:00 session in Sydney is that day's, not the previous UTC day's,
+//! and a session past midnight stays whole). Days without a session count as zero load
+//! (rest). The statistics ([`trend`], [`baseline`]) are plain functions of that series;
+//! [`baseline_at`] adds the sessions already over on the day itself (a morning session counts
+//! in the afternoon's 7-day sums):
 //!
 //! - rolling 7-day sum of HSR (≥ 5.5 m/s), m, and its z-score against every earlier 7-day sum
 //!   of the player (at least 14 earlier days);
@@ -25,10 +29,23 @@ use sideline_engine::Baseline;
 
 use crate::query::{self, QueryError};
 
+/// One player's final loads in one session.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct SessionLoad {
+    /// The club's day the session started on, days since 1970-01-01.
+    pub day: i64,
+    /// First event time, µs.
+    pub start_us: i64,
+    /// Last event time, µs.
+    pub end_us: i64,
+    /// The loads (`sessions` = 1; the session's values in the per-session maxima).
+    pub loads: Day,
+}
+
 /// One player's loads on one day (sums over that day's sessions).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Day {
-    /// Days since 1970-01-01 (UTC).
+    /// Days since 1970-01-01 (the club's day).
     pub day: i64,
     /// Sessions that day.
     pub sessions: u32,
@@ -259,50 +276,137 @@ pub fn date_of_day(day: i64) -> String {
     crate::schema::date_of(day * 86_400_000_000)
 }
 
-/// Every player's daily loads from the archive's live metrics: (team, player) → days.
-pub async fn daily_loads(root: &Path) -> Result<BTreeMap<(String, String), Vec<Day>>, QueryError> {
+/// The day (since 1970-01-01) of an event time in the time zone `tz`.
+pub fn local_day(t_us: i64, tz: chrono_tz::Tz) -> i64 {
+    let utc = chrono::DateTime::from_timestamp_micros(t_us).unwrap_or_default();
+    let local = utc.with_timezone(&tz).date_naive();
+    let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
+    (local - epoch).num_days()
+}
+
+/// Every player's sessions from the archive's live metrics, each on the day of `tz` it
+/// started: (team, player) → sessions in time order.
+pub async fn session_loads(
+    root: &Path,
+    tz: chrono_tz::Tz,
+) -> Result<BTreeMap<(String, String), Vec<SessionLoad>>, QueryError> {
     let ctx = query::context(root).await?;
-    let sql = "SELECT team, player, date, CAST(count(*) AS BIGINT) AS sessions, \
-        sum(hsr) AS hsr, sum(moderate) AS moderate, sum(v24) AS v24, sum(sprint) AS sprint, \
-        sum(distance) AS distance, CAST(sum(vmax90) AS DOUBLE) AS vmax90, \
-        CAST(sum(vmax95) AS DOUBLE) AS vmax95, max(hsr) AS hsr_max, max(sprint) AS sprint_max, \
-        max(sprint1) AS sprint1 FROM ( \
-          SELECT team, player, date, session, max(hsr_m) AS hsr, max(moderate_m) AS moderate, \
-                 max(v24_m) AS v24, max(sprint_m) AS sprint, max(distance_m) AS distance, \
-                 max(vmax90) AS vmax90, max(vmax95) AS vmax95, max(w1_peak_sprint_m) AS sprint1 \
-          FROM metrics WHERE source = 'live' GROUP BY team, player, date, session) \
-        GROUP BY team, player, date ORDER BY team, player, date";
-    let mut out: BTreeMap<(String, String), Vec<Day>> = BTreeMap::new();
+    // A session's final totals are its maxima (totals only grow); a session that crosses
+    // midnight is in two date partitions and is grouped whole here.
+    let sql = "SELECT team, player, session, \
+          CAST(min(t) AS BIGINT) AS start_us, CAST(max(t) AS BIGINT) AS end_us, \
+          max(hsr_m) AS hsr, max(moderate_m) AS moderate, max(v24_m) AS v24, \
+          max(sprint_m) AS sprint, max(distance_m) AS distance, \
+          CAST(max(vmax90) AS DOUBLE) AS vmax90, CAST(max(vmax95) AS DOUBLE) AS vmax95, \
+          max(w1_peak_sprint_m) AS sprint1 \
+        FROM metrics WHERE source = 'live' GROUP BY team, player, session \
+        ORDER BY team, player, start_us";
+    let mut out: BTreeMap<(String, String), Vec<SessionLoad>> = BTreeMap::new();
     for b in query::run(&ctx, sql).await? {
         let s = |i: usize| b.column(i).as_string::<i32>();
         let f = |i: usize, r: usize| {
             let c = b.column(i).as_primitive::<Float64Type>();
             if c.is_valid(r) { c.value(r) } else { 0.0 }
         };
-        let n = b.column(3).as_primitive::<Int64Type>();
+        let (start, end) = (
+            b.column(3).as_primitive::<Int64Type>(),
+            b.column(4).as_primitive::<Int64Type>(),
+        );
         for r in 0..b.num_rows() {
-            let Some(day) = day_of(s(2).value(r)) else {
-                continue;
-            };
+            let day = local_day(start.value(r), tz);
+            let (hsr, sprint) = (f(5, r), f(8, r));
             out.entry((s(0).value(r).to_string(), s(1).value(r).to_string()))
                 .or_default()
-                .push(Day {
+                .push(SessionLoad {
                     day,
-                    sessions: n.value(r).clamp(0, i64::from(u32::MAX)) as u32,
-                    hsr_m: f(4, r),
-                    moderate_m: f(5, r),
-                    v24_m: f(6, r),
-                    sprint_m: f(7, r),
-                    distance_m: f(8, r),
-                    vmax90: f(9, r) as u32,
-                    vmax95: f(10, r) as u32,
-                    session_hsr_max_m: f(11, r),
-                    session_sprint_max_m: f(12, r),
-                    sprint_1min_peak_m: f(13, r),
+                    start_us: start.value(r),
+                    end_us: end.value(r),
+                    loads: Day {
+                        day,
+                        sessions: 1,
+                        hsr_m: hsr,
+                        moderate_m: f(6, r),
+                        v24_m: f(7, r),
+                        sprint_m: sprint,
+                        distance_m: f(9, r),
+                        vmax90: f(10, r) as u32,
+                        vmax95: f(11, r) as u32,
+                        session_hsr_max_m: hsr,
+                        session_sprint_max_m: sprint,
+                        sprint_1min_peak_m: f(12, r),
+                    },
                 });
         }
     }
     Ok(out)
+}
+
+/// Sessions summed per day, in day order.
+pub fn days_of(sessions: &[SessionLoad]) -> Vec<Day> {
+    let mut by: BTreeMap<i64, Day> = BTreeMap::new();
+    for x in sessions {
+        let d = by.entry(x.day).or_insert(Day {
+            day: x.day,
+            ..Day::default()
+        });
+        let l = &x.loads;
+        d.sessions += 1;
+        d.hsr_m += l.hsr_m;
+        d.moderate_m += l.moderate_m;
+        d.v24_m += l.v24_m;
+        d.sprint_m += l.sprint_m;
+        d.distance_m += l.distance_m;
+        d.vmax90 += l.vmax90;
+        d.vmax95 += l.vmax95;
+        d.session_hsr_max_m = d.session_hsr_max_m.max(l.session_hsr_max_m);
+        d.session_sprint_max_m = d.session_sprint_max_m.max(l.session_sprint_max_m);
+        d.sprint_1min_peak_m = d.sprint_1min_peak_m.max(l.sprint_1min_peak_m);
+    }
+    by.into_values().collect()
+}
+
+/// Every player's daily loads (days of `tz`) from the archive's live metrics:
+/// (team, player) → days.
+pub async fn daily_loads(
+    root: &Path,
+    tz: chrono_tz::Tz,
+) -> Result<BTreeMap<(String, String), Vec<Day>>, QueryError> {
+    Ok(session_loads(root, tz)
+        .await?
+        .into_iter()
+        .map(|(k, v)| (k, days_of(&v)))
+        .collect())
+}
+
+/// The engine's baseline for a session on `today` computed at `cutoff_us`: the history of the
+/// days before [`baseline`], plus the sessions of `today` already over at the cutoff, which
+/// belong in the 7-day sums the live session completes (HSR, > 14.4 and > 24 km/h distance,
+/// and ≥ 95 % Vmax exposure in the last 7 days). A sum still unknown (under 6 days of
+/// history) stays unknown. Sessions not over at the cutoff (the live one) count nowhere.
+pub fn baseline_at(sessions: &[SessionLoad], today: i64, cutoff_us: i64) -> Baseline {
+    let over: Vec<SessionLoad> = sessions
+        .iter()
+        .filter(|x| x.end_us <= cutoff_us)
+        .copied()
+        .collect();
+    let mut b = baseline(&days_of(&over), today);
+    let earlier: Vec<&Day> = over
+        .iter()
+        .filter(|x| x.day == today)
+        .map(|x| &x.loads)
+        .collect();
+    let add = |v: &mut Option<f64>, f: fn(&Day) -> f64| {
+        if let Some(v) = v {
+            *v += earlier.iter().map(|d| f(d)).sum::<f64>();
+        }
+    };
+    add(&mut b.hsr_prev6d_m, |d| d.hsr_m);
+    add(&mut b.moderate_prev6d_m, |d| d.moderate_m);
+    add(&mut b.v24_prev6d_m, |d| d.v24_m);
+    if let Some(v) = b.vmax95_in_prev6d.as_mut() {
+        *v |= earlier.iter().any(|d| d.vmax95 > 0);
+    }
+    b
 }
 
 #[cfg(test)]

@@ -137,3 +137,57 @@ fn dates_round_trip() {
     assert_eq!(day_of("2025-11-30"), Some(20_422));
     assert_eq!(day_of("30/11/2025"), None);
 }
+
+#[test]
+fn a_session_belongs_to_the_club_s_day_it_started_on() {
+    // 23:30 UTC on 1 March is 10:30 on 2 March in Sydney (UTC+11 in March).
+    let t = (day_of("2026-03-01").unwrap() * 86_400 + 23 * 3_600 + 1_800) * 1_000_000;
+    assert_eq!(local_day(t, chrono_tz::UTC), day_of("2026-03-01").unwrap());
+    assert_eq!(
+        local_day(t, chrono_tz::Australia::Sydney),
+        day_of("2026-03-02").unwrap()
+    );
+}
+
+/// A session of `hsr` m on `day`, from `h0` to `h1` o'clock (UTC).
+fn session(day: i64, h0: i64, h1: i64, hsr: f64, vmax95: u32) -> SessionLoad {
+    let at = |h: i64| (day * 86_400 + h * 3_600) * 1_000_000;
+    SessionLoad {
+        day,
+        start_us: at(h0),
+        end_us: at(h1),
+        loads: Day {
+            day,
+            sessions: 1,
+            hsr_m: hsr,
+            moderate_m: 2.0 * hsr,
+            vmax95,
+            session_hsr_max_m: hsr,
+            ..Day::default()
+        },
+    }
+}
+
+#[test]
+fn a_morning_session_counts_in_the_afternoon_s_seven_day_sums() {
+    // Two weeks of one 100 m session a day, then on day 14 a morning session (300 m, ≥ 95 %
+    // Vmax) and the afternoon's, live at the cutoff (13:00).
+    let mut s: Vec<SessionLoad> = (0..14).map(|d| session(d, 10, 11, 100.0, 0)).collect();
+    s.push(session(14, 9, 11, 300.0, 1));
+    s.push(session(14, 12, 16, 999.0, 1));
+    let cutoff = (14 * 86_400 + 13 * 3_600) * 1_000_000;
+    let b = baseline_at(&s, 14, cutoff);
+    close(b.hsr_prev6d_m.unwrap(), 600.0 + 300.0);
+    close(b.moderate_prev6d_m.unwrap(), 1_200.0 + 600.0);
+    assert_eq!(b.vmax95_in_prev6d, Some(true));
+    // The days before are what they were; the live session is nowhere.
+    let before = baseline(&days_of(&s[..14]), 14);
+    assert_eq!(b.hsr_7d_mean_m, before.hsr_7d_mean_m);
+    assert_eq!(b.days_of_history, Some(14));
+    close(before.hsr_prev6d_m.unwrap(), 600.0);
+    // Two sessions on one day sum in its daily load.
+    let days = days_of(&s);
+    assert_eq!(days.len(), 15);
+    assert_eq!((days[14].sessions, days[14].hsr_m), (2, 1_299.0));
+    assert_eq!(days[14].session_hsr_max_m, 999.0);
+}

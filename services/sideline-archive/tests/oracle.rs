@@ -256,7 +256,7 @@ async fn sql_over_archived_samples_agrees_with_the_engine() {
     .unwrap();
 
     // Daily loads from the archive: one day, each player's final live totals.
-    let loads = sideline_archive::baselines::daily_loads(dir.path())
+    let loads = sideline_archive::baselines::daily_loads(dir.path(), chrono_tz::UTC)
         .await
         .unwrap();
     assert_eq!(loads.len(), last.len());

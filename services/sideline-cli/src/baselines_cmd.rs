@@ -14,10 +14,15 @@ use sideline_engine::Baseline;
 /// Arguments of `sideline baselines`.
 #[derive(Debug, Args)]
 pub struct BaselinesArgs {
-    /// The day the baselines are for (history runs to the day before), YYYY-MM-DD; default
-    /// the day after the last archived day.
+    /// When the baselines are for: a day, YYYY-MM-DD (its start: the history runs to the day
+    /// before), or an instant, RFC 3339 (e.g. 2026-11-30T13:00:00+00:00: that day's sessions
+    /// already over count too). Default: now (before an afternoon session, the morning's
+    /// counts).
     #[arg(long)]
     pub as_of: Option<String>,
+    /// The club's time zone (IANA, e.g. Europe/London): which day a session belongs to.
+    #[arg(long, env = "SIDELINE_TIME_ZONE", default_value = "UTC")]
+    pub time_zone: String,
     /// Print each player's daily trend (CSV) for the last N days.
     #[arg(long, default_value_t = 28)]
     pub days: i64,
@@ -36,33 +41,70 @@ fn opt(x: Option<f64>) -> String {
     x.map_or(String::new(), |v| format!("{v:.3}"))
 }
 
-/// Every archived player's baseline as of `today` (days since the epoch; the history runs to
-/// the day before), by player id — what `--publish` puts on the topic.
-pub async fn from_archive(archive: &Path, today: i64) -> Result<BTreeMap<String, Baseline>> {
-    let loads = baselines::daily_loads(archive)
+/// Every archived player's baseline at `at_us` (its day in `tz` is "today": the days before
+/// and that day's sessions already over), by player id — what `--publish` puts on the topic.
+pub async fn from_archive(
+    archive: &Path,
+    tz: chrono_tz::Tz,
+    at_us: i64,
+) -> Result<BTreeMap<String, Baseline>> {
+    let loads = baselines::session_loads(archive, tz)
         .await
-        .with_context(|| format!("reading the daily loads of {}", archive.display()))?;
+        .with_context(|| format!("reading the session loads of {}", archive.display()))?;
+    let today = baselines::local_day(at_us, tz);
     Ok(loads
         .iter()
-        .map(|((_, player), days)| (player.clone(), baselines::baseline(days, today)))
+        .map(|((_, player), s)| (player.clone(), baselines::baseline_at(s, today, at_us)))
         .collect())
+}
+
+/// `--as-of` as (the club's day, the cutoff instant in µs).
+fn as_of(arg: Option<&str>, tz: chrono_tz::Tz) -> Result<(i64, i64)> {
+    let at_us = match arg {
+        None => crate::publish::now_us(),
+        Some(s) => {
+            if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+                t.timestamp_micros()
+            } else {
+                let d = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").with_context(|| {
+                    format!("--as-of {s}: neither YYYY-MM-DD nor an RFC 3339 instant")
+                })?;
+                // The first instant of that day in the club's zone (a day may start at 01:00
+                // where clocks go forward at midnight).
+                let start = d
+                    .and_hms_opt(0, 0, 0)
+                    .and_then(|m| {
+                        use chrono::TimeZone as _;
+                        tz.from_local_datetime(&m).earliest()
+                    })
+                    .or_else(|| {
+                        use chrono::TimeZone as _;
+                        d.and_hms_opt(1, 0, 0)
+                            .and_then(|m| tz.from_local_datetime(&m).earliest())
+                    })
+                    .with_context(|| format!("--as-of {s}: no such day in {tz}"))?;
+                start.timestamp_micros()
+            }
+        }
+    };
+    Ok((baselines::local_day(at_us, tz), at_us))
 }
 
 /// `sideline baselines`.
 pub async fn run(a: &BaselinesArgs) -> Result<()> {
-    let loads = baselines::daily_loads(&a.archive).await?;
+    let tz: chrono_tz::Tz = a
+        .time_zone
+        .parse()
+        .map_err(|_| anyhow::anyhow!("--time-zone {:?}: not an IANA time zone", a.time_zone))?;
+    let sessions = baselines::session_loads(&a.archive, tz).await?;
+    let loads: BTreeMap<_, _> = sessions
+        .iter()
+        .map(|(k, v)| (k.clone(), baselines::days_of(v)))
+        .collect();
     if loads.is_empty() {
         anyhow::bail!("no live metrics in the archive at {}", a.archive.display());
     }
-    let last = loads
-        .values()
-        .flat_map(|d| d.iter().map(|x| x.day))
-        .max()
-        .unwrap_or(0);
-    let today = match &a.as_of {
-        Some(s) => baselines::day_of(s).with_context(|| format!("--as-of {s}: not YYYY-MM-DD"))?,
-        None => last + 1,
-    };
+    let (today, at_us) = as_of(a.as_of.as_deref(), tz)?;
     let as_of = baselines::date_of_day(today);
     println!(
         "team,player,date,hsr_m,hsr_7d_m,hsr_7d_z,hsr_7d_change_pct,days_since_vmax90,days_since_vmax95,\
@@ -90,7 +132,7 @@ pub async fn run(a: &BaselinesArgs) -> Result<()> {
                 opt(x.strain),
             );
         }
-        let b = baselines::baseline(days, today);
+        let b = baselines::baseline_at(&sessions[&(team.clone(), player.clone())], today, at_us);
         records.push((
             player.clone(),
             sideline_wire::convert::baseline_to_pb(player, &b, &as_of).encode_to_vec(),
@@ -105,4 +147,24 @@ pub async fn run(a: &BaselinesArgs) -> Result<()> {
         eprintln!("published {} baselines to {}", records.len(), a.topic);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn as_of_a_day_is_its_first_instant_in_the_club_s_zone_and_an_instant_is_itself() {
+        let sydney = chrono_tz::Australia::Sydney;
+        let day = baselines::day_of("2026-03-02").unwrap();
+        // Midnight in Sydney (UTC+11) is 13:00 UTC the day before.
+        let (d, at) = as_of(Some("2026-03-02"), sydney).unwrap();
+        assert_eq!(d, day);
+        assert_eq!(at, ((day - 1) * 86_400 + 13 * 3_600) * 1_000_000);
+        let (d, at) = as_of(Some("2026-03-02T13:00:00+11:00"), sydney).unwrap();
+        assert_eq!((d, at), (day, (day * 86_400 + 2 * 3_600) * 1_000_000));
+        assert!(as_of(Some("02/03/2026"), sydney).is_err());
+        let (d, at) = as_of(None, chrono_tz::UTC).unwrap();
+        assert_eq!(d, at.div_euclid(86_400_000_000));
+    }
 }

@@ -89,8 +89,9 @@ pub async fn run(a: &DemoArgs, stop: CancellationToken) -> Result<()> {
     #[cfg(feature = "archive")]
     let baselines = match &a.history {
         Some(dir) => {
-            let today = crate::publish::now_us().div_euclid(86_400_000_000);
-            let b = crate::baselines_cmd::from_archive(dir, today).await?;
+            let b =
+                crate::baselines_cmd::from_archive(dir, chrono_tz::UTC, crate::publish::now_us())
+                    .await?;
             eprintln!(
                 "Baselines of {} players computed from the history in {}.",
                 b.len(),

@@ -91,7 +91,10 @@ mod tests {
             .build()
             .unwrap();
         let loads = rt
-            .block_on(sideline_archive::baselines::daily_loads(dir.path()))
+            .block_on(sideline_archive::baselines::daily_loads(
+                dir.path(),
+                chrono_tz::UTC,
+            ))
             .unwrap();
         assert_eq!(loads.len(), 22);
         for ((_, p), days) in &loads {

@@ -255,9 +255,13 @@ async fn kill_and_restart(root: &std::path::Path, opts: &Options, env: &[(String
         "unfinished commits left behind: {staged:?}"
     );
 
-    // Baselines from the archived metrics, published where the processor reads them.
+    // Baselines from the archived metrics, published where the processor reads them, as of
+    // the day after the match.
+    let next_day =
+        sideline_archive::baselines::date_of_day(cfg.start.div_euclid(86_400_000_000) + 1);
     let out = Command::new(env!("CARGO_BIN_EXE_sideline"))
-        .args(["baselines", "--publish", &brokers, "--archive"])
+        .args(["baselines", "--as-of", &next_day, "--days", "1"])
+        .args(["--publish", &brokers, "--archive"])
         .arg(root)
         .envs(env.iter().map(|(k, v)| (k, v)))
         .output()

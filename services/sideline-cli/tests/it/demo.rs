@@ -259,9 +259,13 @@ async fn the_demo_scores_with_baselines_from_an_archived_history() {
     let dir = tempfile::tempdir().unwrap();
     let today = sideline_cli::publish::now_us().div_euclid(86_400_000_000);
     sideline_cli::history_cmd::generate(dir.path(), 3, today, 5.0).unwrap();
-    let baselines = sideline_cli::baselines_cmd::from_archive(dir.path(), today)
-        .await
-        .unwrap();
+    let baselines = sideline_cli::baselines_cmd::from_archive(
+        dir.path(),
+        chrono_tz::UTC,
+        sideline_cli::publish::now_us(),
+    )
+    .await
+    .unwrap();
     assert_eq!(baselines.len(), 22);
 
     let v5 = local();

@@ -850,16 +850,11 @@ fn alertmanager_as_shipped(
         }
     }
     assert!(files >= 1, "no receiver with a webhook file");
-    assert!(
-        mounts.contains_key(
-            &args
-                .iter()
-                .find_map(|a| a.strip_prefix("--storage.path="))
-                .unwrap()
-                .to_string()
-        ),
-        "storage on a volume"
-    );
+    let storage = args
+        .iter()
+        .find_map(|a| a.strip_prefix("--storage.path="))
+        .unwrap();
+    assert!(mounts.contains_key(storage), "storage on a volume");
 }
 
 /// The PodMonitor and PrometheusRule of `deploy/k8s/monitoring.yaml`.

@@ -89,7 +89,9 @@ async fn weeks_of_history_give_the_live_score_its_history_terms() {
     );
 
     // Published = the baseline functions on the archive's daily loads.
-    let loads = baselines::daily_loads(&archive).await.unwrap();
+    let loads = baselines::daily_loads(&archive, chrono_tz::UTC)
+        .await
+        .unwrap();
     assert_eq!(loads.len(), 22);
     let published: BTreeMap<String, Baseline> = sideline_testkit::kafka::read_topic(
         &brokers,
