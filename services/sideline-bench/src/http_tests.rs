@@ -119,6 +119,24 @@ async fn without_sign_in_the_service_bench_is_read_only() {
 }
 
 #[tokio::test]
+async fn the_evidence_page_lists_every_term_and_marks_the_judgements() {
+    let (addr, _view, _rx, _) = serve(Auth::Open { named_acks: false }).await;
+    let r = request(addr, "GET", "/evidence", "", "").await;
+    assert!(r.starts_with("HTTP/1.1 200"), "{r}");
+    for t in sideline_engine::risk::TermId::ALL {
+        assert!(r.contains(&format!("<code>{}</code>", t.as_str())), "{t}");
+    }
+    assert_eq!(r.matches("<td class=\"judged\">").count(), 7, "{r}");
+    assert!(
+        r.contains("Timmins et al. 2016") && r.contains("RR 4.4"),
+        "{r}"
+    );
+    // The live page links to it.
+    let page = request(addr, "GET", "/", "", "").await;
+    assert!(page.contains("<a href=\"evidence\""), "no link on the page");
+}
+
+#[tokio::test]
 async fn signed_in_staff_acknowledge_under_their_own_name() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("staff.toml");

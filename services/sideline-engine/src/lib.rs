@@ -26,7 +26,8 @@
 //! - [`hr`]: heart-rate zones and TRIMP.
 //! - [`window`]: per-second buckets and rolling windows (incremental and naive).
 //! - [`fatigue`]: post-peak decrement, block declines, neuromuscular markers.
-//! - [`risk`]: the strain-risk attention score; [`forecast`]: minutes to the next band.
+//! - [`risk`]: the strain-risk attention score; [`forecast`]: minutes to the next band;
+//!   [`evidence`]: the source, effect, outcome and horizon behind each term.
 //! - [`alerts`]: alert rules (pending, hysteresis, cooldown, stable ids); [`team`]: whether
 //!   teammates were streaming, independent of arrival order (device alerts).
 //! - [`dedup`]: duplicate deliveries by (device, sequence number).
@@ -37,6 +38,7 @@
 pub mod alerts;
 pub mod dedup;
 pub mod effort;
+pub mod evidence;
 pub mod fatigue;
 pub mod forecast;
 pub mod geo;

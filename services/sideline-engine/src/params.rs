@@ -205,8 +205,8 @@ pub struct FatigueParams {
     pub post_peak_min_on_field_s: u32,
 }
 
-/// The strain-risk attention score: points ≈ ln(published effect size), per term, with caps
-/// per block (`notes/domain.md` §10). Ranks players for attention; not an injury probability.
+/// The strain-risk attention score: points per term (nine ≈ ln of a published effect size,
+/// seven judgements: [`crate::evidence`]), with caps per block (`notes/domain.md` §10). Ranks players for attention; not an injury probability.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RiskParams {

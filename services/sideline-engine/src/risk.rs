@@ -1,7 +1,9 @@
 //! The strain-risk attention score: a transparent points score that ranks players for staff
 //! attention. It is **not** an injury probability (predictive accuracy of such scores is poor:
-//! AUC ≈ 0.6, Ruddy 2018; Impellizzeri 2021). Points ≈ ln(published effect size); every term
-//! is reported with its value, threshold and state (`notes/domain.md` §10):
+//! AUC ≈ 0.6, Ruddy 2018; Impellizzeri 2021). Nine terms' points are ≈ ln(published effect
+//! size) and seven are judgements ([`crate::evidence`] says which, with source, outcome and
+//! horizon); every term is reported with its value, threshold and state (`notes/domain.md`
+//! §10):
 //!
 //! ```text
 //! score = A + min(B, 3) + min(C, 1.5) + min(D, 2)         bands: ≥ 3 amber, ≥ 5 red
