@@ -242,6 +242,11 @@ impl FatigueState {
         }
     }
 
+    /// On-field seconds so far.
+    pub fn on_field_s(&self) -> u64 {
+        self.on_field_s
+    }
+
     /// Heap bytes held.
     pub fn heap_bytes(&self) -> usize {
         self.blocks.capacity() * std::mem::size_of::<BlockSummary>()

@@ -290,6 +290,10 @@ pub struct RiskParams {
     pub forecast_horizon_min: f64,
     /// Rates for the forecast are measured over this trailing window, s.
     pub forecast_trend_s: u32,
+    /// No forecast before this much on-field time, s (issue 28: a sprint in the first minute
+    /// is no rate to project; 5 min is a judgement). Before it, a band already reached still
+    /// reads 0 min.
+    pub forecast_min_on_field_s: u32,
 }
 
 /// Alert rules (Grafana's pending period, Kapacitor's reset thresholds, a cooldown after each
@@ -574,6 +578,7 @@ impl Default for RiskParams {
             decel_cluster_count: 3,
             forecast_horizon_min: 30.0,
             forecast_trend_s: 300,
+            forecast_min_on_field_s: 300,
         }
     }
 }

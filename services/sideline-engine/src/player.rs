@@ -836,6 +836,12 @@ impl<W: WindowStore> PlayerEngine<W> {
             sprint: per_s(Field::Sprint),
             sprint_60s_mean_m: per_s(Field::Sprint) * 60.0,
         };
+        // Too little play to measure a rate: only a band already reached is said (0 min).
+        let rates = if self.fatigue.on_field_s() < u64::from(p.risk.forecast_min_on_field_s) {
+            Rates::default()
+        } else {
+            rates
+        };
         let fc = forecast(&inputs, &rates, risk.score, &ctx);
         let mut totals = tot.clone();
         totals.hr = self.hr.totals.clone();

@@ -272,3 +272,103 @@ fn state_stays_bounded_over_a_long_session() {
     );
     assert!(last <= 64 * 1024, "{last} bytes");
 }
+
+/// A player one HSR spike away from red: amber from his profile (recent hamstring injury, low
+/// Nordic force: 3.1), his 7-day HSR at his norm (z = 0; +200 m makes z = 2, +1.9 → red).
+fn near_red(e: &mut Engine) {
+    e.set_profile(AthleteProfile {
+        player: "p".into(),
+        vmax_mps: Some(9.5),
+        susceptibility: sideline_engine::profile::Susceptibility {
+            hamstring: sideline_engine::profile::HamstringHistory::Recent,
+            nordic_n: Some(250.0),
+            ..Default::default()
+        },
+        ..Default::default()
+    });
+    e.set_baseline(
+        "p",
+        sideline_engine::Baseline {
+            hsr_7d_mean_m: Some(1000.0),
+            hsr_7d_sd_m: Some(100.0),
+            hsr_prev6d_m: Some(1000.0),
+            ..Default::default()
+        },
+    );
+}
+
+/// Feed a 10 Hz device-speed trace to `e`; every snapshot and alert event.
+fn feed(e: &mut Engine, speeds: &[(f64, usize)]) -> sideline_engine::Outputs {
+    let mut out = sideline_engine::Outputs::default();
+    let (mut t, mut x) = (T0, 0.0);
+    for &(v, n) in speeds {
+        for _ in 0..n {
+            x += v * 0.1;
+            let _ = e.ingest(
+                "p",
+                "t",
+                "s",
+                Sample::xy(t, x, 0.0, Some(v as f32)),
+                &mut out,
+            );
+            t += DT;
+        }
+    }
+    e.finish(&mut out);
+    out
+}
+
+#[test]
+fn a_sprint_in_the_first_minute_forecasts_nothing_and_raises_no_rising_alert() {
+    let mut e: Engine = Engine::new(Params::default(), true);
+    near_red(&mut e);
+    // Kick-off: 10 s jogging, a 12 s sprint at 8 m/s (96 m of HSR), then 4 min of walking.
+    let out = feed(&mut e, &[(3.0, 100), (8.0, 120), (1.5, 2_400)]);
+    let m = &out.metrics;
+    let rising: Vec<_> = out
+        .alerts
+        .iter()
+        .filter(|a| a.kind == sideline_engine::alerts::AlertKind::StrainRiskRising)
+        .collect();
+    assert!(rising.is_empty(), "{rising:?}");
+    assert!(
+        m.iter().all(|s| s.forecast.to_red_min.is_none()),
+        "a forecast in the first minutes"
+    );
+    assert!(
+        m.iter()
+            .any(|s| s.risk.band == sideline_engine::risk::Band::Amber)
+    );
+    // The control: without the 5-minute rule the sprint's rate is projected.
+    let mut p = Params::default();
+    p.risk.forecast_min_on_field_s = 0;
+    let mut e: Engine = Engine::new(p, true);
+    near_red(&mut e);
+    let out = feed(&mut e, &[(3.0, 100), (8.0, 120), (1.5, 2_400)]);
+    assert!(
+        out.metrics
+            .iter()
+            .any(|s| s.forecast.to_red_min.is_some_and(|x| x > 0.0)),
+        "the control forecasts nothing"
+    );
+}
+
+#[test]
+fn after_five_minutes_a_steady_rate_is_forecast() {
+    let mut e: Engine = Engine::new(Params::default(), true);
+    near_red(&mut e);
+    // 6 min of 2 s at 6 m/s in every 36 s (about 20 m of HSR a minute: z 1.2 after 6 min,
+    // z 2 after about 10), then the forecast.
+    let mut trace = Vec::new();
+    for _ in 0..10 {
+        trace.push((6.0, 20));
+        trace.push((2.0, 340));
+    }
+    let m = feed(&mut e, &trace).metrics;
+    let last = m.last().unwrap();
+    assert!(
+        last.forecast.to_red_min.is_some_and(|x| x > 0.0),
+        "{:?}",
+        last.forecast
+    );
+}
