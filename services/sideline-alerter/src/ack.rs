@@ -114,6 +114,11 @@ pub struct Links {
 }
 
 impl Links {
+    /// The page of the evidence behind the score's terms.
+    pub fn evidence_url(&self) -> String {
+        format!("{}/evidence", self.base.trim_end_matches('/'))
+    }
+
     /// The link acknowledging `alert_id`, made at `now` (Unix seconds).
     pub fn ack_url(&self, alert_id: &str, now: i64) -> String {
         format!(

@@ -160,45 +160,7 @@ async fn page() -> Response {
 
 /// The evidence behind the score's terms (`sideline_engine::evidence`), as one page.
 async fn evidence() -> Response {
-    use sideline_engine::evidence::EVIDENCE;
-    let esc = |s: &str| {
-        s.replace('&', "&amp;")
-            .replace('<', "&lt;")
-            .replace('>', "&gt;")
-    };
-    let mut rows = String::new();
-    for e in &EVIDENCE {
-        rows.push_str(&format!(
-            "<tr><td><b>{}</b><br><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"{}\">{}</td></tr>\n",
-            esc(e.term.label()),
-            e.term.as_str(),
-            esc(e.points),
-            esc(e.source),
-            esc(e.effect),
-            esc(e.outcome),
-            esc(e.horizon),
-            if e.basis == sideline_engine::evidence::Basis::Judgement { "judged" } else { "" },
-            esc(e.basis.as_str()),
-        ));
-    }
-    let html = format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>Sideline — the evidence behind the score</title><style>\
-         body{{font:16px/1.4 system-ui,sans-serif;margin:1em;color:#111;background:#fff}}\
-         table{{border-collapse:collapse}}td,th{{border:1px solid #bbb;padding:.3em .5em;vertical-align:top}}\
-         .judged{{background:#fff3cd}}</style></head><body>\
-         <p><a href=\"./\">← bench</a></p><h1>The evidence behind the score</h1>\
-         <p>The score ranks players for attention; it is not an injury probability. Nine terms \
-         score the natural log of a published effect; seven (marked) are judgements, and so \
-         are the bands (amber 3, red 5). The effects are univariate, from soccer, Australian \
-         and Gaelic football, several for lower-limb or any muscle injury rather than \
-         hamstring strain; models of this kind predict individual injuries poorly (AUC about \
-         0.6).</p><table><thead><tr><th>Term</th><th>Points</th><th>Source</th><th>Effect</th>\
-         <th>Outcome</th><th>Horizon</th><th>Points are</th></tr></thead><tbody>\n{rows}</tbody></table>\
-         </body></html>"
-    );
-    let mut r = axum::response::Html(html).into_response();
+    let mut r = axum::response::Html(sideline_engine::evidence::html(Some("./"))).into_response();
     r.headers_mut()
         .insert("x-frame-options", HeaderValue::from_static("DENY"));
     r

@@ -221,6 +221,54 @@ pub fn markdown() -> String {
     out
 }
 
+/// `s` with `& < > "` escaped for HTML.
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// The table as one self-contained HTML page (served by the bench and the alerter at
+/// `/evidence`); `back`: a link back (the bench page), if any. Judgement rows are marked.
+pub fn html(back: Option<&str>) -> String {
+    let mut rows = String::new();
+    for e in &EVIDENCE {
+        rows.push_str(&format!(
+            "<tr><td><b>{}</b><br><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td{}>{}</td></tr>\n",
+            escape(e.term.label()),
+            e.term.as_str(),
+            escape(e.points),
+            escape(e.source),
+            escape(e.effect),
+            escape(e.outcome),
+            escape(e.horizon),
+            if e.basis == Basis::Judgement { " class=\"judged\"" } else { "" },
+            escape(e.basis.as_str()),
+        ));
+    }
+    let back = back.map_or(String::new(), |b| {
+        format!("<p><a href=\"{}\">← bench</a></p>", escape(b))
+    });
+    format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>Sideline — the evidence behind the score</title><style>\
+         body{{font:16px/1.4 system-ui,sans-serif;margin:1em;color:#111;background:#fff}}\
+         table{{border-collapse:collapse}}td,th{{border:1px solid #bbb;padding:.3em .5em;vertical-align:top}}\
+         .judged{{background:#fff3cd}}</style></head><body>{back}\
+         <h1>The evidence behind the score</h1>\
+         <p>The score ranks players for attention; it is not an injury probability. Nine terms \
+         score the natural log of a published effect; seven (marked) are judgements, and so \
+         are the bands (amber 3, red 5). The effects are univariate, from soccer, Australian \
+         and Gaelic football, several for lower-limb or any muscle injury rather than \
+         hamstring strain; models of this kind predict individual injuries poorly (AUC about \
+         0.6).</p><table><thead><tr><th>Term</th><th>Points</th><th>Source</th><th>Effect</th>\
+         <th>Outcome</th><th>Horizon</th><th>Points are</th></tr></thead><tbody>\n{rows}</tbody></table>\
+         </body></html>"
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -810,6 +810,7 @@ impl<W: WindowStore> PlayerEngine<W> {
             session_v24_m: tot.v24_m,
             session_sprint_m: tot.sprint_m,
             vmax95_exposures: tot.vmax_exposures[2],
+            vmax_default: tot.vmax_is_default,
             sprint_60s_m: minute[Field::Sprint as usize] as f64 / MM,
             decel_60s: minute[Field::DecelHard as usize] as u32,
             post_peak_decrement: fatigue.post_peak_decrement,

@@ -202,6 +202,11 @@ pub struct RiskInputs {
     pub session_sprint_m: f64,
     /// ≥ 95 % Vmax exposures this session.
     pub vmax95_exposures: u32,
+    /// No Vmax is known for the player (no profile value): %Vmax exposures are counted
+    /// against the parameters' default Vmax for display, but the score's %Vmax term is
+    /// unknown rather than judged against a Vmax that is not his.
+    #[serde(default)]
+    pub vmax_default: bool,
     /// Sprint distance in the last 60 s, m.
     pub sprint_60s_m: f64,
     /// Decelerations ≤ −3 m/s² in the last 60 s.
@@ -374,6 +379,7 @@ fn each_term(x: &RiskInputs, ctx: &RiskContext<'_>, mut sink: impl FnMut(Term)) 
     // C: under-preparation.
     let exposed = x.vmax95_exposures > 0;
     let c1 = match b.and_then(|b| b.vmax95_in_prev6d) {
+        _ if x.vmax_default => unknown,
         _ if exposed => (TermState::Clear, 0.0),
         Some(prev) => fired(!prev, p.no_vmax_exposure),
         None => unknown,
@@ -661,5 +667,21 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(evaluate(&x, &ctx).blocks[2], 0.0);
+        // Without the player's own Vmax the term is unknown, exposed or not (issue 28: no
+        // silent default Vmax).
+        for n in [0, 1] {
+            let x = RiskInputs {
+                vmax95_exposures: n,
+                vmax_default: true,
+                ..Default::default()
+            };
+            let s = evaluate(&x, &ctx);
+            let t = s
+                .terms
+                .iter()
+                .find(|t| t.id == TermId::CNoVmaxExposure)
+                .unwrap();
+            assert_eq!((t.state, s.blocks[2]), (TermState::Unknown, 0.0));
+        }
     }
 }

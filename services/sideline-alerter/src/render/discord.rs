@@ -28,6 +28,9 @@ fn embed_for(c: &Card) -> (Value, usize) {
     }
     if !c.terms.is_empty() {
         description.push_str(&format!("Terms that fired: {}", c.terms.join(" · ")));
+        if let Some(url) = &c.evidence {
+            description.push_str(&format!(" · [evidence behind the score]({url})"));
+        }
     }
     let description = cut(&description, 4096);
     let mut chars = title.chars().count() + description.chars().count();

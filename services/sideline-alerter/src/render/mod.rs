@@ -83,6 +83,8 @@ pub(crate) struct Card {
     pub facts: Vec<(&'static str, String)>,
     pub terms: Vec<String>,
     pub ack: Option<String>,
+    /// The evidence page, beside the terms (when there are terms and links).
+    pub evidence: Option<String>,
 }
 
 pub(crate) fn card(e: &Entry, links: Option<&Links>, now_s: i64) -> Card {
@@ -151,12 +153,17 @@ pub(crate) fn card(e: &Entry, links: Option<&Links>, now_s: i64) -> Card {
     let ack = linked
         .then(|| links.map(|l| l.ack_url(&a.id, now_s)))
         .flatten();
+    let terms = a.term_lines();
+    let evidence = (!terms.is_empty())
+        .then(|| links.map(Links::evidence_url))
+        .flatten();
     Card {
         tone,
         title,
         facts,
-        terms: a.term_lines(),
+        terms,
         ack,
+        evidence,
     }
 }
 

@@ -189,6 +189,12 @@ fn every_message_says_who_what_how_much_since_terms_forecast_and_links_the_ack()
             .take_while(|c| c.is_ascii_alphanumeric() || "-_.".contains(*c))
             .collect();
         assert_eq!(signer.check(&token, NOW).unwrap(), "home-07-strain_risk");
+        // Beside the terms, the page of the evidence behind them.
+        assert!(
+            text.contains("https://sideline.example.org/alerter/evidence"),
+            "{} lacks the evidence link",
+            f.as_str()
+        );
     }
 }
 

@@ -34,7 +34,10 @@ fn blocks_for(c: &Card) -> Vec<Value> {
         "fields": fields,
     })];
     if !c.terms.is_empty() {
-        let terms = format!("Terms that fired: {}", mrkdwn_escape(&c.terms.join(" · ")));
+        let mut terms = format!("Terms that fired: {}", mrkdwn_escape(&c.terms.join(" · ")));
+        if let Some(url) = &c.evidence {
+            terms.push_str(&format!(" · <{url}|evidence behind the score>"));
+        }
         out.push(
             json!({"type": "context", "elements": [{"type": "mrkdwn", "text": cut(&terms, 3000)}]}),
         );

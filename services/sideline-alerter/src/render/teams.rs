@@ -33,9 +33,17 @@ fn items_for(c: &Card) -> Vec<Value> {
                "color": colour(c.tone), "separator": true}),
         json!({"type": "FactSet", "facts": facts}),
     ];
+    let mut actions = Vec::new();
     if let Some(url) = &c.ack {
-        out.push(json!({"type": "ActionSet", "actions": [
-            {"type": "Action.OpenUrl", "title": "Acknowledge", "url": url}]}));
+        actions.push(json!({"type": "Action.OpenUrl", "title": "Acknowledge", "url": url}));
+    }
+    if let Some(url) = &c.evidence {
+        actions.push(
+            json!({"type": "Action.OpenUrl", "title": "Evidence behind the score", "url": url}),
+        );
+    }
+    if !actions.is_empty() {
+        out.push(json!({"type": "ActionSet", "actions": actions}));
     }
     out
 }

@@ -1,8 +1,8 @@
 //! Generic JSON webhook in the Alertmanager webhook shape (version "4"), so that receivers
 //! written for Alertmanager take it unchanged: `status`, `groupKey`, `groupLabels`,
 //! `commonLabels`, `alerts[]` with `labels`, `annotations`, `startsAt`, `endsAt`,
-//! `fingerprint` (the stable alert id, to de-duplicate on). Sideline adds `change` and
-//! `ack_url` annotations and an `idempotencyKey` per alert.
+//! `fingerprint` (the stable alert id, to de-duplicate on). Sideline adds `change`, `ack_url`
+//! and `evidence_url` annotations and an `idempotencyKey` per alert.
 
 use serde_json::{Value, json};
 
@@ -38,6 +38,9 @@ pub(super) fn render(msg: &Message, links: Option<&Links>, now_s: i64) -> Value 
             }
             if let Some(u) = &c.ack {
                 annotations["ack_url"] = json!(u);
+            }
+            if let Some(u) = &c.evidence {
+                annotations["evidence_url"] = json!(u);
             }
             json!({
                 "status": if resolved { "resolved" } else { "firing" },

@@ -275,6 +275,16 @@ async fn killed_mid_delivery_and_restarted_every_alert_arrives_once_and_acks_wor
         .take_while(|c| *c != '|' && *c != '"')
         .collect();
     let path = &link[format!("http://{http}").len()..];
+    // The message links the evidence behind the score's terms, and the alerter serves it.
+    assert!(
+        body.contains(&format!("http://{http}/evidence|")),
+        "no evidence link: {body}"
+    );
+    let evidence = http_get(http, "/evidence").await;
+    assert!(
+        evidence.starts_with("HTTP/1.1 200") && evidence.contains("<code>b_hsr_z</code>"),
+        "{evidence}"
+    );
     // Opening the link (a chat app's link preview, a URL scanner, then the person) only shows
     // a confirmation form: nothing is acknowledged by a GET.
     for _ in 0..2 {
