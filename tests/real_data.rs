@@ -89,17 +89,27 @@ fn zxy_sprint_counts_equal_the_reference() {
 fn zxy_max_speed_is_within_three_percent_of_the_reference() {
     // Tolerance 3 %: the reference differentiates smoothed positions (Savitzky–Golay), we filter
     // the system's Doppler-like speed causally; peak-speed bias between systems is 2.0–2.4 %
-    // (Beato et al. 2018). A heavier live filter (τ ≥ 0.2 s) fails this on short peaks.
+    // (Beato et al. 2018). A heavier live filter (τ ≥ 0.2 s) fails this on short peaks. The
+    // reference is one frame's speed, so it is compared with our single-sample peak; the
+    // maximum we report is held 0.5 s: at most that peak, and on these 20 Hz tags up to 13 %
+    // below it where the peak is a burst shorter than 0.5 s (player 12: 7.08 held, 8.16 peak).
     for (s, r) in active_zxy() {
         let reference = num(&r, "max_speed_ms");
-        let err = s.max_speed_mps / reference - 1.0;
+        let err = s.peak_speed_mps / reference - 1.0;
         assert!(
             err.abs() <= 0.03,
             "player {}: {} vs {} m/s ({:+.2} %)",
             s.player,
-            s.max_speed_mps,
+            s.peak_speed_mps,
             reference,
             err * 100.0
+        );
+        assert!(
+            s.max_speed_mps <= s.peak_speed_mps && s.max_speed_mps >= 0.8 * s.peak_speed_mps,
+            "player {}: held {} vs peak {}",
+            s.player,
+            s.max_speed_mps,
+            s.peak_speed_mps
         );
     }
 }

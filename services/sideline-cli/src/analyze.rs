@@ -76,6 +76,8 @@ pub struct Summary {
     pub hs_efforts: u32,
     pub vmax_exposures_85_90_95: [u32; 3],
     pub max_speed_mps: f64,
+    /// Highest single filtered sample (the maximum is held 0.5 s), m/s.
+    pub peak_speed_mps: f64,
     pub accelerations: u32,
     pub decelerations: u32,
     pub accelerations_2_3: u32,
@@ -111,6 +113,7 @@ impl Summary {
             hs_efforts: t.hs_efforts,
             vmax_exposures_85_90_95: t.vmax_exposures,
             max_speed_mps: r3(t.max_speed_mps),
+            peak_speed_mps: r3(t.peak_speed_mps),
             accelerations: t.accelerations,
             decelerations: t.decelerations,
             accelerations_2_3: t.accelerations_moderate,

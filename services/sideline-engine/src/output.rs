@@ -45,8 +45,13 @@ pub struct Totals {
     pub sprint_m: f64,
     /// High metabolic load distance (v > 5.5 m/s or |a| ≥ 2 m/s²), m.
     pub hmld_m: f64,
-    /// Highest filtered speed, m/s.
+    /// Maximum speed: the highest filtered speed held `exposure.max_speed_hold_s` (0.5 s),
+    /// m/s — one fast sample is not a maximum.
     pub max_speed_mps: f64,
+    /// Highest single filtered sample, m/s (what systems that report an instantaneous peak
+    /// compare with; above `max_speed_mps` by a few per cent on short peaks).
+    #[serde(default)]
+    pub peak_speed_mps: f64,
     /// Sprint efforts.
     pub sprints: u32,
     /// Distance inside sprint efforts, m.

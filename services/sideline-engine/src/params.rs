@@ -126,6 +126,9 @@ pub struct ExposureParams {
     pub peak_hold_s: f64,
     /// Vmax used when the athlete profile has none, m/s (flagged in the output).
     pub default_vmax_mps: f64,
+    /// A maximum speed is a speed held this long, s (SciSports accepts a maximum only when
+    /// sustained, `notes/domain.md` §1.2; 0.5 s matches the effort peaks' hold).
+    pub max_speed_hold_s: f64,
 }
 
 /// Accelerations and decelerations: ±3 m/s² held 0.5 s (STATSports), with the 2–3 m/s² band
@@ -475,6 +478,7 @@ impl Default for ExposureParams {
             fractions: [0.85, 0.90, 0.95],
             peak_hold_s: 0.5,
             default_vmax_mps: 9.0,
+            max_speed_hold_s: 0.5,
         }
     }
 }

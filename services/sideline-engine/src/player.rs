@@ -30,7 +30,7 @@ use crate::profile::{AthleteProfile, Baseline, Sex, VMAX_RANGE_MPS};
 use crate::reorder::{Refusal, ReorderBuffer};
 use crate::risk::{RiskContext, RiskInputs, evaluate};
 use crate::sample::{Micros, Position, Reading, SECOND, Sample, secs};
-use crate::speed::SpeedFilter;
+use crate::speed::{HeldMax, SpeedFilter};
 use crate::team::DeviceWatch;
 use crate::window::{
     Bucket, FIELDS, Field, IncrementalWindows, MICRO, MM, Sums, WindowStore, to_units,
@@ -162,6 +162,12 @@ pub struct PlayerEngine<W: WindowStore = IncrementalWindows> {
     last_fix: Option<Micros>,
     last_any: Option<Micros>,
     quality: Quality,
+    /// The highest speed held `peak_hold_s` in this stretch of good fixes.
+    #[serde(default)]
+    held_max: HeldMax,
+    /// The last fix was poor (efforts were ended at the start of the stretch).
+    #[serde(default)]
+    in_poor_stretch: bool,
     anchors: HrAnchors,
     profile: Option<AthleteProfile>,
     baseline: Option<Baseline>,
@@ -238,6 +244,8 @@ impl<W: WindowStore> PlayerEngine<W> {
             last_fix: None,
             last_any: None,
             quality: Quality::default(),
+            held_max: HeldMax::default(),
+            in_poor_stretch: false,
             anchors: HrAnchors {
                 max: 0.0,
                 rest: 0.0,
@@ -608,6 +616,30 @@ impl<W: WindowStore> PlayerEngine<W> {
         let (v, a, dt) = (o.v, o.a, o.dt);
         let d = v * dt;
         let z = &p.zones;
+        let hold_us = (p.exposure.max_speed_hold_s * 1e6).round() as Micros;
+        if o.poor_fix {
+            // A poor fix counts in no distance, band, maximum or effort, and an effort does
+            // not bridge a poor stretch: it ends at its start.
+            if !self.in_poor_stretch {
+                self.end_efforts(p);
+                self.in_poor_stretch = true;
+            }
+            self.held_max.reset();
+            if dt > 0.0 {
+                self.acc.on_field_s += dt;
+                self.totals.minutes += dt / 60.0;
+                self.acc.poor_fix_s += dt;
+                self.quality.poor_fix_s += dt;
+            }
+            return;
+        }
+        self.in_poor_stretch = false;
+        if o.artefact || self.speed.gaps != gaps_before {
+            self.held_max.reset();
+        }
+        if !o.artefact {
+            self.held_max.push(t, v, hold_us);
+        }
         let tot = &mut self.totals;
         let acc = &mut self.acc;
         if dt > 0.0 {
@@ -641,16 +673,11 @@ impl<W: WindowStore> PlayerEngine<W> {
             if v > z.hsr_mps || a.abs() >= z.hmld_accel_mps2 {
                 tot.hmld_m += d;
             }
-            if o.poor_fix {
-                acc.poor_fix_s += dt;
-                self.quality.poor_fix_s += dt;
-            }
         }
+        // The maximum is a speed held `max_speed_hold_s` (0.5 s), not one sample.
+        tot.max_speed_mps = tot.max_speed_mps.max(self.held_max.best);
         if !o.artefact {
-            tot.max_speed_mps = tot.max_speed_mps.max(v);
-        }
-        if o.poor_fix {
-            return;
+            tot.peak_speed_mps = tot.peak_speed_mps.max(v);
         }
         let dt_us = (dt * 1e6).round() as Micros;
         let found = [

@@ -264,6 +264,46 @@ impl SpeedFilter {
     }
 }
 
+/// The highest speed held for at least a given time: the best, over the samples so far, of
+/// the lowest speed in any window of that length (a sliding minimum). One fast sample is not
+/// a maximum (SciSports accepts a maximum only when sustained; the held peak of `effort`).
+/// [`HeldMax::reset`] starts a new run (a gap, an artefact, a poor fix): a window never spans
+/// one.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct HeldMax {
+    /// Candidates for the window's minimum: increasing speeds, oldest first.
+    window: VecDeque<(Micros, f64)>,
+    /// First sample of the current run.
+    run_start: Option<Micros>,
+    /// Highest held speed so far, m/s.
+    pub best: f64,
+}
+
+impl HeldMax {
+    /// A sample of speed `v` at `t`, in time order; `hold_us`: how long a speed must hold.
+    pub fn push(&mut self, t: Micros, v: f64, hold_us: Micros) {
+        let start = *self.run_start.get_or_insert(t);
+        while self.window.back().is_some_and(|&(_, b)| b >= v) {
+            self.window.pop_back();
+        }
+        self.window.push_back((t, v));
+        while self.window.front().is_some_and(|&(ft, _)| ft < t - hold_us) {
+            self.window.pop_front();
+        }
+        if t - start >= hold_us
+            && let Some(&(_, min)) = self.window.front()
+        {
+            self.best = self.best.max(min);
+        }
+    }
+
+    /// Start a new run (the best so far stays).
+    pub fn reset(&mut self) {
+        self.window.clear();
+        self.run_start = None;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -362,5 +402,52 @@ mod tests {
         assert!(f.update(&p, 100_000, &pos).poor_fix);
         pos.satellites = Some(9);
         assert!(!f.update(&p, 200_000, &pos).poor_fix);
+    }
+
+    #[test]
+    fn the_maximum_is_a_speed_held_half_a_second() {
+        let hold = 500_000;
+        let mut m = HeldMax::default();
+        // 10 Hz: 7 m/s, one spike of 9.5, then 8 m/s for 0.6 s, then 6.
+        let speeds = [
+            7.0, 7.0, 9.5, 7.0, 8.0, 8.0, 8.0, 8.0, 8.0, 8.0, 8.0, 6.0, 6.0,
+        ];
+        for (i, v) in speeds.iter().enumerate() {
+            m.push(i as Micros * 100_000, *v, hold);
+        }
+        assert_eq!(m.best, 8.0, "the spike is not a maximum; 8 held 0.6 s is");
+        // A run shorter than the hold gives nothing; a reset splits runs.
+        let mut m = HeldMax::default();
+        for i in 0..4 {
+            m.push(i * 100_000, 9.0, hold);
+        }
+        m.reset();
+        for i in 5..9 {
+            m.push(i * 100_000, 9.0, hold);
+        }
+        assert_eq!(m.best, 0.0);
+    }
+
+    #[test]
+    fn held_max_equals_a_naive_recomputation() {
+        let hold = 500_000;
+        let mut rng = 12345u64;
+        let mut v = Vec::new();
+        for _ in 0..400 {
+            rng = rng
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            v.push((rng >> 33) as f64 / f64::from(1u32 << 31) * 10.0);
+        }
+        let mut m = HeldMax::default();
+        for (i, x) in v.iter().enumerate() {
+            m.push(i as Micros * 100_000, *x, hold);
+        }
+        // Naive: the best minimum over every window of 6 consecutive samples (0.5 s at 10 Hz).
+        let naive = v
+            .windows(6)
+            .map(|w| w.iter().copied().fold(f64::INFINITY, f64::min))
+            .fold(0.0, f64::max);
+        assert_eq!(m.best, naive);
     }
 }

@@ -372,3 +372,44 @@ fn after_five_minutes_a_steady_rate_is_forecast() {
         last.forecast
     );
 }
+
+#[test]
+fn poor_fixes_count_in_nothing_and_end_an_effort() {
+    // 10 Hz at 8 m/s for 20 s, the middle 4 s with HDOP 8 (poor, above 5).
+    let mut e: Engine = Engine::new(Params::default(), true);
+    let mut out = sideline_engine::Outputs::default();
+    let mut x = 0.0;
+    for i in 0..200 {
+        let t = T0 + i * DT;
+        x += 0.8;
+        let mut s = Sample::xy(t, x, 0.0, Some(8.0));
+        if (80..120).contains(&i)
+            && let sideline_engine::sample::Reading::Position(p) = &mut s.reading
+        {
+            p.hdop = Some(8.0);
+        }
+        e.ingest("p", "t", "s", s, &mut out).unwrap();
+    }
+    e.finish(&mut out);
+    let last = out.metrics.last().unwrap();
+    let tot = &last.totals;
+    // 16 s of good fixes at 8 m/s: about 128 m of distance and sprinting (the poor 4 s add
+    // none), and two sprints, not one bridging the poor stretch.
+    assert!(
+        (tot.distance_m - 128.0).abs() < 2.0,
+        "distance {}",
+        tot.distance_m
+    );
+    assert!((tot.sprint_m - tot.distance_m).abs() < 2.0, "{tot:?}");
+    assert_eq!(tot.sprints, 2, "{tot:?}");
+    assert!(
+        (tot.max_speed_mps - 8.0).abs() < 1e-3,
+        "{}",
+        tot.max_speed_mps
+    );
+    assert!(
+        (last.quality.poor_fix_s - 4.0).abs() < 0.2,
+        "{:?}",
+        last.quality
+    );
+}
