@@ -69,21 +69,24 @@ struct PageState {
 }
 
 /// `GET /ack/{token}` (the confirmation page) and `POST /ack/{token}` (acknowledge), answered
-/// through `tx`, and `GET /evidence` (the score's evidence table, linked from messages).
-/// Acknowledgements are answered
+/// through `tx`. Acknowledgements are answered
 /// through `tx`. With `identity_header`, a request carrying that header acknowledges as the
 /// identity it names.
 pub fn ack_router(tx: mpsc::Sender<AckRequest>, identity_header: Option<String>) -> HttpRouter {
     HttpRouter::new()
         .route("/ack/{token}", get(show).post(confirm))
-        .route("/evidence", get(evidence))
         .with_state(PageState {
             tx,
             identity_header,
         })
 }
 
-/// `GET /evidence`: what each term of the score rests on (chat messages link here).
+/// `GET /evidence`: what each term of the score rests on (chat messages link here). The
+/// alerter serves it; the demo does not add it (its bench view serves the same page).
+pub fn evidence_router() -> HttpRouter {
+    HttpRouter::new().route("/evidence", get(evidence))
+}
+
 async fn evidence() -> axum::response::Html<String> {
     axum::response::Html(sideline_engine::evidence::html(None))
 }

@@ -56,7 +56,7 @@ pub enum ServiceError {
     Io(#[from] std::io::Error),
 }
 
-pub use crate::ack_page::{AckRequest, ack_router};
+pub use crate::ack_page::{AckRequest, ack_router, evidence_router};
 
 /// The core's settings from the configuration (URLs and the ack secret resolved).
 pub fn setup(cfg: &AlerterConfig) -> Result<Setup, ServiceError> {
@@ -129,7 +129,7 @@ pub async fn run(
     let (ack_tx, mut ack_rx) = mpsc::channel::<AckRequest>(64);
     let server = svc.serve(
         http,
-        ack_router(ack_tx, cfg.alerter.identity_header.clone()),
+        ack_router(ack_tx, cfg.alerter.identity_header.clone()).merge(evidence_router()),
     );
 
     let deliver_stop = CancellationToken::new();
