@@ -153,12 +153,13 @@ async fn staff_sign_in_see_names_and_an_acknowledgement_on_the_bench_stops_the_e
 
     // The alerter: reds go to the bench channel, and to the doctor after 15 s unacknowledged.
     let dir = tempfile::tempdir().unwrap();
-    type Got = Arc<Mutex<Vec<String>>>;
+    // Each body with when it arrived: the escalation delay is measured between arrivals.
+    type Got = Arc<Mutex<Vec<(Instant, String)>>>;
     async fn hook(
         axum::extract::State(got): axum::extract::State<Got>,
         body: String,
     ) -> &'static str {
-        got.lock().unwrap().push(body);
+        got.lock().unwrap().push((Instant::now(), body));
         "ok"
     }
     let (bench_chat, doctor): (Got, Got) = (Arc::default(), Arc::default());
@@ -270,10 +271,16 @@ async fn staff_sign_in_see_names_and_an_acknowledgement_on_the_bench_stops_the_e
         let got = bench_chat.lock().unwrap();
         ["home-07", "home-09"]
             .iter()
-            .all(|p| got.iter().any(|b| b.contains(&format!("RED — {p}"))))
+            .all(|p| got.iter().any(|(_, b)| b.contains(&format!("RED — {p}"))))
     })
     .await;
-    let raised = Instant::now();
+    let raised = bench_chat
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|(_, b)| b.contains("RED — home-09"))
+        .map(|(at, _)| *at)
+        .unwrap();
 
     // Acknowledge home-07's red on the bench page: signed in, a press of its button in the
     // feed (a real browser, the page's own script doing the rest), and the page then shows
@@ -328,7 +335,7 @@ async fn staff_sign_in_see_names_and_an_acknowledgement_on_the_bench_stops_the_e
                 .lock()
                 .unwrap()
                 .iter()
-                .any(|b| b.contains("home-07: red acknowledged by Dr Lee"))
+                .any(|(_, b)| b.contains("home-07: red acknowledged by Dr Lee"))
         },
     )
     .await;
@@ -341,16 +348,30 @@ async fn staff_sign_in_see_names_and_an_acknowledgement_on_the_bench_stops_the_e
                 .lock()
                 .unwrap()
                 .iter()
-                .any(|b| b.contains("Escalated: home-09"))
+                .any(|(_, b)| b.contains("Escalated: home-09"))
         },
     )
     .await;
+    // 15 s after the red was sent; it arrived a moment after it was sent.
+    let escalated = doctor
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|(_, b)| b.contains("Escalated: home-09"))
+        .map(|(at, _)| *at)
+        .unwrap();
+    let waited = escalated.duration_since(raised);
     assert!(
-        raised.elapsed() >= Duration::from_secs(10),
-        "escalated too early"
+        waited >= Duration::from_secs(14),
+        "escalated too early: {waited:?} after the red"
     );
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let to_doctor = doctor.lock().unwrap().clone();
+    let to_doctor: Vec<String> = doctor
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, b)| b.clone())
+        .collect();
     assert!(
         !to_doctor
             .iter()
