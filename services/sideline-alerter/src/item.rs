@@ -50,6 +50,12 @@ pub struct Item {
     pub terms: Vec<TermLine>,
     /// Minutes to red by the forecast, when within its horizon.
     pub to_red_min: Option<f64>,
+    /// The score's completeness (0–1) for score alerts; `None` when not given.
+    #[serde(default)]
+    pub completeness: Option<f64>,
+    /// The band is a floor: unknown score terms could lift it ("at least amber").
+    #[serde(default)]
+    pub band_floor: bool,
     /// The engine's one line.
     pub summary: String,
     /// Parameter set.
@@ -148,6 +154,8 @@ impl Item {
                 })
                 .collect(),
             to_red_min: a.forecast.as_ref().and_then(|f| f.to_red_min),
+            completeness: a.completeness.filter(|c| (0.0..=1.0).contains(c)),
+            band_floor: a.band_floor,
             summary: a.summary.clone(),
             params_version: a.params_version.clone(),
         })
@@ -156,6 +164,9 @@ impl Item {
     /// What happened, in a few words ("strain-risk RED", "red forecast in ~6 min").
     pub fn headline(&self) -> String {
         match self.kind.as_str() {
+            "strain_risk" if self.band_floor => {
+                format!("strain-risk AT LEAST {}", self.band.to_uppercase())
+            }
             "strain_risk" => format!("strain-risk {}", self.band.to_uppercase()),
             "strain_risk_rising" => match self.to_red_min {
                 Some(m) => format!("strain-risk rising: red in ~{m:.0} min"),
@@ -169,8 +180,17 @@ impl Item {
         }
     }
 
-    /// How much: the value against its threshold, in the kind's unit.
+    /// How much: the value against its threshold, in the kind's unit; for the score, how
+    /// much of it could be judged when not all.
     pub fn how_much(&self) -> String {
+        let value = self.value_line();
+        match self.completeness {
+            Some(c) if c < 1.0 => format!("{value}; {:.0} % of the score known", 100.0 * c),
+            _ => value,
+        }
+    }
+
+    fn value_line(&self) -> String {
         match self.kind.as_str() {
             "strain_risk" => format!("score {:.1} (threshold {:.1})", self.value, self.threshold),
             "strain_risk_rising" if self.value >= 0.0 => format!(
@@ -247,6 +267,8 @@ pub(crate) mod tests {
                 },
             ],
             to_red_min: Some(4.0),
+            completeness: Some(1.0),
+            band_floor: false,
             summary: format!("{player}: {kind}"),
             params_version: "v1".into(),
         }
@@ -269,6 +291,19 @@ pub(crate) mod tests {
         let i = Item::decode(&bytes).unwrap();
         assert_eq!((i.severity, i.state), (Severity::Critical, State::Updated));
         assert_eq!(i.headline(), "strain-risk RED");
+        assert_eq!(i.completeness, None, "not given is not 'all known'");
+        // An amber reached with unknowns is said to be a floor, with how much was known.
+        a.severity = pb::alert::Severity::Warning as i32;
+        a.band = pb::Band::Amber as i32;
+        a.threshold = 3.0;
+        a.completeness = Some(0.62);
+        a.band_floor = true;
+        let i = Item::from_pb(&a).unwrap();
+        assert_eq!(i.headline(), "strain-risk AT LEAST AMBER");
+        assert_eq!(
+            i.how_much(),
+            "score 5.3 (threshold 3.0); 62 % of the score known"
+        );
         a.kind = 0;
         assert_eq!(Item::from_pb(&a).unwrap_err().reason(), "missing_field");
         assert_eq!(Item::decode(b"\xff\xff").unwrap_err().reason(), "malformed");

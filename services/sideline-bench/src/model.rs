@@ -33,8 +33,11 @@ pub struct RiskView {
     pub blocks: Vec<f64>,
     /// Every term.
     pub terms: Vec<TermView>,
-    /// Share of the terms whose inputs are known, 0–1 (1 = nothing missing).
+    /// Share (0–1) of the score's possible points whose terms could be judged, as the engine
+    /// computes it (1 = nothing unknown).
     pub completeness: f64,
+    /// The band is only a floor: unknown terms could lift it ("at least amber").
+    pub band_floor: bool,
 }
 
 /// Session totals shown on the bench.
@@ -88,7 +91,9 @@ pub struct Snapshot {
     pub window: WindowView,
 }
 
-fn completeness(terms: &[TermView]) -> f64 {
+/// The share of terms that are known: the stand-in when a producer older than the score's own
+/// completeness sent the record.
+fn share_known(terms: &[TermView]) -> f64 {
     if terms.is_empty() {
         return 1.0;
     }
@@ -97,16 +102,6 @@ fn completeness(terms: &[TermView]) -> f64 {
         .filter(|t| t.state != TermState::Unknown)
         .count();
     known as f64 / terms.len() as f64
-}
-
-fn risk(score: f64, band: Band, blocks: Vec<f64>, terms: Vec<TermView>) -> RiskView {
-    RiskView {
-        score,
-        band,
-        blocks,
-        completeness: completeness(&terms),
-        terms,
-    }
 }
 
 /// The engine's label of a term id (the id itself if it is not one this build knows).
@@ -138,7 +133,14 @@ impl Snapshot {
             session: m.session.to_string(),
             t: m.t,
             signal: m.status.signal,
-            risk: risk(m.risk.score, m.risk.band, m.risk.blocks.to_vec(), terms),
+            risk: RiskView {
+                score: m.risk.score,
+                band: m.risk.band,
+                blocks: m.risk.blocks.to_vec(),
+                terms,
+                completeness: m.risk.completeness,
+                band_floor: m.risk.band_floor,
+            },
             forecast: m.forecast,
             totals: TotalsView {
                 minutes: t.minutes,
@@ -162,7 +164,7 @@ impl Snapshot {
     /// From a record of `sideline.metrics.v1` (the bench service).
     pub fn from_pb(m: &pb::PlayerMetrics) -> Snapshot {
         let r = m.risk.clone().unwrap_or_default();
-        let terms = r
+        let terms: Vec<TermView> = r
             .terms
             .iter()
             .map(|t| TermView {
@@ -184,7 +186,17 @@ impl Snapshot {
                 Some(pb::device_status::Signal::NoSignal) => Signal::NoSignal,
                 _ => Signal::Ok,
             },
-            risk: risk(r.score, band(r.band()), r.blocks.clone(), terms),
+            risk: RiskView {
+                score: r.score,
+                band: band(r.band()),
+                blocks: r.blocks.clone(),
+                completeness: r
+                    .completeness
+                    .filter(|c| (0.0..=1.0).contains(c))
+                    .unwrap_or_else(|| share_known(&terms)),
+                band_floor: r.band_floor,
+                terms,
+            },
             forecast: Forecast {
                 to_amber_min: f.to_amber_min,
                 to_red_min: f.to_red_min,
@@ -363,7 +375,7 @@ mod tests {
     }
 
     #[test]
-    fn completeness_is_the_share_of_terms_with_known_inputs() {
+    fn without_the_engines_completeness_the_share_of_known_terms_stands_in() {
         let t = |state| TermView {
             id: "x".into(),
             label: "x".into(),
@@ -376,8 +388,8 @@ mod tests {
             t(TermState::Unknown),
             t(TermState::Clear),
         ];
-        assert_eq!(completeness(&terms), 0.75);
-        assert_eq!(completeness(&[]), 1.0);
+        assert_eq!(share_known(&terms), 0.75);
+        assert_eq!(share_known(&[]), 1.0);
         assert_eq!(label("b_nope"), "b_nope");
     }
 }

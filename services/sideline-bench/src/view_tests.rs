@@ -22,6 +22,7 @@ fn snap(player: &str, session: &str, t_s: i64, score: f64, band: Band) -> Snapsh
             blocks: vec![0.0; 4],
             terms: Vec::new(),
             completeness: 1.0,
+            band_floor: false,
         },
         forecast: Forecast::default(),
         totals: TotalsView {

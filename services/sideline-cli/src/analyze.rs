@@ -88,6 +88,13 @@ pub struct Summary {
     pub artefacts: u64,
     pub risk_score: f64,
     pub risk_band: String,
+    /// Share (0–1) of the score's possible points that could be judged.
+    pub risk_completeness: f64,
+    /// The band is a floor: unknown terms could lift it ("at least amber").
+    pub risk_band_floor: bool,
+    /// "amber", "at least amber", … for the table.
+    #[serde(skip)]
+    pub risk_band_text: String,
     pub params_version: String,
 }
 
@@ -124,6 +131,9 @@ impl Summary {
             artefacts: m.quality.artefacts,
             risk_score: (m.risk.score * 100.0).round() / 100.0,
             risk_band: format!("{:?}", m.risk.band).to_lowercase(),
+            risk_completeness: r3(m.risk.completeness),
+            risk_band_floor: m.risk.band_floor,
+            risk_band_text: m.risk.band_text(),
             params_version: m.params_version.to_string(),
         }
     }
@@ -395,7 +405,7 @@ pub fn run(args: &AnalyzeArgs) -> Result<()> {
     );
     for s in &summaries {
         println!(
-            "{:<6} {:<10} {:>6.1} {:>8.1} {:>7.1} {:>7.1} {:>7} {:>6} {:>6.2} {:>4} {:>4} {:>7.2}  {:.2} {}",
+            "{:<6} {:<10} {:>6.1} {:>8.1} {:>7.1} {:>7.1} {:>7} {:>6} {:>6.2} {:>4} {:>4} {:>7.2}  {:.2} {} ({:.0} % known)",
             s.team,
             s.player,
             s.minutes,
@@ -409,7 +419,8 @@ pub fn run(args: &AnalyzeArgs) -> Result<()> {
             s.decelerations,
             s.load,
             s.risk_score,
-            s.risk_band
+            s.risk_band_text,
+            100.0 * s.risk_completeness
         );
     }
     if let Some(p) = &args.timeline {

@@ -151,6 +151,10 @@ pub struct AlertEvent {
     pub band: Band,
     /// Score terms that fired.
     pub terms: Vec<Term>,
+    /// The score's completeness at the time (share of its possible points known, 0–1).
+    pub completeness: f64,
+    /// The band is a floor ("at least amber"): unknown terms could lift it.
+    pub band_floor: bool,
     /// Forecast at the time.
     pub forecast: Forecast,
     /// One line for people.
@@ -359,8 +363,14 @@ fn summary(
             r.value, r.threshold
         ),
         (AlertKind::StrainRisk, _) => format!(
-            "strain-risk AMBER, score {:.1} (amber ≥ {:.0})",
-            r.value, r.threshold
+            "strain-risk {}, score {:.1} (amber ≥ {:.0})",
+            if m.risk.band_floor {
+                "AT LEAST AMBER"
+            } else {
+                "AMBER"
+            },
+            r.value,
+            r.threshold
         ),
         (AlertKind::StrainRiskRising, _) => {
             format!(
@@ -394,6 +404,15 @@ fn summary(
     } else {
         format!(" — {}", terms.join("; "))
     };
+    // What the score could not judge: said beside every score-based alert.
+    let known = if m.risk.completeness < 1.0
+        && matches!(kind, AlertKind::StrainRisk | AlertKind::StrainRiskRising)
+    {
+        format!(" [{:.0} % of the score known]", 100.0 * m.risk.completeness)
+    } else {
+        String::new()
+    };
+    let why = format!("{why}{known}");
     let tag = match state {
         Lifecycle::Firing => "",
         Lifecycle::Updated => " (escalated)",
@@ -464,6 +483,8 @@ impl PlayerAlerts {
                     threshold: r.threshold,
                     band: m.risk.band,
                     terms: fired_terms(m),
+                    completeness: m.risk.completeness,
+                    band_floor: m.risk.band_floor,
                     forecast: m.forecast,
                     summary: summary(kind, sev, state, m, r, since),
                     params_version: Arc::clone(&m.params_version),
@@ -620,6 +641,9 @@ mod tests {
                         threshold: Some(20.0),
                     },
                 ],
+                completeness: 1.0,
+                ceiling: score,
+                band_floor: false,
             },
             forecast: Forecast {
                 to_amber_min: None,

@@ -30,19 +30,35 @@ pub enum Sex {
 /// Susceptibility attributes (block A of the strain-risk score).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+///
+/// Every field is optional: absent means "not recorded", which makes its score term unknown
+/// (no points, and the score's completeness falls), never the same as a recorded "no".
 pub struct Susceptibility {
-    /// Hamstring history.
-    pub hamstring: HamstringHistory,
-    /// Latest Nordic eccentric force, N (unknown when absent).
+    /// Hamstring history (`"none"` is a recorded "no previous injury").
+    pub hamstring: Option<HamstringHistory>,
+    /// Latest Nordic eccentric force, N.
     pub nordic_n: Option<f64>,
-    /// Biceps femoris long-head fascicle length, cm (unknown when absent).
+    /// Biceps femoris long-head fascicle length, cm.
     pub bflh_fascicle_cm: Option<f64>,
     /// Previous ACL injury.
-    pub previous_acl: bool,
+    pub previous_acl: Option<bool>,
     /// Previous calf strain.
-    pub previous_calf: bool,
+    pub previous_calf: Option<bool>,
     /// In the squad's oldest age tertile.
-    pub older_age_band: bool,
+    pub older_age_band: Option<bool>,
+}
+
+impl Susceptibility {
+    /// The history fields recorded as "no" (the two measurements still not taken).
+    pub fn recorded_clear() -> Self {
+        Self {
+            hamstring: Some(HamstringHistory::None),
+            previous_acl: Some(false),
+            previous_calf: Some(false),
+            older_age_band: Some(false),
+            ..Self::default()
+        }
+    }
 }
 
 /// The athlete profile (pseudonymous id; names only where staff see them).

@@ -232,6 +232,58 @@ pub struct RiskScore {
     pub blocks: [f64; 4],
     /// Every term, fired or not.
     pub terms: Vec<Term>,
+    /// Share (0–1) of the score's possible points whose terms could be judged: each term's
+    /// most points, block caps applied, known over all. 1 = nothing unknown.
+    pub completeness: f64,
+    /// The score had every unknown term fired at its most points (block caps applied): the
+    /// true band lies between `band` and the band of this.
+    pub ceiling: f64,
+    /// The band is only a floor: the unknown terms could lift the score into a higher band.
+    pub band_floor: bool,
+}
+
+impl RiskScore {
+    /// The band for people: "amber", or "at least amber" when unknowns could lift it.
+    pub fn band_text(&self) -> String {
+        band_text(self.band, self.band_floor)
+    }
+}
+
+/// "red", "amber", "green", with "at least " before a band reached while unknown terms could
+/// lift it higher ("at least amber"); green stays "green", its completeness said beside it.
+pub fn band_text(b: Band, floor: bool) -> String {
+    let name = match b {
+        Band::Green => "green",
+        Band::Amber => "amber",
+        Band::Red => "red",
+    };
+    if floor && b != Band::Green {
+        format!("at least {name}")
+    } else {
+        name.to_string()
+    }
+}
+
+/// The most points a term can add (before the block cap).
+pub fn max_points(id: TermId, p: &RiskParams) -> f64 {
+    match id {
+        TermId::AHamstringHistory => p.prev_hsi.max(p.recent_hsi),
+        TermId::ANordic => p.nordic_low,
+        TermId::AFascicle => p.short_fascicles,
+        TermId::APreviousAcl => p.prev_acl,
+        TermId::APreviousCalf => p.prev_calf,
+        TermId::AOlderAge => p.older_age,
+        TermId::BHsrZ => p.hsr_z1.max(p.hsr_z2),
+        TermId::BWeekRise => p.rise_hsr.max(p.rise_moderate),
+        TermId::BV24Week => p.v24_week,
+        TermId::CNoVmaxExposure => p.no_vmax_exposure,
+        TermId::CLowChronic => p.low_chronic,
+        TermId::DSprintBurst => p.sprint_burst_cap,
+        TermId::DVolume => p.volume_exceeded,
+        TermId::DFatigue => p.fatigue_flag,
+        TermId::DNeuromuscular => p.nm_flag,
+        TermId::DDecelCluster => p.decel_cluster,
+    }
 }
 
 /// Everything besides the live inputs that the score reads.
@@ -272,9 +324,10 @@ fn each_term(x: &RiskInputs, ctx: &RiskContext<'_>, mut sink: impl FnMut(Term)) 
     match ctx.profile.map(|pr| &pr.susceptibility) {
         Some(s) => {
             let hsi = match s.hamstring {
-                HamstringHistory::None => (TermState::Clear, 0.0),
-                HamstringHistory::Previous => (TermState::Fired, p.prev_hsi),
-                HamstringHistory::Recent => (TermState::Fired, p.recent_hsi),
+                None => unknown,
+                Some(HamstringHistory::None) => (TermState::Clear, 0.0),
+                Some(HamstringHistory::Previous) => (TermState::Fired, p.prev_hsi),
+                Some(HamstringHistory::Recent) => (TermState::Fired, p.recent_hsi),
             };
             emit(TermId::AHamstringHistory, Block::A, hsi, None, None);
             let nordic = s
@@ -300,21 +353,21 @@ fn each_term(x: &RiskInputs, ctx: &RiskContext<'_>, mut sink: impl FnMut(Term)) 
             emit(
                 TermId::APreviousAcl,
                 Block::A,
-                fired(s.previous_acl, p.prev_acl),
+                s.previous_acl.map_or(unknown, |y| fired(y, p.prev_acl)),
                 None,
                 None,
             );
             emit(
                 TermId::APreviousCalf,
                 Block::A,
-                fired(s.previous_calf, p.prev_calf),
+                s.previous_calf.map_or(unknown, |y| fired(y, p.prev_calf)),
                 None,
                 None,
             );
             emit(
                 TermId::AOlderAge,
                 Block::A,
-                fired(s.older_age_band, p.older_age),
+                s.older_age_band.map_or(unknown, |y| fired(y, p.older_age)),
                 None,
                 None,
             );
@@ -430,24 +483,35 @@ fn each_term(x: &RiskInputs, ctx: &RiskContext<'_>, mut sink: impl FnMut(Term)) 
         Some(x.session_hsr_m),
         hsr_p90,
     );
-    let fat = x
-        .post_peak_decrement
-        .is_some_and(|d| d < p.post_peak_threshold)
-        || x.last_block_hsr_change
-            .is_some_and(|d| d < p.block_decline_threshold);
+    // Either signal fires the flag; with neither measured yet (the first 20 minutes on the
+    // pitch, or no HSR baseline block) it is unknown, not clear.
+    let fat = match (x.post_peak_decrement, x.last_block_hsr_change) {
+        (None, None) => unknown,
+        (d, c) => fired(
+            d.is_some_and(|d| d < p.post_peak_threshold)
+                || c.is_some_and(|c| c < p.block_decline_threshold),
+            p.fatigue_flag,
+        ),
+    };
     emit(
         TermId::DFatigue,
         Block::D,
-        fired(fat, p.fatigue_flag),
+        fat,
         x.post_peak_decrement,
         Some(p.post_peak_threshold),
     );
-    let nm = x.lpm_change.is_some_and(|c| c > p.lpm_rise)
-        || x.vshare_change.is_some_and(|c| c < p.vshare_fall);
+    // Without an accelerometer stream (or before its first block) it is unknown.
+    let nm = match (x.lpm_change, x.vshare_change) {
+        (None, None) => unknown,
+        (l, v) => fired(
+            l.is_some_and(|c| c > p.lpm_rise) || v.is_some_and(|c| c < p.vshare_fall),
+            p.nm_flag,
+        ),
+    };
     emit(
         TermId::DNeuromuscular,
         Block::D,
-        fired(nm, p.nm_flag),
+        nm,
         x.lpm_change,
         Some(p.lpm_rise),
     );
@@ -515,12 +579,34 @@ pub fn evaluate(x: &RiskInputs, ctx: &RiskContext<'_>) -> RiskScore {
         raw[block_index(t.block)] += t.points;
         terms.push(t);
     });
-    let (score, blocks) = capped_total(&raw, ctx.params);
+    let p = ctx.params;
+    let (score, blocks) = capped_total(&raw, p);
+    // Known and possible points per block, and the raw total had every unknown fired.
+    let (mut known, mut possible, mut lifted) = ([0.0; 4], [0.0; 4], raw);
+    for t in &terms {
+        let (i, most) = (block_index(t.block), max_points(t.id, p));
+        possible[i] += most;
+        if t.state == TermState::Unknown {
+            lifted[i] += most;
+        } else {
+            known[i] += most;
+        }
+    }
+    let possible = capped_total(&possible, p).0;
+    let completeness = if possible > 0.0 {
+        (capped_total(&known, p).0 / possible).clamp(0.0, 1.0)
+    } else {
+        1.0
+    };
+    let ceiling = capped_total(&lifted, p).0;
     RiskScore {
         score,
-        band: band(score, ctx.params),
+        band: band(score, p),
         blocks,
         terms,
+        completeness,
+        ceiling,
+        band_floor: band(ceiling, p) > band(score, p),
     }
 }
 
@@ -533,9 +619,9 @@ mod tests {
         AthleteProfile {
             player: "p".into(),
             susceptibility: Susceptibility {
-                hamstring: h,
+                hamstring: Some(h),
                 nordic_n: nordic,
-                ..Default::default()
+                ..Susceptibility::recorded_clear()
             },
             ..Default::default()
         }
@@ -602,6 +688,162 @@ mod tests {
             assert!(unknown.contains(&id), "{id} should be unknown: {unknown:?}");
         }
         assert_eq!(s.score, 0.0);
+    }
+
+    /// Live inputs with every fatigue and accelerometer signal measured (none firing).
+    fn measured() -> RiskInputs {
+        RiskInputs {
+            post_peak_decrement: Some(0.0),
+            last_block_hsr_change: Some(0.0),
+            lpm_change: Some(0.0),
+            vshare_change: Some(0.0),
+            ..RiskInputs::default()
+        }
+    }
+
+    #[test]
+    fn not_recorded_is_unknown_and_a_recorded_no_is_clear() {
+        let rp = RiskParams::default();
+        let b = full_baseline();
+        let state = |s: Susceptibility, id: TermId| {
+            let pr = AthleteProfile {
+                susceptibility: s,
+                ..Default::default()
+            };
+            let ctx = RiskContext {
+                params: &rp,
+                profile: Some(&pr),
+                baseline: Some(&b),
+            };
+            let r = evaluate(&measured(), &ctx);
+            (
+                r.terms.iter().find(|t| t.id == id).unwrap().state,
+                r.completeness,
+            )
+        };
+        for id in [
+            TermId::AHamstringHistory,
+            TermId::APreviousAcl,
+            TermId::APreviousCalf,
+            TermId::AOlderAge,
+        ] {
+            let (missing, c_missing) = state(Susceptibility::default(), id);
+            let (no, c_no) = state(Susceptibility::recorded_clear(), id);
+            assert_eq!(
+                (missing, no),
+                (TermState::Unknown, TermState::Clear),
+                "{id}"
+            );
+            assert!(c_missing < c_no, "{id}: {c_missing} vs {c_no}");
+        }
+    }
+
+    #[test]
+    fn completeness_is_the_share_of_possible_points_known_with_block_caps() {
+        let rp = RiskParams::default();
+        let b = full_baseline();
+        let mut pr = profile(HamstringHistory::None, Some(450.0));
+        pr.susceptibility.bflh_fascicle_cm = Some(12.0);
+        let eval = |x: &RiskInputs, pr: &AthleteProfile| {
+            evaluate(
+                x,
+                &RiskContext {
+                    params: &rp,
+                    profile: Some(pr),
+                    baseline: Some(&b),
+                },
+            )
+        };
+        let all = eval(&measured(), &pr);
+        assert_eq!(all.completeness, 1.0);
+        assert_eq!(all.ceiling, all.score);
+        // Every term's most points, block caps applied: A 5.9 + B min(4.9, 3) + C 1.5 + D 2.
+        let possible = 5.9 + 3.0 + 1.5 + 2.0;
+        // Nordic and fascicle not measured: 1.5 + 1.4 of block A (uncapped) unknown.
+        pr.susceptibility.nordic_n = None;
+        pr.susceptibility.bflh_fascicle_cm = None;
+        let part = eval(&measured(), &pr);
+        assert!(
+            (part.completeness - (possible - 2.9) / possible).abs() < 1e-9,
+            "{part:?}"
+        );
+        assert!((part.ceiling - (part.score + 2.9)).abs() < 1e-9);
+        // No accelerometer and no fatigue measure yet: D's two flags unknown, but D's cap (2)
+        // still leaves room for them (burst 1 + volume 0.5 + decel 0.3 = 1.8 known).
+        let early = eval(&RiskInputs::default(), &pr);
+        let d_unknown = 2.0 - 1.8;
+        assert!(
+            (early.completeness - (possible - 2.9 - d_unknown) / possible).abs() < 1e-9,
+            "{early:?}"
+        );
+        // Nothing known at all about the player: only the live terms count.
+        let bare = evaluate(
+            &RiskInputs::default(),
+            &RiskContext {
+                params: &rp,
+                profile: None,
+                baseline: None,
+            },
+        );
+        assert!(bare.completeness < 0.25, "{}", bare.completeness);
+    }
+
+    #[test]
+    fn a_band_reached_with_unknowns_that_could_lift_it_is_a_floor() {
+        let rp = RiskParams::default();
+        let b = full_baseline();
+        // Recent hamstring injury and weak Nordics: 3.1, amber; fascicles not measured (1.4).
+        let pr = profile(HamstringHistory::Recent, Some(300.0));
+        let ctx = RiskContext {
+            params: &rp,
+            profile: Some(&pr),
+            baseline: Some(&b),
+        };
+        // Fatigue and accelerometer measured: at most 4.5 < red, so amber is the band.
+        let known = evaluate(&measured(), &ctx);
+        assert_eq!((known.band, known.band_floor), (Band::Amber, false));
+        assert_eq!(known.band_text(), "amber");
+        // Before they are measured, their 0.5 + 0.5 could make it red: "at least amber".
+        let early = evaluate(&RiskInputs::default(), &ctx);
+        assert_eq!(early.score, known.score);
+        assert!(early.ceiling >= rp.red, "{early:?}");
+        assert_eq!((early.band, early.band_floor), (Band::Amber, true));
+        assert_eq!(early.band_text(), "at least amber");
+    }
+
+    #[test]
+    fn unknowns_never_lower_the_ceiling_below_the_score() {
+        let rp = RiskParams::default();
+        let b = full_baseline();
+        for (i, h) in [None, Some(HamstringHistory::Recent)]
+            .into_iter()
+            .enumerate()
+        {
+            let pr = AthleteProfile {
+                susceptibility: Susceptibility {
+                    hamstring: h,
+                    ..Default::default()
+                },
+                ..Default::default()
+            };
+            let x = RiskInputs {
+                sprint_60s_m: 40.0 * i as f64,
+                decel_60s: 5,
+                session_hsr_m: 2000.0,
+                ..RiskInputs::default()
+            };
+            for (profile, baseline) in [(None, None), (Some(&pr), None), (Some(&pr), Some(&b))] {
+                let r = evaluate(
+                    &x,
+                    &RiskContext {
+                        params: &rp,
+                        profile,
+                        baseline,
+                    },
+                );
+                assert!(r.ceiling >= r.score && (0.0..=1.0).contains(&r.completeness));
+            }
+        }
     }
 
     #[test]

@@ -280,7 +280,7 @@ fn near_red(e: &mut Engine) {
         player: "p".into(),
         vmax_mps: Some(9.5),
         susceptibility: sideline_engine::profile::Susceptibility {
-            hamstring: sideline_engine::profile::HamstringHistory::Recent,
+            hamstring: Some(sideline_engine::profile::HamstringHistory::Recent),
             nordic_n: Some(250.0),
             ..Default::default()
         },

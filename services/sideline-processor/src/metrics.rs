@@ -86,6 +86,7 @@ pub struct ProcessorMetrics {
 #[derive(Debug, Clone)]
 pub struct PlayerGauges {
     score: GaugeVec,
+    completeness: GaugeVec,
     block: GaugeVec,
     band: GaugeVec,
     to_red: GaugeVec,
@@ -126,6 +127,12 @@ impl PlayerGauges {
                 r,
                 "sideline_player_risk_score",
                 "Strain-risk attention score (points).",
+                &[],
+            )?,
+            completeness: gv(
+                r,
+                "sideline_player_risk_completeness_ratio",
+                "Share (0-1) of the score's possible points whose terms could be judged; below 1 the band may be a floor.",
                 &[],
             )?,
             block: gv(
@@ -271,6 +278,9 @@ impl PlayerGauges {
         let l = [&*m.team, &*m.player, &*m.session];
         let opt = |v: Option<f64>| v.unwrap_or(f64::NAN);
         self.score.with_label_values(&l).set(m.risk.score);
+        self.completeness
+            .with_label_values(&l)
+            .set(m.risk.completeness);
         for (b, v) in ["a", "b", "c", "d"].iter().zip(m.risk.blocks) {
             self.block.with_label_values(&[l[0], l[1], l[2], b]).set(v);
         }
@@ -370,6 +380,7 @@ impl PlayerGauges {
         let l = [team, player, session];
         for g in [
             &self.score,
+            &self.completeness,
             &self.band,
             &self.to_red,
             &self.distance,

@@ -101,13 +101,14 @@ pub fn squads(home: &str, away: &str, scenarios: bool) -> Vec<SimPlayer> {
         for (slot, role) in Role::LINEUP.into_iter().enumerate() {
             let shirt = slot as u32 + 1;
             let k = t * 11 + slot;
-            let mut susceptibility = Susceptibility::default();
-            // A realistic spread of history: a few previous injuries and older players.
+            // The medical history recorded for every player (the demo's squad is a club's
+            // own); a few previous injuries and older players.
+            let mut susceptibility = Susceptibility::recorded_clear();
             if k % 5 == 3 {
-                susceptibility.hamstring = HamstringHistory::Previous;
+                susceptibility.hamstring = Some(HamstringHistory::Previous);
             }
             if k % 7 == 2 {
-                susceptibility.older_age_band = true;
+                susceptibility.older_age_band = Some(true);
             }
             if k % 6 == 1 {
                 susceptibility.nordic_n = Some(360.0 + 5.0 * k as f64);
@@ -119,9 +120,9 @@ pub fn squads(home: &str, away: &str, scenarios: bool) -> Vec<SimPlayer> {
                 match (t, shirt) {
                     (0, 7) => {
                         susceptibility = Susceptibility {
-                            hamstring: HamstringHistory::Previous,
+                            hamstring: Some(HamstringHistory::Previous),
                             nordic_n: Some(352.0),
-                            ..Default::default()
+                            ..Susceptibility::recorded_clear()
                         };
                         baseline = at_risk_baseline();
                         script.overload_from_min = Some(47.0);

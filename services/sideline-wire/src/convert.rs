@@ -109,6 +109,9 @@ pub fn alert(a: &AlertEvent) -> pb::Alert {
         threshold: a.threshold,
         band: band(a.band) as i32,
         terms: a.terms.iter().map(term).collect(),
+        completeness: matches!(a.kind, AlertKind::StrainRisk | AlertKind::StrainRiskRising)
+            .then_some(a.completeness),
+        band_floor: a.band_floor,
         forecast: Some(pb::Forecast {
             to_amber_min: a.forecast.to_amber_min,
             to_red_min: a.forecast.to_red_min,
@@ -210,6 +213,9 @@ pub fn metrics(m: &PlayerMetrics) -> pb::PlayerMetrics {
                     ..term(t)
                 })
                 .collect(),
+            completeness: Some(m.risk.completeness),
+            ceiling: m.risk.ceiling,
+            band_floor: m.risk.band_floor,
         }),
         forecast: Some(pb::Forecast {
             to_amber_min: m.forecast.to_amber_min,
@@ -286,11 +292,13 @@ pub fn profile_to_pb(p: &AthleteProfile) -> pb::AthleteProfile {
             Sex::Male => pb::athlete_profile::Sex::Male,
             Sex::Female => pb::athlete_profile::Sex::Female,
         } as i32,
-        hamstring: match s.hamstring {
-            HamstringHistory::None => pb::athlete_profile::HamstringHistory::None,
-            HamstringHistory::Previous => pb::athlete_profile::HamstringHistory::Previous,
-            HamstringHistory::Recent => pb::athlete_profile::HamstringHistory::Recent,
-        } as i32,
+        hamstring: s.hamstring.map(|h| {
+            (match h {
+                HamstringHistory::None => pb::athlete_profile::HamstringHistory::None,
+                HamstringHistory::Previous => pb::athlete_profile::HamstringHistory::Previous,
+                HamstringHistory::Recent => pb::athlete_profile::HamstringHistory::Recent,
+            }) as i32
+        }),
         nordic_n: s.nordic_n,
         bflh_fascicle_cm: s.bflh_fascicle_cm,
         previous_acl: s.previous_acl,
@@ -316,11 +324,19 @@ pub fn profile_from_pb(p: &pb::AthleteProfile) -> AthleteProfile {
             _ => Sex::Male,
         },
         susceptibility: Susceptibility {
-            hamstring: match pb::athlete_profile::HamstringHistory::try_from(p.hamstring) {
-                Ok(pb::athlete_profile::HamstringHistory::Previous) => HamstringHistory::Previous,
-                Ok(pb::athlete_profile::HamstringHistory::Recent) => HamstringHistory::Recent,
-                _ => HamstringHistory::None,
-            },
+            // An unknown enum value (a newer producer) is "not recorded" rather than a guess.
+            hamstring: p.hamstring.and_then(|h| {
+                match pb::athlete_profile::HamstringHistory::try_from(h) {
+                    Ok(pb::athlete_profile::HamstringHistory::None) => Some(HamstringHistory::None),
+                    Ok(pb::athlete_profile::HamstringHistory::Previous) => {
+                        Some(HamstringHistory::Previous)
+                    }
+                    Ok(pb::athlete_profile::HamstringHistory::Recent) => {
+                        Some(HamstringHistory::Recent)
+                    }
+                    Err(_) => None,
+                }
+            }),
             nordic_n: p.nordic_n,
             bflh_fascicle_cm: p.bflh_fascicle_cm,
             previous_acl: p.previous_acl,
@@ -413,14 +429,28 @@ mod tests {
             vmax_mps: Some(9.4),
             sex: Sex::Female,
             susceptibility: Susceptibility {
-                hamstring: HamstringHistory::Recent,
+                hamstring: Some(HamstringHistory::Recent),
                 nordic_n: Some(300.0),
-                previous_calf: true,
+                previous_calf: Some(true),
+                previous_acl: Some(false),
                 ..Default::default()
             },
             ..Default::default()
         };
         assert_eq!(profile_from_pb(&profile_to_pb(&p)), p);
+        // "Not recorded" and a recorded "no" stay apart on the wire.
+        let back = profile_from_pb(&profile_to_pb(&p)).susceptibility;
+        assert_eq!(back.older_age_band, None);
+        assert_eq!(back.previous_acl, Some(false));
+        let none = Susceptibility {
+            hamstring: Some(HamstringHistory::None),
+            ..Default::default()
+        };
+        let q = AthleteProfile {
+            susceptibility: none.clone(),
+            ..p.clone()
+        };
+        assert_eq!(profile_from_pb(&profile_to_pb(&q)).susceptibility, none);
         let b = Baseline {
             hsr_7d_mean_m: Some(1500.0),
             vmax95_in_prev6d: Some(false),

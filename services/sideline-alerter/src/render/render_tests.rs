@@ -60,6 +60,20 @@ fn message() -> Message {
     rising.alert.band = "amber".into();
     rising.alert.value = 4.0;
     rising.alert.threshold = 10.0;
+    rising.alert.completeness = Some(0.7);
+    // An amber reached while part of the score is unknown: a floor.
+    let mut floor = entry(
+        Change::Raised,
+        "home-11",
+        "strain_risk",
+        Severity::Warning,
+        State::Firing,
+    );
+    floor.alert.value = 3.4;
+    floor.alert.threshold = 3.0;
+    floor.alert.to_red_min = None;
+    floor.alert.completeness = Some(0.55);
+    floor.alert.band_floor = true;
     let cleared = entry(
         Change::Cleared,
         "home-03",
@@ -71,7 +85,7 @@ fn message() -> Message {
         destination: "bench".into(),
         team: "home".into(),
         at: NOW * 1_000_000,
-        entries: vec![red, rising, cleared],
+        entries: vec![red, rising, floor, cleared],
         cleared: vec![ClearedLine {
             alert: item(
                 "d",
@@ -269,7 +283,7 @@ fn the_webhook_has_the_alertmanager_shape() {
     assert_eq!(v["version"], "4");
     assert_eq!(v["status"], "firing");
     let alerts = v["alerts"].as_array().unwrap();
-    assert_eq!(alerts.len(), 4);
+    assert_eq!(alerts.len(), 5);
     for a in alerts {
         for k in [
             "status",
@@ -282,6 +296,8 @@ fn the_webhook_has_the_alertmanager_shape() {
             assert!(!a[k].is_null(), "{k}");
         }
     }
-    assert_eq!(alerts[2]["status"], "resolved");
+    assert_eq!(alerts[3]["status"], "resolved");
+    assert_eq!(alerts[2]["annotations"]["score_completeness"], 0.55);
+    assert_eq!(alerts[2]["annotations"]["band_is_floor"], true);
     assert_eq!(alerts[0]["startsAt"], "2026-01-10T16:19:10.000Z");
 }

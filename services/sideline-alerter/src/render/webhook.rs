@@ -36,6 +36,10 @@ pub(super) fn render(msg: &Message, links: Option<&Links>, now_s: i64) -> Value 
             for (k, v) in &c.facts {
                 annotations[k.to_lowercase().replace(' ', "_")] = json!(v);
             }
+            if let Some(c) = a.completeness {
+                annotations["score_completeness"] = json!(c);
+                annotations["band_is_floor"] = json!(a.band_floor);
+            }
             if let Some(u) = &c.ack {
                 annotations["ack_url"] = json!(u);
             }

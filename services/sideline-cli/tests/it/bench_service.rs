@@ -148,6 +148,21 @@ async fn staff_sign_in_see_names_and_an_acknowledgement_on_the_bench_stops_the_e
             (k.clone(), m.encode_to_vec(), now_ms - 180_000)
         })
         .collect::<Vec<_>>();
+    // home-02's newest second: amber reached while part of the score is unknown.
+    let floor = metrics
+        .iter()
+        .rev()
+        .find(|(k, _, _)| k == "home-02")
+        .map(|(k, v, at)| {
+            let mut m = pb::PlayerMetrics::decode(&v[..]).unwrap();
+            m.t_us = last_t + 1_000_000;
+            let r = m.risk.get_or_insert_default();
+            (r.score, r.band, r.completeness) = (3.4, pb::Band::Amber as i32, Some(0.55));
+            (r.ceiling, r.band_floor) = (6.3, true);
+            (k.clone(), m.encode_to_vec(), *at)
+        })
+        .unwrap();
+    metrics.push(floor);
     produce_at(&brokers, &t.metrics, &stale);
     produce_at(&brokers, &t.metrics, &metrics);
 
@@ -405,6 +420,16 @@ async fn staff_sign_in_see_names_and_an_acknowledgement_on_the_bench_stops_the_e
     assert!(
         page.contains("<b>Home #7</b>") && page.contains("<b>Home #9</b>"),
         "names"
+    );
+    // A band reached with unknowns is a floor, and how much of the score is known is shown.
+    let home2 = page
+        .split("<tr class=\"player\" data-player=\"home-02\"")
+        .nth(1)
+        .and_then(|r| r.split("</tr>").next())
+        .unwrap_or_default();
+    assert!(
+        home2.contains(">at least amber</span>") && home2.contains("55 %"),
+        "home-02's row: {home2}"
     );
     let feed = page.split("id=\"feed\"").nth(1).unwrap_or_default();
     let home7 = feed
