@@ -292,12 +292,7 @@ pub struct Analysis {
 
 /// Import (or simulate), run the engine, summarise: everything `analyze` does but printing.
 pub fn summarize(args: &AnalyzeArgs) -> Result<Analysis> {
-    let params = match &args.params {
-        Some(p) => {
-            Params::from_toml(&read_text(p)?).with_context(|| format!("in {}", p.display()))?
-        }
-        None => Params::default(),
-    };
+    let params = crate::input::params_file(args.params.as_deref())?;
     let mut timeline = Vec::new();
     let mut first: Option<i64> = None;
     let watch = args.timeline.as_deref();

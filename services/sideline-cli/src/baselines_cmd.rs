@@ -8,8 +8,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use clap::Args;
 use prost::Message as _;
-use sideline_archive::baselines::{self, RATIO_MIN_DAYS};
+use sideline_archive::baselines;
 use sideline_engine::Baseline;
+use sideline_engine::params::HistoryParams;
 
 /// Arguments of `sideline baselines`.
 #[derive(Debug, Args)]
@@ -35,6 +36,10 @@ pub struct BaselinesArgs {
     /// The archive: a directory or `s3://bucket/prefix` (S3 settings from `AWS_*` variables).
     #[arg(long, env = "SIDELINE_ARCHIVE", default_value = "sideline-archive")]
     pub archive: PathBuf,
+    /// Parameter set (TOML): its `[history]` section says how much history each statistic
+    /// needs and the EWMA spans. Default: the built-in set.
+    #[arg(long)]
+    pub params: Option<PathBuf>,
 }
 
 fn opt(x: Option<f64>) -> String {
@@ -47,6 +52,7 @@ pub async fn from_archive(
     archive: &Path,
     tz: chrono_tz::Tz,
     at_us: i64,
+    p: &HistoryParams,
 ) -> Result<BTreeMap<String, Baseline>> {
     let loads = baselines::session_loads(archive, tz)
         .await
@@ -54,7 +60,7 @@ pub async fn from_archive(
     let today = baselines::local_day(at_us, tz);
     Ok(loads
         .iter()
-        .map(|((_, player), s)| (player.clone(), baselines::baseline_at(s, today, at_us)))
+        .map(|((_, player), s)| (player.clone(), baselines::baseline_at(s, today, at_us, p)))
         .collect())
 }
 
@@ -96,6 +102,7 @@ pub async fn run(a: &BaselinesArgs) -> Result<()> {
         .time_zone
         .parse()
         .map_err(|_| anyhow::anyhow!("--time-zone {:?}: not an IANA time zone", a.time_zone))?;
+    let p = crate::input::params_file(a.params.as_deref())?.history;
     let sessions = baselines::session_loads(&a.archive, tz).await?;
     let loads: BTreeMap<_, _> = sessions
         .iter()
@@ -113,7 +120,7 @@ pub async fn run(a: &BaselinesArgs) -> Result<()> {
     let mut records = Vec::new();
     for ((team, player), days) in &loads {
         let past: Vec<_> = days.iter().filter(|d| d.day < today).copied().collect();
-        let t = baselines::trend(&baselines::dense(&past, today - 1));
+        let t = baselines::trend(&baselines::dense(&past, today - 1), &p);
         for x in t.iter().filter(|x| x.day >= today - a.days) {
             println!(
                 "{team},{player},{},{:.1},{:.1},{},{},{},{},{:.1},{:.1},{},{},{},{}",
@@ -132,15 +139,17 @@ pub async fn run(a: &BaselinesArgs) -> Result<()> {
                 opt(x.strain),
             );
         }
-        let b = baselines::baseline_at(&sessions[&(team.clone(), player.clone())], today, at_us);
+        let b =
+            baselines::baseline_at(&sessions[&(team.clone(), player.clone())], today, at_us, &p);
         records.push((
             player.clone(),
             sideline_wire::convert::baseline_to_pb(player, &b, &as_of).encode_to_vec(),
         ));
     }
     eprintln!(
-        "{} players, baselines as of {as_of} (load ratios are contested and shown only after {RATIO_MIN_DAYS} days)",
-        records.len()
+        "{} players, baselines as of {as_of} (load ratios are contested and shown only after {} days)",
+        records.len(),
+        p.ratio_min_days
     );
     if let Some(brokers) = &a.publish {
         crate::roster_cmd::publish(brokers, &a.topic, "sideline-baselines", &records).await?;

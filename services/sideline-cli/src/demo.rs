@@ -89,9 +89,13 @@ pub async fn run(a: &DemoArgs, stop: CancellationToken) -> Result<()> {
     #[cfg(feature = "archive")]
     let baselines = match &a.history {
         Some(dir) => {
-            let b =
-                crate::baselines_cmd::from_archive(dir, chrono_tz::UTC, crate::publish::now_us())
-                    .await?;
+            let b = crate::baselines_cmd::from_archive(
+                dir,
+                chrono_tz::UTC,
+                crate::publish::now_us(),
+                &sideline_engine::Params::default().history,
+            )
+            .await?;
             eprintln!(
                 "Baselines of {} players computed from the history in {}.",
                 b.len(),

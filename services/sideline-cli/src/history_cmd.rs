@@ -99,7 +99,7 @@ mod tests {
         assert_eq!(loads.len(), 22);
         for ((_, p), days) in &loads {
             assert_eq!(days.len(), 4, "{p}");
-            let b = sideline_archive::baselines::baseline(days, until);
+            let b = sideline_archive::baselines::baseline(days, until, &Params::default().history);
             assert_eq!(b.days_of_history, Some(14), "{p}");
             let hsr6: f64 = days
                 .iter()

@@ -39,3 +39,13 @@ pub fn read_text(path: &Path) -> Result<String> {
         .with_context(|| format!("{} is not UTF-8 text", path.display()))?;
     Ok(s)
 }
+
+/// The parameter set in a TOML file (any subset of keys; the rest default), or the default
+/// set without one.
+pub fn params_file(path: Option<&Path>) -> Result<sideline_engine::Params> {
+    match path {
+        Some(p) => sideline_engine::Params::from_toml(&read_text(p)?)
+            .with_context(|| format!("parameter set {}", p.display())),
+        None => Ok(sideline_engine::Params::default()),
+    }
+}

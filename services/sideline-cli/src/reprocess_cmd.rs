@@ -11,7 +11,7 @@ use arrow::datatypes::Float64Type;
 use clap::Args;
 use sideline_archive::query;
 use sideline_archive::reprocess::{self, Rerun};
-use sideline_engine::{Params, PlayerMetrics};
+use sideline_engine::PlayerMetrics;
 use sideline_wire::roster::Roster;
 
 /// Arguments of `sideline reprocess`.
@@ -85,13 +85,7 @@ pub async fn live_finals(
 
 /// `sideline reprocess`.
 pub async fn run(a: &ReprocessArgs) -> Result<()> {
-    let params = match &a.params {
-        Some(p) => Params::from_toml(
-            &std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
-        )
-        .with_context(|| format!("parameter set {}", p.display()))?,
-        None => Params::default(),
-    };
+    let params = crate::input::params_file(a.params.as_deref())?;
     let profiles = match &a.roster {
         Some(p) => Roster::from_toml(
             &std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,

@@ -15,12 +15,14 @@
 //!
 //! - [`sample`]: input types (positions, accelerometer, heart rate; device batches).
 //! - [`params`]: the parameter set, defaults with their sources, validation, version tag.
-//! - [`profile`]: athlete profile and load-history baseline (inputs to the score).
+//! - [`profile`]: athlete profile and load-history baseline (inputs to the score);
+//!   [`history`]: daily loads → 7-day sums, z-scores, EWMA/ACWR, monotony, the baseline.
 //! - [`reorder`]: per-stream event-time reordering with bounded buffers.
 //! - [`jump`]: a sample far ahead of the player's clock is held until later batches confirm
 //!   the jump (accepted) or refute it (refused as `time_jump`).
 //! - [`geo`]: latitude/longitude onto a local metric plane.
-//! - [`speed`]: speed filtering, artefact rejection, acceleration.
+//! - [`speed`]: speed filtering, artefact rejection, acceleration; [`zero_phase`]: the
+//!   post-session forward-backward filter `sideline reprocess` uses instead.
 //! - [`effort`]: effort detection (sprints, high-speed efforts, accelerations).
 //! - [`imu`]: accelerometer load on a 100 Hz grid.
 //! - [`hr`]: heart-rate zones and TRIMP.
@@ -42,6 +44,7 @@ pub mod evidence;
 pub mod fatigue;
 pub mod forecast;
 pub mod geo;
+pub mod history;
 pub mod hr;
 pub mod imu;
 pub mod jump;
@@ -56,6 +59,7 @@ pub mod speed;
 pub mod squad;
 pub mod team;
 pub mod window;
+pub mod zero_phase;
 
 pub use alerts::{AlertEvent, AlertKind, Lifecycle, Severity};
 pub use output::{Outputs, PlayerMetrics, Signal, Totals, WindowValues};

@@ -35,6 +35,8 @@ pub struct Params {
     pub fatigue: FatigueParams,
     /// The strain-risk attention score.
     pub risk: RiskParams,
+    /// Load history: trends and the score's baseline ([`crate::history`]).
+    pub history: HistoryParams,
     /// Event-time handling: lateness, buffers, idle detection.
     pub stream: StreamParams,
     /// Alert rules: pending periods, hysteresis, cooldowns.
@@ -206,6 +208,42 @@ pub struct FatigueParams {
     /// The post-peak decrement compares with the session average, which means nothing in the
     /// first minutes: it is only evaluated after this much on-field time, s.
     pub post_peak_min_on_field_s: u32,
+}
+
+/// Load history ([`crate::history`]): how much history each statistic needs before it is
+/// given (withheld as unknown until then) and the EWMA spans.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HistoryParams {
+    /// Acute EWMA span N, days (λ = 2 / (N + 1); Williams et al. 2017: 7).
+    pub ewma_acute_days: u32,
+    /// Chronic EWMA span N, days (Williams et al. 2017: 28).
+    pub ewma_chronic_days: u32,
+    /// Days of history before the (contested) load ratios are given (a chronic span: 28).
+    pub ratio_min_days: u32,
+    /// Earlier 7-day sums needed for the 7-day HSR z-score (judgement: 14, two weeks of sums).
+    pub z_min_sums: u32,
+    /// Days of history before "low chronic HSR" (his lowest third of 28-day sums) is judged
+    /// (judgement: 56, two chronic spans).
+    pub low_chronic_min_days: u32,
+    /// Sessions needed for his 1-minute sprint norm (judgement: 3).
+    pub sprint_norm_min_sessions: u32,
+    /// Sessions needed for the p90 of his session HSR and sprint distance (judgement: 5).
+    pub p90_min_sessions: u32,
+}
+
+impl Default for HistoryParams {
+    fn default() -> Self {
+        HistoryParams {
+            ewma_acute_days: 7,
+            ewma_chronic_days: 28,
+            ratio_min_days: 28,
+            z_min_sums: 14,
+            low_chronic_min_days: 56,
+            sprint_norm_min_sessions: 3,
+            p90_min_sessions: 5,
+        }
+    }
 }
 
 /// The strain-risk attention score: points per term (nine ≈ ln of a published effect size,
@@ -428,6 +466,7 @@ impl Default for Params {
             windows: WindowParams::default(),
             fatigue: FatigueParams::default(),
             risk: RiskParams::default(),
+            history: HistoryParams::default(),
             stream: StreamParams::default(),
             alerts: AlertParams::default(),
         }
@@ -689,6 +728,18 @@ impl Params {
         let hb = self.hr.zone_bounds;
         if !(hb[0] < hb[1] && hb[1] < hb[2]) {
             errs.push("hr.zone_bounds must be ascending".into());
+        }
+        let h = &self.history;
+        if h.ewma_acute_days == 0 || h.ewma_acute_days >= h.ewma_chronic_days {
+            errs.push("history.ewma_acute_days must be ≥ 1 and below ewma_chronic_days".into());
+        }
+        if h.low_chronic_min_days < 29 {
+            errs.push("history.low_chronic_min_days must be ≥ 29 (one 28-day sum and more)".into());
+        }
+        if h.p90_min_sessions == 0 || h.sprint_norm_min_sessions == 0 || h.z_min_sums < 2 {
+            errs.push(
+                "history: p90_min_sessions and sprint_norm_min_sessions ≥ 1, z_min_sums ≥ 2".into(),
+            );
         }
         if self.risk.amber >= self.risk.red {
             errs.push("risk.amber must be below risk.red".into());

@@ -263,6 +263,7 @@ async fn the_demo_scores_with_baselines_from_an_archived_history() {
         dir.path(),
         chrono_tz::UTC,
         sideline_cli::publish::now_us(),
+        &sideline_engine::Params::default().history,
     )
     .await
     .unwrap();

@@ -108,7 +108,7 @@ async fn weeks_of_history_give_the_live_score_its_history_terms() {
     .collect();
     assert_eq!(published.len(), 22);
     for ((_, player), days) in &loads {
-        let want = baselines::baseline(days, today);
+        let want = baselines::baseline(days, today, &sideline_engine::Params::default().history);
         let got = &published[player];
         assert_close(player, got, &want);
         // Nine weeks are enough for every term: nothing left unknown.
