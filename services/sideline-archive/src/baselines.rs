@@ -50,7 +50,7 @@ pub async fn session_loads(
           max(hsr_m) AS hsr, max(moderate_m) AS moderate, max(v24_m) AS v24, \
           max(sprint_m) AS sprint, max(distance_m) AS distance, \
           CAST(max(vmax90) AS DOUBLE) AS vmax90, CAST(max(vmax95) AS DOUBLE) AS vmax95, \
-          max(w1_peak_sprint_m) AS sprint1 \
+          max(w1_peak_sprint_m) AS sprint1, max(max_speed_mps) AS vmax \
         FROM metrics WHERE source = 'live' GROUP BY team, player, session \
         ORDER BY team, player, start_us";
     let mut out: BTreeMap<(String, String), Vec<SessionLoad>> = BTreeMap::new();
@@ -86,6 +86,7 @@ pub async fn session_loads(
                         session_hsr_max_m: hsr,
                         session_sprint_max_m: sprint,
                         sprint_1min_peak_m: f(12, r),
+                        max_speed_mps: f(13, r),
                     },
                 });
         }

@@ -76,6 +76,10 @@ pub struct Summary {
     pub hs_efforts: u32,
     pub vmax_exposures_85_90_95: [u32; 3],
     pub max_speed_mps: f64,
+    /// Distance at ≥ 85 / 90 / 95 % of his Vmax, m.
+    pub vmax_band_m_85_90_95: [f64; 3],
+    /// Where his Vmax came from: "profile", "history" or "default" (display only).
+    pub vmax_source: &'static str,
     /// Highest single filtered sample (the maximum is held 0.5 s), m/s.
     pub peak_speed_mps: f64,
     pub accelerations: u32,
@@ -120,6 +124,14 @@ impl Summary {
             hs_efforts: t.hs_efforts,
             vmax_exposures_85_90_95: t.vmax_exposures,
             max_speed_mps: r3(t.max_speed_mps),
+            vmax_band_m_85_90_95: t.vmax_band_m.map(r1),
+            vmax_source: if t.vmax_is_default {
+                "default"
+            } else if t.vmax_from_history {
+                "history"
+            } else {
+                "profile"
+            },
             peak_speed_mps: r3(t.peak_speed_mps),
             accelerations: t.accelerations,
             decelerations: t.decelerations,

@@ -61,6 +61,8 @@ pub struct Day {
     pub session_sprint_max_m: f64,
     /// Highest rolling 1-min sprint distance that day, m.
     pub sprint_1min_peak_m: f64,
+    /// Highest speed held ≥ 0.5 s that day (the sessions' `max_speed_mps`), m/s.
+    pub max_speed_mps: f64,
 }
 
 /// The trend of one day (everything before `day` plus `day` itself).
@@ -261,6 +263,13 @@ pub fn baseline(days: &[Day], today: i64, p: &HistoryParams) -> Baseline {
         ),
         days_since_vmax90: days_since(|x| x.vmax90 > 0),
         days_since_vmax95: days_since(|x| x.vmax95 > 0),
+        // His top held speed (not one sample: the sessions' maxima are held 0.5 s), only
+        // from plausible values (a wrong fix must not set his reference).
+        vmax_observed_mps: past
+            .iter()
+            .map(|x| x.max_speed_mps)
+            .filter(|v| crate::profile::VMAX_RANGE_MPS.contains(v))
+            .max_by(f64::total_cmp),
     }
 }
 
@@ -284,6 +293,7 @@ pub fn days_of(sessions: &[SessionLoad]) -> Vec<Day> {
         d.session_hsr_max_m = d.session_hsr_max_m.max(l.session_hsr_max_m);
         d.session_sprint_max_m = d.session_sprint_max_m.max(l.session_sprint_max_m);
         d.sprint_1min_peak_m = d.sprint_1min_peak_m.max(l.sprint_1min_peak_m);
+        d.max_speed_mps = d.max_speed_mps.max(l.max_speed_mps);
     }
     by.into_values().collect()
 }

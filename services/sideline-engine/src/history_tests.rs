@@ -185,6 +185,22 @@ fn a_morning_session_counts_in_the_afternoon_s_seven_day_sums() {
 }
 
 #[test]
+fn his_vmax_is_the_top_speed_he_held_in_any_session_of_the_history() {
+    let mut h = history();
+    assert_eq!(
+        baseline(&h, 35).vmax_observed_mps,
+        None,
+        "no speeds recorded"
+    );
+    for (day, v) in [(1, 8.4), (8, 9.1), (15, 14.0), (22, 8.9)] {
+        h.iter_mut().find(|d| d.day == day).unwrap().max_speed_mps = v;
+    }
+    // 14 m/s is no footballer's: ignored; the history before day 10 only knows 9.1.
+    assert_eq!(baseline(&h, 35).vmax_observed_mps, Some(9.1));
+    assert_eq!(baseline(&h, 5).vmax_observed_mps, Some(8.4));
+}
+
+#[test]
 fn the_history_rules_are_parameters() {
     let d = dense(&history(), 34);
     // Ratios: withheld until 28 days by default; given from day 20 when 21 days suffice.

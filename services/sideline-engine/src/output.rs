@@ -62,8 +62,15 @@ pub struct Totals {
     pub vmax_exposures: [u32; 3],
     /// Vmax used for the exposures, m/s.
     pub vmax_ref_mps: f64,
-    /// True when Vmax came from the defaults, not the athlete profile.
+    /// True when Vmax came from the defaults (no profile value, no history).
     pub vmax_is_default: bool,
+    /// True when Vmax is the highest speed he held in his history (the profile has none).
+    #[serde(default)]
+    pub vmax_from_history: bool,
+    /// Distance at ≥ 85 / 90 / 95 % of Vmax (`exposure.fractions`), m: the relative bands
+    /// beside the absolute ones (Clemente et al. 2023: % of peak speed; `notes/domain.md` §1.2).
+    #[serde(default)]
+    pub vmax_band_m: [f64; 3],
     /// Accelerations ≥ 3 m/s² held 0.5 s.
     pub accelerations: u32,
     /// Decelerations ≤ −3 m/s² held 0.5 s.

@@ -404,11 +404,6 @@ impl<W: WindowStore> PlayerEngine<W> {
     /// Apply (or clear) the athlete profile: Vmax, heart-rate anchors, susceptibility.
     pub fn set_profile(&mut self, p: &Params, profile: Option<AthleteProfile>) {
         let pr = profile.as_ref();
-        let vmax = pr
-            .and_then(|x| x.vmax_mps)
-            .filter(|v| VMAX_RANGE_MPS.contains(v));
-        self.totals.vmax_ref_mps = vmax.unwrap_or(p.exposure.default_vmax_mps);
-        self.totals.vmax_is_default = vmax.is_none();
         let (mut max, mut rest) = (pr.and_then(|x| x.hr_max), pr.and_then(|x| x.hr_rest));
         // Anchors out of range (see `AthleteProfile::problems`) are not used.
         if pr.is_some_and(|x| !x.hr_problems().is_empty()) {
@@ -421,11 +416,30 @@ impl<W: WindowStore> PlayerEngine<W> {
             female: pr.is_some_and(|x| x.sex == Sex::Female),
         };
         self.profile = profile;
+        self.refresh_vmax(p);
     }
 
     /// Apply (or clear) the load-history baseline.
-    pub fn set_baseline(&mut self, baseline: Option<Baseline>) {
+    pub fn set_baseline(&mut self, p: &Params, baseline: Option<Baseline>) {
         self.baseline = baseline;
+        self.refresh_vmax(p);
+    }
+
+    /// His Vmax: the profile's; else the highest speed he held ≥ 0.5 s in his history; else
+    /// none, and %Vmax figures are counted against the default only for display, flagged
+    /// (`vmax_is_default`), while the score's %Vmax term is unknown.
+    fn refresh_vmax(&mut self, p: &Params) {
+        let ok = |v: &f64| VMAX_RANGE_MPS.contains(v);
+        let own = self.profile.as_ref().and_then(|x| x.vmax_mps).filter(ok);
+        let seen = self
+            .baseline
+            .as_ref()
+            .and_then(|b| b.vmax_observed_mps)
+            .filter(ok);
+        let t = &mut self.totals;
+        t.vmax_ref_mps = own.or(seen).unwrap_or(p.exposure.default_vmax_mps);
+        t.vmax_is_default = own.is_none() && seen.is_none();
+        t.vmax_from_history = own.is_none() && seen.is_some();
     }
 
     /// Newest event time seen on any stream.
@@ -669,6 +683,11 @@ impl<W: WindowStore> PlayerEngine<W> {
             if v >= z.sprint_mps {
                 tot.sprint_m += d;
                 acc.sprint += d;
+            }
+            for (m, f) in tot.vmax_band_m.iter_mut().zip(p.exposure.fractions) {
+                if v >= f * tot.vmax_ref_mps {
+                    *m += d;
+                }
             }
             if v > z.hsr_mps || a.abs() >= z.hmld_accel_mps2 {
                 tot.hmld_m += d;

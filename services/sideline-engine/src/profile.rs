@@ -235,4 +235,8 @@ pub struct Baseline {
     pub days_since_vmax90: Option<u32>,
     /// Days since the last ≥ 95 % Vmax exposure before today, as above.
     pub days_since_vmax95: Option<u32>,
+    /// The highest speed he held ≥ `exposure.max_speed_hold_s` (0.5 s) in any session of the
+    /// history, m/s (only values in [`VMAX_RANGE_MPS`]): his Vmax when the profile has none.
+    #[serde(default)]
+    pub vmax_observed_mps: Option<f64>,
 }

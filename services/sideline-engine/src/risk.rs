@@ -644,6 +644,7 @@ mod tests {
             session_sprint_p90_m: Some(300.0),
             days_since_vmax90: Some(2),
             days_since_vmax95: Some(3),
+            vmax_observed_mps: Some(9.0),
         }
     }
 

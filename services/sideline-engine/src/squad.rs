@@ -164,7 +164,7 @@ impl<W: WindowStore> Engine<W> {
     /// Set a player's load-history baseline.
     pub fn set_baseline(&mut self, player: &str, baseline: Baseline) {
         if let Some(&i) = self.index.get(player) {
-            self.players[i].set_baseline(Some(baseline.clone()));
+            self.players[i].set_baseline(&self.params, Some(baseline.clone()));
         }
         self.baselines.insert(player.to_string(), baseline);
     }
@@ -177,7 +177,7 @@ impl<W: WindowStore> Engine<W> {
     fn new_player(&self, player: &str, team: &str, session: &str) -> PlayerEngine<W> {
         let mut pe = PlayerEngine::new(&self.params, Arc::clone(&self.tag), player, team, session);
         pe.set_profile(&self.params, self.profiles.get(player).cloned());
-        pe.set_baseline(self.baselines.get(player).cloned());
+        pe.set_baseline(&self.params, self.baselines.get(player).cloned());
         pe
     }
 
@@ -464,7 +464,7 @@ impl<W: WindowStore> Engine<W> {
         pe.check(&self.params)?;
         let id = pe.player().to_string();
         pe.set_profile(&self.params, self.profiles.get(&id).cloned());
-        pe.set_baseline(self.baselines.get(&id).cloned());
+        pe.set_baseline(&self.params, self.baselines.get(&id).cloned());
         match self.index.get(&id) {
             Some(&i) => self.players[i] = pe,
             None => {

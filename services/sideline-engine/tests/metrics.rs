@@ -176,6 +176,98 @@ fn max_velocity_exposures_grade_the_held_peak_against_the_profile_vmax() {
     assert!(!t.vmax_is_default);
 }
 
+/// The same trace with his Vmax (10 m/s) from the profile, from his history, or unknown.
+fn vmax_run(profile_vmax: Option<f64>, seen: Option<f64>) -> sideline_engine::Totals {
+    let mut e: Engine = Engine::new(steps_allowed(), true);
+    e.set_profile(AthleteProfile {
+        player: "p".into(),
+        vmax_mps: profile_vmax,
+        ..Default::default()
+    });
+    e.set_baseline(
+        "p",
+        sideline_engine::Baseline {
+            vmax_observed_mps: seen,
+            vmax95_in_prev6d: Some(false),
+            ..Default::default()
+        },
+    );
+    // 5 s at 8.7 m/s (87 %), 3 s at 9.2 (92 %), 2 s at 9.6 (96 %), between jogs.
+    let out = feed(
+        &mut e,
+        &[
+            (3.0, 50),
+            (8.7, 50),
+            (3.0, 50),
+            (9.2, 30),
+            (3.0, 50),
+            (9.6, 20),
+            (3.0, 50),
+        ],
+    );
+    out.metrics.last().unwrap().totals.clone()
+}
+
+#[test]
+fn vmax_comes_from_the_profile_else_his_history_and_relative_bands_sit_beside_absolute_ones() {
+    let own = vmax_run(Some(10.0), Some(9.0));
+    assert_eq!((own.vmax_ref_mps, own.vmax_from_history), (10.0, false));
+    // Distance at ≥ 85 / 90 / 95 % of 10 m/s: every sample at or above, 0.1 s each.
+    let naive = |f: f64| {
+        [(8.7, 50), (9.2, 30), (9.6, 20)]
+            .iter()
+            .filter(|(v, _)| *v >= f * 10.0)
+            .map(|(v, n)| v * 0.1 * f64::from(*n))
+            .sum::<f64>()
+    };
+    for (k, f) in [0.85, 0.9, 0.95].into_iter().enumerate() {
+        assert!(
+            (own.vmax_band_m[k] - naive(f)).abs() < 0.5,
+            "{f}: {} vs {}",
+            own.vmax_band_m[k],
+            naive(f)
+        );
+    }
+    assert!(own.vmax_band_m[0] > own.vmax_band_m[1] && own.vmax_band_m[1] > own.vmax_band_m[2]);
+    // No profile value: the top speed he held in his history.
+    let seen = vmax_run(None, Some(10.0));
+    assert_eq!((seen.vmax_ref_mps, seen.vmax_from_history), (10.0, true));
+    assert!(!seen.vmax_is_default);
+    assert_eq!(seen.vmax_band_m, own.vmax_band_m);
+    assert_eq!(seen.vmax_exposures, own.vmax_exposures);
+    // Neither (or an implausible one): the default, flagged, for display only.
+    for none in [None, Some(14.0)] {
+        let d = vmax_run(None, none);
+        assert!(d.vmax_is_default && !d.vmax_from_history, "{none:?}");
+    }
+}
+
+#[test]
+fn with_vmax_from_history_the_score_judges_the_vmax_exposure_term() {
+    use sideline_engine::risk::{TermId, TermState};
+    let state = |seen| {
+        let mut e: Engine = Engine::new(steps_allowed(), true);
+        e.set_baseline(
+            "p",
+            sideline_engine::Baseline {
+                vmax_observed_mps: seen,
+                vmax95_in_prev6d: Some(false),
+                ..Default::default()
+            },
+        );
+        let out = feed(&mut e, &[(3.0, 100)]);
+        let m = out.metrics.last().unwrap().clone();
+        m.risk
+            .terms
+            .iter()
+            .find(|t| t.id == TermId::CNoVmaxExposure)
+            .unwrap()
+            .state
+    };
+    assert_eq!(state(None), TermState::Unknown);
+    assert_eq!(state(Some(9.4)), TermState::Fired);
+}
+
 #[test]
 fn rolling_windows_and_peaks_follow_the_signal() {
     // 2 min at 2 m/s, 1 min at 7.5 m/s, 2 min at 2 m/s.

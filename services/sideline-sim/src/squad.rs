@@ -69,6 +69,8 @@ fn ordinary_baseline(role: Role) -> Baseline {
         session_sprint_p90_m: Some(1.9 * sprint),
         days_since_vmax90: Some(3),
         days_since_vmax95: Some(3),
+        // The profile carries his Vmax.
+        vmax_observed_mps: None,
     }
 }
 
@@ -91,6 +93,8 @@ fn at_risk_baseline() -> Baseline {
         // A light week: nothing near his top speed since the match 10 days ago.
         days_since_vmax90: Some(10),
         days_since_vmax95: Some(10),
+        // The profile carries his Vmax.
+        vmax_observed_mps: None,
     }
 }
 

@@ -162,6 +162,8 @@ pub fn metrics(m: &PlayerMetrics) -> pb::PlayerMetrics {
             vmax_exposures: t.vmax_exposures.to_vec(),
             vmax_ref_mps: t.vmax_ref_mps,
             vmax_is_default: t.vmax_is_default,
+            vmax_from_history: t.vmax_from_history,
+            vmax_band_m: t.vmax_band_m.to_vec(),
             accelerations: t.accelerations,
             decelerations: t.decelerations,
             accelerations_moderate: t.accelerations_moderate,
@@ -366,6 +368,7 @@ pub fn baseline_to_pb(player: &str, b: &Baseline, as_of: &str) -> pb::Baseline {
         as_of: as_of.to_string(),
         days_since_vmax90: b.days_since_vmax90,
         days_since_vmax95: b.days_since_vmax95,
+        vmax_observed_mps: b.vmax_observed_mps,
     }
 }
 
@@ -387,6 +390,7 @@ pub fn baseline_from_pb(b: &pb::Baseline) -> Baseline {
         session_sprint_p90_m: b.session_sprint_p90_m,
         days_since_vmax90: b.days_since_vmax90,
         days_since_vmax95: b.days_since_vmax95,
+        vmax_observed_mps: b.vmax_observed_mps,
     }
 }
 
