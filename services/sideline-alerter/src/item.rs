@@ -50,6 +50,9 @@ pub struct Item {
     pub terms: Vec<TermLine>,
     /// Minutes to red by the forecast, when within its horizon.
     pub to_red_min: Option<f64>,
+    /// Minutes to red at the longer window's rate (the other end of the range).
+    #[serde(default)]
+    pub to_red_long_rate_min: Option<f64>,
     /// The score's completeness (0–1) for score alerts; `None` when not given.
     #[serde(default)]
     pub completeness: Option<f64>,
@@ -154,6 +157,7 @@ impl Item {
                 })
                 .collect(),
             to_red_min: a.forecast.as_ref().and_then(|f| f.to_red_min),
+            to_red_long_rate_min: a.forecast.as_ref().and_then(|f| f.to_red_long_rate_min),
             completeness: a.completeness.filter(|c| (0.0..=1.0).contains(c)),
             band_floor: a.band_floor,
             summary: a.summary.clone(),
@@ -206,13 +210,19 @@ impl Item {
         }
     }
 
-    /// The forecast, for people ("red in ~4 min"), when there is one worth saying.
+    /// The forecast, for people ("red in 8–15 min" at the last 5 and 10 minutes' rates), when
+    /// there is one worth saying.
     pub fn forecast(&self) -> Option<String> {
-        match (self.band.as_str(), self.to_red_min) {
-            ("red", _) => None,
-            (_, Some(m)) => Some(format!("red in ~{m:.0} min at the current rate")),
-            _ => None,
+        if self.band == "red" {
+            return None;
         }
+        let f = sideline_engine::forecast::Forecast {
+            to_amber_min: None,
+            to_red_min: self.to_red_min,
+            to_red_long_rate_min: self.to_red_long_rate_min,
+        };
+        let d = sideline_engine::params::RiskParams::default();
+        f.red_text(d.forecast_trend_s, d.forecast_trend_long_s)
     }
 
     /// The terms that fired, "label +points", biggest first.
@@ -267,6 +277,7 @@ pub(crate) mod tests {
                 },
             ],
             to_red_min: Some(4.0),
+            to_red_long_rate_min: Some(7.0),
             completeness: Some(1.0),
             band_floor: false,
             summary: format!("{player}: {kind}"),

@@ -164,6 +164,7 @@ fn wave(i: usize, step: usize) -> Item {
             points: 1.0,
         }],
         to_red_min: None,
+        to_red_long_rate_min: None,
         completeness: Some(1.0),
         band_floor: false,
         summary: String::new(),

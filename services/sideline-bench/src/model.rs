@@ -200,6 +200,7 @@ impl Snapshot {
             forecast: Forecast {
                 to_amber_min: f.to_amber_min,
                 to_red_min: f.to_red_min,
+                to_red_long_rate_min: f.to_red_long_rate_min,
             },
             totals: TotalsView {
                 minutes: t.minutes,
@@ -332,6 +333,7 @@ impl AlertItem {
             forecast: Forecast {
                 to_amber_min: f.to_amber_min,
                 to_red_min: f.to_red_min,
+                to_red_long_rate_min: f.to_red_long_rate_min,
             },
             summary: a.summary.clone(),
         })

@@ -23,14 +23,16 @@ pub const ACKS: usize = 10_000;
 
 /// The forecast as staff read it, only where it tells them something: nothing for a player
 /// already in the red band (the band says it), "at the red threshold" while the score has
-/// reached red but the band has not changed yet (its pending time), the minutes to red, else
-/// for a green player the minutes to amber; nothing without a crossing in the horizon.
+/// reached red but the band has not changed yet (its pending time), the minutes to red as the
+/// range of the last 5 and 10 minutes' rates ([`Forecast::red_text`]), else for a green player
+/// the minutes to amber; nothing without a crossing in the horizon.
 pub fn forecast_text(band: Band, f: &Forecast) -> Option<String> {
     let minutes = |m: f64| format!("{:.0}", m.round().max(1.0));
+    let d = sideline_engine::params::RiskParams::default();
     match (band, f.to_red_min, f.to_amber_min) {
         (Band::Red, _, _) => None,
         (_, Some(m), _) if m <= 0.0 => Some("at the red threshold".into()),
-        (_, Some(m), _) => Some(format!("red in ~{} min", minutes(m))),
+        (_, Some(_), _) => f.red_text(d.forecast_trend_s, d.forecast_trend_long_s),
         (Band::Green, None, Some(m)) if m <= 0.0 => Some("at the amber threshold".into()),
         (Band::Green, None, Some(m)) => Some(format!("amber in ~{} min", minutes(m))),
         _ => None,

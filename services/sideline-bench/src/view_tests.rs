@@ -6,6 +6,7 @@ fn f(red: Option<f64>, amber: Option<f64>) -> Forecast {
     Forecast {
         to_amber_min: amber,
         to_red_min: red,
+        to_red_long_rate_min: red,
     }
 }
 
@@ -71,6 +72,15 @@ fn the_forecast_is_said_only_where_it_means_something() {
     assert_eq!(
         forecast_text(Band::Amber, &f(Some(0.3), Some(0.0))).as_deref(),
         Some("red in ~1 min")
+    );
+    // The last 10 minutes' rate says later: a range.
+    let range = Forecast {
+        to_red_long_rate_min: Some(14.6),
+        ..f(Some(7.8), Some(0.0))
+    };
+    assert_eq!(
+        forecast_text(Band::Amber, &range).as_deref(),
+        Some("red in 8–15 min at the last 5 and 10 minutes' rates")
     );
     // Amber already: the amber forecast is no news.
     assert_eq!(forecast_text(Band::Amber, &f(None, Some(0.0))), None);

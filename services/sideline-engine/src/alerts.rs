@@ -648,6 +648,7 @@ mod tests {
             forecast: Forecast {
                 to_amber_min: None,
                 to_red_min: to_red,
+                to_red_long_rate_min: to_red,
             },
             quality: Quality::default(),
         }

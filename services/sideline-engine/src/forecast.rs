@@ -6,6 +6,10 @@
 //! their current state. With non-negative rates the projected score never decreases with the
 //! horizon, so the first crossing is found by bisection. No crossing within the horizon gives
 //! `None`; a band already reached gives `Some(0)`.
+//!
+//! One rate is one guess: red is also forecast at the rate of a longer trailing window
+//! (`risk.forecast_trend_long_s`, 10 min), and the two crossings are said as a range ("red in
+//! 8–15 min") rather than a single minute. The alert rules read the short window's minute.
 
 use serde::{Deserialize, Serialize};
 
@@ -33,6 +37,37 @@ pub struct Forecast {
     pub to_amber_min: Option<f64>,
     /// Minutes until red.
     pub to_red_min: Option<f64>,
+    /// Minutes until red at the longer window's rate (the other end of the range).
+    #[serde(default)]
+    pub to_red_long_rate_min: Option<f64>,
+}
+
+impl Forecast {
+    /// Red in words with the range of the two rates: "red in 8–15 min at the last 5 and 10
+    /// minutes' rates", "red in ~6 min"
+    /// (both agree), "red in ~6 min at the last 5 minutes' rate" (the longer rate does not
+    /// reach it within the horizon); `None` without a crossing or once red is reached.
+    pub fn red_text(&self, short_s: u32, long_s: u32) -> Option<String> {
+        let m = |x: f64| x.round().max(1.0);
+        match (self.to_red_min, self.to_red_long_rate_min) {
+            (Some(a), _) if a <= 0.0 => None,
+            (Some(a), Some(b)) if m(a) != m(b) => Some(format!(
+                "red in {:.0}–{:.0} min at the last {} and {} minutes' rates",
+                m(a.min(b)),
+                m(a.max(b)),
+                short_s / 60,
+                long_s / 60
+            )),
+            (Some(a), Some(_)) => Some(format!("red in ~{:.0} min", m(a))),
+            (Some(a), None) => Some(format!(
+                "red in ~{:.0} min at the last {} minutes' rate (not at the last {}')",
+                m(a),
+                short_s / 60,
+                long_s / 60
+            )),
+            (None, _) => None,
+        }
+    }
 }
 
 fn project(x: &RiskInputs, r: &Rates, minutes: f64) -> RiskInputs {
@@ -73,11 +108,19 @@ fn minutes_to(
     Some((hi * 10.0).round() / 10.0)
 }
 
-/// Forecast both bands from the current inputs, their rates and the current score.
-pub fn forecast(x: &RiskInputs, r: &Rates, now_score: f64, ctx: &RiskContext<'_>) -> Forecast {
+/// Forecast both bands from the current inputs, their rates over the short and the long
+/// trailing windows, and the current score.
+pub fn forecast(
+    x: &RiskInputs,
+    r: &Rates,
+    long: &Rates,
+    now_score: f64,
+    ctx: &RiskContext<'_>,
+) -> Forecast {
     Forecast {
         to_amber_min: minutes_to(ctx.params.amber, now_score, x, r, ctx),
         to_red_min: minutes_to(ctx.params.red, now_score, x, r, ctx),
+        to_red_long_rate_min: minutes_to(ctx.params.red, now_score, x, long, ctx),
     }
 }
 
@@ -114,9 +157,43 @@ mod tests {
             hsr: 10.0 / 60.0,
             ..Default::default()
         };
-        let f = forecast(&x, &r, score_only(&x, &ctx), &ctx);
+        // Over the last 10 minutes he ran at half that rate: red in 40 min, beyond the
+        // 30-min horizon, at the longer rate.
+        let half = Rates {
+            hsr: 5.0 / 60.0,
+            ..Default::default()
+        };
+        let f = forecast(&x, &r, &half, score_only(&x, &ctx), &ctx);
         assert!((f.to_amber_min.unwrap() - 10.0).abs() <= 0.1, "{f:?}");
         assert!((f.to_red_min.unwrap() - 20.0).abs() <= 0.1, "{f:?}");
+        assert_eq!(f.to_red_long_rate_min, None);
+        assert_eq!(
+            f.red_text(300, 600).as_deref(),
+            Some("red in ~20 min at the last 5 minutes' rate (not at the last 10')")
+        );
+        // At two thirds of it: red in 30 min. A range, earliest first.
+        let two_thirds = Rates {
+            hsr: 10.0 / 60.0 * 2.0 / 3.0,
+            ..Default::default()
+        };
+        let f = forecast(&x, &r, &two_thirds, score_only(&x, &ctx), &ctx);
+        assert!(
+            (f.to_red_long_rate_min.unwrap() - 30.0).abs() <= 0.1,
+            "{f:?}"
+        );
+        assert_eq!(
+            f.red_text(300, 600).as_deref(),
+            Some("red in 20–30 min at the last 5 and 10 minutes' rates")
+        );
+        // Faster lately than over 10 min, or slower: the range is the same either way round.
+        let g = forecast(&x, &two_thirds, &r, score_only(&x, &ctx), &ctx);
+        assert_eq!(
+            g.red_text(300, 600).as_deref(),
+            Some("red in 20–30 min at the last 5 and 10 minutes' rates")
+        );
+        // The same rate: one minute.
+        let same = forecast(&x, &r, &r, score_only(&x, &ctx), &ctx);
+        assert_eq!(same.red_text(300, 600).as_deref(), Some("red in ~20 min"));
     }
 
     #[test]
@@ -128,15 +205,11 @@ mod tests {
             baseline: None,
         };
         let x = RiskInputs::default();
-        let f = forecast(&x, &Rates::default(), 0.0, &ctx);
-        assert_eq!(
-            f,
-            Forecast {
-                to_amber_min: None,
-                to_red_min: None
-            }
-        );
-        let f = forecast(&x, &Rates::default(), 3.5, &ctx);
+        let none = Rates::default();
+        let f = forecast(&x, &none, &none, 0.0, &ctx);
+        assert_eq!(f, Forecast::default());
+        assert_eq!(f.red_text(300, 600), None);
+        let f = forecast(&x, &none, &none, 3.5, &ctx);
         assert_eq!(f.to_amber_min, Some(0.0));
         assert_eq!(f.to_red_min, None);
     }

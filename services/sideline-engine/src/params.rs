@@ -331,6 +331,8 @@ pub struct RiskParams {
     pub forecast_horizon_min: f64,
     /// Rates for the forecast are measured over this trailing window, s.
     pub forecast_trend_s: u32,
+    /// And over this longer one, s: the other end of the forecast's range (judgement: 10 min).
+    pub forecast_trend_long_s: u32,
     /// No forecast before this much on-field time, s (issue 28: a sprint in the first minute
     /// is no rate to project; 5 min is a judgement). Before it, a band already reached still
     /// reads 0 min.
@@ -621,6 +623,7 @@ impl Default for RiskParams {
             decel_cluster_count: 3,
             forecast_horizon_min: 30.0,
             forecast_trend_s: 300,
+            forecast_trend_long_s: 600,
             forecast_min_on_field_s: 300,
         }
     }
@@ -746,6 +749,11 @@ impl Params {
         }
         if self.risk.forecast_trend_s < 30 || self.risk.forecast_trend_s > 1800 {
             errs.push("risk.forecast_trend_s must be 30..=1800".into());
+        }
+        if self.risk.forecast_trend_long_s < self.risk.forecast_trend_s
+            || self.risk.forecast_trend_long_s > 1800
+        {
+            errs.push("risk.forecast_trend_long_s must be forecast_trend_s..=1800".into());
         }
         if self.stream.max_buffered_samples < 16 {
             errs.push("stream.max_buffered_samples must be ≥ 16".into());

@@ -216,6 +216,8 @@ impl<W: WindowStore> PlayerEngine<W> {
             nm: push_unique(&mut lengths, p.fatigue.nm_window_s),
             trend: push_unique(&mut lengths, p.risk.forecast_trend_s),
         };
+        // Found by length when used (a state saved before it existed lacks the index).
+        push_unique(&mut lengths, p.risk.forecast_trend_long_s);
         let mut e = PlayerEngine {
             player: player.into(),
             team: team.into(),
@@ -870,26 +872,32 @@ impl<W: WindowStore> PlayerEngine<W> {
             baseline: self.baseline.as_ref(),
         };
         let risk = evaluate(&inputs, &ctx);
-        let trend = self.windows.sums(self.idx.trend);
-        // Rates over the trend window, or over the session so far when it is shorter.
-        let span = f64::from(self.lengths[self.idx.trend])
-            .min(self.closed as f64)
-            .max(1.0);
-        let per_s = |f: Field| trend[f as usize] as f64 / MM / span;
-        let rates = Rates {
-            hsr: per_s(Field::Hsr),
-            moderate: per_s(Field::Moderate),
-            v24: per_s(Field::V24),
-            sprint: per_s(Field::Sprint),
-            sprint_60s_mean_m: per_s(Field::Sprint) * 60.0,
+        // Rates over a trend window, or over the session so far when it is shorter.
+        let rates_over = |w: usize| {
+            let sums = self.windows.sums(w);
+            let span = f64::from(self.lengths[w]).min(self.closed as f64).max(1.0);
+            let per_s = |f: Field| sums[f as usize] as f64 / MM / span;
+            Rates {
+                hsr: per_s(Field::Hsr),
+                moderate: per_s(Field::Moderate),
+                v24: per_s(Field::V24),
+                sprint: per_s(Field::Sprint),
+                sprint_60s_mean_m: per_s(Field::Sprint) * 60.0,
+            }
         };
         // Too little play to measure a rate: only a band already reached is said (0 min).
-        let rates = if self.fatigue.on_field_s() < u64::from(p.risk.forecast_min_on_field_s) {
-            Rates::default()
+        let (rates, long) = if self.fatigue.on_field_s() < u64::from(p.risk.forecast_min_on_field_s)
+        {
+            (Rates::default(), Rates::default())
         } else {
-            rates
+            let long = self
+                .lengths
+                .iter()
+                .position(|&l| l == p.risk.forecast_trend_long_s)
+                .unwrap_or(self.idx.trend);
+            (rates_over(self.idx.trend), rates_over(long))
         };
-        let fc = forecast(&inputs, &rates, risk.score, &ctx);
+        let fc = forecast(&inputs, &rates, &long, risk.score, &ctx);
         let mut totals = tot.clone();
         totals.hr = self.hr.totals.clone();
         let axes: f64 = totals.load_axes.iter().sum();

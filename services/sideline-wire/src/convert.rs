@@ -115,6 +115,7 @@ pub fn alert(a: &AlertEvent) -> pb::Alert {
         forecast: Some(pb::Forecast {
             to_amber_min: a.forecast.to_amber_min,
             to_red_min: a.forecast.to_red_min,
+            to_red_long_rate_min: a.forecast.to_red_long_rate_min,
         }),
         summary: a.summary.clone(),
         params_version: a.params_version.to_string(),
@@ -222,6 +223,7 @@ pub fn metrics(m: &PlayerMetrics) -> pb::PlayerMetrics {
         forecast: Some(pb::Forecast {
             to_amber_min: m.forecast.to_amber_min,
             to_red_min: m.forecast.to_red_min,
+            to_red_long_rate_min: m.forecast.to_red_long_rate_min,
         }),
         quality: Some(pb::Quality {
             artefacts: m.quality.artefacts,

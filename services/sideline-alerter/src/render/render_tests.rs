@@ -185,7 +185,7 @@ fn every_message_says_who_what_how_much_since_terms_forecast_and_links_the_ack()
             "score 5.2",
             "since",
             "previous hamstring injury +1.0",
-            "red in ~4 min",
+            "red in 4–7 min at the last 5 and 10 minutes' rates",
             "home-02 device signal",
         ] {
             assert!(
