@@ -124,10 +124,13 @@ def live_match():
          t(f'{by} (sideline_player_rolling_sprint_metres{{{P}, window_s="$window"}})',
            instant=True, fmt="table"),
          t(f"{by} (sideline_player_hsr_metres{{{P}}})", instant=True, fmt="table"),
-         t(f"{by} (sideline_player_signal{{{P}}})", instant=True, fmt="table")],
+         t(f"{by} (sideline_player_signal{{{P}}})", instant=True, fmt="table"),
+         t(f"{by} (sideline_player_risk_completeness_ratio{{{P}}})", instant=True, fmt="table")],
         0, 0, 12, 16,
         desc="Highest score first. The score ranks players for attention; it is not an injury "
-             "probability. Amber from 3, red from 5 points (engine defaults).",
+             "probability. Amber from 3, red from 5 points (engine defaults). Known: the share "
+             "of the score's possible points whose inputs are known; below 100 % an unknown "
+             "term could lift the score.",
         extra={
             "transformations": [
                 {"id": "merge", "options": {}},
@@ -136,7 +139,8 @@ def live_match():
                     "renameByName": {"Value #A": "Score", "Value #B": "Red in (min)",
                                      "Value #C": "HSR in window (m)",
                                      "Value #D": "Sprint in window (m)",
-                                     "Value #E": "Session HSR (m)", "Value #F": "Signal"}}},
+                                     "Value #E": "Session HSR (m)", "Value #F": "Signal",
+                                     "Value #G": "Known"}}},
                 {"id": "sortBy", "options": {"sort": [{"field": "Score", "desc": True}]}},
             ],
             "options": {"showHeader": True, "cellHeight": "sm"},
@@ -148,6 +152,11 @@ def live_match():
                     {"color": "green", "value": None}, {"color": "orange", "value": 3},
                     {"color": "red", "value": 5}]}},
                 {"id": "decimals", "value": 1}]},
+            {"matcher": {"id": "byName", "options": "Known"}, "properties": [
+                {"id": "unit", "value": "percentunit"}, {"id": "decimals", "value": 0},
+                {"id": "custom.cellOptions", "value": {"type": "color-text"}},
+                {"id": "thresholds", "value": {"mode": "absolute", "steps": [
+                    {"color": "orange", "value": None}, {"color": "text", "value": 1}]}}]},
             {"matcher": {"id": "byName", "options": "Signal"}, "properties": [
                 {"id": "mappings", "value": [{"type": "value", "options": {
                     "0": {"text": "ok", "color": "green"},
