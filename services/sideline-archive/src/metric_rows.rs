@@ -41,7 +41,7 @@ pub struct MetricRows {
     signal: StringBuilder,
     f64s: [Float64Builder; 21],
     u32s: [UInt32Builder; 9],
-    opts: [Float64Builder; 12],
+    opts: [Float64Builder; 13],
     windows: [[Float64Builder; 5]; 4],
     band: StringBuilder,
     terms: StringBuilder,
@@ -174,6 +174,7 @@ impl MetricRows {
             fat.vertical_share_change,
             fc.to_amber_min,
             fc.to_red_min,
+            risk.completeness,
         ];
         for (b, v) in self.opts.iter_mut().zip(opts) {
             b.append_option(v);

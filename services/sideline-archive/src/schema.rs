@@ -175,7 +175,9 @@ const METRIC_U32: [&str; 9] = [
     "decelerations_moderate",
 ];
 /// Optional `f64` metric columns (null: not known yet).
-const METRIC_OPT_F64: [&str; 12] = [
+/// Nullable `f64` metric columns. Columns added later go at the end: files written before
+/// them read as null there (the table's schema is fixed; DataFusion fills what a file lacks).
+const METRIC_OPT_F64: [&str; 13] = [
     "load_per_min",
     "load_per_m",
     "vertical_share",
@@ -188,6 +190,8 @@ const METRIC_OPT_F64: [&str; 12] = [
     "vertical_share_change",
     "to_amber_min",
     "to_red_min",
+    // The score's completeness (share of its possible points known); null before 2026-12.
+    "risk_completeness",
 ];
 /// Data-quality counters.
 const METRIC_U64: [&str; 5] = ["artefacts", "gaps", "late", "duplicates", "forced_releases"];

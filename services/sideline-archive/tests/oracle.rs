@@ -182,28 +182,31 @@ async fn sql_over_archived_samples_agrees_with_the_engine() {
     // The archived metrics are the engine's: the last second of each player equals its totals.
     let b = query::run(
         &ctx,
-        "SELECT m.player, m.distance_m, m.hsr_m, m.sprints, m.risk_score FROM metrics m \
+        "SELECT m.player, m.distance_m, m.hsr_m, m.sprints, m.risk_score, m.risk_completeness \
+         FROM metrics m \
          JOIN (SELECT player, max(t) AS t FROM metrics GROUP BY player) l \
            ON m.player = l.player AND m.t = l.t ORDER BY m.player",
     )
     .await
     .unwrap();
     let b = arrow::compute::concat_batches(&b[0].schema(), &b).unwrap();
-    let (d, h, s, r) = (
+    let (d, h, s, r, c) = (
         f64_col(&b, "distance_m"),
         f64_col(&b, "hsr_m"),
         f64_col(&b, "sprints"),
         f64_col(&b, "risk_score"),
+        f64_col(&b, "risk_completeness"),
     );
     for (i, (p, m)) in last.iter().enumerate() {
         assert_eq!(b.column(0).as_string::<i32>().value(i), p);
         assert_eq!(
-            (d[i], h[i], s[i] as u32, r[i]),
+            (d[i], h[i], s[i] as u32, r[i], c[i]),
             (
                 m.totals.distance_m,
                 m.totals.hsr_m,
                 m.totals.sprints,
-                m.risk.score
+                m.risk.score,
+                m.risk.completeness
             ),
             "{p}"
         );
@@ -326,4 +329,62 @@ async fn sql_over_archived_samples_agrees_with_the_engine() {
         b[0].column(0).as_primitive::<Int64Type>().value(0),
         written as i64
     );
+
+    // A file written before a column existed (here: the same rows without
+    // `risk_completeness`) still reads, with nulls there, beside the newer files.
+    let old = first_parquet(&dir.path().join("metrics"));
+    let rows = {
+        let f = std::fs::File::open(&old).unwrap();
+        let r = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f)
+            .unwrap()
+            .build()
+            .unwrap();
+        r.map(|b| b.unwrap()).collect::<Vec<_>>()
+    };
+    let keep: Vec<usize> = (0..rows[0].num_columns())
+        .filter(|&i| rows[0].schema().field(i).name() != "risk_completeness")
+        .collect();
+    let narrow: Vec<_> = rows.iter().map(|b| b.project(&keep).unwrap()).collect();
+    let n_old: usize = narrow.iter().map(|b| b.num_rows()).sum();
+    {
+        let f = std::fs::File::create(&old).unwrap();
+        let mut w = parquet::arrow::ArrowWriter::try_new(f, narrow[0].schema(), None).unwrap();
+        for b in &narrow {
+            w.write(b).unwrap();
+        }
+        w.close().unwrap();
+    }
+    let ctx = query::context(dir.path()).await.unwrap();
+    let b = query::run(
+        &ctx,
+        "SELECT count(*) FILTER (WHERE risk_completeness IS NULL), count(*) FROM metrics",
+    )
+    .await
+    .unwrap();
+    let (nulls, all) = (
+        b[0].column(0).as_primitive::<Int64Type>().value(0),
+        b[0].column(1).as_primitive::<Int64Type>().value(0),
+    );
+    assert_eq!(nulls as usize, n_old, "of {all} rows");
+    assert!(all as usize > n_old);
+}
+
+/// The first Parquet file under `dir` (any depth).
+fn first_parquet(dir: &std::path::Path) -> std::path::PathBuf {
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let mut entries: Vec<_> = std::fs::read_dir(&d)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        entries.sort();
+        for p in entries {
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "parquet") {
+                return p;
+            }
+        }
+    }
+    panic!("no parquet file under {}", dir.display());
 }
