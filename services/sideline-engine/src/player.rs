@@ -809,7 +809,13 @@ impl<W: WindowStore> PlayerEngine<W> {
         }
         let b = self.acc.bucket();
         let on_field = self.acc.on_field_s > 0.0;
-        self.windows.push(&b);
+        // Rolling windows run on playing time: a second without a fix (half-time, the bench,
+        // a dropout) is not pushed, so "the last 5 minutes" after the restart are the last 5
+        // minutes played, not the break's zeros. A second with only accelerometer or heart
+        // data still counts (a pod without satellites indoors).
+        if on_field || b.iter().any(|&x| x > 0) {
+            self.windows.push(&b);
+        }
         for k in 0..self.shown {
             let s = self.windows.sums(k);
             let peak = &mut self.peaks[k];
@@ -875,7 +881,9 @@ impl<W: WindowStore> PlayerEngine<W> {
         // Rates over a trend window, or over the session so far when it is shorter.
         let rates_over = |w: usize| {
             let sums = self.windows.sums(w);
-            let span = f64::from(self.lengths[w]).min(self.closed as f64).max(1.0);
+            let span = f64::from(self.lengths[w])
+                .min(self.fatigue.on_field_s() as f64)
+                .max(1.0);
             let per_s = |f: Field| sums[f as usize] as f64 / MM / span;
             Rates {
                 hsr: per_s(Field::Hsr),

@@ -176,6 +176,33 @@ fn max_velocity_exposures_grade_the_held_peak_against_the_profile_vmax() {
     assert!(!t.vmax_is_default);
 }
 
+#[test]
+fn half_time_does_not_sit_inside_the_rolling_windows() {
+    // 2 min at 4 m/s, a 15-min break without fixes, 30 s at 4 m/s.
+    let snaps = run_at(
+        &[
+            (0, trace(&[(4.0, 1200)])),
+            (1_020 * 1_000_000, trace(&[(4.0, 300)])),
+        ],
+        steps_allowed(),
+        None,
+    );
+    let after: Vec<&PlayerMetrics> = snaps
+        .iter()
+        .filter(|m| m.t > T0 + 1_020 * 1_000_000 && m.status.signal == Signal::Ok)
+        .collect();
+    let best = |k: usize| {
+        after
+            .iter()
+            .map(|m| m.windows[k].distance_m)
+            .fold(0.0, f64::max)
+    };
+    // The last minute played right after the restart: 30 s before the break, 30 s after.
+    assert!((best(0) - 240.0).abs() < 8.0, "1-min window {}", best(0));
+    // The last 10 minutes played: all 2.5 minutes, not the break's zeros.
+    assert!((best(3) - 600.0).abs() < 8.0, "10-min window {}", best(3));
+}
+
 /// The same trace with his Vmax (10 m/s) from the profile, from his history, or unknown.
 fn vmax_run(profile_vmax: Option<f64>, seen: Option<f64>) -> sideline_engine::Totals {
     let mut e: Engine = Engine::new(steps_allowed(), true);
