@@ -117,10 +117,17 @@ pub fn forecast(
     now_score: f64,
     ctx: &RiskContext<'_>,
 ) -> Forecast {
+    let to_red_min = minutes_to(ctx.params.red, now_score, x, r, ctx);
+    // The other end of the range is only said beside a crossing still ahead: skip the
+    // second search otherwise (one score per snapshot saved for most players).
+    let to_red_long_rate_min = match to_red_min {
+        Some(m) if m > 0.0 => minutes_to(ctx.params.red, now_score, x, long, ctx),
+        _ => None,
+    };
     Forecast {
         to_amber_min: minutes_to(ctx.params.amber, now_score, x, r, ctx),
-        to_red_min: minutes_to(ctx.params.red, now_score, x, r, ctx),
-        to_red_long_rate_min: minutes_to(ctx.params.red, now_score, x, long, ctx),
+        to_red_min,
+        to_red_long_rate_min,
     }
 }
 
