@@ -555,7 +555,9 @@ fn offline_totals(
 /// local webhook as the IT's chat. The real ZXY recording is replayed over MQTT with the
 /// replay tool's account; the bench page, signed in as the staff file's user, shows the
 /// players by the roster's names with their scores and the recording's device alert by name
-/// (headless Chromium); Prometheus scrapes all five services; then the processor is stopped and `SidelineServiceDown` for it reaches the
+/// (headless Chromium); a player whose profile puts him at red has his red acknowledged on
+/// the page, and the alerter then holds no escalation for it (the shipped route escalates to
+/// the medical channel after 5 minutes); Prometheus scrapes all five services; then the processor is stopped and `SidelineServiceDown` for it reaches the
 /// IT chat, naming it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_deployment_as_shipped_serves_the_bench_and_tells_it_when_the_processor_stops() {
@@ -572,7 +574,8 @@ async fn the_deployment_as_shipped_serves_the_bench_and_tells_it_when_the_proces
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     }
     let (it_chat, it_hook) = chat("/ops").await;
-    let (_staff_chat, staff_hook) = chat("/staff").await;
+    let (staff_chat, staff_hook) = chat("/staff").await;
+    let (medical_chat, medical_hook) = chat("/medical").await;
 
     // Secrets as make-secrets.sh makes them.
     let made = dir.path().join("made");
@@ -600,6 +603,11 @@ async fn the_deployment_as_shipped_serves_the_bench_and_tells_it_when_the_proces
         std::fs::copy(made.join(from), etc.join("secrets").join(to)).unwrap();
     }
     std::fs::write(etc.join("secrets/slack-webhook"), format!("{staff_hook}\n")).unwrap();
+    std::fs::write(
+        etc.join("secrets/medical-webhook"),
+        format!("{medical_hook}\n"),
+    )
+    .unwrap();
     let bench_password = std::fs::read_to_string(made.join("bench-password")).unwrap();
     let bench_password = bench_password.trim();
 
@@ -728,12 +736,20 @@ async fn the_deployment_as_shipped_serves_the_bench_and_tells_it_when_the_proces
         .map(|p| p.trim_end_matches('"').to_string())
         .collect();
     assert!(players.len() >= 10, "{roster}");
+    // One player back from a hamstring strain this season, with a weak Nordic, short
+    // fascicles and in the squad's oldest third: 1.6 + 1.5 + 1.4 + 0.5 = 5.0 points of
+    // susceptibility, red from his first scored seconds.
+    let at_risk = players.iter().nth(1).unwrap().clone();
     for (i, p) in players.iter().enumerate() {
         roster += &format!(
             "\n[[athletes]]\nplayer = \"{p}\"\ndisplay_name = \"Tromsø player {}\"\nsquad_number = {}\n",
             i + 1,
             i + 1
         );
+        if *p == at_risk {
+            roster += "susceptibility = { hamstring = \"recent\", nordic_n = 240.0, \
+                       bflh_fascicle_cm = 9.8, older_age_band = true }\n";
+        }
     }
     std::fs::write(dir.path().join("roster.toml"), &roster).unwrap();
     let out = Command::new(&bin)
@@ -802,6 +818,86 @@ async fn the_deployment_as_shipped_serves_the_bench_and_tells_it_when_the_proces
         feed.contains("data-player=\"home-1\"") && feed.contains("<b>Tromsø player 1</b> device"),
         "the feed: {}",
         &feed[..feed.len().min(1500)]
+    );
+
+    // His red, in the staff's chat and waiting for the medical channel (the shipped route
+    // escalates a red nobody acknowledges in 5 minutes), is acknowledged on the bench page:
+    // its button pressed in Chromium, signed in. The page shows who; the alerter reads the
+    // acknowledgement from the acks topic, tells the chat, and no escalation waits any more.
+    let escalations_waiting = async || -> Option<i64> {
+        let m = get(9303, "/metrics", "").await;
+        m.lines()
+            .find_map(|l| l.strip_prefix("sideline_alerter_escalations_waiting "))
+            .and_then(|v| v.trim().parse().ok())
+    };
+    let t4 = std::time::Instant::now();
+    while escalations_waiting().await != Some(1) {
+        assert!(
+            t4.elapsed() < Duration::from_secs(90),
+            "no red of {at_risk} waiting to escalate ({:?}); staff chat: {:?}\n{}",
+            escalations_waiting().await,
+            staff_chat.lock().unwrap(),
+            logs(&units)
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert!(
+        staff_chat
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|b| b.contains(&format!("RED — {at_risk}"))),
+        "the red in the staff's chat: {:?}",
+        staff_chat.lock().unwrap()
+    );
+    let ack_button = format!(r#"#feed li.critical[data-player="{at_risk}"] [data-ack]"#);
+    let basic = format!("Basic {creds}");
+    let _page = tokio::task::block_in_place(|| {
+        let mut p = sideline_testkit::cdp::Page::open(
+            &browser,
+            "http://127.0.0.1:9305/",
+            &[("Authorization", &basic)],
+            800,
+            1280,
+        );
+        p.until(
+            "the red can be acknowledged on the page",
+            &format!("!!document.querySelector('{ack_button}')"),
+            Duration::from_secs(30),
+        );
+        p.click(&ack_button);
+        p.until(
+            "the page shows who acknowledged the red",
+            &format!(
+                r#"(() => {{ const li = document.querySelector('#feed li.critical[data-player="{at_risk}"]');
+                    return !!li && li.textContent.includes("✓ Bench staff")
+                        && !li.querySelector("[data-ack]"); }})()"#
+            ),
+            Duration::from_secs(30),
+        );
+        p
+    });
+    let t5 = std::time::Instant::now();
+    while !staff_chat
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|b| b.contains("red acknowledged by Bench staff"))
+        || escalations_waiting().await != Some(0)
+    {
+        assert!(
+            t5.elapsed() < Duration::from_secs(60),
+            "the alerter did not take the bench's acknowledgement: escalations waiting {:?}; staff chat: {:?}\n{}",
+            escalations_waiting().await,
+            staff_chat.lock().unwrap(),
+            logs(&units)
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert!(
+        medical_chat.lock().unwrap().is_empty(),
+        "escalated: {:?}",
+        medical_chat.lock().unwrap()
     );
 
     // Every player's final totals on the metrics topic are the offline engine's on the

@@ -8,6 +8,8 @@
 #   secrets/archive-sql-token      bearer token of POST /api/sql   (random)
 #   secrets/grafana-admin          Grafana's admin password        (random)
 #   secrets/slack-webhook          the staff's chat webhook URL    (a placeholder: edit it)
+#   secrets/medical-webhook        the medical staff's chat webhook URL, where reds nobody
+#                                  acknowledged in 5 minutes go (a placeholder: edit it)
 #   secrets/ops-webhook            the IT's chat webhook URL, for Alertmanager (the pipeline's
 #                                  own alerts; Slack-compatible)  (a placeholder: edit it)
 #   secrets/bench-password         the bench's first sign-in, user `bench` (random; give it to
@@ -51,7 +53,7 @@ secret_file mqtt-ingest-password
 secret_file ack-secret
 secret_file archive-sql-token
 secret_file grafana-admin
-for hook in slack-webhook ops-webhook; do
+for hook in slack-webhook medical-webhook ops-webhook; do
     if [ ! -s "$dir/$hook" ]; then
         secret_file "$hook" "https://hooks.slack.com/services/T000/B000/REPLACE-ME"
         echo "edit $dir/$hook: it holds a placeholder, not your chat's webhook URL" >&2

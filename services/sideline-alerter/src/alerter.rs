@@ -252,6 +252,9 @@ impl Alerter {
             self.enqueue(&dest, p);
         }
         self.metrics.outbox_errors.set(self.held.len() as i64);
+        self.metrics
+            .escalations_waiting
+            .set(self.router.escalations_waiting() as i64);
         if self.dirty {
             match self.save() {
                 Ok(()) => self.dirty = false,

@@ -38,6 +38,9 @@ pub struct AlerterMetrics {
     pub outbox_errors: IntGauge,
     /// Group rejoins forced by the orphaned-partition watchdog.
     pub rejoins: IntCounter,
+    /// Reds told, not acknowledged, whose route will escalate them (per player and
+    /// destination); an acknowledgement, on a chat link or the bench, takes one away.
+    pub escalations_waiting: IntGauge,
 }
 
 fn counter(
@@ -109,8 +112,14 @@ impl AlerterMetrics {
             "Consumer-group rejoins forced by the orphaned-partition watchdog.",
         )?;
         r.register(Box::new(rejoins.clone()))?;
+        let escalations_waiting = IntGauge::new(
+            "sideline_alerter_escalations_waiting",
+            "Reds told and not acknowledged whose route escalates them.",
+        )?;
+        r.register(Box::new(escalations_waiting.clone()))?;
         Ok(AlerterMetrics {
             rejoins,
+            escalations_waiting,
             consumed: counter(
                 r,
                 "sideline_alerter_alerts_consumed_total",

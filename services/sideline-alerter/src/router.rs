@@ -384,6 +384,33 @@ impl Router {
             .any(|p| p.acked && p.open.contains_key(id))
     }
 
+    /// Escalations waiting: reds told to a destination whose route escalates, neither
+    /// acknowledged nor escalated yet (one per player and destination).
+    pub fn escalations_waiting(&self) -> usize {
+        self.players
+            .values()
+            .filter(|p| !p.acked)
+            .map(|p| {
+                let Some(red) = p
+                    .open
+                    .values()
+                    .filter(|i| i.severity == Severity::Critical)
+                    .max_by_key(|i| i.t_us)
+                else {
+                    return 0;
+                };
+                p.dests
+                    .iter()
+                    .filter(|(dest, d)| {
+                        d.red_told_at.is_some()
+                            && !d.escalated
+                            && self.policy.escalation(red, dest).is_some()
+                    })
+                    .count()
+            })
+            .sum()
+    }
+
     /// Open alert ids of acknowledged players.
     pub fn acked_ids(&self) -> Vec<String> {
         self.players

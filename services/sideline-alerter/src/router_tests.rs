@@ -182,6 +182,8 @@ fn an_unacknowledged_red_escalates_and_repeats_and_an_ack_stops_both() {
     let mut r = Router::new(policy());
     let m = run(&mut r, &events, 0, 700);
     let c = changes(&m);
+    // Escalated: nothing waits any more.
+    assert_eq!(r.escalations_waiting(), 0);
     assert_eq!(
         c,
         [
@@ -194,8 +196,12 @@ fn an_unacknowledged_red_escalates_and_repeats_and_an_ack_stops_both() {
     assert_eq!(m[2].at, (T0 + 15 + 600) * S);
 
     let mut r = Router::new(policy());
+    assert_eq!(r.escalations_waiting(), 0);
     run(&mut r, &events, 0, 60);
+    // Told to the bench, whose route escalates: one escalation waiting, until the ack.
+    assert_eq!(r.escalations_waiting(), 1);
     assert_eq!(r.ack("r", "Dr Lee", (T0 + 60) * S).as_deref(), Some("p1"));
+    assert_eq!(r.escalations_waiting(), 0);
     assert!(r.acked("r"));
     assert_eq!(r.acknowledgement("r").unwrap().by, "Dr Lee");
     // The acknowledgement is told (who, when) where the red was; nothing else follows.

@@ -116,11 +116,18 @@ fn make_secrets(dir: &Path) {
         String::from_utf8_lossy(&out.stdout).contains("made"),
         "{out:?}"
     );
-    std::fs::write(
-        dir.join("slack-webhook"),
-        "https://hooks.slack.com/services/T0CLUB/B0BENCH/a1b2c3d4e5f6\n",
-    )
-    .unwrap();
+    for (hook, url) in [
+        (
+            "slack-webhook",
+            "https://hooks.slack.com/services/T0CLUB/B0BENCH/a1b2c3d4e5f6",
+        ),
+        (
+            "medical-webhook",
+            "https://hooks.slack.com/services/T0CLUB/B0MEDIC/f6e5d4c3b2a1",
+        ),
+    ] {
+        std::fs::write(dir.join(hook), format!("{url}\n")).unwrap();
+    }
 }
 
 /// The Mosquitto listeners of a configuration: (port, bound address, TLS).
@@ -662,6 +669,10 @@ fn systemd_units_run_real_subcommands() {
         (
             "slack-webhook",
             "https://hooks.slack.com/services/T0CLUB/B0BENCH/a1b2c3d4e5f6",
+        ),
+        (
+            "medical-webhook",
+            "https://hooks.slack.com/services/T0CLUB/B0MEDIC/f6e5d4c3b2a1",
         ),
     ] {
         std::fs::write(secrets.join(f), format!("{v}\n")).unwrap();
