@@ -14,6 +14,11 @@
 //! - `POST /api/alerts/{id}/ack`: acknowledge (JSON; 204; 404 if unknown; 403 from another
 //!   site's page or when this bench lets nobody acknowledge; 400 for an unusable typed name);
 //!   the name is the signed-in person's, or in the demo the typed `{"by": "…"}`;
+//! - `POST /api/pitch`: a substitution, `{"team", "session", "on": [ids], "off": [ids],
+//!   "at_us"}` (`at_us` absent = now, 0 = from the session's start: the substitutes' bench),
+//!   signed in only (403 otherwise), written to the roster topic under the signed-in name
+//!   (202 with the keys; 503 where this bench cannot post, or while Kafka holds up earlier
+//!   ones); the processor counts warm-up and bench time as off the pitch from then on;
 //! - `GET /events?team=&session=&max=N`: server-sent events — `squad` every second (the
 //!   session's players, its newest 60 feed items, the data age), `alert` as one happens;
 //!   `max` ends the stream after N `squad` events (page snapshots in tests, kiosks).
@@ -77,6 +82,9 @@ pub struct ApiState {
     pub page: PageSettings,
     /// Acknowledgements made on the page, to pass on.
     pub acks: Option<mpsc::Sender<AckMade>>,
+    /// Lineup changes posted with `POST /api/pitch`, as roster-topic records to write (none:
+    /// this bench cannot post them).
+    pub lineup: Option<mpsc::Sender<Vec<(String, Vec<u8>)>>>,
     /// Counts requests whose credentials were refused (the service's metric).
     pub refused: Option<prometheus::IntCounter>,
 }
@@ -91,6 +99,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/alerts", get(alerts))
         .route("/api/summary", get(summary))
         .route("/api/alerts/{id}/ack", post(ack))
+        .route("/api/pitch", post(pitch))
         .route("/events", get(events))
         .route("/", get(page))
         .route("/evidence", get(evidence))
@@ -337,6 +346,85 @@ async fn ack(
         tracing::warn!(message = "Acknowledgement not passed on (queue full); it shows on this bench only.", alert = %id);
     }
     StatusCode::NO_CONTENT.into_response()
+}
+
+/// A substitution (or the bench before kick-off) posted on the bench.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PitchBody {
+    team: String,
+    session: String,
+    #[serde(default)]
+    on: Vec<String>,
+    #[serde(default)]
+    off: Vec<String>,
+    /// µs since the epoch; absent = now; 0 = from the session's start.
+    at_us: Option<i64>,
+}
+
+/// `POST /api/pitch`: who came on and went off, now or at `at_us`, under the signed-in name,
+/// to the roster topic where the processor reads it (202 with the records' keys).
+async fn pitch(
+    State(s): State<ApiState>,
+    Extension(who): Extension<SignedIn>,
+    headers: HeaderMap,
+    body: Result<Json<PitchBody>, JsonRejection>,
+) -> Response {
+    if cross_site(&headers) {
+        return (StatusCode::FORBIDDEN, "cross-site request refused").into_response();
+    }
+    let Some(by) = who.0.map(|i| i.name) else {
+        return (
+            StatusCode::FORBIDDEN,
+            "posting a substitution needs staff sign-in (bench.staff_file or bench.identity_header)",
+        )
+            .into_response();
+    };
+    let Some(tx) = &s.lineup else {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "this bench does not post lineup changes",
+        )
+            .into_response();
+    };
+    let b = match body {
+        Ok(Json(b)) => b,
+        Err(e) => return e.into_response(),
+    };
+    if b.on.is_empty() && b.off.is_empty() {
+        return (StatusCode::BAD_REQUEST, "name the players: on and/or off").into_response();
+    }
+    let at_us = b.at_us.unwrap_or_else(now_us);
+    let mut records = Vec::new();
+    for (players, on) in [(&b.off, false), (&b.on, true)] {
+        for p in players {
+            let c = sideline_wire::lineup::PitchChange {
+                team: b.team.clone(),
+                session: b.session.clone(),
+                player: p.clone(),
+                at_us,
+                on,
+                by: by.clone(),
+            };
+            if let Some(why) = c.problem() {
+                return (StatusCode::BAD_REQUEST, why).into_response();
+            }
+            records.push((c.key(), c.encode()));
+        }
+    }
+    let keys: Vec<String> = records.iter().map(|(k, _)| k.clone()).collect();
+    if tx.try_send(records).is_err() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "lineup changes are waiting for Kafka: try again",
+        )
+            .into_response();
+    }
+    (
+        StatusCode::ACCEPTED,
+        Json(json!({ "posted": keys, "by": by })),
+    )
+        .into_response()
 }
 
 /// `?max=N` and the session pick.

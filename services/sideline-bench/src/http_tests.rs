@@ -64,6 +64,7 @@ async fn serve(
             title: "t".into(),
         },
         acks: Some(tx),
+        lineup: None,
         refused: Some(refused.clone()),
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

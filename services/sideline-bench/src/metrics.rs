@@ -9,6 +9,8 @@ pub struct BenchMetrics {
     pub records: IntCounterVec,
     /// Acknowledgements made on the page written to the acks topic, by result.
     pub acks_written: IntCounterVec,
+    /// Lineup changes posted on the bench written to the roster topic, by result.
+    pub lineup_written: IntCounterVec,
     /// Requests with credentials that did not sign in (wrong user, password or header).
     pub sign_in_refused: IntCounter,
 }
@@ -37,8 +39,17 @@ impl BenchMetrics {
             &["result"],
         )?;
         r.register(Box::new(acks_written.clone()))?;
+        let lineup_written = IntCounterVec::new(
+            Opts::new(
+                "sideline_bench_lineup_written_total",
+                "Lineup changes (substitutions) posted on the bench written to the roster topic, by result (ok, failed).",
+            ),
+            &["result"],
+        )?;
+        r.register(Box::new(lineup_written.clone()))?;
         for res in ["ok", "failed"] {
             acks_written.with_label_values(&[res]);
+            lineup_written.with_label_values(&[res]);
         }
         let sign_in_refused = IntCounter::new(
             "sideline_bench_sign_in_refused_total",
@@ -48,6 +59,7 @@ impl BenchMetrics {
         Ok(BenchMetrics {
             records,
             acks_written,
+            lineup_written,
             sign_in_refused,
         })
     }

@@ -61,6 +61,7 @@ pub async fn run(
     let view = Arc::new(RwLock::new(SquadView::default()));
     let (alerts, _) = broadcast::channel(256);
     let (ack_tx, ack_rx) = mpsc::channel(256);
+    let (lineup_tx, lineup_rx) = mpsc::channel(64);
     let tasks = CancellationToken::new();
     let producer = sideline_kafka::producer::producer(
         &cfg.kafka,
@@ -68,9 +69,16 @@ pub async fn run(
         sideline_kafka::producer::DeliveryTimeout::Millis(30_000),
     )?;
     let writer = tokio::spawn(crate::source::write_acks(
-        producer,
+        producer.clone(),
         cfg.kafka.topics.acks.clone(),
         ack_rx,
+        metrics.clone(),
+        tasks.clone(),
+    ));
+    let lineup_writer = tokio::spawn(crate::source::write_lineup(
+        producer,
+        cfg.kafka.topics.roster.clone(),
+        lineup_rx,
         metrics.clone(),
         tasks.clone(),
     ));
@@ -84,6 +92,7 @@ pub async fn run(
             title: cfg.bench.title.clone(),
         },
         acks: Some(ack_tx),
+        lineup: Some(lineup_tx),
         refused: Some(metrics.sign_in_refused.clone()),
     });
     tracing::info!(message = "Bench serving.", addr = %http.local_addr()?);
@@ -101,6 +110,7 @@ pub async fn run(
     .await;
     tasks.cancel();
     let _ = writer.await;
+    let _ = lineup_writer.await;
     server.stop().await;
     tracing::info!(message = "Bench stopped.");
     Ok(result?)

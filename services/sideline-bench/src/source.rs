@@ -282,24 +282,72 @@ pub async fn write_acks(
             since_us: a.since,
         }
         .encode_to_vec();
-        let mut delay = Duration::from_millis(500);
-        loop {
-            let rec = FutureRecord::to(&topic).key(&a.id).payload(&value);
-            match producer.send(rec, Duration::from_secs(5)).await {
-                Ok(_) => {
-                    metrics.acks_written.with_label_values(&["ok"]).inc();
-                    tracing::info!(message = "Acknowledgement written.", alert = %a.id, by = %made.by);
-                    break;
+        let written = send_retrying(&producer, &topic, &a.id, &value, &stop, |ok| {
+            let result = if ok { "ok" } else { "failed" };
+            metrics.acks_written.with_label_values(&[result]).inc();
+        })
+        .await;
+        if !written {
+            return;
+        }
+        tracing::info!(message = "Acknowledgement written.", alert = %a.id, by = %made.by);
+    }
+}
+
+/// Put lineup changes posted on the page (`POST /api/pitch`) on the roster topic, each
+/// retried until Kafka takes it (`sideline_bench_lineup_written_total{result}`).
+pub async fn write_lineup(
+    producer: FutureProducer,
+    topic: String,
+    mut rx: mpsc::Receiver<Vec<(String, Vec<u8>)>>,
+    metrics: BenchMetrics,
+    stop: CancellationToken,
+) {
+    loop {
+        let records = tokio::select! {
+            _ = stop.cancelled() => return,
+            m = rx.recv() => match m { Some(m) => m, None => return },
+        };
+        for (key, value) in records {
+            let written = send_retrying(&producer, &topic, &key, &value, &stop, |ok| {
+                let result = if ok { "ok" } else { "failed" };
+                metrics.lineup_written.with_label_values(&[result]).inc();
+            })
+            .await;
+            if !written {
+                return;
+            }
+            tracing::info!(message = "Lineup change written.", %key);
+        }
+    }
+}
+
+/// Send one record until Kafka takes it (backing off 0.5 s … 30 s), telling `attempt` of each
+/// try's result; `false` if stopped first.
+async fn send_retrying(
+    producer: &FutureProducer,
+    topic: &str,
+    key: &str,
+    value: &[u8],
+    stop: &CancellationToken,
+    attempt: impl Fn(bool),
+) -> bool {
+    let mut delay = Duration::from_millis(500);
+    loop {
+        let rec = FutureRecord::to(topic).key(key).payload(value);
+        match producer.send(rec, Duration::from_secs(5)).await {
+            Ok(_) => {
+                attempt(true);
+                return true;
+            }
+            Err((error, _)) => {
+                attempt(false);
+                tracing::warn!(message = "Record not written yet; retrying.", %topic, %key, %error);
+                tokio::select! {
+                    _ = stop.cancelled() => return false,
+                    _ = tokio::time::sleep(delay) => {}
                 }
-                Err((error, _)) => {
-                    metrics.acks_written.with_label_values(&["failed"]).inc();
-                    tracing::warn!(message = "Acknowledgement not written to the acks topic yet; retrying.", alert = %a.id, %error);
-                    tokio::select! {
-                        _ = stop.cancelled() => return,
-                        _ = tokio::time::sleep(delay) => {}
-                    }
-                    delay = (delay * 2).min(Duration::from_secs(30));
-                }
+                delay = (delay * 2).min(Duration::from_secs(30));
             }
         }
     }

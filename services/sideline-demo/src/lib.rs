@@ -239,6 +239,7 @@ impl Demo {
                 title: "Sideline demo — bench view".into(),
             },
             acks: None,
+            lineup: None,
             refused: None,
         });
         if let Some(c) = &chat {

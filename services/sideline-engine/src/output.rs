@@ -71,6 +71,13 @@ pub struct Totals {
     /// beside the absolute ones (Clemente et al. 2023: % of peak speed; `notes/domain.md` §1.2).
     #[serde(default)]
     pub vmax_band_m: [f64; 3],
+    /// Minutes with fixes while off the pitch by the lineup (warm-up, the bench, after being
+    /// substituted): counted here and in no other figure.
+    #[serde(default)]
+    pub off_pitch_min: f64,
+    /// Distance covered off the pitch by the lineup, m (warm-up load, kept apart).
+    #[serde(default)]
+    pub off_pitch_m: f64,
     /// Accelerations ≥ 3 m/s² held 0.5 s.
     pub accelerations: u32,
     /// Decelerations ≤ −3 m/s² held 0.5 s.

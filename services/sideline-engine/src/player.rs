@@ -168,6 +168,13 @@ pub struct PlayerEngine<W: WindowStore = IncrementalWindows> {
     /// The last fix was poor (efforts were ended at the start of the stretch).
     #[serde(default)]
     in_poor_stretch: bool,
+    /// On and off the pitch by the lineup: `(from, on)` in time order; empty = no lineup
+    /// known (every fix is playing time).
+    #[serde(default)]
+    lineup: Vec<(Micros, bool)>,
+    /// The last fix was off the pitch (efforts were ended when he left it).
+    #[serde(default)]
+    off_pitch: bool,
     anchors: HrAnchors,
     profile: Option<AthleteProfile>,
     baseline: Option<Baseline>,
@@ -248,6 +255,8 @@ impl<W: WindowStore> PlayerEngine<W> {
             quality: Quality::default(),
             held_max: HeldMax::default(),
             in_poor_stretch: false,
+            lineup: Vec::new(),
+            off_pitch: false,
             anchors: HrAnchors {
                 max: 0.0,
                 rest: 0.0,
@@ -608,6 +617,9 @@ impl<W: WindowStore> PlayerEngine<W> {
             Reading::Position(pos) => self.position(p, s.t, pos),
             Reading::Imu(r) => {
                 let step = self.imu.update(s.t, r);
+                if !self.lineup.is_empty() && !self.on_pitch(s.t) {
+                    return;
+                }
                 self.acc.load += step.load;
                 self.acc.up += step.axis[2];
                 self.acc.d1 += step.axis[0] + step.axis[1] + step.axis[2];
@@ -617,6 +629,22 @@ impl<W: WindowStore> PlayerEngine<W> {
                 }
             }
             Reading::HeartRate(bpm) => self.hr.update(&p.hr, &self.anchors, s.t, f64::from(*bpm)),
+        }
+    }
+
+    /// Set his lineup changes in this session: `(from, on)`, any order.
+    pub fn set_lineup(&mut self, mut lineup: Vec<(Micros, bool)>) {
+        lineup.sort_by_key(|&(t, _)| t);
+        self.lineup = lineup;
+    }
+
+    /// Whether he is on the pitch at `t` by the lineup: the latest change at or before `t`;
+    /// before his first change, the opposite of it (a substitute whose first change is "on"
+    /// was on the bench; a starter whose first is "off" was playing). No lineup: always.
+    pub fn on_pitch(&self, t: Micros) -> bool {
+        match self.lineup.partition_point(|&(at, _)| at <= t) {
+            0 => self.lineup.first().is_none_or(|&(_, on)| !on),
+            i => self.lineup[i - 1].1,
         }
     }
 
@@ -633,6 +661,21 @@ impl<W: WindowStore> PlayerEngine<W> {
         let d = v * dt;
         let z = &p.zones;
         let hold_us = (p.exposure.max_speed_hold_s * 1e6).round() as Micros;
+        if !self.lineup.is_empty() && !self.on_pitch(t) {
+            // Warm-up, the bench, after being substituted: not playing time. No window,
+            // block, rate, effort or maximum sees it; its distance is kept apart.
+            if !self.off_pitch {
+                self.end_efforts(p);
+                self.off_pitch = true;
+            }
+            self.held_max.reset();
+            if dt > 0.0 && !o.artefact {
+                self.totals.off_pitch_min += dt / 60.0;
+                self.totals.off_pitch_m += d;
+            }
+            return;
+        }
+        self.off_pitch = false;
         if o.poor_fix {
             // A poor fix counts in no distance, band, maximum or effort, and an effort does
             // not bridge a poor stretch: it ends at its start.

@@ -90,6 +90,8 @@ pub struct Engine<W: WindowStore = IncrementalWindows> {
     devices: HashMap<String, Device>,
     profiles: HashMap<String, AthleteProfile>,
     baselines: HashMap<String, Baseline>,
+    /// Lineup changes by (session, player): from when on (`true`) or off the pitch.
+    lineups: HashMap<(String, String), std::collections::BTreeMap<Micros, bool>>,
     index: HashMap<String, usize>,
     players: Vec<PlayerEngine<W>>,
     auto_enrol: bool,
@@ -107,6 +109,7 @@ impl<W: WindowStore> Engine<W> {
             devices: HashMap::new(),
             profiles: HashMap::new(),
             baselines: HashMap::new(),
+            lineups: HashMap::new(),
             index: HashMap::new(),
             players: Vec::new(),
             auto_enrol,
@@ -178,7 +181,40 @@ impl<W: WindowStore> Engine<W> {
         let mut pe = PlayerEngine::new(&self.params, Arc::clone(&self.tag), player, team, session);
         pe.set_profile(&self.params, self.profiles.get(player).cloned());
         pe.set_baseline(&self.params, self.baselines.get(player).cloned());
+        pe.set_lineup(self.lineup(session, player));
         pe
+    }
+
+    /// A lineup change: `player` came on (`Some(true)`) or went off (`Some(false)`) the pitch
+    /// in `session` at `at`; `None` withdraws a change posted in error. Applies to seconds
+    /// not yet closed (post it as it happens; `sideline reprocess` redoes a finished session).
+    pub fn set_pitch(&mut self, session: &str, player: &str, at: Micros, on: Option<bool>) {
+        let changes = self
+            .lineups
+            .entry((session.to_string(), player.to_string()))
+            .or_default();
+        match on {
+            Some(on) => {
+                changes.insert(at, on);
+            }
+            None => {
+                changes.remove(&at);
+            }
+        }
+        let lineup = self.lineup(session, player);
+        if let Some(&i) = self.index.get(player)
+            && self.players[i].session() == session
+        {
+            self.players[i].set_lineup(lineup);
+        }
+    }
+
+    /// `player`'s lineup changes in `session`, in time order.
+    fn lineup(&self, session: &str, player: &str) -> Vec<(Micros, bool)> {
+        self.lineups
+            .get(&(session.to_string(), player.to_string()))
+            .map(|m| m.iter().map(|(&t, &on)| (t, on)).collect())
+            .unwrap_or_default()
     }
 
     /// The slot of `player`'s engine for `session`, created on first sight. A known player in

@@ -532,3 +532,103 @@ fn poor_fixes_count_in_nothing_and_end_an_effort() {
         last.quality
     );
 }
+
+/// A substitute's 90 minutes at 10 Hz: a 15-min warm-up with a 10-s stride at 6 m/s every
+/// minute, 45 min on the bench at 0.5 m/s, then 30 min on the pitch at 3.5 m/s with a 5-s run
+/// at 6 m/s every minute. With `entry`, the lineup says he came on at 60′ (and nothing
+/// else: a first change "on" means he was on the bench before it).
+fn substitute(entry: bool) -> Vec<PlayerMetrics> {
+    let mut e: Engine = Engine::new(steps_allowed(), true);
+    if entry {
+        e.set_pitch("s", "p", T0 + 3_600 * 1_000_000, Some(true));
+        // A change posted in error and withdrawn changes nothing.
+        e.set_pitch("s", "p", T0 + 1_800 * 1_000_000, Some(true));
+        e.set_pitch("s", "p", T0 + 1_800 * 1_000_000, None);
+    }
+    let mut minutes = Vec::new();
+    minutes.extend(std::iter::repeat_n(vec![(3.0, 500), (6.0, 100)], 15));
+    minutes.extend(std::iter::repeat_n(vec![(0.5, 600)], 45));
+    minutes.extend(std::iter::repeat_n(vec![(3.5, 550), (6.0, 50)], 30));
+    let mut out = sideline_engine::Outputs::default();
+    let (mut t, mut x) = (T0, 0.0);
+    for (v, n) in minutes.into_iter().flatten() {
+        for _ in 0..n {
+            x += v * 0.1;
+            e.ingest(
+                "p",
+                "t",
+                "s",
+                Sample::xy(t, x, 0.0, Some(v as f32)),
+                &mut out,
+            )
+            .unwrap();
+            t += DT;
+        }
+    }
+    e.finish(&mut out);
+    out.metrics
+}
+
+#[test]
+fn a_substitute_s_warm_up_and_bench_time_are_not_playing_time() {
+    let at = |m: &[PlayerMetrics], s: i64| -> PlayerMetrics {
+        m.iter()
+            .rfind(|x| x.t <= T0 + s * 1_000_000)
+            .unwrap()
+            .clone()
+    };
+    let d_fatigue = |m: &PlayerMetrics| {
+        m.risk
+            .terms
+            .iter()
+            .find(|t| t.id == sideline_engine::risk::TermId::DFatigue)
+            .unwrap()
+            .state
+    };
+    use sideline_engine::risk::TermState;
+
+    // The control: without the lineup his warm-up is his first block, the bench the
+    // blocks after it, and his HSR "falls" by more than 45 %: a fatigue flag.
+    let all = substitute(false);
+    let end = at(&all, 5_399);
+    assert!(
+        end.fatigue.last_block_hsr_change.unwrap() < -0.45,
+        "{:?}",
+        end.fatigue
+    );
+    assert_eq!(d_fatigue(&end), TermState::Fired);
+    assert!((end.totals.minutes - 90.0).abs() < 0.1);
+
+    // With it: his first block starts at his entry (complete 15 minutes later, not
+    // before), the warm-up and the bench count in no figure but the off-pitch ones, and no
+    // fatigue flag.
+    let sub = substitute(true);
+    assert!(at(&sub, 3_600 + 899).fatigue.blocks.is_empty());
+    let first = at(&sub, 3_600 + 901);
+    assert_eq!(first.fatigue.blocks.len(), 1, "{:?}", first.fatigue.blocks);
+    // 15 min at 3.5 m/s with 6 m/s for 5 s a minute: 15 × (55 × 3.5 + 5 × 6) m.
+    let block_m = 15.0 * (55.0 * 3.5 + 5.0 * 6.0);
+    assert!(
+        (first.fatigue.blocks[0].distance_m - block_m).abs() < 0.01 * block_m,
+        "{:?}",
+        first.fatigue.blocks[0]
+    );
+    let end = sub.last().unwrap().clone();
+    assert_eq!(end.fatigue.blocks.len(), 2, "{:?}", end.fatigue.blocks);
+    assert_ne!(d_fatigue(&end), TermState::Fired, "{:?}", end.fatigue);
+    assert!(end.fatigue.last_block_hsr_change.unwrap().abs() < 0.05);
+    let t = &end.totals;
+    assert!(
+        (t.minutes - 30.0).abs() < 0.1,
+        "{} on-pitch minutes",
+        t.minutes
+    );
+    assert!((t.off_pitch_min - 60.0).abs() < 0.1, "{}", t.off_pitch_min);
+    let warm_and_bench = 15.0 * (50.0 * 3.0 + 10.0 * 6.0) + 45.0 * 60.0 * 0.5;
+    assert!((t.off_pitch_m - warm_and_bench).abs() < 0.01 * warm_and_bench);
+    assert!((t.distance_m - 2.0 * block_m).abs() < 0.01 * 2.0 * block_m);
+    // His warm-up strides are in no HSR figure, window or peak.
+    assert!((t.hsr_m - 30.0 * 5.0 * 6.0).abs() < 2.0, "HSR {}", t.hsr_m);
+    // No forecast in his first 5 minutes on the pitch, so no "rising" alert from them.
+    assert!(at(&sub, 3_600 + 290).forecast.to_red_min.is_none());
+}

@@ -86,6 +86,8 @@ pub enum ProcessorError {
 enum Update {
     Profile(AthleteProfile),
     Baseline(String, Baseline),
+    /// A lineup change (`None`: withdrawn).
+    Pitch(sideline_wire::lineup::PitchChange, Option<bool>),
 }
 
 /// Load the engine parameters named in the configuration.
@@ -192,6 +194,16 @@ fn follow_updates(
 
 /// A record of the roster (`profiles`) or baselines topic as an update, if it is one.
 fn decode_update(component: &str, key: &[u8], value: Option<&[u8]>) -> Option<Update> {
+    if component == "profiles" && key.starts_with(b"pitch:") {
+        let key = String::from_utf8_lossy(key);
+        return match sideline_wire::lineup::PitchChange::from_record(&key, value) {
+            Ok((c, on)) => Some(Update::Pitch(c, on)),
+            Err(why) => {
+                tracing::warn!(message = "Lineup record refused.", %key, %why);
+                None
+            }
+        };
+    }
     let v = value.filter(|v| !v.is_empty())?;
     if component == "profiles" {
         String::from_utf8_lossy(key).strip_prefix("player:")?;
@@ -409,5 +421,47 @@ fn apply(engine: &mut Engine, u: Update) {
     match u {
         Update::Profile(p) => engine.set_profile(p),
         Update::Baseline(player, b) => engine.set_baseline(&player, b),
+        Update::Pitch(c, on) => engine.set_pitch(&c.session, &c.player, c.at_us, on),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sideline_wire::lineup::PitchChange;
+
+    /// A lineup record of the roster topic reaches the engine; its withdrawal (an empty value)
+    /// too; a malformed one is refused, not applied.
+    #[test]
+    fn lineup_records_on_the_roster_topic_reach_the_engine() {
+        let mut engine: Engine = Engine::new(Params::default(), true);
+        let c = PitchChange {
+            team: "home".into(),
+            session: "m1".into(),
+            player: "home-12".into(),
+            at_us: 3_600_000_000,
+            on: true,
+            by: "Dr Lee".into(),
+        };
+        let u = decode_update("profiles", c.key().as_bytes(), Some(&c.encode())).unwrap();
+        assert!(matches!(&u, Update::Pitch(got, Some(true)) if *got == c));
+        apply(&mut engine, u);
+        // His engine for the session, made after the change, has it: off before his entry.
+        let mut out = sideline_engine::Outputs::default();
+        let s = |t| sideline_engine::Sample::xy(t, 0.0, 0.0, Some(1.0));
+        engine
+            .ingest("home-12", "home", "m1", s(0), &mut out)
+            .unwrap();
+        assert!(!engine.player("home-12").unwrap().on_pitch(1_000_000));
+        assert!(engine.player("home-12").unwrap().on_pitch(3_600_000_000));
+        let gone = decode_update("profiles", c.key().as_bytes(), None).unwrap();
+        apply(&mut engine, gone);
+        assert!(engine.player("home-12").unwrap().on_pitch(1_000_000));
+        assert!(decode_update("profiles", b"pitch:home:m1", None).is_none());
+        let other = PitchChange {
+            player: "home-13".into(),
+            ..c.clone()
+        };
+        assert!(decode_update("profiles", c.key().as_bytes(), Some(&other.encode())).is_none());
     }
 }

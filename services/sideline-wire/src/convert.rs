@@ -165,6 +165,8 @@ pub fn metrics(m: &PlayerMetrics) -> pb::PlayerMetrics {
             vmax_is_default: t.vmax_is_default,
             vmax_from_history: t.vmax_from_history,
             vmax_band_m: t.vmax_band_m.to_vec(),
+            off_pitch_min: t.off_pitch_min,
+            off_pitch_m: t.off_pitch_m,
             accelerations: t.accelerations,
             decelerations: t.decelerations,
             accelerations_moderate: t.accelerations_moderate,

@@ -13,12 +13,14 @@
 //! - [`convert`]: engine outputs and profiles ↔ protobuf.
 //! - [`dlq`]: the dead-letter topic's header names.
 //! - [`roster`]: device → player assignments and athlete profiles (file and topic forms).
+//! - [`lineup`]: who came on or went off the pitch, and when (on the roster topic).
 //! - [`schedule`]: which session a team's data belongs to (the schedule, else the session day).
 //! - [`topic`]: MQTT topics and payload encodings for publishers.
 
 pub mod convert;
 pub mod dlq;
 pub mod json;
+pub mod lineup;
 pub mod roster;
 pub mod schedule;
 pub mod topic;

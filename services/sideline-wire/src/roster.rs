@@ -2,7 +2,9 @@
 //! time), the athlete profiles staff maintain, and the teams' session schedule
 //! ([`crate::schedule`]). Read from a TOML file and kept current from the compacted topic
 //! `sideline.roster.v1` (key `device:<id>` → `DeviceAssignment`, `player:<id>` →
-//! `AthleteProfile`, `session:<team>:<session>` → `ScheduledSession`; an empty value deletes).
+//! `AthleteProfile`, `session:<team>:<session>` → `ScheduledSession`,
+//! `pitch:<team>:<session>:<player>:<at_us>` → `PitchChange` ([`crate::lineup`]); an empty
+//! value deletes).
 //!
 //! ```toml
 //! [[devices]]
@@ -34,6 +36,7 @@ use serde::{Deserialize, Serialize};
 use sideline_engine::{AthleteProfile, Micros};
 
 use crate::convert::{profile_from_pb, profile_to_pb};
+use crate::lineup::PitchChange;
 use crate::pb;
 use crate::schedule::{Schedule, SessionEntry};
 
@@ -61,6 +64,8 @@ struct RosterFile {
     athletes: Vec<AthleteProfile>,
     #[serde(default)]
     sessions: Vec<SessionEntry>,
+    #[serde(default)]
+    lineup: Vec<PitchChange>,
 }
 
 /// A roster that cannot be used.
@@ -82,7 +87,7 @@ pub enum RosterError {
     },
 }
 
-fn id_ok(s: &str) -> bool {
+pub(crate) fn id_ok(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64
         && s.bytes()
@@ -95,6 +100,8 @@ pub struct Roster {
     devices: HashMap<String, Vec<DeviceEntry>>,
     athletes: BTreeMap<String, AthleteProfile>,
     schedule: Schedule,
+    /// Lineup changes by their topic key.
+    lineup: BTreeMap<String, PitchChange>,
 }
 
 impl Roster {
@@ -145,6 +152,7 @@ impl Roster {
             }
         }
         problems.extend(Schedule::problems(&f.sessions));
+        problems.extend(f.lineup.iter().filter_map(PitchChange::problem));
         if !problems.is_empty() {
             return Err(RosterError::Invalid(problems));
         }
@@ -157,6 +165,9 @@ impl Roster {
         }
         for e in f.sessions {
             r.schedule.insert(e);
+        }
+        for c in f.lineup {
+            r.lineup.insert(c.key(), c);
         }
         Ok(r)
     }
@@ -197,6 +208,11 @@ impl Roster {
     /// The teams' session schedule.
     pub fn schedule(&self) -> &Schedule {
         &self.schedule
+    }
+
+    /// Every lineup change.
+    pub fn lineup(&self) -> impl Iterator<Item = &PitchChange> {
+        self.lineup.values()
     }
 
     /// Apply one record of the roster topic (`None` value = delete).
@@ -273,8 +289,17 @@ impl Roster {
                 }
             }
             Ok(())
+        } else if key.starts_with("pitch:") {
+            let (c, on) = PitchChange::from_record(&key, value).map_err(|why| bad(&why))?;
+            match on {
+                Some(_) => self.lineup.insert(key, c),
+                None => self.lineup.remove(&key),
+            };
+            Ok(())
         } else {
-            Err(bad("key must start with device:, player: or session:"))
+            Err(bad(
+                "key must start with device:, player:, session: or pitch:",
+            ))
         }
     }
 
@@ -311,6 +336,7 @@ impl Roster {
                 v.encode_to_vec(),
             )
         }));
+        out.extend(self.lineup.values().map(|c| (c.key(), c.encode())));
         out.sort();
         out
     }
@@ -343,6 +369,13 @@ team = "home"
 session = "match-1"
 start_us = 2000
 end_us = 9000
+
+[[lineup]]
+team = "home"
+session = "match-1"
+player = "bob"
+at_us = 5000
+on = true
 "#;
 
     #[test]
@@ -367,6 +400,15 @@ end_us = 9000
         assert_eq!(copy.athlete("alice"), r.athlete("alice"));
         assert_eq!(copy.schedule(), r.schedule());
         assert_eq!(copy.schedule().session("home", 2500, 4), "match-1");
+        let on: Vec<_> = copy.lineup().collect();
+        assert_eq!(on.len(), 1);
+        assert_eq!(
+            (on[0].player.as_str(), on[0].at_us, on[0].on),
+            ("bob", 5000, true)
+        );
+        copy.apply(b"pitch:home:match-1:bob:5000", None).unwrap();
+        assert_eq!(copy.lineup().count(), 0);
+        assert!(copy.apply(b"pitch:home:match-1:bob", Some(b"")).is_err());
         copy.apply(b"player:alice", None).unwrap();
         assert!(copy.athlete("alice").is_none());
         copy.apply(b"session:home:match-1", None).unwrap();

@@ -342,6 +342,42 @@ async fn staff_sign_in_see_names_and_an_acknowledgement_on_the_bench_stops_the_e
         },
     )
     .await;
+    // A substitution posted on the bench API: refused without signing in, then on the roster
+    // topic (where the processor reads it) under the signed-in name.
+    let sub = r#"{"team":"home","session":"sim-match","off":["home-07"],"on":["home-12"]}"#;
+    let json = "Content-Type: application/json\r\n";
+    let r = request(bench, "POST", "/api/pitch", json, sub).await;
+    assert!(r.starts_with("HTTP/1.1 401"), "{r}");
+    let r = request(bench, "POST", "/api/pitch", &format!("{auth}{json}"), sub).await;
+    assert!(r.starts_with("HTTP/1.1 202"), "{r}");
+    let mut roster = sideline_testkit::kafka::TopicReader::new(&brokers, &t.roster);
+    until(
+        "the substitution on the roster topic",
+        Duration::from_secs(30),
+        async || {
+            tokio::task::block_in_place(|| roster.catch_up());
+            let changes: Vec<_> = roster
+                .records()
+                .iter()
+                .filter_map(|r| {
+                    let key = String::from_utf8_lossy(r.key.as_deref()?).into_owned();
+                    key.starts_with("pitch:home:sim-match:").then(|| {
+                        sideline_wire::lineup::PitchChange::from_record(&key, r.value.as_deref())
+                            .unwrap()
+                    })
+                })
+                .collect();
+            changes.len() == 2
+                && changes.iter().all(|(c, _)| c.by == "Dr Lee")
+                && changes
+                    .iter()
+                    .any(|(c, on)| c.player == "home-12" && *on == Some(true))
+                && changes
+                    .iter()
+                    .any(|(c, on)| c.player == "home-07" && *on == Some(false))
+        },
+    )
+    .await;
     until(
         "chat told who acknowledged",
         Duration::from_secs(30),
