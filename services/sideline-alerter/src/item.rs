@@ -53,6 +53,9 @@ pub struct Item {
     /// Minutes to red at the longer window's rate (the other end of the range).
     #[serde(default)]
     pub to_red_long_rate_min: Option<f64>,
+    /// Minutes left to the session's planned full time, when known.
+    #[serde(default)]
+    pub full_time_in_min: Option<f64>,
     /// The score's completeness (0–1) for score alerts; `None` when not given.
     #[serde(default)]
     pub completeness: Option<f64>,
@@ -158,6 +161,7 @@ impl Item {
                 .collect(),
             to_red_min: a.forecast.as_ref().and_then(|f| f.to_red_min),
             to_red_long_rate_min: a.forecast.as_ref().and_then(|f| f.to_red_long_rate_min),
+            full_time_in_min: a.forecast.as_ref().and_then(|f| f.full_time_in_min),
             completeness: a.completeness.filter(|c| (0.0..=1.0).contains(c)),
             band_floor: a.band_floor,
             summary: a.summary.clone(),
@@ -220,6 +224,7 @@ impl Item {
             to_amber_min: None,
             to_red_min: self.to_red_min,
             to_red_long_rate_min: self.to_red_long_rate_min,
+            full_time_in_min: self.full_time_in_min,
         };
         let d = sideline_engine::params::RiskParams::default();
         f.red_text(d.forecast_trend_s, d.forecast_trend_long_s)
@@ -278,6 +283,7 @@ pub(crate) mod tests {
             ],
             to_red_min: Some(4.0),
             to_red_long_rate_min: Some(7.0),
+            full_time_in_min: None,
             completeness: Some(1.0),
             band_floor: false,
             summary: format!("{player}: {kind}"),

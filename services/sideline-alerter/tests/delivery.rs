@@ -165,6 +165,7 @@ fn wave(i: usize, step: usize) -> Item {
         }],
         to_red_min: None,
         to_red_long_rate_min: None,
+        full_time_in_min: None,
         completeness: Some(1.0),
         band_floor: false,
         summary: String::new(),

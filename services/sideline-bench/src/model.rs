@@ -201,6 +201,7 @@ impl Snapshot {
                 to_amber_min: f.to_amber_min,
                 to_red_min: f.to_red_min,
                 to_red_long_rate_min: f.to_red_long_rate_min,
+                full_time_in_min: f.full_time_in_min,
             },
             totals: TotalsView {
                 minutes: t.minutes,
@@ -334,6 +335,7 @@ impl AlertItem {
                 to_amber_min: f.to_amber_min,
                 to_red_min: f.to_red_min,
                 to_red_long_rate_min: f.to_red_long_rate_min,
+                full_time_in_min: f.full_time_in_min,
             },
             summary: a.summary.clone(),
         })

@@ -7,6 +7,7 @@ fn f(red: Option<f64>, amber: Option<f64>) -> Forecast {
         to_amber_min: amber,
         to_red_min: red,
         to_red_long_rate_min: red,
+        full_time_in_min: None,
     }
 }
 

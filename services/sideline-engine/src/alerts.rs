@@ -649,6 +649,7 @@ mod tests {
                 to_amber_min: None,
                 to_red_min: to_red,
                 to_red_long_rate_min: to_red,
+                full_time_in_min: None,
             },
             quality: Quality::default(),
         }

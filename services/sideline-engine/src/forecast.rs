@@ -40,33 +40,51 @@ pub struct Forecast {
     /// Minutes until red at the longer window's rate (the other end of the range).
     #[serde(default)]
     pub to_red_long_rate_min: Option<f64>,
+    /// Minutes left to the session's planned full time, when the schedule gives one: the
+    /// forecast then looks no further (a crossing after full time is none).
+    #[serde(default)]
+    pub full_time_in_min: Option<f64>,
 }
 
 impl Forecast {
     /// Red in words with the range of the two rates: "red in 8–15 min at the last 5 and 10
     /// minutes' rates", "red in ~6 min"
     /// (both agree), "red in ~6 min at the last 5 minutes' rate" (the longer rate does not
-    /// reach it within the horizon); `None` without a crossing or once red is reached.
+    /// reach it within the horizon); `None` without a crossing or once red is reached. With
+    /// the session's full time known: "may reach red before full time (in 8–15 min at the
+    /// last 5 and 10 minutes' rates)".
     pub fn red_text(&self, short_s: u32, long_s: u32) -> Option<String> {
         let m = |x: f64| x.round().max(1.0);
-        match (self.to_red_min, self.to_red_long_rate_min) {
+        // When, and a note on the other rate.
+        let (when, note) = match (self.to_red_min, self.to_red_long_rate_min) {
             (Some(a), _) if a <= 0.0 => None,
-            (Some(a), Some(b)) if m(a) != m(b) => Some(format!(
-                "red in {:.0}–{:.0} min at the last {} and {} minutes' rates",
-                m(a.min(b)),
-                m(a.max(b)),
-                short_s / 60,
-                long_s / 60
+            (Some(a), Some(b)) if m(a) != m(b) => Some((
+                format!(
+                    "in {:.0}–{:.0} min at the last {} and {} minutes' rates",
+                    m(a.min(b)),
+                    m(a.max(b)),
+                    short_s / 60,
+                    long_s / 60
+                ),
+                None,
             )),
-            (Some(a), Some(_)) => Some(format!("red in ~{:.0} min", m(a))),
-            (Some(a), None) => Some(format!(
-                "red in ~{:.0} min at the last {} minutes' rate (not at the last {}')",
-                m(a),
-                short_s / 60,
-                long_s / 60
+            (Some(a), Some(_)) => Some((format!("in ~{:.0} min", m(a)), None)),
+            (Some(a), None) => Some((
+                format!(
+                    "in ~{:.0} min at the last {} minutes' rate",
+                    m(a),
+                    short_s / 60
+                ),
+                Some(format!("not at the last {}'", long_s / 60)),
             )),
             (None, _) => None,
-        }
+        }?;
+        Some(match (self.full_time_in_min, note) {
+            (Some(_), Some(n)) => format!("may reach red before full time ({when}; {n})"),
+            (Some(_), None) => format!("may reach red before full time ({when})"),
+            (None, Some(n)) => format!("red {when} ({n})"),
+            (None, None) => format!("red {when}"),
+        })
     }
 }
 
@@ -88,11 +106,14 @@ fn minutes_to(
     x: &RiskInputs,
     r: &Rates,
     ctx: &RiskContext<'_>,
+    horizon: f64,
 ) -> Option<f64> {
     if now_score >= target {
         return Some(0.0);
     }
-    let horizon = ctx.params.forecast_horizon_min;
+    if horizon <= 0.0 {
+        return None;
+    }
     if score_only(&project(x, r, horizon), ctx) < target {
         return None;
     }
@@ -109,25 +130,32 @@ fn minutes_to(
 }
 
 /// Forecast both bands from the current inputs, their rates over the short and the long
-/// trailing windows, and the current score.
+/// trailing windows, and the current score; no further than `minutes_left` to the session's
+/// planned full time, when known.
 pub fn forecast(
     x: &RiskInputs,
     r: &Rates,
     long: &Rates,
     now_score: f64,
     ctx: &RiskContext<'_>,
+    minutes_left: Option<f64>,
 ) -> Forecast {
-    let to_red_min = minutes_to(ctx.params.red, now_score, x, r, ctx);
+    let minutes_left = minutes_left.map(|m| m.max(0.0));
+    let horizon = minutes_left.map_or(ctx.params.forecast_horizon_min, |m| {
+        m.min(ctx.params.forecast_horizon_min)
+    });
+    let to_red_min = minutes_to(ctx.params.red, now_score, x, r, ctx, horizon);
     // The other end of the range is only said beside a crossing still ahead: skip the
     // second search otherwise (one score per snapshot saved for most players).
     let to_red_long_rate_min = match to_red_min {
-        Some(m) if m > 0.0 => minutes_to(ctx.params.red, now_score, x, long, ctx),
+        Some(m) if m > 0.0 => minutes_to(ctx.params.red, now_score, x, long, ctx, horizon),
         _ => None,
     };
     Forecast {
-        to_amber_min: minutes_to(ctx.params.amber, now_score, x, r, ctx),
+        to_amber_min: minutes_to(ctx.params.amber, now_score, x, r, ctx, horizon),
         to_red_min,
         to_red_long_rate_min,
+        full_time_in_min: minutes_left,
     }
 }
 
@@ -170,7 +198,7 @@ mod tests {
             hsr: 5.0 / 60.0,
             ..Default::default()
         };
-        let f = forecast(&x, &r, &half, score_only(&x, &ctx), &ctx);
+        let f = forecast(&x, &r, &half, score_only(&x, &ctx), &ctx, None);
         assert!((f.to_amber_min.unwrap() - 10.0).abs() <= 0.1, "{f:?}");
         assert!((f.to_red_min.unwrap() - 20.0).abs() <= 0.1, "{f:?}");
         assert_eq!(f.to_red_long_rate_min, None);
@@ -183,7 +211,7 @@ mod tests {
             hsr: 10.0 / 60.0 * 2.0 / 3.0,
             ..Default::default()
         };
-        let f = forecast(&x, &r, &two_thirds, score_only(&x, &ctx), &ctx);
+        let f = forecast(&x, &r, &two_thirds, score_only(&x, &ctx), &ctx, None);
         assert!(
             (f.to_red_long_rate_min.unwrap() - 30.0).abs() <= 0.1,
             "{f:?}"
@@ -193,14 +221,42 @@ mod tests {
             Some("red in 20–30 min at the last 5 and 10 minutes' rates")
         );
         // Faster lately than over 10 min, or slower: the range is the same either way round.
-        let g = forecast(&x, &two_thirds, &r, score_only(&x, &ctx), &ctx);
+        let g = forecast(&x, &two_thirds, &r, score_only(&x, &ctx), &ctx, None);
         assert_eq!(
             g.red_text(300, 600).as_deref(),
             Some("red in 20–30 min at the last 5 and 10 minutes' rates")
         );
         // The same rate: one minute.
-        let same = forecast(&x, &r, &r, score_only(&x, &ctx), &ctx);
+        let same = forecast(&x, &r, &r, score_only(&x, &ctx), &ctx, None);
         assert_eq!(same.red_text(300, 600).as_deref(), Some("red in ~20 min"));
+
+        // Aware of the time left: 32 minutes to full time, red in 20–30 min before it.
+        let f = forecast(&x, &r, &two_thirds, score_only(&x, &ctx), &ctx, Some(32.0));
+        assert_eq!(
+            f.red_text(300, 600).as_deref(),
+            Some(
+                "may reach red before full time (in 20–30 min at the last 5 and 10 minutes' rates)"
+            )
+        );
+        // 25 minutes left: the slower rate's 30 min fall after full time.
+        let f = forecast(&x, &r, &two_thirds, score_only(&x, &ctx), &ctx, Some(25.0));
+        assert_eq!(f.to_red_long_rate_min, None);
+        assert_eq!(
+            f.red_text(300, 600).as_deref(),
+            Some(
+                "may reach red before full time (in ~20 min at the last 5 minutes' rate; not at the last 10')"
+            )
+        );
+        // 15 minutes left: no red before full time, so nothing to say (and no "rising").
+        let f = forecast(&x, &r, &two_thirds, score_only(&x, &ctx), &ctx, Some(15.0));
+        assert_eq!((f.to_red_min, f.red_text(300, 600)), (None, None));
+        assert!((f.to_amber_min.unwrap() - 10.0).abs() <= 0.1, "{f:?}");
+        // After full time (stoppage time): no crossing ahead.
+        let f = forecast(&x, &r, &r, score_only(&x, &ctx), &ctx, Some(-3.0));
+        assert_eq!(
+            (f.to_amber_min, f.to_red_min, f.full_time_in_min),
+            (None, None, Some(0.0))
+        );
     }
 
     #[test]
@@ -213,10 +269,10 @@ mod tests {
         };
         let x = RiskInputs::default();
         let none = Rates::default();
-        let f = forecast(&x, &none, &none, 0.0, &ctx);
+        let f = forecast(&x, &none, &none, 0.0, &ctx, None);
         assert_eq!(f, Forecast::default());
         assert_eq!(f.red_text(300, 600), None);
-        let f = forecast(&x, &none, &none, 3.5, &ctx);
+        let f = forecast(&x, &none, &none, 3.5, &ctx, None);
         assert_eq!(f.to_amber_min, Some(0.0));
         assert_eq!(f.to_red_min, None);
     }

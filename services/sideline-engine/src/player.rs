@@ -175,6 +175,9 @@ pub struct PlayerEngine<W: WindowStore = IncrementalWindows> {
     /// The last fix was off the pitch (efforts were ended when he left it).
     #[serde(default)]
     off_pitch: bool,
+    /// The session's planned full time, when the schedule gives one (the forecast's limit).
+    #[serde(default)]
+    full_time: Option<Micros>,
     anchors: HrAnchors,
     profile: Option<AthleteProfile>,
     baseline: Option<Baseline>,
@@ -257,6 +260,7 @@ impl<W: WindowStore> PlayerEngine<W> {
             in_poor_stretch: false,
             lineup: Vec::new(),
             off_pitch: false,
+            full_time: None,
             anchors: HrAnchors {
                 max: 0.0,
                 rest: 0.0,
@@ -632,6 +636,11 @@ impl<W: WindowStore> PlayerEngine<W> {
         }
     }
 
+    /// Set the session's planned full time (`None`: not known).
+    pub fn set_full_time(&mut self, at: Option<Micros>) {
+        self.full_time = at;
+    }
+
     /// Set his lineup changes in this session: `(from, on)`, any order.
     pub fn set_lineup(&mut self, mut lineup: Vec<(Micros, bool)>) {
         lineup.sort_by_key(|&(t, _)| t);
@@ -948,7 +957,8 @@ impl<W: WindowStore> PlayerEngine<W> {
                 .unwrap_or(self.idx.trend);
             (rates_over(self.idx.trend), rates_over(long))
         };
-        let fc = forecast(&inputs, &rates, &long, risk.score, &ctx);
+        let minutes_left = self.full_time.map(|ft| (ft - end) as f64 / 60e6);
+        let fc = forecast(&inputs, &rates, &long, risk.score, &ctx, minutes_left);
         let mut totals = tot.clone();
         totals.hr = self.hr.totals.clone();
         let axes: f64 = totals.load_axes.iter().sum();

@@ -92,6 +92,8 @@ pub struct Engine<W: WindowStore = IncrementalWindows> {
     baselines: HashMap<String, Baseline>,
     /// Lineup changes by (session, player): from when on (`true`) or off the pitch.
     lineups: HashMap<(String, String), std::collections::BTreeMap<Micros, bool>>,
+    /// Planned full time by session.
+    full_times: HashMap<String, Micros>,
     index: HashMap<String, usize>,
     players: Vec<PlayerEngine<W>>,
     auto_enrol: bool,
@@ -110,6 +112,7 @@ impl<W: WindowStore> Engine<W> {
             profiles: HashMap::new(),
             baselines: HashMap::new(),
             lineups: HashMap::new(),
+            full_times: HashMap::new(),
             index: HashMap::new(),
             players: Vec::new(),
             auto_enrol,
@@ -182,7 +185,19 @@ impl<W: WindowStore> Engine<W> {
         pe.set_profile(&self.params, self.profiles.get(player).cloned());
         pe.set_baseline(&self.params, self.baselines.get(player).cloned());
         pe.set_lineup(self.lineup(session, player));
+        pe.set_full_time(self.full_times.get(session).copied());
         pe
+    }
+
+    /// The planned full time of `session` (`None`: not known), µs: forecasts look no further.
+    pub fn set_full_time(&mut self, session: &str, at: Option<Micros>) {
+        match at {
+            Some(t) => self.full_times.insert(session.to_string(), t),
+            None => self.full_times.remove(session),
+        };
+        for pe in self.players.iter_mut().filter(|p| p.session() == session) {
+            pe.set_full_time(at);
+        }
     }
 
     /// A lineup change: `player` came on (`Some(true)`) or went off (`Some(false)`) the pitch

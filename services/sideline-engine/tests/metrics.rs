@@ -473,6 +473,85 @@ fn a_sprint_in_the_first_minute_forecasts_nothing_and_raises_no_rising_alert() {
 }
 
 #[test]
+fn a_sprint_in_the_first_minute_after_a_substitution_raises_no_rising_alert() {
+    // 20 min on the bench walking at 1 m/s (streamed), on at 20′: 10 s jogging, a 12 s
+    // sprint at 8 m/s, then 4 min of walking.
+    let trace = [(1.0, 12_000), (3.0, 100), (8.0, 120), (1.5, 2_400)];
+    let entry = T0 + 1_200 * 1_000_000;
+    let rising = |out: &sideline_engine::Outputs| {
+        out.alerts
+            .iter()
+            .filter(|a| a.kind == sideline_engine::alerts::AlertKind::StrainRiskRising)
+            .count()
+    };
+    let mut e: Engine = Engine::new(Params::default(), true);
+    near_red(&mut e);
+    e.set_pitch("s", "p", entry, Some(true));
+    let out = feed(&mut e, &trace);
+    assert_eq!(rising(&out), 0);
+    assert!(
+        out.metrics
+            .iter()
+            .filter(|s| s.t >= entry)
+            .all(|s| s.forecast.to_red_min.is_none()),
+        "a forecast in his first minutes on the pitch"
+    );
+    // The control: without the lineup his bench time counts as play, and the sprint's rate
+    // is projected at once — a "rising" alert a minute after he came on.
+    let mut e: Engine = Engine::new(Params::default(), true);
+    near_red(&mut e);
+    let out = feed(&mut e, &trace);
+    assert!(rising(&out) > 0, "the control raised no rising alert");
+}
+
+#[test]
+fn the_forecast_looks_no_further_than_full_time() {
+    // The steady rate of the test below: red about 10 minutes after the 6th minute.
+    let mut trace = Vec::new();
+    for _ in 0..10 {
+        trace.push((6.0, 20));
+        trace.push((2.0, 340));
+    }
+    let last = |full_time_min: Option<i64>| {
+        let mut e: Engine = Engine::new(Params::default(), true);
+        near_red(&mut e);
+        e.set_full_time("s", full_time_min.map(|m| T0 + m * 60_000_000));
+        feed(&mut e, &trace)
+            .metrics
+            .last()
+            .unwrap()
+            .forecast
+            .clone()
+    };
+    let d = Params::default().risk;
+    // 30 minutes to full time: said as before full time.
+    let f = last(Some(36));
+    let text = f
+        .red_text(d.forecast_trend_s, d.forecast_trend_long_s)
+        .unwrap();
+    assert!(
+        text.starts_with("may reach red before full time (in "),
+        "{text}"
+    );
+    assert!((f.full_time_in_min.unwrap() - 30.0).abs() < 0.1, "{f:?}");
+    // Full time in 3 minutes, before the crossing: no red forecast, nothing said.
+    let f = last(Some(9));
+    assert_eq!(f.to_red_min, None, "{f:?}");
+    assert_eq!(
+        f.red_text(d.forecast_trend_s, d.forecast_trend_long_s),
+        None
+    );
+    // Not known: the horizon as before.
+    let f = last(None);
+    assert!(f.to_red_min.is_some_and(|x| x > 3.0), "{f:?}");
+    assert!(
+        f.red_text(d.forecast_trend_s, d.forecast_trend_long_s)
+            .unwrap()
+            .starts_with("red in ")
+    );
+}
+
+#[test]
 fn after_five_minutes_a_steady_rate_is_forecast() {
     let mut e: Engine = Engine::new(Params::default(), true);
     near_red(&mut e);

@@ -88,6 +88,8 @@ enum Update {
     Baseline(String, Baseline),
     /// A lineup change (`None`: withdrawn).
     Pitch(sideline_wire::lineup::PitchChange, Option<bool>),
+    /// A session's planned full time (`None`: not known, or the session withdrawn).
+    FullTime(String, Option<sideline_engine::Micros>),
 }
 
 /// Load the engine parameters named in the configuration.
@@ -203,6 +205,19 @@ fn decode_update(component: &str, key: &[u8], value: Option<&[u8]>) -> Option<Up
                 None
             }
         };
+    }
+    if component == "profiles"
+        && let Some(rest) = String::from_utf8_lossy(key).strip_prefix("session:")
+    {
+        let (_, session) = rest.split_once(':')?;
+        let full_time = match value.filter(|v| !v.is_empty()) {
+            None => None,
+            Some(v) => {
+                let s = pb::ScheduledSession::decode(v).ok()?;
+                (s.session_id == session && s.full_time_us > 0).then_some(s.full_time_us)
+            }
+        };
+        return Some(Update::FullTime(session.to_string(), full_time));
     }
     let v = value.filter(|v| !v.is_empty())?;
     if component == "profiles" {
@@ -422,6 +437,7 @@ fn apply(engine: &mut Engine, u: Update) {
         Update::Profile(p) => engine.set_profile(p),
         Update::Baseline(player, b) => engine.set_baseline(&player, b),
         Update::Pitch(c, on) => engine.set_pitch(&c.session, &c.player, c.at_us, on),
+        Update::FullTime(session, at) => engine.set_full_time(&session, at),
     }
 }
 
@@ -463,5 +479,21 @@ mod tests {
             ..c.clone()
         };
         assert!(decode_update("profiles", c.key().as_bytes(), Some(&other.encode())).is_none());
+    }
+
+    /// A scheduled session's planned full time reaches the engine's forecast.
+    #[test]
+    fn a_session_s_full_time_on_the_roster_topic_reaches_the_engine() {
+        let s = pb::ScheduledSession {
+            team_id: "home".into(),
+            session_id: "m1".into(),
+            start_us: 1,
+            full_time_us: 6_300_000_000,
+            ..Default::default()
+        };
+        let u = decode_update("profiles", b"session:home:m1", Some(&s.encode_to_vec())).unwrap();
+        assert!(matches!(&u, Update::FullTime(x, Some(6_300_000_000)) if x == "m1"));
+        let gone = decode_update("profiles", b"session:home:m1", None).unwrap();
+        assert!(matches!(&gone, Update::FullTime(x, None) if x == "m1"));
     }
 }

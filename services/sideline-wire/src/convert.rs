@@ -116,6 +116,7 @@ pub fn alert(a: &AlertEvent) -> pb::Alert {
             to_amber_min: a.forecast.to_amber_min,
             to_red_min: a.forecast.to_red_min,
             to_red_long_rate_min: a.forecast.to_red_long_rate_min,
+            full_time_in_min: a.forecast.full_time_in_min,
         }),
         summary: a.summary.clone(),
         params_version: a.params_version.to_string(),
@@ -226,6 +227,7 @@ pub fn metrics(m: &PlayerMetrics) -> pb::PlayerMetrics {
             to_amber_min: m.forecast.to_amber_min,
             to_red_min: m.forecast.to_red_min,
             to_red_long_rate_min: m.forecast.to_red_long_rate_min,
+            full_time_in_min: m.forecast.full_time_in_min,
         }),
         quality: Some(pb::Quality {
             artefacts: m.quality.artefacts,

@@ -274,6 +274,8 @@ impl Roster {
                         session: e.session_id,
                         start_us: e.start_us,
                         end_us: e.end_us,
+                        kind: crate::schedule::SessionKind::from_pb(e.kind),
+                        full_time_us: e.full_time_us,
                     };
                     if entry.team != team
                         || entry.session != session
@@ -330,6 +332,8 @@ impl Roster {
                 session_id: e.session.clone(),
                 start_us: e.start_us,
                 end_us: e.end_us,
+                kind: crate::schedule::SessionKind::to_pb(e.kind),
+                full_time_us: e.full_time_us,
             };
             (
                 format!("session:{}:{}", e.team, e.session),
@@ -369,6 +373,8 @@ team = "home"
 session = "match-1"
 start_us = 2000
 end_us = 9000
+kind = "match"
+full_time_us = 8000
 
 [[lineup]]
 team = "home"

@@ -14,6 +14,8 @@
 //! session = "2026-12-06-v-city"
 //! start_us = 1796569200000000  # from when this is the team's session (µs since epoch, 0 = always)
 //! end_us = 0                   # optional: until when (0 = until the team's next session)
+//! kind = "match"               # optional: match | training | drill
+//! full_time_us = 1796575500000000  # optional: planned end of play; forecasts look no further
 //! ```
 
 use std::collections::HashMap;
@@ -35,6 +37,46 @@ pub struct SessionEntry {
     /// Until when, exclusive (µs since the epoch; 0 = until the team's next session starts).
     #[serde(default)]
     pub end_us: Micros,
+    /// What the session is.
+    #[serde(default)]
+    pub kind: Option<SessionKind>,
+    /// Planned end of play, µs since the epoch (0 = not known): the forecast's limit.
+    #[serde(default)]
+    pub full_time_us: Micros,
+}
+
+/// What a session is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionKind {
+    /// A match.
+    Match,
+    /// A training session.
+    Training,
+    /// A drill (a part of training timed on its own).
+    Drill,
+}
+
+impl SessionKind {
+    /// The wire enum's value.
+    pub fn to_pb(k: Option<Self>) -> i32 {
+        match k {
+            None => 0,
+            Some(SessionKind::Match) => 1,
+            Some(SessionKind::Training) => 2,
+            Some(SessionKind::Drill) => 3,
+        }
+    }
+
+    /// From the wire enum's value (unknown values: not said).
+    pub fn from_pb(v: i32) -> Option<Self> {
+        match v {
+            1 => Some(SessionKind::Match),
+            2 => Some(SessionKind::Training),
+            3 => Some(SessionKind::Drill),
+            _ => None,
+        }
+    }
 }
 
 /// Every team's scheduled sessions, each team's in start order.
@@ -53,6 +95,12 @@ impl Schedule {
                 out.push(format!(
                     "sessions: {}/{} ends ({}) before it starts ({})",
                     e.team, e.session, e.end_us, e.start_us
+                ));
+            }
+            if e.full_time_us != 0 && e.full_time_us <= e.start_us {
+                out.push(format!(
+                    "sessions: {}/{} has full time ({}) before it starts ({})",
+                    e.team, e.session, e.full_time_us, e.start_us
                 ));
             }
             if !seen.insert((&e.team, &e.session)) {
@@ -135,6 +183,8 @@ mod tests {
 
     fn entry(session: &str, start_us: Micros, end_us: Micros) -> SessionEntry {
         SessionEntry {
+            kind: None,
+            full_time_us: 0,
             team: "home".into(),
             session: session.into(),
             start_us,
