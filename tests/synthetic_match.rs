@@ -199,3 +199,116 @@ fn the_at_risk_player_gets_a_rising_alert_before_red_and_steady_players_no_warni
         2
     );
 }
+
+/// Per-role means over four synthetic matches (seeds 1–4, `sideline analyze --format sim`),
+/// each inside the published figures for elite men's football, mean ± 2 SD where an SD is
+/// published:
+///
+/// - distance ≥ 14.4 km/h by position: centre-backs 1,834 ± 256 m, full-backs 2,605 ± 387,
+///   central midfielders 2,825 ± 473, wide midfielders 3,138 ± 565, strikers 2,341 ± 575
+///   (Bradley et al. 2009, *J Sports Sci* 27:159, EPL, ProZone);
+/// - distance ≥ 19.8 km/h: from centre-backs' 681 ± 128 m (the least) to wide midfielders'
+///   1,049 ± 106 m (the most) (Di Salvo et al. 2009, *Int J Sports Med* 30:205);
+/// - total distance 9–14 km for outfield players (Andrzejewski et al. 2013, *J Strength Cond
+///   Res* 27:2134), central midfielders the most and centre-backs the least (Bradley 2009);
+/// - a sprint covers ~17.5 m on average (PMC10170543, GNSS, professional matches), so sprint
+///   distance over sprint count lies in 10–30 m (the range is a judgement);
+/// - sprint distance ≥ 25.2 km/h at least 100 m for every outfield role (the generator's
+///   own "150–350 m" less a margin; a judgement — the per-role sprint tables we could read
+///   were not verified).
+#[test]
+fn per_role_figures_are_inside_the_published_ranges() {
+    use sideline_cli::analyze::{AnalyzeArgs, Format, summarize};
+    let mut by_role: BTreeMap<String, Vec<sideline_cli::analyze::Summary>> = BTreeMap::new();
+    for seed in 1..=4 {
+        let args = AnalyzeArgs {
+            format: Format::Sim,
+            mapping: None,
+            params: None,
+            pitch: None,
+            json: true,
+            timeline: None,
+            seed,
+            paths: Vec::new(),
+        };
+        for s in summarize(&args).unwrap().summaries {
+            by_role
+                .entry(s.position.clone().expect("the sim's positions"))
+                .or_default()
+                .push(s);
+        }
+    }
+    let mean = |role: &str, f: &dyn Fn(&sideline_cli::analyze::Summary) -> f64| {
+        let v = &by_role[role];
+        v.iter().map(f).sum::<f64>() / v.len() as f64
+    };
+    let two_sd = |m: f64, sd: f64| (m - 2.0 * sd)..=(m + 2.0 * sd);
+    let mut report = Vec::new();
+    let mut check = |what: String, got: f64, range: std::ops::RangeInclusive<f64>| {
+        let ok = range.contains(&got);
+        report.push(format!(
+            "{} {what} {got:.0} in {:.0}–{:.0}",
+            if ok { "ok " } else { "BAD" },
+            range.start(),
+            range.end()
+        ));
+    };
+    for (role, m, sd) in [
+        ("CB", 1_834.0, 256.0),
+        ("FB", 2_605.0, 387.0),
+        ("CM", 2_825.0, 473.0),
+        ("WM", 3_138.0, 565.0),
+        ("ST", 2_341.0, 575.0),
+    ] {
+        check(
+            format!("{role} ≥ 14.4 km/h"),
+            mean(role, &|s| s.moderate_m),
+            two_sd(m, sd),
+        );
+        let hsr = mean(role, &|s| s.hsr_m);
+        let hsr_range = match role {
+            "CB" => two_sd(681.0, 128.0),
+            "WM" => two_sd(1_049.0, 106.0),
+            _ => 681.0 - 2.0 * 128.0..=1_049.0 + 2.0 * 106.0,
+        };
+        check(format!("{role} ≥ 19.8 km/h"), hsr, hsr_range);
+        check(
+            format!("{role} distance"),
+            mean(role, &|s| s.distance_m),
+            9_000.0..=14_000.0,
+        );
+        check(
+            format!("{role} sprint m"),
+            mean(role, &|s| s.sprint_m),
+            100.0..=600.0,
+        );
+        check(
+            format!("{role} m per sprint"),
+            mean(role, &|s| s.sprint_m) / mean(role, &|s| f64::from(s.sprints)),
+            10.0..=30.0,
+        );
+    }
+    let d = |r: &str| mean(r, &|s| s.distance_m);
+    check(
+        "CM distance minus the other roles' most".into(),
+        d("CM")
+            - ["CB", "FB", "WM", "ST"]
+                .map(d)
+                .into_iter()
+                .fold(0.0, f64::max),
+        0.0..=f64::MAX,
+    );
+    check(
+        "the other roles' least minus CB distance".into(),
+        ["FB", "CM", "WM", "ST"]
+            .map(d)
+            .into_iter()
+            .fold(f64::MAX, f64::min)
+            - d("CB"),
+        0.0..=f64::MAX,
+    );
+    check("GK distance".into(), d("GK"), 4_000.0..=7_000.0);
+    let text = report.join("\n");
+    eprintln!("{text}");
+    assert!(!text.contains("BAD"), "{text}");
+}

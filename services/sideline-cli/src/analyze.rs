@@ -63,12 +63,18 @@ pub struct AnalyzeArgs {
 pub struct Summary {
     pub player: String,
     pub team: String,
+    /// Playing position, where known (the synthetic match's roles: GK, CB, FB, CM, WM, ST).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position: Option<String>,
     pub minutes: f64,
     pub distance_m: f64,
     pub walk_m: f64,
     pub jog_m: f64,
     pub run_m: f64,
     pub hsr_m: f64,
+    /// Distance ≥ 14.4 km/h (4 m/s), m: Bradley et al. 2009's "high-intensity running".
+    #[serde(default)]
+    pub moderate_m: f64,
     pub v24_m: f64,
     pub sprint_m: f64,
     pub hmld_m: f64,
@@ -111,12 +117,14 @@ impl Summary {
         Summary {
             player: m.player.to_string(),
             team: m.team.to_string(),
+            position: None,
             minutes: r3(t.minutes),
             distance_m: r1(t.distance_m),
             walk_m: r1(t.walk_m),
             jog_m: r1(t.jog_m),
             run_m: r1(t.run_m),
             hsr_m: r1(t.hsr_m),
+            moderate_m: r1(t.moderate_m),
             v24_m: r1(t.v24_m),
             sprint_m: r1(t.sprint_m),
             hmld_m: r1(t.hmld_m),
@@ -331,11 +339,15 @@ pub fn summarize(args: &AnalyzeArgs) -> Result<Analysis> {
                 .collect(),
         });
     };
+    let mut positions = std::collections::HashMap::new();
     let (report, last) = if args.format == Format::Sim {
         let cfg = sideline_sim::MatchConfig {
             seed: args.seed,
             ..Default::default()
         };
+        for p in sideline_sim::squad::squads(&cfg.home, &cfg.away, cfg.scenarios) {
+            positions.insert(p.player.clone(), p.role.name().to_string());
+        }
         let last = sideline_sim::offline::run_match(cfg, params, &mut on_snapshot);
         (
             ImportReport::default(),
@@ -349,7 +361,13 @@ pub fn summarize(args: &AnalyzeArgs) -> Result<Analysis> {
         let last = run_engine(&data, params, &mut on_snapshot);
         (data.report, last)
     };
-    let summaries = last.iter().map(Summary::from_metrics).collect();
+    let summaries = last
+        .iter()
+        .map(|m| Summary {
+            position: positions.get(&*m.player).cloned(),
+            ..Summary::from_metrics(m)
+        })
+        .collect();
     Ok(Analysis {
         report,
         summaries,

@@ -39,11 +39,11 @@ pub struct SimPlayer {
 /// near their usual week.
 fn typical(role: Role) -> (f64, f64, f64, f64) {
     match role {
-        Role::Goalkeeper => (45.0, 280.0, 17.0, 9.0),
-        Role::CentreBack => (345.0, 1660.0, 110.0, 67.0),
+        Role::Goalkeeper => (45.0, 313.0, 17.0, 9.0),
+        Role::CentreBack => (773.0, 1925.0, 260.0, 158.0),
         Role::FullBack => (790.0, 2740.0, 325.0, 246.0),
         Role::Midfielder => (580.0, 2860.0, 170.0, 115.0),
-        Role::Winger => (980.0, 2790.0, 415.0, 330.0),
+        Role::Winger => (980.0, 2790.0, 415.0, 271.0),
         Role::Striker => (770.0, 2470.0, 295.0, 230.0),
     }
 }
