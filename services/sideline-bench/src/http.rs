@@ -69,6 +69,9 @@ pub struct AckMade {
     pub at_us: i64,
 }
 
+/// Roster-topic records (key, value) to write, one batch per request.
+pub type RecordBatch = Vec<(String, Vec<u8>)>;
+
 /// What the handlers share.
 #[derive(Clone)]
 pub struct ApiState {
@@ -84,7 +87,7 @@ pub struct ApiState {
     pub acks: Option<mpsc::Sender<AckMade>>,
     /// Lineup changes posted with `POST /api/pitch`, as roster-topic records to write (none:
     /// this bench cannot post them).
-    pub lineup: Option<mpsc::Sender<Vec<(String, Vec<u8>)>>>,
+    pub lineup: Option<mpsc::Sender<RecordBatch>>,
     /// Counts requests whose credentials were refused (the service's metric).
     pub refused: Option<prometheus::IntCounter>,
 }

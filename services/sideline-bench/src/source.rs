@@ -299,7 +299,7 @@ pub async fn write_acks(
 pub async fn write_lineup(
     producer: FutureProducer,
     topic: String,
-    mut rx: mpsc::Receiver<Vec<(String, Vec<u8>)>>,
+    mut rx: mpsc::Receiver<crate::http::RecordBatch>,
     metrics: BenchMetrics,
     stop: CancellationToken,
 ) {

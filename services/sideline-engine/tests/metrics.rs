@@ -516,12 +516,7 @@ fn the_forecast_looks_no_further_than_full_time() {
         let mut e: Engine = Engine::new(Params::default(), true);
         near_red(&mut e);
         e.set_full_time("s", full_time_min.map(|m| T0 + m * 60_000_000));
-        feed(&mut e, &trace)
-            .metrics
-            .last()
-            .unwrap()
-            .forecast
-            .clone()
+        feed(&mut e, &trace).metrics.last().unwrap().forecast
     };
     let d = Params::default().risk;
     // 30 minutes to full time: said as before full time.
