@@ -18,6 +18,7 @@ fn analyze(format: Format, paths: Vec<PathBuf>, pitch: Option<&str>) -> Vec<Summ
         json: true,
         timeline: None,
         seed: 0,
+        substitutions: false,
         paths,
     };
     let a = summarize(&args).expect("analyze");

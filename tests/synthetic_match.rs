@@ -229,6 +229,7 @@ fn per_role_figures_are_inside_the_published_ranges() {
             json: true,
             timeline: None,
             seed,
+            substitutions: false,
             paths: Vec::new(),
         };
         for s in summarize(&args).unwrap().summaries {
@@ -311,4 +312,113 @@ fn per_role_figures_are_inside_the_published_ranges() {
     let text = report.join("\n");
     eprintln!("{text}");
     assert!(!text.contains("BAD"), "{text}");
+}
+
+/// The match with substitutions: three substitutes per team stream from kick-off (the bench,
+/// then a warm-up with strides), come on at 60′, 70′ and 80′, and the starters they replace
+/// sit on the bench still streaming. With the lineup the engine counts only minutes on the
+/// pitch: the substitute's first block starts at his entry, his warm-up strides are in no
+/// HSR figure, he gets no fatigue flag or "rising" alert from his bench time, and a starter
+/// taken off stops accruing.
+#[test]
+fn substitutes_count_from_their_entry_and_starters_until_they_go_off() {
+    let cfg = MatchConfig {
+        substitutions: true,
+        ..MatchConfig::default()
+    };
+    let sim = sideline_sim::MatchSim::new(cfg.clone());
+    assert_eq!(sim.players().len(), 28);
+    assert_eq!(sim.lineup().len(), 12, "{:?}", sim.lineup());
+    let mut at_entry_plus_4 = None;
+    let entry = sim
+        .lineup()
+        .into_iter()
+        .find(|(p, _, on)| p == "home-12" && *on)
+        .unwrap()
+        .1;
+    let run = run_match(cfg, Params::default(), |m| {
+        if &*m.player == "home-12" && m.t <= entry + 240_000_000 {
+            at_entry_plus_4 = Some(m.clone());
+        }
+    });
+    let sub = &run.last["home-12"];
+    let t = &sub.totals;
+    assert!(
+        (t.minutes - 30.0).abs() < 0.5,
+        "on-pitch minutes {}",
+        t.minutes
+    );
+    assert!(
+        (t.off_pitch_min - 60.0).abs() < 0.5,
+        "off-pitch minutes {}",
+        t.off_pitch_min
+    );
+    // 60 minutes beside the pitch, 10 of them warming up with strides.
+    assert!(t.off_pitch_m > 1_000.0, "{t:?}");
+    let at4 = at_entry_plus_4.unwrap();
+    assert!(
+        at4.fatigue.blocks.is_empty(),
+        "a block before 15 minutes on"
+    );
+    assert!(
+        at4.forecast.to_red_min.is_none(),
+        "a forecast before 5 minutes on"
+    );
+    // His blocks are his 30 minutes on the pitch, the first a playing one (the bench's 15
+    // minutes cover a few hundred metres). Whether his own play then shows a decline is his
+    // play's (`tests/metrics.rs` has the flag-from-the-bench case with its control).
+    assert_eq!(sub.fatigue.blocks.len(), 2, "{:?}", sub.fatigue.blocks);
+    assert!(
+        sub.fatigue.blocks[0].distance_m > 1_500.0,
+        "{:?}",
+        sub.fatigue.blocks
+    );
+    // The starter he replaced: on until 60′.
+    let off = &run.last["home-10"].totals;
+    assert!((off.minutes - 60.0).abs() < 0.5, "{}", off.minutes);
+    assert!(
+        (off.off_pitch_min - 30.0).abs() < 0.5,
+        "{}",
+        off.off_pitch_min
+    );
+    // The control: the same match without the lineup counts his bench and warm-up as play.
+    let sim = sideline_sim::MatchSim::new(MatchConfig {
+        substitutions: true,
+        ..MatchConfig::default()
+    });
+    let mut e: sideline_engine::Engine = sideline_engine::Engine::new(Params::default(), false);
+    for p in sim.players() {
+        e.assign(&p.device, &p.player, &p.team);
+        e.set_profile(p.profile.clone());
+        e.set_baseline(&p.player, p.baseline.clone());
+    }
+    let all = sideline_sim::offline::run_engine(sim, e, |_| {});
+    let control = &all.last["home-12"];
+    assert_eq!(
+        control.fatigue.blocks.len(),
+        6,
+        "{:?}",
+        control.fatigue.blocks
+    );
+    assert!(
+        control.fatigue.blocks[0].distance_m < 1_000.0,
+        "the bench as a block"
+    );
+    let counted = &control.totals;
+    assert!((counted.minutes - 90.0).abs() < 0.5, "{}", counted.minutes);
+    assert!(
+        counted.hsr_m > t.hsr_m + 50.0,
+        "warm-up strides: {} vs {} m",
+        counted.hsr_m,
+        t.hsr_m
+    );
+    for s in [
+        "home-12", "home-13", "home-14", "away-12", "away-13", "away-14",
+    ] {
+        assert!(
+            !run.alerts.iter().any(|a| &*a.player == s
+                && a.kind == sideline_engine::alerts::AlertKind::StrainRiskRising),
+            "{s}: a rising alert"
+        );
+    }
 }

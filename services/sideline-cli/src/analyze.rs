@@ -53,6 +53,10 @@ pub struct AnalyzeArgs {
     /// Seed of the synthetic match (`--format sim`).
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
+    /// The synthetic match with three substitutes per team (on at 60′, 70′, 80′, streaming
+    /// from the bench and a warm-up before), and their lineup (`--format sim`).
+    #[arg(long)]
+    pub substitutions: bool,
     /// Input files (EPTS: the tracking file and its metadata.xml; none for `sim`).
     pub paths: Vec<PathBuf>,
 }
@@ -66,7 +70,13 @@ pub struct Summary {
     /// Playing position, where known (the synthetic match's roles: GK, CB, FB, CM, WM, ST).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub position: Option<String>,
+    /// Minutes on the pitch (with a lineup; otherwise every minute with a fix).
     pub minutes: f64,
+    /// Minutes and metres off the pitch by the lineup (warm-up, bench): in no other figure.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub off_pitch_min: f64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub off_pitch_m: f64,
     pub distance_m: f64,
     pub walk_m: f64,
     pub jog_m: f64,
@@ -108,6 +118,10 @@ pub struct Summary {
     pub params_version: String,
 }
 
+fn is_zero(x: &f64) -> bool {
+    *x == 0.0
+}
+
 impl Summary {
     /// The summary of a player's last snapshot.
     pub fn from_metrics(m: &PlayerMetrics) -> Self {
@@ -119,6 +133,8 @@ impl Summary {
             team: m.team.to_string(),
             position: None,
             minutes: r3(t.minutes),
+            off_pitch_min: r3(t.off_pitch_min),
+            off_pitch_m: r1(t.off_pitch_m),
             distance_m: r1(t.distance_m),
             walk_m: r1(t.walk_m),
             jog_m: r1(t.jog_m),
@@ -343,9 +359,10 @@ pub fn summarize(args: &AnalyzeArgs) -> Result<Analysis> {
     let (report, last) = if args.format == Format::Sim {
         let cfg = sideline_sim::MatchConfig {
             seed: args.seed,
+            substitutions: args.substitutions,
             ..Default::default()
         };
-        for p in sideline_sim::squad::squads(&cfg.home, &cfg.away, cfg.scenarios) {
+        for p in sideline_sim::MatchSim::new(cfg.clone()).players() {
             positions.insert(p.player.clone(), p.role.name().to_string());
         }
         let last = sideline_sim::offline::run_match(cfg, params, &mut on_snapshot);

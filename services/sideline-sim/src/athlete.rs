@@ -36,7 +36,16 @@ pub struct Script {
     pub poor_fix_min: Option<(f64, f64)>,
     /// Extra neuromuscular fatigue (0–1) reached by full time, growing from the overload.
     pub extra_fatigue: f64,
+    /// On the pitch only between these match minutes (a substitute comes on, a starter goes
+    /// off); the pod streams throughout: the bench, and a warm-up in the 10 minutes before a
+    /// substitute comes on (jogging with strides above 5.5 m/s).
+    pub on_pitch_min: Option<(f64, f64)>,
 }
+
+/// Bout weights on the bench (stand, walk, jog, run, HSR, sprint): sitting and standing.
+const BENCH: [f64; 6] = [70.0, 28.0, 2.0, 0.0, 0.0, 0.0];
+/// Bout weights of a substitute's warm-up: jogging, runs and strides (a judgement).
+const WARM_UP: [f64; 6] = [8.0, 22.0, 45.0, 15.0, 8.0, 0.0];
 
 /// Kinematic and physiological state of one athlete.
 #[derive(Debug, Clone)]
@@ -147,8 +156,20 @@ impl Athlete {
         (general + extra).min(1.0)
     }
 
+    /// Off the pitch at `minute` by the script: `Some(warming_up)`.
+    fn off_pitch(&self, minute: f64) -> Option<bool> {
+        let (on, off) = self.script.on_pitch_min?;
+        (minute < on || minute >= off).then_some(minute < on && minute >= on - 10.0)
+    }
+
     fn next_bout(&mut self, minute: f64) {
         let mut w = self.role.weights();
+        if let Some(warming_up) = self.off_pitch(minute) {
+            // Beside the pitch, on the near touchline.
+            w = if warming_up { WARM_UP } else { BENCH };
+            let tx = self.side * gauss(&mut self.rng, 15.0).clamp(-30.0, 30.0);
+            self.target_xy = (tx, -(HALF_W + 3.0));
+        }
         // Second-half decline of high-intensity running (Mohr 2003: −35 to −45 % by 76–90′).
         let decline = 1.0 - 0.45 * ((minute - 45.0) / 45.0).clamp(0.0, 1.0);
         w[4] *= decline;
@@ -183,7 +204,7 @@ impl Athlete {
         };
         self.target_v = self.rng.random_range(vlo..=vhi);
         self.bout_left = self.rng.random_range(dlo..=dhi);
-        if kind >= 3 || self.rng.random::<f64>() < 0.3 {
+        if self.off_pitch(minute).is_none() && (kind >= 3 || self.rng.random::<f64>() < 0.3) {
             // A new place to go: around the anchor, pushed forward or back with play.
             let phase = if self.rng.random::<bool>() {
                 12.0

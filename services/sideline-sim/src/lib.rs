@@ -52,6 +52,10 @@ pub struct MatchConfig {
     pub session: String,
     /// Include the scripted scenarios.
     pub scenarios: bool,
+    /// Three substitutes per team, streaming from kick-off on the bench and warming up before
+    /// they come on at 60′, 70′ and 80′ for the numbers 10, 11 and 9 (who then sit on the
+    /// bench, still streaming); the lineup is [`MatchSim::lineup`].
+    pub substitutions: bool,
 }
 
 impl Default for MatchConfig {
@@ -67,6 +71,7 @@ impl Default for MatchConfig {
             away: "away".into(),
             session: "sim-match".into(),
             scenarios: true,
+            substitutions: false,
         }
     }
 }
@@ -89,7 +94,10 @@ const STEP_US: Micros = 100_000;
 impl MatchSim {
     /// Set up both squads at their positions.
     pub fn new(cfg: MatchConfig) -> Self {
-        let players = squad::squads(&cfg.home, &cfg.away, cfg.scenarios);
+        let mut players = squad::squads(&cfg.home, &cfg.away, cfg.scenarios);
+        if cfg.substitutions {
+            squad::add_substitutes(&mut players, &cfg.home, &cfg.away);
+        }
         let athletes = players
             .iter()
             .enumerate()
@@ -150,6 +158,25 @@ impl MatchSim {
     /// True when the final whistle has gone.
     pub fn finished(&self) -> bool {
         self.step >= self.steps_total
+    }
+
+    /// Who came on and went off, and when: `(player, event time, on)` — what staff post with
+    /// `sideline roster pitch` (empty without [`MatchConfig::substitutions`]).
+    pub fn lineup(&self) -> Vec<(String, Micros, bool)> {
+        let mut out = Vec::new();
+        for p in &self.players {
+            let Some((on, off)) = p.script.on_pitch_min else {
+                continue;
+            };
+            let at = |minute: f64| self.event_time((minute * 600.0).round() as u64);
+            if on > 0.0 {
+                out.push((p.player.clone(), at(on), true));
+            }
+            if off < self.total_minutes() {
+                out.push((p.player.clone(), at(off), false));
+            }
+        }
+        out
     }
 
     /// Event time at the start of play step `step` (the break shifts the second half).

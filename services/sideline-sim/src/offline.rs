@@ -14,6 +14,9 @@ pub fn engine_for<W: WindowStore>(sim: &MatchSim, params: Params) -> Engine<W> {
         e.set_profile(p.profile.clone());
         e.set_baseline(&p.player, p.baseline.clone());
     }
+    for (player, at, on) in sim.lineup() {
+        e.set_pitch(&sim.config().session, &player, at, Some(on));
+    }
     e
 }
 

@@ -10,7 +10,8 @@
 //! - total 9–14 km outfield, CM the most and CB the least (Andrzejewski et al. 2013; Bradley
 //!   2009); ~17.5 m per sprint (PMC10170543); goalkeepers 4–7 km (a judgement).
 //!
-//! Not modelled yet: repeated-sprint bouts, the warm-up, substitutions and stoppages.
+//! Substitutions with a bench and a warm-up are `MatchConfig::substitutions`; not modelled
+//! yet: repeated-sprint bouts and stoppages.
 
 /// Playing roles.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

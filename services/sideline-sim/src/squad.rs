@@ -181,6 +181,42 @@ pub fn squads(home: &str, away: &str, scenarios: bool) -> Vec<SimPlayer> {
     out
 }
 
+/// Three substitutes per team (numbers 12–14: a striker, a striker and a wide midfielder) who
+/// come on at 60′, 70′ and 80′ for the numbers 10, 11 and 9, who go off then.
+pub fn add_substitutes(players: &mut Vec<SimPlayer>, home: &str, away: &str) {
+    for (t, team) in [home, away].into_iter().enumerate() {
+        for (shirt, replaces, minute, role) in [
+            (12u32, 10u32, 60.0, Role::Striker),
+            (13, 11, 70.0, Role::Striker),
+            (14, 9, 80.0, Role::Winger),
+        ] {
+            let Some(starter) = players
+                .iter_mut()
+                .find(|p| p.team == team && p.shirt == replaces)
+            else {
+                continue;
+            };
+            starter.script.on_pitch_min = Some((0.0, minute));
+            let mut sub = starter.clone();
+            let player = format!("{team}-{shirt:02}");
+            sub.profile.player = player.clone();
+            sub.profile.display_name = Some(format!("{} #{shirt}", capitalise(team)));
+            sub.profile.squad_number = Some(shirt);
+            sub.profile.position = Some(role.name().to_string());
+            sub.device = format!("pod-{}{shirt:02}", if t == 0 { "h" } else { "a" });
+            sub.player = player;
+            sub.shirt = shirt;
+            sub.role = role;
+            sub.script = Script {
+                on_pitch_min: Some((minute, f64::INFINITY)),
+                ..Script::default()
+            };
+            sub.scenario = Some("substitute: bench and warm-up, then on");
+            players.push(sub);
+        }
+    }
+}
+
 fn capitalise(s: &str) -> String {
     let mut c = s.chars();
     c.next()
