@@ -41,6 +41,10 @@ pub struct DemoArgs {
     /// Do not start the simulator (only real devices or scripts publish).
     #[arg(long)]
     pub no_sim: bool,
+    /// Three substitutes per team on the bench (streaming, warming up) until 60′, 70′ and
+    /// 80′, with their lineup: the bench shows their minutes on the pitch only.
+    #[arg(long)]
+    pub substitutions: bool,
     /// Also send alerts to this chat webhook (Slack, Teams Workflows, Discord or any JSON
     /// receiver). A secret: prefer the environment variable.
     #[arg(long, env = "SIDELINE_DEMO_WEBHOOK", hide_env_values = true)]
@@ -74,6 +78,7 @@ pub async fn run(a: &DemoArgs, stop: CancellationToken) -> Result<()> {
         break_min: a.break_min,
         session: "demo-match".into(),
         print_roster: false,
+        substitutions: a.substitutions,
     };
     let chat = match &a.webhook {
         Some(url) => Some(ChatConfig {

@@ -31,6 +31,10 @@ pub struct SimulateArgs {
     /// Print the roster (TOML) for this match and exit.
     #[arg(long)]
     pub print_roster: bool,
+    /// Three substitutes per team, on the bench (streaming) until 60′, 70′ and 80′; the
+    /// roster printed with `--print-roster` then carries their lineup.
+    #[arg(long)]
+    pub substitutions: bool,
 }
 
 /// The roster of the simulated squads as TOML (devices and athlete profiles).
@@ -47,6 +51,17 @@ pub fn roster_toml(sim: &MatchSim) -> String {
         sim.players().iter().map(|p| p.team.as_str()),
         &sim.config().session,
     ));
+    for (player, at_us, on) in sim.lineup() {
+        let team = sim
+            .players()
+            .iter()
+            .find(|p| p.player == player)
+            .map_or("", |p| p.team.as_str());
+        out.push_str(&format!(
+            "\n[[lineup]]\nteam = \"{team}\"\nsession = \"{}\"\nplayer = \"{player}\"\nat_us = {at_us}\non = {on}\n",
+            sim.config().session
+        ));
+    }
     out
 }
 
@@ -62,6 +77,7 @@ pub fn match_config(a: &SimulateArgs, now: i64) -> MatchConfig {
         break_min: a.break_min,
         batch_ms: 200,
         session: a.session.clone(),
+        substitutions: a.substitutions,
         ..MatchConfig::default()
     }
 }
@@ -111,4 +127,32 @@ pub async fn publish_match(
         sim.injected_artefacts()
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The printed roster is one `sideline roster publish` takes, with the substitutions'
+    /// lineup when asked for.
+    #[test]
+    fn the_printed_roster_parses_and_carries_the_lineup() {
+        for (subs, players, changes) in [(false, 22, 0), (true, 28, 12)] {
+            let sim = MatchSim::new(MatchConfig {
+                substitutions: subs,
+                ..MatchConfig::default()
+            });
+            let r = sideline_wire::roster::Roster::from_toml(&roster_toml(&sim)).unwrap();
+            assert_eq!(r.devices().count(), players);
+            let lineup: Vec<_> = r.lineup().collect();
+            assert_eq!(lineup.len(), changes);
+            if subs {
+                assert!(
+                    lineup
+                        .iter()
+                        .any(|c| c.player == "home-12" && c.on && c.session == "sim-match")
+                );
+            }
+        }
+    }
 }

@@ -68,6 +68,7 @@ async fn the_demo_gives_the_offline_figures_and_warns_before_red() {
         break_min: 1.0,
         session: "demo-test".into(),
         print_roster: false,
+        substitutions: false,
     };
     let mcfg = match_config(&sim_args, sideline_cli::publish::now_us());
 
@@ -282,6 +283,7 @@ async fn the_demo_scores_with_baselines_from_an_archived_history() {
         break_min: 0.5,
         session: "demo-history".into(),
         print_roster: false,
+        substitutions: false,
     };
     // Kick-off now, after the history (event time then starts near the wall clock).
     let mcfg = match_config(&sim_args, sideline_cli::publish::now_us());
