@@ -140,7 +140,7 @@ pub async fn run(c: &RosterCommand) -> Result<()> {
     let a = match c {
         RosterCommand::Publish(a) => a,
         RosterCommand::Pitch(a) => {
-            let now = chrono::Utc::now().timestamp_micros();
+            let now = crate::publish::now_us();
             let records = pitch_records(a, now)?;
             publish(&a.brokers, &a.topic, "sideline-roster", &records).await?;
             for (k, v) in &records {
