@@ -104,7 +104,7 @@ phase build $CARGO nextest run --workspace --locked --no-run || exit 1
 phase unit nextest -E 'not group(e2e)'
 if [ "$mode" = "all" ]; then
     phase e2e nextest -E 'group(e2e)' --test-threads 8
-    phase fuzz-smoke env FUZZ_SECONDS=10 scripts/fuzz.sh
+    phase fuzz-smoke env FUZZ_SECONDS=5 scripts/fuzz.sh
     phase doc-tests $CARGO test --workspace --doc --locked
 fi
 exit "$failed"

@@ -19,6 +19,7 @@ fn analyze(format: Format, paths: Vec<PathBuf>, pitch: Option<&str>) -> Vec<Summ
         timeline: None,
         seed: 0,
         substitutions: false,
+        raw_gnss: false,
         paths,
     };
     let a = summarize(&args).expect("analyze");

@@ -230,6 +230,7 @@ fn per_role_figures_are_inside_the_published_ranges() {
             timeline: None,
             seed,
             substitutions: false,
+            raw_gnss: false,
             paths: Vec::new(),
         };
         for s in summarize(&args).unwrap().summaries {
@@ -309,6 +310,32 @@ fn per_role_figures_are_inside_the_published_ranges() {
         0.0..=f64::MAX,
     );
     check("GK distance".into(), d("GK"), 4_000.0..=7_000.0);
+    // Repeated high-intensity bouts: 1.1 ± 1.1 per player per match, full backs the most
+    // (Carling et al. 2012).
+    let bouts = |r: &str| mean(r, &|s| f64::from(s.rhi_bouts));
+    let outfield = ["CB", "FB", "CM", "WM", "ST"];
+    for r in outfield {
+        check(
+            format!("{r} repeated bouts per player (×10)"),
+            10.0 * bouts(r),
+            0.0..=100.0,
+        );
+    }
+    let all = outfield.map(bouts).iter().sum::<f64>() / outfield.len() as f64;
+    check(
+        "outfield repeated bouts per player (×10)".into(),
+        10.0 * all,
+        5.0..=20.0,
+    );
+    check(
+        "FB repeated bouts minus the other roles' most (×10)".into(),
+        10.0 * (bouts("FB")
+            - ["CB", "CM", "WM", "ST"]
+                .map(bouts)
+                .into_iter()
+                .fold(0.0, f64::max)),
+        0.0..=f64::MAX,
+    );
     let text = report.join("\n");
     eprintln!("{text}");
     assert!(!text.contains("BAD"), "{text}");

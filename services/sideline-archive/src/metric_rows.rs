@@ -41,7 +41,7 @@ pub struct MetricRows {
     signal: StringBuilder,
     f64s: [Float64Builder; 21],
     u32s: [UInt32Builder; 9],
-    opts: [Float64Builder; 13],
+    opts: [Float64Builder; 16],
     windows: [[Float64Builder; 5]; 4],
     band: StringBuilder,
     terms: StringBuilder,
@@ -175,6 +175,9 @@ impl MetricRows {
             fc.to_amber_min,
             fc.to_red_min,
             risk.completeness,
+            Some(tot.off_pitch_min),
+            Some(tot.off_pitch_m),
+            Some(f64::from(tot.rhi_bouts)),
         ];
         for (b, v) in self.opts.iter_mut().zip(opts) {
             b.append_option(v);

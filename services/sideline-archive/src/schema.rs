@@ -177,7 +177,7 @@ const METRIC_U32: [&str; 9] = [
 /// Optional `f64` metric columns (null: not known yet).
 /// Nullable `f64` metric columns. Columns added later go at the end: files written before
 /// them read as null there (the table's schema is fixed; DataFusion fills what a file lacks).
-const METRIC_OPT_F64: [&str; 13] = [
+const METRIC_OPT_F64: [&str; 16] = [
     "load_per_min",
     "load_per_m",
     "vertical_share",
@@ -192,6 +192,11 @@ const METRIC_OPT_F64: [&str; 13] = [
     "to_red_min",
     // The score's completeness (share of its possible points known); null before 2026-12.
     "risk_completeness",
+    // Minutes and metres off the pitch by the lineup, and repeated high-intensity bouts;
+    // null before 2026-12-07.
+    "off_pitch_min",
+    "off_pitch_m",
+    "rhi_bouts",
 ];
 /// Data-quality counters.
 const METRIC_U64: [&str; 5] = ["artefacts", "gaps", "late", "duplicates", "forced_releases"];

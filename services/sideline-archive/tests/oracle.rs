@@ -182,7 +182,8 @@ async fn sql_over_archived_samples_agrees_with_the_engine() {
     // The archived metrics are the engine's: the last second of each player equals its totals.
     let b = query::run(
         &ctx,
-        "SELECT m.player, m.distance_m, m.hsr_m, m.sprints, m.risk_score, m.risk_completeness \
+        "SELECT m.player, m.distance_m, m.hsr_m, m.sprints, m.risk_score, m.risk_completeness, \
+                m.off_pitch_m, m.rhi_bouts \
          FROM metrics m \
          JOIN (SELECT player, max(t) AS t FROM metrics GROUP BY player) l \
            ON m.player = l.player AND m.t = l.t ORDER BY m.player",
@@ -197,8 +198,14 @@ async fn sql_over_archived_samples_agrees_with_the_engine() {
         f64_col(&b, "risk_score"),
         f64_col(&b, "risk_completeness"),
     );
+    let (off, rhi) = (f64_col(&b, "off_pitch_m"), f64_col(&b, "rhi_bouts"));
     for (i, (p, m)) in last.iter().enumerate() {
         assert_eq!(b.column(0).as_string::<i32>().value(i), p);
+        assert_eq!(
+            (off[i], rhi[i]),
+            (m.totals.off_pitch_m, f64::from(m.totals.rhi_bouts)),
+            "{p}"
+        );
         assert_eq!(
             (d[i], h[i], s[i] as u32, r[i], c[i]),
             (

@@ -57,6 +57,10 @@ pub struct AnalyzeArgs {
     /// from the bench and a warm-up before), and their lineup (`--format sim`).
     #[arg(long)]
     pub substitutions: bool,
+    /// Raw 10 Hz GNSS instead of clean fixes: latitude/longitude without device speed, with a
+    /// published position-error model and 14 % of fixes missing (`sideline_sim::gnss`).
+    #[arg(long)]
+    pub raw_gnss: bool,
     /// Input files (EPTS: the tracking file and its metadata.xml; none for `sim`).
     pub paths: Vec<PathBuf>,
 }
@@ -90,6 +94,10 @@ pub struct Summary {
     pub hmld_m: f64,
     pub sprints: u32,
     pub hs_efforts: u32,
+    /// Repeated high-intensity bouts (≥ 3 efforts ≥ 19.8 km/h of ≥ 1 s, each within 20 s of
+    /// the last; Carling et al. 2012).
+    #[serde(default)]
+    pub rhi_bouts: u32,
     pub vmax_exposures_85_90_95: [u32; 3],
     pub max_speed_mps: f64,
     /// Distance at ≥ 85 / 90 / 95 % of his Vmax, m.
@@ -146,6 +154,7 @@ impl Summary {
             hmld_m: r1(t.hmld_m),
             sprints: t.sprints,
             hs_efforts: t.hs_efforts,
+            rhi_bouts: t.rhi_bouts,
             vmax_exposures_85_90_95: t.vmax_exposures,
             max_speed_mps: r3(t.max_speed_mps),
             vmax_band_m_85_90_95: t.vmax_band_m.map(r1),
@@ -360,6 +369,7 @@ pub fn summarize(args: &AnalyzeArgs) -> Result<Analysis> {
         let cfg = sideline_sim::MatchConfig {
             seed: args.seed,
             substitutions: args.substitutions,
+            gnss: args.raw_gnss.then(sideline_sim::gnss::GnssNoise::default),
             ..Default::default()
         };
         for p in sideline_sim::MatchSim::new(cfg.clone()).players() {

@@ -79,6 +79,7 @@ pub async fn run(a: &DemoArgs, stop: CancellationToken) -> Result<()> {
         session: "demo-match".into(),
         print_roster: false,
         substitutions: a.substitutions,
+        raw_gnss: false,
     };
     let chat = match &a.webhook {
         Some(url) => Some(ChatConfig {

@@ -35,6 +35,10 @@ pub struct SimulateArgs {
     /// roster printed with `--print-roster` then carries their lineup.
     #[arg(long)]
     pub substitutions: bool,
+    /// Raw 10 Hz GNSS instead of clean fixes: latitude/longitude without device speed, with a
+    /// published position-error model and 14 % of fixes missing (`sideline_sim::gnss`).
+    #[arg(long)]
+    pub raw_gnss: bool,
 }
 
 /// The roster of the simulated squads as TOML (devices and athlete profiles).
@@ -78,6 +82,7 @@ pub fn match_config(a: &SimulateArgs, now: i64) -> MatchConfig {
         batch_ms: 200,
         session: a.session.clone(),
         substitutions: a.substitutions,
+        gnss: a.raw_gnss.then(sideline_sim::gnss::GnssNoise::default),
         ..MatchConfig::default()
     }
 }

@@ -57,6 +57,7 @@ pub mod risk;
 pub mod sample;
 pub mod speed;
 pub mod squad;
+pub mod stationary;
 pub mod team;
 pub mod window;
 pub mod zero_phase;

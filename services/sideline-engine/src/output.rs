@@ -58,6 +58,10 @@ pub struct Totals {
     pub sprint_effort_m: f64,
     /// High-speed efforts (≥ 5.5 m/s, ≥ 0.5 s).
     pub hs_efforts: u32,
+    /// Repeated high-intensity bouts: ≥ 3 high-speed efforts of ≥ 1 s, each within 20 s of
+    /// the last (`repeated`; Carling et al. 2012).
+    #[serde(default)]
+    pub rhi_bouts: u32,
     /// Efforts whose held peak reached 85 / 90 / 95 % of Vmax.
     pub vmax_exposures: [u32; 3],
     /// Vmax used for the exposures, m/s.

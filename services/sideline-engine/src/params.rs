@@ -23,6 +23,8 @@ pub struct Params {
     pub high_speed: EffortParams,
     /// Max-velocity exposures.
     pub exposure: ExposureParams,
+    /// Repeated high-intensity bouts.
+    pub repeated: RepeatedParams,
     /// Accelerations and decelerations.
     pub accel: AccelParams,
     /// Accelerometer load.
@@ -70,7 +72,26 @@ pub struct SpeedParams {
     /// Sample-to-sample speed changes implying more than this are artefacts, m/s².
     pub max_accel_mps2: f64,
     /// No distance is integrated across a gap longer than this, s; filters restart after it.
+    /// Default 3 s: raw GNSS loses about one fix in seven, in runs, and a run of more than 10
+    /// fixes is common enough that a 1-s limit dropped 2 % of the distance on the simulated
+    /// raw recording (`tests/raw_gnss.rs`); the speed at the fix after a gap is the straight
+    /// line across it, a lower bound. (A judgement, measured there.)
     pub max_gap_s: f64,
+    /// Position-only streams (no device speed): a player whose displacement over the last
+    /// `stationary_window_s` is slower than `stationary_mps` stands still, and his speed is 0
+    /// (the zero-velocity detection of pedestrian navigation): GNSS error then moves the fix
+    /// by centimetres per tenth of a second in random directions, which a short derive window
+    /// turns into a walking speed that never was. Window, s (0 disables the gate).
+    pub stationary_window_s: f64,
+    /// Below this speed over the stationary window he stands, m/s (a judgement: above the
+    /// error's drift over 2 s, below any real walk; 0.1–0.2 measured in `tests/raw_gnss.rs`).
+    pub stationary_mps: f64,
+    /// While he stands, the derived speeds are pure position noise: their mean square, an
+    /// exponential average with this time constant (s), is subtracted from each moving
+    /// speed's square (E|v + n|² = |v|² + E|n|², so the noise no longer adds distance at a
+    /// walk). 0 disables. 120 s: a shorter average is itself noisy and over-subtracts at a
+    /// goalkeeper's shuffle (30 s: −2.7 %, 120 s: −1.6 % on the simulated raw match).
+    pub noise_tau_s: f64,
     /// After this many consecutive rejected samples the filter restarts from the next one.
     pub max_consecutive_rejects: u32,
     /// A fix with HDOP above this is poor (flagged, excluded from effort detection).
@@ -115,6 +136,34 @@ pub struct EffortParams {
     pub min_duration_s: f64,
     /// Dips below the threshold no longer than this are merged into the effort, s.
     pub merge_gap_s: f64,
+}
+
+/// Repeated high-intensity bouts: at least `min_efforts` high-speed efforts (at or above
+/// `high_speed.threshold`, 5.5 m/s = 19.8 km/h) of at least `min_effort_s`, each starting
+/// within `max_recovery_s` of the previous one's end. Carling, Le Gall and Dupont 2012
+/// (J Sports Sci 30:325, doi 10.1080/02640414.2011.652655): ≥ 3 efforts > 19.8 km/h of ≥ 1 s
+/// with a mean recovery ≤ 20 s; 1.1 ± 1.1 bouts per player per match in French Ligue 1, full
+/// backs the most. Here every recovery must be ≤ 20 s (the stricter reading: a mean lets one
+/// long pause hide between short ones).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RepeatedParams {
+    /// Efforts in a bout.
+    pub min_efforts: u32,
+    /// Shortest effort that counts, s.
+    pub min_effort_s: f64,
+    /// Longest recovery between efforts of a bout, s.
+    pub max_recovery_s: f64,
+}
+
+impl Default for RepeatedParams {
+    fn default() -> Self {
+        RepeatedParams {
+            min_efforts: 3,
+            min_effort_s: 1.0,
+            max_recovery_s: 20.0,
+        }
+    }
 }
 
 /// Max-velocity exposures: high-speed efforts whose peak held for `peak_hold_s` reaches a
@@ -446,7 +495,7 @@ pub struct StreamParams {
 impl Default for Params {
     fn default() -> Self {
         Params {
-            version: "default-2026.12.1".to_string(),
+            version: "default-2026.12.2".to_string(),
             speed: SpeedParams::default(),
             zones: ZoneParams::default(),
             sprint: EffortParams {
@@ -462,6 +511,7 @@ impl Default for Params {
                 merge_gap_s: 0.5,
             },
             exposure: ExposureParams::default(),
+            repeated: RepeatedParams::default(),
             accel: AccelParams::default(),
             imu: ImuParams::default(),
             hr: HrParams::default(),
@@ -485,7 +535,10 @@ impl Default for SpeedParams {
             accel_interval_s: 0.2,
             max_speed_mps: 10.0,
             max_accel_mps2: 9.0,
-            max_gap_s: 1.0,
+            max_gap_s: 3.0,
+            stationary_window_s: 2.0,
+            stationary_mps: 0.15,
+            noise_tau_s: 120.0,
             max_consecutive_rejects: 10,
             poor_fix_hdop: 5.0,
             poor_fix_min_satellites: 4,
@@ -683,6 +736,8 @@ impl Params {
         pos("speed.max_speed_mps", self.speed.max_speed_mps);
         pos("speed.max_accel_mps2", self.speed.max_accel_mps2);
         pos("speed.max_gap_s", self.speed.max_gap_s);
+        pos("repeated.min_effort_s", self.repeated.min_effort_s);
+        pos("repeated.max_recovery_s", self.repeated.max_recovery_s);
         pos("zones.hsr_mps", self.zones.hsr_mps);
         pos("zones.sprint_mps", self.zones.sprint_mps);
         pos("sprint.threshold", self.sprint.threshold);
@@ -694,8 +749,15 @@ impl Params {
         pos("exposure.default_vmax_mps", self.exposure.default_vmax_mps);
         pos("stream.allowed_lateness_s", self.stream.allowed_lateness_s);
         pos("stream.idle_timeout_s", self.stream.idle_timeout_s);
-        if !(self.speed.ema_tau_s.is_finite() && self.speed.ema_tau_s >= 0.0) {
-            errs.push("speed.ema_tau_s must be ≥ 0".into());
+        for (name, v) in [
+            ("speed.ema_tau_s", self.speed.ema_tau_s),
+            ("speed.stationary_window_s", self.speed.stationary_window_s),
+            ("speed.stationary_mps", self.speed.stationary_mps),
+            ("speed.noise_tau_s", self.speed.noise_tau_s),
+        ] {
+            if !(v.is_finite() && v >= 0.0) {
+                errs.push(format!("{name} must be ≥ 0 (got {v})"));
+            }
         }
         if self.speed.median_samples == 0 || self.speed.median_samples > 15 {
             errs.push("speed.median_samples must be 1..=15".into());
@@ -778,6 +840,9 @@ impl Params {
         {
             errs.push("alerts: risk_clear_margin ≥ 0, rising_lead_min > 0, sprint_excess_m > sprint_clear_excess_m".into());
         }
+        if self.repeated.min_efforts < 2 {
+            errs.push("repeated.min_efforts must be at least 2".into());
+        }
         if self.version.trim().is_empty() {
             errs.push("version must not be empty".into());
         }
@@ -811,7 +876,7 @@ mod tests {
         let p = Params::default();
         p.validate().unwrap();
         let tag = p.version_tag();
-        assert!(tag.starts_with("default-2026.12.1+"), "{tag}");
+        assert!(tag.starts_with("default-2026.12.2+"), "{tag}");
     }
 
     #[test]

@@ -178,6 +178,9 @@ pub struct PlayerEngine<W: WindowStore = IncrementalWindows> {
     /// The session's planned full time, when the schedule gives one (the forecast's limit).
     #[serde(default)]
     full_time: Option<Micros>,
+    /// The current chain of high-speed efforts: (efforts in it, end of the last).
+    #[serde(default)]
+    rhi_chain: (u32, Micros),
     anchors: HrAnchors,
     profile: Option<AthleteProfile>,
     baseline: Option<Baseline>,
@@ -261,6 +264,7 @@ impl<W: WindowStore> PlayerEngine<W> {
             lineup: Vec::new(),
             off_pitch: false,
             full_time: None,
+            rhi_chain: (0, 0),
             anchors: HrAnchors {
                 max: 0.0,
                 rest: 0.0,
@@ -793,6 +797,20 @@ impl<W: WindowStore> PlayerEngine<W> {
             }
             Kind::HighSpeed => {
                 tot.hs_efforts += 1;
+                let r = &p.repeated;
+                if e.duration_s() >= r.min_effort_s {
+                    let (n, last_end) = self.rhi_chain;
+                    let recovery = (e.start - last_end) as f64 / 1e6;
+                    let n = if n > 0 && recovery <= r.max_recovery_s {
+                        n + 1
+                    } else {
+                        1
+                    };
+                    if n == r.min_efforts {
+                        tot.rhi_bouts += 1;
+                    }
+                    self.rhi_chain = (n, e.end);
+                }
                 for (n, f) in tot.vmax_exposures.iter_mut().zip(p.exposure.fractions) {
                     if e.held_peak >= f * tot.vmax_ref_mps {
                         *n += 1;

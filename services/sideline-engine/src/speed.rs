@@ -8,6 +8,9 @@
 //! filter behaves the same at 10, 20 or 25 Hz); acceleration a = Δv over 0.2 s of filtered
 //! speed (Varley et al. 2017). A gap longer than `max_gap_s` restarts every filter and
 //! integrates no distance across it.
+//!
+//! Position-only streams (no device speed) also pass the [`StationaryGate`]: standing
+//! detection and a debias for GNSS position noise.
 
 use std::collections::VecDeque;
 
@@ -16,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::geo::LocalPlane;
 use crate::params::SpeedParams;
 use crate::sample::{Coord, Micros, Position, secs};
+use crate::stationary::StationaryGate;
 
 /// What the filter made of one fix.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -57,6 +61,9 @@ pub struct SpeedFilter {
     vhist: VecDeque<(Micros, f64)>,
     last_accepted: Option<(Micros, f64)>,
     rejects_in_row: u32,
+    /// Position-only streams: standing detection and noise debias.
+    #[serde(default)]
+    gate: StationaryGate,
     /// Fixes rejected as artefacts.
     pub artefacts: u64,
     /// Filter restarts after gaps.
@@ -83,6 +90,7 @@ impl SpeedFilter {
             vhist: VecDeque::with_capacity(HISTORY_CAP),
             last_accepted: None,
             rejects_in_row: 0,
+            gate: StationaryGate::default(),
             artefacts: 0,
             gaps: 0,
         }
@@ -96,6 +104,7 @@ impl SpeedFilter {
         self.vhist.clear();
         self.last_accepted = None;
         self.rejects_in_row = 0;
+        self.gate.clear();
     }
 
     fn project(&mut self, c: Coord) -> (f64, f64) {
@@ -175,7 +184,9 @@ impl SpeedFilter {
         let window = (p.derive_window_s * 1e6) as Micros;
         let raw = match pos.speed {
             Some(s) if p.prefer_device_speed => Some(f64::from(s)),
-            _ => self.derived_speed(t, x, y, window),
+            _ => self
+                .derived_speed(t, x, y, window)
+                .map(|raw| self.gate.apply(p, t, (x, y), dt, raw)),
         };
         if self.fixes.len() == HISTORY_CAP {
             self.fixes.pop_front();
@@ -259,7 +270,7 @@ impl SpeedFilter {
 
     /// Heap bytes held.
     pub fn heap_bytes(&self) -> usize {
-        self.fixes.capacity() * std::mem::size_of::<(Micros, f64, f64)>()
+        (self.fixes.capacity() + self.gate.capacity()) * std::mem::size_of::<(Micros, f64, f64)>()
             + self.vhist.capacity() * std::mem::size_of::<(Micros, f64)>()
     }
 }

@@ -103,6 +103,48 @@ fn distance_and_speed_bands_add_up() {
     assert!((t.minutes - 299.9 / 60.0).abs() < 1e-9);
 }
 
+/// Repeated high-intensity bouts (Carling et al. 2012): three efforts ≥ 5.5 m/s of ≥ 1 s with
+/// ≤ 20 s between are one bout; a fourth in the same chain is still one; a 25-s pause breaks
+/// the chain, and an effort shorter than 1 s does not count.
+#[test]
+fn three_high_speed_efforts_within_twenty_seconds_are_one_repeated_bout() {
+    let effort = (6.5, 15); // 1.5 s
+    let rest = |s: usize| (2.0, s * 10);
+    let bouts = |parts: &[(f64, usize)]| {
+        let mut all = vec![rest(30)];
+        all.extend_from_slice(parts);
+        all.push(rest(30));
+        run(&all, steps_allowed(), None)
+            .last()
+            .unwrap()
+            .totals
+            .rhi_bouts
+    };
+    assert_eq!(bouts(&[effort, rest(10), effort, rest(15), effort]), 1);
+    assert_eq!(
+        bouts(&[effort, rest(10), effort, rest(10), effort, rest(10), effort]),
+        1
+    );
+    assert_eq!(bouts(&[effort, rest(10), effort, rest(25), effort]), 0);
+    assert_eq!(bouts(&[effort, rest(10), (6.5, 6), rest(10), effort]), 0);
+    assert_eq!(
+        bouts(&[
+            effort,
+            rest(5),
+            effort,
+            rest(5),
+            effort,
+            rest(40),
+            effort,
+            rest(5),
+            effort,
+            rest(5),
+            effort
+        ]),
+        2
+    );
+}
+
 #[test]
 fn a_speed_ramp_of_four_metres_per_second_squared_is_one_acceleration_and_hmld() {
     // 10 s jogging at 3 m/s and back to standing gently, then +0.4 m/s per 0.1 s for 1.5 s

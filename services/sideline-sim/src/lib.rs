@@ -19,9 +19,11 @@
 //! - this file: [`MatchSim`], which steps everyone and emits device batches.
 
 pub mod athlete;
+pub mod gnss;
 pub mod offline;
 pub mod roles;
 pub mod squad;
+pub mod stoppages;
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -56,6 +58,9 @@ pub struct MatchConfig {
     /// they come on at 60′, 70′ and 80′ for the numbers 10, 11 and 9 (who then sit on the
     /// bench, still streaming); the lineup is [`MatchSim::lineup`].
     pub substitutions: bool,
+    /// Send raw GNSS instead of the clean fixes: latitude/longitude without device speed,
+    /// with the [`gnss::GnssNoise`] error model and missing fixes.
+    pub gnss: Option<gnss::GnssNoise>,
 }
 
 impl Default for MatchConfig {
@@ -72,6 +77,7 @@ impl Default for MatchConfig {
             session: "sim-match".into(),
             scenarios: true,
             substitutions: false,
+            gnss: None,
         }
     }
 }
@@ -87,6 +93,10 @@ pub struct MatchSim {
     step: u64,
     steps_total: u64,
     scratch: Step,
+    degrader: Option<gnss::Degrader>,
+    /// Minutes of play when the ball is out: (from, to), in order.
+    stoppages: Vec<(f64, f64)>,
+    next_stoppage: usize,
 }
 
 const STEP_US: Micros = 100_000;
@@ -123,6 +133,7 @@ impl MatchSim {
                 a
             })
             .collect();
+        let n = players.len();
         let steps_total = (cfg.half_min * 2.0 * 60.0 * 10.0).round() as u64;
         MatchSim {
             seq: vec![0; players.len()],
@@ -131,6 +142,9 @@ impl MatchSim {
             step: 0,
             steps_total,
             scratch: Step::default(),
+            degrader: cfg.gnss.map(|g| gnss::Degrader::new(g, n, cfg.seed)),
+            stoppages: stoppages::schedule(cfg.seed, cfg.half_min),
+            next_stoppage: 0,
             cfg,
         }
     }
@@ -195,6 +209,34 @@ impl MatchSim {
         self.event_time(self.step)
     }
 
+    /// Path length each player actually ran while his pod streamed, m, by player id: the
+    /// truth against which distances are judged.
+    pub fn true_distances(&self) -> Vec<(String, f64)> {
+        self.players
+            .iter()
+            .zip(&self.athletes)
+            .map(|(p, a)| (p.player.clone(), a.true_distance_m))
+            .collect()
+    }
+
+    /// The stoppages: minutes of play (from, to) when the ball is out.
+    pub fn stoppages(&self) -> &[(f64, f64)] {
+        &self.stoppages
+    }
+
+    fn in_play(&mut self, minute: f64) -> bool {
+        while self
+            .stoppages
+            .get(self.next_stoppage)
+            .is_some_and(|&(_, to)| to <= minute)
+        {
+            self.next_stoppage += 1;
+        }
+        self.stoppages
+            .get(self.next_stoppage)
+            .is_none_or(|&(from, _)| minute < from)
+    }
+
     /// Speed glitches injected so far, over all pods.
     pub fn injected_artefacts(&self) -> u64 {
         self.athletes.iter().map(|a| a.injected_artefacts).sum()
@@ -217,9 +259,16 @@ impl MatchSim {
             }
             let t0 = self.event_time(self.step);
             let minute = self.minute();
+            let in_play = self.in_play(minute);
             for i in 0..n {
+                self.athletes[i].set_in_play(in_play);
                 self.athletes[i].step(t0, minute, &mut self.scratch);
-                pos[i].extend(self.scratch.position.take());
+                let fix = self.scratch.position.take();
+                let fix = match (&mut self.degrader, fix) {
+                    (Some(d), Some(f)) => d.fix(i, f.t, self.athletes[i].true_xy(), f),
+                    (_, f) => f,
+                };
+                pos[i].extend(fix);
                 imu[i].append(&mut self.scratch.imu);
                 hr[i].extend(self.scratch.hr.take());
             }

@@ -27,6 +27,8 @@ pub struct MatchRun {
     pub last: BTreeMap<String, PlayerMetrics>,
     /// Every alert lifecycle event, in order.
     pub alerts: Vec<AlertEvent>,
+    /// Path length each player actually ran while streaming, m, by player id (the truth).
+    pub true_distance_m: BTreeMap<String, f64>,
 }
 
 /// Run a whole simulated match through the engine; `on_snapshot` sees every snapshot.
@@ -65,5 +67,6 @@ pub fn run_engine(
     }
     engine.finish(&mut out);
     keep(&mut out, &mut run);
+    run.true_distance_m = sim.true_distances().into_iter().collect();
     run
 }

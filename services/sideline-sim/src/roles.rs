@@ -10,8 +10,8 @@
 //! - total 9–14 km outfield, CM the most and CB the least (Andrzejewski et al. 2013; Bradley
 //!   2009); ~17.5 m per sprint (PMC10170543); goalkeepers 4–7 km (a judgement).
 //!
-//! Substitutions with a bench and a warm-up are `MatchConfig::substitutions`; not modelled
-//! yet: repeated-sprint bouts and stoppages.
+//! Substitutions with a bench and a warm-up are `MatchConfig::substitutions`; stoppages and
+//! repeated high-intensity bouts are modelled in [`crate::athlete`] and [`crate::stoppages`].
 
 /// Playing roles.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,6 +67,16 @@ impl Role {
             Role::Midfielder => [5.0, 28.0, 38.0, 19.0, 6.5, 1.8],
             Role::Winger => [6.0, 30.0, 32.0, 15.0, 10.5, 3.4],
             Role::Striker => [8.0, 34.0, 28.0, 14.0, 7.5, 3.0],
+        }
+    }
+
+    /// Chance that a high-speed effort in play starts a repeated high-intensity bout (two
+    /// more efforts after short recoveries): calibrated so that bouts of ≥ 3 efforts come out
+    /// near Carling et al. 2012's 1.1 ± 1.1 per player per match, full backs the most.
+    pub fn repeat_chance(self) -> f64 {
+        match self {
+            Role::FullBack => 0.08,
+            _ => 0.0,
         }
     }
 

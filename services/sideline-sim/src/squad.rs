@@ -39,12 +39,12 @@ pub struct SimPlayer {
 /// near their usual week.
 fn typical(role: Role) -> (f64, f64, f64, f64) {
     match role {
-        Role::Goalkeeper => (45.0, 313.0, 17.0, 9.0),
-        Role::CentreBack => (773.0, 1925.0, 260.0, 158.0),
-        Role::FullBack => (790.0, 2740.0, 325.0, 246.0),
-        Role::Midfielder => (580.0, 2860.0, 170.0, 115.0),
-        Role::Winger => (980.0, 2790.0, 415.0, 271.0),
-        Role::Striker => (770.0, 2470.0, 295.0, 230.0),
+        Role::Goalkeeper => (40.0, 285.0, 10.0, 4.0),
+        Role::CentreBack => (820.0, 1965.0, 233.0, 155.0),
+        Role::FullBack => (906.0, 2787.0, 377.0, 287.0),
+        Role::Midfielder => (563.0, 2659.0, 191.0, 139.0),
+        Role::Winger => (1182.0, 3062.0, 491.0, 387.0),
+        Role::Striker => (846.0, 2484.0, 323.0, 242.0),
     }
 }
 

@@ -168,6 +168,7 @@ pub fn metrics(m: &PlayerMetrics) -> pb::PlayerMetrics {
             vmax_band_m: t.vmax_band_m.to_vec(),
             off_pitch_min: t.off_pitch_min,
             off_pitch_m: t.off_pitch_m,
+            rhi_bouts: t.rhi_bouts,
             accelerations: t.accelerations,
             decelerations: t.decelerations,
             accelerations_moderate: t.accelerations_moderate,

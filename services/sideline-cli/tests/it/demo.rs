@@ -69,6 +69,7 @@ async fn the_demo_gives_the_offline_figures_and_warns_before_red() {
         session: "demo-test".into(),
         print_roster: false,
         substitutions: false,
+        raw_gnss: false,
     };
     let mcfg = match_config(&sim_args, sideline_cli::publish::now_us());
 
@@ -284,6 +285,7 @@ async fn the_demo_scores_with_baselines_from_an_archived_history() {
         session: "demo-history".into(),
         print_roster: false,
         substitutions: false,
+        raw_gnss: false,
     };
     // Kick-off now, after the history (event time then starts near the wall clock).
     let mcfg = match_config(&sim_args, sideline_cli::publish::now_us());
