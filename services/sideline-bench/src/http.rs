@@ -203,6 +203,8 @@ async fn config(State(s): State<ApiState>, Extension(who): Extension<SignedIn>) 
         "signed_in": who.0.as_ref().map(|i| &i.name),
         "can_acknowledge": can_ack,
         "typed_names": who.0.is_none() && can_ack,
+        // Substitutions go on the roster topic under a signed-in name only.
+        "can_post_lineup": who.0.is_some() && s.lineup.is_some(),
     }))
     .into_response()
 }

@@ -183,6 +183,8 @@ async fn signed_in_staff_acknowledge_under_their_own_name() {
         r.starts_with("HTTP/1.1 200") && r.contains("\"signed_in\":\"Dr Lee\""),
         "{r}"
     );
+    // This bench writes no lineup changes: the page offers no substitution buttons.
+    assert!(r.contains("\"can_post_lineup\":false"), "{r}");
     // The typed name is ignored: the acknowledgement is the signed-in person's.
     let r = request(
         addr,

@@ -27,6 +27,10 @@ pub struct BaselinesArgs {
     /// Print each player's daily trend (CSV) for the last N days.
     #[arg(long, default_value_t = 28)]
     pub days: i64,
+    /// Print the trend as JSON, one object per player-day (keys: the CSV's columns; numbers as
+    /// numbers, unknown as null) instead of CSV.
+    #[arg(long)]
+    pub json: bool,
     /// Publish the baselines to Kafka at these bootstrap servers.
     #[arg(long)]
     pub publish: Option<String>,
@@ -41,6 +45,25 @@ pub struct BaselinesArgs {
     #[arg(long)]
     pub params: Option<PathBuf>,
 }
+
+/// The trend's columns.
+const COLUMNS: [&str; 15] = [
+    "team",
+    "player",
+    "date",
+    "hsr_m",
+    "hsr_7d_m",
+    "hsr_7d_z",
+    "hsr_7d_change_pct",
+    "days_since_vmax90",
+    "days_since_vmax95",
+    "ewma_acute_m",
+    "ewma_chronic_m",
+    "acwr_ewma_contested",
+    "acwr_uncoupled_contested",
+    "monotony",
+    "strain",
+];
 
 fn opt(x: Option<f64>) -> String {
     x.map_or(String::new(), |v| format!("{v:.3}"))
@@ -113,31 +136,36 @@ pub async fn run(a: &BaselinesArgs) -> Result<()> {
     }
     let (today, at_us) = as_of(a.as_of.as_deref(), tz)?;
     let as_of = baselines::date_of_day(today);
-    println!(
-        "team,player,date,hsr_m,hsr_7d_m,hsr_7d_z,hsr_7d_change_pct,days_since_vmax90,days_since_vmax95,\
-         ewma_acute_m,ewma_chronic_m,acwr_ewma_contested,acwr_uncoupled_contested,monotony,strain"
-    );
+    if !a.json {
+        println!("{}", COLUMNS.join(","));
+    }
     let mut records = Vec::new();
     for ((team, player), days) in &loads {
         let past: Vec<_> = days.iter().filter(|d| d.day < today).copied().collect();
         let t = baselines::trend(&baselines::dense(&past, today - 1), &p);
         for x in t.iter().filter(|x| x.day >= today - a.days) {
-            println!(
-                "{team},{player},{},{:.1},{:.1},{},{},{},{},{:.1},{:.1},{},{},{},{}",
+            let cells = [
+                team.clone(),
+                player.clone(),
                 baselines::date_of_day(x.day),
-                x.hsr_m,
-                x.hsr_7d_m,
+                format!("{:.1}", x.hsr_m),
+                format!("{:.1}", x.hsr_7d_m),
                 opt(x.hsr_7d_z),
                 opt(x.hsr_7d_change_pct),
                 x.days_since_vmax90.map_or(String::new(), |d| d.to_string()),
                 x.days_since_vmax95.map_or(String::new(), |d| d.to_string()),
-                x.ewma_acute_m,
-                x.ewma_chronic_m,
+                format!("{:.1}", x.ewma_acute_m),
+                format!("{:.1}", x.ewma_chronic_m),
                 opt(x.acwr_ewma),
                 opt(x.acwr_uncoupled),
                 opt(x.monotony),
                 opt(x.strain),
-            );
+            ];
+            if a.json {
+                println!("{}", crate::input::json_row(&COLUMNS, &cells));
+            } else {
+                println!("{}", cells.join(","));
+            }
         }
         let b =
             baselines::baseline_at(&sessions[&(team.clone(), player.clone())], today, at_us, &p);

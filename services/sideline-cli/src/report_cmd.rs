@@ -25,6 +25,10 @@ pub struct ReportArgs {
     /// Write CSV here (default: CSV on stdout when no --html is given).
     #[arg(long)]
     pub csv: Option<PathBuf>,
+    /// Print the rows as JSON, one object per line (keys: the CSV's columns; numbers as
+    /// numbers, empty cells as null) instead of CSV.
+    #[arg(long, conflicts_with = "csv")]
+    pub json: bool,
     /// The archive: a directory or `s3://bucket/prefix` (S3 settings from `AWS_*` variables).
     #[arg(long, env = "SIDELINE_ARCHIVE", default_value = "sideline-archive")]
     pub archive: PathBuf,
@@ -59,6 +63,11 @@ pub async fn run(a: &ReportArgs) -> Result<()> {
     match &a.csv {
         Some(p) => std::fs::write(p, report::csv(&r))
             .with_context(|| format!("writing {}", p.display()))?,
+        None if a.json => {
+            for row in &r.rows {
+                println!("{}", crate::input::json_row(&r.columns, row));
+            }
+        }
         None if a.html.is_none() => print!("{}", report::csv(&r)),
         None => {}
     }

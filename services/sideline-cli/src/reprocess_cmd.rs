@@ -35,6 +35,10 @@ pub struct ReprocessArgs {
     /// Compute and report only; write nothing into the archive.
     #[arg(long)]
     pub dry_run: bool,
+    /// Print the differences as JSON, one object per player and figure (the session line
+    /// goes to stderr), instead of CSV.
+    #[arg(long)]
+    pub json: bool,
     /// The archive: a directory or `s3://bucket/prefix` (S3 settings from `AWS_*` variables).
     #[arg(long, env = "SIDELINE_ARCHIVE", default_value = "sideline-archive")]
     pub archive: PathBuf,
@@ -115,18 +119,31 @@ pub async fn run(a: &ReprocessArgs) -> Result<()> {
         .first()
         .map(|m| m.params_version.to_string())
         .unwrap_or_default();
-    println!(
+    let head = format!(
         "session {}: {} batches, {} players re-run with parameters {version}{}",
         a.session,
         stored.batches.len(),
         last.len(),
         if a.zero_phase { ", zero-phase" } else { "" }
     );
-    println!("player,figure,live,reconciled,difference,difference_pct");
+    const COLUMNS: [&str; 6] = [
+        "player",
+        "figure",
+        "live",
+        "reconciled",
+        "difference",
+        "difference_pct",
+    ];
+    if a.json {
+        eprintln!("{head}");
+    } else {
+        println!("{head}");
+        println!("{}", COLUMNS.join(","));
+    }
     for (p, m) in &last {
         for (i, (name, f)) in FIGURES.iter().enumerate() {
             let r = f(m);
-            match live.get(p) {
+            let cells = match live.get(p) {
                 Some(l) => {
                     let d = r - l[i];
                     let pct = if l[i].abs() > 1e-9 {
@@ -134,9 +151,28 @@ pub async fn run(a: &ReprocessArgs) -> Result<()> {
                     } else {
                         String::new()
                     };
-                    println!("{p},{name},{:.3},{r:.3},{d:.3},{pct}", l[i]);
+                    [
+                        p.clone(),
+                        (*name).to_string(),
+                        format!("{:.3}", l[i]),
+                        format!("{r:.3}"),
+                        format!("{d:.3}"),
+                        pct,
+                    ]
                 }
-                None => println!("{p},{name},,{r:.3},,"),
+                None => [
+                    p.clone(),
+                    (*name).to_string(),
+                    String::new(),
+                    format!("{r:.3}"),
+                    String::new(),
+                    String::new(),
+                ],
+            };
+            if a.json {
+                println!("{}", crate::input::json_row(&COLUMNS, &cells));
+            } else {
+                println!("{}", cells.join(","));
             }
         }
     }

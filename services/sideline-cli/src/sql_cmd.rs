@@ -27,7 +27,7 @@ pub struct SqlArgs {
 /// `sideline sql`.
 pub async fn run(a: &SqlArgs) -> Result<()> {
     let out: Output = a.format.parse().map_err(anyhow::Error::msg)?;
-    if !a.archive.is_dir() {
+    if !crate::input::is_object_store(&a.archive) && !a.archive.is_dir() {
         anyhow::bail!(
             "{} is not an archive directory (run `sideline archive`, or give --archive)",
             a.archive.display()

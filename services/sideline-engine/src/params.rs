@@ -77,6 +77,11 @@ pub struct SpeedParams {
     /// raw recording (`tests/raw_gnss.rs`); the speed at the fix after a gap is the straight
     /// line across it, a lower bound. (A judgement, measured there.)
     pub max_gap_s: f64,
+    /// An effort under way ends once no fix has come for this long, s, in a live session as
+    /// in a finished one (the processor closes a silent player's seconds soon after his last
+    /// fix). Shorter than `max_gap_s`: an effort does not bridge a second of missing fixes,
+    /// while distance bridges up to `max_gap_s`.
+    pub effort_gap_s: f64,
     /// Position-only streams (no device speed): a player whose displacement over the last
     /// `stationary_window_s` is slower than `stationary_mps` stands still, and his speed is 0
     /// (the zero-velocity detection of pedestrian navigation): GNSS error then moves the fix
@@ -536,6 +541,7 @@ impl Default for SpeedParams {
             max_speed_mps: 10.0,
             max_accel_mps2: 9.0,
             max_gap_s: 3.0,
+            effort_gap_s: 1.0,
             stationary_window_s: 2.0,
             stationary_mps: 0.15,
             noise_tau_s: 120.0,
@@ -736,6 +742,7 @@ impl Params {
         pos("speed.max_speed_mps", self.speed.max_speed_mps);
         pos("speed.max_accel_mps2", self.speed.max_accel_mps2);
         pos("speed.max_gap_s", self.speed.max_gap_s);
+        pos("speed.effort_gap_s", self.speed.effort_gap_s);
         pos("repeated.min_effort_s", self.repeated.min_effort_s);
         pos("repeated.max_recovery_s", self.repeated.max_recovery_s);
         pos("zones.hsr_mps", self.zones.hsr_mps);

@@ -867,7 +867,7 @@ impl<W: WindowStore> PlayerEngine<W> {
         let end = (sec + 1) * SECOND;
         if self
             .last_fix
-            .is_some_and(|t| end - t > (p.speed.max_gap_s * 1e6) as Micros)
+            .is_some_and(|t| end - t > (p.speed.effort_gap_s * 1e6) as Micros)
             && (self.det.sprint.active()
                 || self.det.high_speed.active()
                 || self.det.acc_high.active()

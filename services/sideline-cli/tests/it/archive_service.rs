@@ -259,19 +259,30 @@ async fn kill_and_restart(root: &std::path::Path, opts: &Options, env: &[(String
     // the day after the match.
     let next_day =
         sideline_archive::baselines::date_of_day(cfg.start.div_euclid(86_400_000_000) + 1);
-    let out = Command::new(env!("CARGO_BIN_EXE_sideline"))
-        .args(["baselines", "--as-of", &next_day, "--days", "1"])
-        .args(["--publish", &brokers, "--archive"])
-        .arg(root)
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let csv = String::from_utf8_lossy(&out.stdout);
+    let cli = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_sideline"))
+            .args(args)
+            .arg("--archive")
+            .arg(root)
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let csv = cli(&[
+        "baselines",
+        "--as-of",
+        &next_day,
+        "--days",
+        "1",
+        "--publish",
+        &brokers,
+    ]);
     assert!(csv.starts_with("team,player,date,hsr_m,hsr_7d_m"), "{csv}");
     assert_eq!(csv.lines().count(), 1 + 22, "{csv}");
     let published = sideline_testkit::kafka::read_topic(
@@ -284,6 +295,58 @@ async fn kill_and_restart(root: &std::path::Path, opts: &Options, env: &[(String
     let b = pb::Baseline::decode(published[0].value.as_deref().unwrap()).unwrap();
     assert_eq!(b.days_of_history, Some(1));
     assert_eq!(b.hsr_prev6d_m, None); // one day of history: unknown, not zero
+
+    // The analysts' commands on the same archive (a directory or the object store alike), as
+    // JSON: SQL, the session report, the trend, and a dry-run reprocess against the live
+    // figures (the same engine on the same samples: no difference).
+    let json_lines = |text: &str| -> Vec<serde_json::Value> {
+        text.lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+            .collect()
+    };
+    let sql = cli(&["sql", "--format", "csv", "SELECT count(*) AS n FROM alerts"]);
+    assert_eq!(sql, format!("n\n{alerts}\n"));
+    let report = json_lines(&cli(&["report", "--session", &cfg.session, "--json"]));
+    assert_eq!(report.len(), 22, "{report:?}");
+    assert!(
+        report
+            .iter()
+            .all(|r| r["player"].is_string() && r["distance_m"].as_f64().is_some_and(|d| d > 0.0)),
+        "{report:?}"
+    );
+    let trend = json_lines(&cli(&[
+        "baselines",
+        "--as-of",
+        &next_day,
+        "--days",
+        "1",
+        "--json",
+    ]));
+    assert_eq!(trend.len(), 22, "{trend:?}");
+    assert!(
+        trend
+            .iter()
+            .all(|r| r["hsr_7d_m"].is_number() && r["date"].is_string())
+    );
+    let rerun = json_lines(&cli(&[
+        "reprocess",
+        "--session",
+        &cfg.session,
+        "--dry-run",
+        "--json",
+    ]));
+    let distance: Vec<_> = rerun
+        .iter()
+        .filter(|r| r["figure"] == "distance_m")
+        .collect();
+    assert_eq!(distance.len(), 22, "{rerun:?}");
+    for r in distance {
+        let (live, again) = (
+            r["live"].as_f64().unwrap(),
+            r["reconciled"].as_f64().unwrap(),
+        );
+        assert!((again - live).abs() <= 1e-6 * live.max(1.0), "{r}");
+    }
 
     // The HTTP query endpoint.
     let body = post(

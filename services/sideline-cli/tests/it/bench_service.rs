@@ -301,7 +301,7 @@ async fn staff_sign_in_see_names_and_an_acknowledgement_on_the_bench_stops_the_e
     // feed (a real browser, the page's own script doing the rest), and the page then shows
     // who acknowledged it.
     let basic = format!("Basic {creds}");
-    let _page = tokio::task::block_in_place(|| {
+    let mut page = tokio::task::block_in_place(|| {
         let mut p = sideline_testkit::cdp::Page::open(
             &browser,
             &format!("http://{bench}/?team=home&session=sim-match"),
@@ -342,9 +342,32 @@ async fn staff_sign_in_see_names_and_an_acknowledgement_on_the_bench_stops_the_e
         },
     )
     .await;
-    // A substitution posted on the bench API: refused without signing in, then on the roster
-    // topic (where the processor reads it) under the signed-in name.
-    let sub = r#"{"team":"home","session":"sim-match","off":["home-07"],"on":["home-12"]}"#;
+    // A substitution: home-07 taken off on the page (his row opened, "Went off now" pressed
+    // and confirmed), home-12 brought on through the API, which refuses it without signing
+    // in. Both reach the roster topic (where the processor reads them) under the signed-in
+    // name.
+    tokio::task::block_in_place(|| {
+        page.click(r#"#squad tr.player[data-player="home-07"]"#);
+        let off = r#"#squad button[data-pitch="off"][data-player="home-07"]"#;
+        page.until(
+            "home-07's row offers a substitution",
+            &format!("!!document.querySelector('{off}')"),
+            Duration::from_secs(30),
+        );
+        page.click(off);
+        page.until(
+            "the button asks to confirm",
+            &format!("document.querySelector('{off}').textContent.startsWith('Confirm')"),
+            Duration::from_secs(10),
+        );
+        page.click(off);
+        page.until(
+            "the page says the substitution was posted",
+            r#"document.querySelector('#squad .pitch').textContent.includes("went off at")"#,
+            Duration::from_secs(30),
+        );
+    });
+    let sub = r#"{"team":"home","session":"sim-match","on":["home-12"]}"#;
     let json = "Content-Type: application/json\r\n";
     let r = request(bench, "POST", "/api/pitch", json, sub).await;
     assert!(r.starts_with("HTTP/1.1 401"), "{r}");
