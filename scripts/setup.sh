@@ -11,6 +11,9 @@
 #   tansu 0.6.0         Kafka-protocol broker for tests, in ~/.cache/sideline/bin: unpacked from a
 #                       prebuilt copy next to the checkout when there is one (../shared/bin),
 #                       otherwise built with `cargo install` (20–35 min once, then cached)
+#   postgresql-client   Debian package: psql, a client of the archive's PostgreSQL-protocol test
+#   psycopg 3.2.10, pandas 2.2.3  (PyPI, in a virtualenv under ~/.cache/sideline): the Python
+#                       clients of the same test
 #   moto 5.2.1          an S3-protocol server (PyPI, in a virtualenv under ~/.cache/sideline): the
 #                       object-store archive's tests write to it over HTTP
 set -euo pipefail
@@ -37,7 +40,7 @@ fi
 sudo=""
 if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
 missing=()
-for pkg in mosquitto openssl chromium fonts-dejavu-core prometheus prometheus-alertmanager; do
+for pkg in mosquitto openssl chromium fonts-dejavu-core prometheus prometheus-alertmanager postgresql-client; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -78,3 +81,15 @@ if ! moto_ok; then
     ln -sf "$cache/moto/bin/moto_server" "$bin/moto_server"
 fi
 moto_ok || { say "moto is not usable at $bin/moto_server"; exit 1; }
+
+# --- Python SQL clients (psycopg, pandas) for the PostgreSQL-protocol test ----------------------
+py_ok() { [ -x "$bin/sideline-pyclients-python" ] && "$bin/sideline-pyclients-python" -c 'import psycopg, pandas, sys; sys.exit(psycopg.__version__ != "3.2.10" or pandas.__version__ != "2.2.3")' 2>/dev/null; }
+if ! py_ok; then
+    say "installing psycopg 3.2.10 and pandas 2.2.3 (Python SQL clients for tests) into $cache/pyclients"
+    python3 -m venv "$cache/pyclients"
+    "$cache/pyclients/bin/pip" install -q 'psycopg[binary]==3.2.10' 'pandas==2.2.3' >&2
+    # A wrapper, not a link: a linked venv interpreter does not find its venv.
+    printf '#!/bin/sh\nexec "%s/pyclients/bin/python" "$@"\n' "$cache" > "$bin/sideline-pyclients-python"
+    chmod +x "$bin/sideline-pyclients-python"
+fi
+py_ok || { say "the Python SQL clients are not usable at $bin/sideline-pyclients-python"; exit 1; }

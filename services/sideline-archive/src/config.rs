@@ -54,6 +54,21 @@ pub struct SqlApi {
     pub timeout_s: u64,
     /// Memory for one query's sorts, joins and aggregations, MiB.
     pub memory_mb: usize,
+    /// Address for the PostgreSQL-protocol server (`psql`, psycopg, Grafana; [`crate::pg`]);
+    /// none = not served. Beyond loopback it needs `password_file` and TLS.
+    pub listen: Option<String>,
+    /// The PostgreSQL account's user name.
+    pub user: String,
+    /// File holding the PostgreSQL account's password (at least 16 characters). Without
+    /// one, anyone who reaches a loopback `listen` may connect.
+    pub password_file: Option<PathBuf>,
+    /// PEM certificate chain for TLS on `listen` (with `tls_key_file`); with TLS configured,
+    /// connections without it are refused.
+    pub tls_cert_file: Option<PathBuf>,
+    /// PEM private key for `tls_cert_file`.
+    pub tls_key_file: Option<PathBuf>,
+    /// Most PostgreSQL-protocol connections at once (one more is closed at once).
+    pub max_connections: usize,
 }
 
 impl Default for SqlApi {
@@ -63,6 +78,12 @@ impl Default for SqlApi {
             max_rows: 100_000,
             timeout_s: 30,
             memory_mb: 512,
+            listen: None,
+            user: "sideline".into(),
+            password_file: None,
+            tls_cert_file: None,
+            tls_key_file: None,
+            max_connections: 16,
         }
     }
 }
@@ -86,8 +107,83 @@ impl SqlApi {
         Ok(Some(t))
     }
 
-    fn problems(&self, listen: &str) -> Vec<String> {
+    /// The PostgreSQL account from `user` and `password_file`, if a password is configured.
+    pub fn account(&self) -> Result<Option<crate::pg::Account>, String> {
+        let Some(f) = &self.password_file else {
+            return Ok(None);
+        };
+        let what = format!("archive.sql.password_file: {}", f.display());
+        let pw = std::fs::read_to_string(f).map_err(|e| format!("{what}: {e}"))?;
+        let pw = pw.trim_end_matches(['\r', '\n']);
+        sideline_common::config::check_strong(&what, pw)?;
+        Ok(Some(crate::pg::Account::new(&self.user, pw)))
+    }
+
+    /// The PostgreSQL server's TLS, if configured.
+    pub fn tls(&self) -> Result<Option<tokio_rustls::TlsAcceptor>, String> {
+        match (&self.tls_cert_file, &self.tls_key_file) {
+            (None, None) => Ok(None),
+            (Some(c), Some(k)) => crate::pg::tls_acceptor(c, k)
+                .map(Some)
+                .map_err(|e| format!("archive.sql.tls_cert_file/tls_key_file: {e}")),
+            _ => Err("archive.sql.tls_cert_file and tls_key_file: give both or neither".into()),
+        }
+    }
+
+    /// The PostgreSQL server's settings (`None` without `listen`).
+    pub fn pg_settings(&self) -> Result<Option<crate::pg::PgSettings>, String> {
+        if self.listen.is_none() {
+            return Ok(None);
+        }
+        Ok(Some(crate::pg::PgSettings {
+            account: self.account()?,
+            tls: self.tls()?,
+            max_connections: self.max_connections,
+            statement_timeout_ms: self.timeout_s.saturating_mul(1000),
+        }))
+    }
+
+    /// What is wrong with the PostgreSQL-protocol settings.
+    pub fn pg_problems(&self) -> Vec<String> {
         let mut p = Vec::new();
+        let account = self.account();
+        let tls = self.tls();
+        for e in [account.as_ref().err(), tls.as_ref().err()]
+            .into_iter()
+            .flatten()
+        {
+            p.push(e.clone());
+        }
+        if self.user.trim().is_empty() {
+            p.push("archive.sql.user: must not be empty".into());
+        }
+        if !(1..=1000).contains(&self.max_connections) {
+            p.push("archive.sql.max_connections: 1..=1000".into());
+        }
+        let Some(listen) = &self.listen else {
+            return p;
+        };
+        match listen.parse::<std::net::SocketAddr>() {
+            Err(e) => p.push(format!("archive.sql.listen: {listen}: {e}")),
+            Ok(addr) if !addr.ip().is_loopback() => {
+                if matches!(account, Ok(None)) {
+                    p.push(format!(
+                        "archive.sql.password_file: required when archive.sql.listen ({listen}) is not a loopback address"
+                    ));
+                }
+                if matches!(tls, Ok(None)) {
+                    p.push(format!(
+                        "archive.sql.tls_cert_file and tls_key_file: required when archive.sql.listen ({listen}) is not a loopback address (the password and the data would cross the network in clear)"
+                    ));
+                }
+            }
+            Ok(_) => {}
+        }
+        p
+    }
+
+    fn problems(&self, listen: &str) -> Vec<String> {
+        let mut p = self.pg_problems();
         match self.token() {
             Err(e) => p.push(e),
             Ok(None) => {
@@ -209,6 +305,41 @@ mod tests {
             .object_store
             .insert("allow_http".into(), "true".into());
         assert!(s3.problems().is_empty(), "{:?}", s3.problems());
+    }
+
+    #[test]
+    fn the_postgresql_server_needs_a_password_and_tls_beyond_loopback() {
+        let c: ArchiveConfig = toml::from_str(DEFAULTS).unwrap();
+        assert_eq!(c.archive.sql.listen, None);
+        assert!(c.archive.sql.pg_settings().unwrap().is_none());
+        let mut local = c.clone();
+        local.archive.sql.listen = Some("127.0.0.1:5433".into());
+        assert!(local.problems().is_empty(), "{:?}", local.problems());
+        let s = local.archive.sql.pg_settings().unwrap().unwrap();
+        assert!(s.account.is_none() && s.tls.is_none());
+
+        let mut open = c.clone();
+        open.archive.sql.listen = Some("0.0.0.0:5433".into());
+        let p = open.problems().join("\n");
+        assert!(p.contains("archive.sql.password_file: required"), "{p}");
+        assert!(p.contains("tls_key_file: required"), "{p}");
+
+        let dir = tempfile::tempdir().unwrap();
+        let pw = dir.path().join("pw");
+        std::fs::write(&pw, "short\n").unwrap();
+        open.archive.sql.password_file = Some(pw.clone());
+        open.archive.sql.tls_cert_file = Some(dir.path().join("missing.crt"));
+        let p = open.problems().join("\n");
+        assert!(p.contains("at least 16"), "{p}");
+        assert!(p.contains("give both or neither"), "{p}");
+        open.archive.sql.tls_key_file = Some(dir.path().join("missing.key"));
+        let p = open.problems().join("\n");
+        assert!(p.contains("missing.crt"), "{p}");
+        std::fs::write(&pw, "a-long-enough-password\n").unwrap();
+        open.archive.sql.listen = Some("nonsense".into());
+        let p = open.problems().join("\n");
+        assert!(p.contains("archive.sql.listen: nonsense"), "{p}");
+        assert!(!p.contains("at least 16"), "{p}");
     }
 
     #[test]

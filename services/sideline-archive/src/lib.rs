@@ -13,7 +13,8 @@
 //! - [`archiver`]: the core: records in, rows buffered, flushes committed with offsets.
 //! - [`service`]: the Kafka consumer group around the core; [`sql_api`]: its `POST /api/sql`
 //!   (read-only, bounded, authenticated).
-//! - [`query`]: DataFusion over the archive.
+//! - [`query`]: DataFusion over the archive; [`pg`]: the same over the PostgreSQL wire protocol
+//!   (psql, psycopg, Grafana), read-only, password and TLS.
 //! - [`baselines`]: daily loads, trends against the player's own history, the engine's
 //!   baseline as of a day.
 //! - [`report`]: post-session and trend reports (CSV, self-contained HTML with SVG charts).
@@ -28,6 +29,7 @@ pub mod baselines;
 pub mod config;
 pub mod metric_rows;
 pub mod metrics;
+pub mod pg;
 pub mod query;
 pub mod report;
 pub mod reprocess;

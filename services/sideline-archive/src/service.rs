@@ -32,6 +32,7 @@ use crate::config::ArchiveConfig;
 use crate::metrics::ArchiveMetrics;
 use crate::sql_api;
 use crate::store::{ArchiveError, Store};
+use crate::{pg, query};
 
 /// Why the service stopped.
 #[derive(Debug, thiserror::Error)]
@@ -111,22 +112,42 @@ fn commit_offsets<C: Consumer<X>, X: ConsumerContext>(
 pub async fn run(
     cfg: ArchiveConfig,
     http: TcpListener,
+    pg: Option<TcpListener>,
     shutdown: CancellationToken,
 ) -> Result<(), ServiceError> {
     let svc = Service::new(&["kafka", "archive"]);
     let metrics = ArchiveMetrics::new(&svc.registry)?;
-    let token = cfg
-        .archive
-        .sql
-        .token()
-        .map_err(|e| ServiceError::Io(std::io::Error::other(e)))?;
+    let config_error = |e: String| ServiceError::Io(std::io::Error::other(e));
+    let token = cfg.archive.sql.token().map_err(config_error)?;
+    let runtime = sql_api::QueryRuntime::start(svc.server_token())?;
+    if let (Some(listener), Some(settings)) =
+        (pg, cfg.archive.sql.pg_settings().map_err(config_error)?)
+    {
+        let ctx = query::context_limited(
+            &cfg.archive.dir,
+            &cfg.archive.object_store,
+            Some(cfg.archive.sql.memory_mb.saturating_mul(1024 * 1024)),
+        )
+        .await
+        .map_err(|e| config_error(format!("archive.dir: {e}")))?;
+        pg::add_catalog(&ctx).map_err(|e| config_error(e.to_string()))?;
+        let pg_metrics =
+            pg::PgMetrics::new(Some(&svc.registry)).map_err(|e| config_error(e.to_string()))?;
+        runtime.spawn(pg::serve(
+            listener,
+            Arc::new(ctx),
+            settings,
+            pg_metrics,
+            svc.server_token(),
+        ));
+    }
     let sql = sql_api::router(sql_api::SqlState {
         root: cfg.archive.dir.clone(),
         opts: cfg.archive.object_store.clone(),
         token,
         limits: cfg.archive.sql.clone(),
         metrics: metrics.clone(),
-        runtime: sql_api::QueryRuntime::start(svc.server_token())?,
+        runtime,
     });
     let server = svc.serve(http, sql);
     let result = consume(&cfg, metrics, &svc.health, &shutdown).await;

@@ -80,6 +80,16 @@ impl QueryRuntime {
             slot: Arc::new(tokio::sync::Semaphore::new(1)),
         })
     }
+
+    /// Run `f` on the query runtime (the PostgreSQL-protocol server runs here, beside
+    /// `POST /api/sql`, away from the archiver's Kafka loop).
+    pub fn spawn<F>(&self, f: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: std::future::Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.handle.spawn(f)
+    }
 }
 
 #[derive(serde::Deserialize)]

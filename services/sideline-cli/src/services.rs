@@ -114,7 +114,15 @@ pub async fn archive(a: &ServiceArgs) -> Result<()> {
     }
     sideline_common::telemetry::init(cfg.log.format, &cfg.log.level);
     let (listener, stop) = admin(&cfg.http.listen).await?;
-    sideline_archive::service::run(cfg, listener, stop).await?;
+    let pg = match &cfg.archive.sql.listen {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("archive.sql.listen: cannot listen on {addr}"))?,
+        ),
+        None => None,
+    };
+    sideline_archive::service::run(cfg, listener, pg, stop).await?;
     Ok(())
 }
 

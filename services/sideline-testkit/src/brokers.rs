@@ -5,8 +5,27 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// A free loopback TCP port (bound and released; good enough on a test machine).
+/// A free loopback TCP port (bound and released), below Linux's ephemeral range (32768 and
+/// up): the kernel gives ports from that range to outgoing connections too — the many that
+/// brokers, clients and other tests open — so a port taken from it with `bind(0)` could be
+/// in use by a connection by the time a service binds it. Spread by process and call.
 pub fn free_port() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static CALLS: AtomicU32 = AtomicU32::new(0);
+    const LOW: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    let pid = std::process::id();
+    for _ in 0..SPAN {
+        let k = CALLS.fetch_add(1, Ordering::Relaxed);
+        let port = LOW
+            + (pid
+                .wrapping_mul(7_919)
+                .wrapping_add(k.wrapping_mul(104_729)))
+                % SPAN;
+        if let Ok(l) = TcpListener::bind(("127.0.0.1", port as u16)) {
+            return l.local_addr().unwrap().port();
+        }
+    }
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -33,7 +52,8 @@ fn wait_port_free(port: u16, timeout: Duration) {
     }
 }
 
-fn find_binary(env: &str, names: &[&str]) -> PathBuf {
+/// A program: `$env` if set, else `~/.cache/sideline/bin/<name>`, else on `PATH`.
+pub fn find_binary(env: &str, names: &[&str]) -> PathBuf {
     if let Ok(p) = std::env::var(env) {
         return PathBuf::from(p);
     }

@@ -101,6 +101,7 @@ async fn kill_and_restart(root: &std::path::Path, opts: &Options, env: &[(String
 
     let dir = tempfile::tempdir().unwrap();
     let http: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let pg_port = free_port();
     let config = dir.path().join("archive.toml");
     std::fs::write(
         &config,
@@ -108,6 +109,7 @@ async fn kill_and_restart(root: &std::path::Path, opts: &Options, env: &[(String
             "[kafka]\nbrokers = \"{brokers}\"\npartitions = 3\n\
              [archive]\ndir = \"{}\"\nflush_interval_s = 1\nmax_rows = 20000\norphan_grace_s = 8\n\
              [archive.object_store]\n{}\n\
+             [archive.sql]\nlisten = \"127.0.0.1:{pg_port}\"\n\
              [http]\nlisten = \"{http}\"\n[log]\nlevel = \"warn\"\n",
             root.display(),
             opts.iter()
@@ -360,6 +362,38 @@ async fn kill_and_restart(root: &std::path::Path, opts: &Options, env: &[(String
     let body = post(http, "/api/sql", "SELECT nope FROM alerts").await;
     assert!(body.starts_with("HTTP/1.1 400"), "{body}");
     assert!(body.contains("nope"), "{body}");
+
+    // The same archive over the PostgreSQL protocol (`[archive.sql] listen`; loopback, so no
+    // password is needed), from psql.
+    let out = Command::new(sideline_testkit::brokers::find_binary(
+        "SIDELINE_PSQL",
+        &["psql"],
+    ))
+    .args([
+        "-X",
+        "-A",
+        "-t",
+        "-h",
+        "127.0.0.1",
+        "-U",
+        "sideline",
+        "-d",
+        "sideline",
+    ])
+    .args(["-p", &pg_port.to_string()])
+    .args(["-c", "SELECT count(*) FROM alerts"])
+    .env("PGCONNECT_TIMEOUT", "10")
+    .output()
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "psql: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        alerts.to_string()
+    );
 }
 
 /// POST the query `sql` as the endpoint wants it (JSON).

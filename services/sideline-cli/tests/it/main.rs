@@ -16,6 +16,7 @@ mod dashboards;
 mod demo;
 mod deploy_files;
 mod history_baselines;
+mod pg_server;
 mod processor_faults;
 mod publisher;
 mod replay_cmd;
