@@ -414,12 +414,137 @@ def pipeline():
                      time="now-1h")
 
 
+# The training ground: history from the archive over the PostgreSQL protocol (`[archive.sql]
+# listen`), not live gauges. Every query here runs in a test against an archive made by
+# `sideline history` (services/sideline-cli/tests/it/pg_server.rs).
+PG = {"type": "grafana-postgresql-datasource", "uid": "sideline-archive"}
+LIVE = "source = 'live' AND team IN ($team) AND player IN ($player)"
+# Each session's final totals per player (metrics rows are per second and cumulative).
+SESSION_TOTALS = (
+    "SELECT player, session, max(t) AS t, max(hsr_m) AS hsr_m, max(sprint_m) AS sprint_m, "
+    "max(v24_m) AS v24_m, max(accelerations) AS accelerations, max(vmax90) AS vmax90, "
+    "max(vmax95) AS vmax95 FROM metrics WHERE " + LIVE + " GROUP BY player, session"
+)
+
+
+def var_sql(name, label, sql, multi=True):
+    return {
+        "name": name, "label": label, "type": "query", "datasource": PG,
+        "query": sql, "definition": sql, "refresh": 1, "sort": 0, "multi": multi,
+        "includeAll": multi, "current": {}, "regex": "",
+    }
+
+
+def sql_panel(title, kind, sql, x, y, w, h, fmt="table", unit=None, desc="", extra=None):
+    p = panel(title, kind, [{"rawSql": sql, "format": fmt, "rawQuery": True,
+                             "editorMode": "code"}], x, y, w, h, unit=unit, desc=desc,
+              extra=extra)
+    p["datasource"] = PG
+    for t in p["targets"]:
+        t["datasource"] = PG
+    return p
+
+
+def training_ground():
+    _ids[0] = 0
+    team = var_sql("team", "Team", "SELECT DISTINCT team FROM metrics ORDER BY 1")
+    player = var_sql("player", "Player",
+                     "SELECT DISTINCT player FROM metrics WHERE team IN ($team) ORDER BY 1")
+    session = var_sql("session", "Session",
+                      "SELECT DISTINCT session FROM metrics WHERE team IN ($team) "
+                      "ORDER BY 1 DESC", multi=False)
+    weekly = (
+        "SELECT player, date_trunc('week', t) AS week, count(*) AS sessions, "
+        "round(sum(hsr_m)) AS hsr_m, round(sum(sprint_m)) AS sprint_m, "
+        "round(sum(v24_m)) AS v24_m, CAST(sum(accelerations) AS BIGINT) AS accelerations "
+        f"FROM ({SESSION_TOTALS}) s WHERE $__timeFilter(t) "
+        "GROUP BY player, date_trunc('week', t) ORDER BY week DESC, player"
+    )
+    weekly_hsr = (
+        "SELECT date_trunc('week', t) AS \"time\", player AS metric, sum(hsr_m) AS hsr_m "
+        f"FROM ({SESSION_TOTALS}) s WHERE $__timeFilter(t) GROUP BY 1, 2 ORDER BY 1"
+    )
+    acute_chronic = (
+        "SELECT * FROM (SELECT day AS \"time\", player, "
+        "sum(hsr) OVER (PARTITION BY player ORDER BY day "
+        "RANGE BETWEEN INTERVAL '6 days' PRECEDING AND CURRENT ROW) AS hsr_7d_m, "
+        "sum(hsr) OVER (PARTITION BY player ORDER BY day "
+        "RANGE BETWEEN INTERVAL '27 days' PRECEDING AND CURRENT ROW) / 4 AS hsr_28d_per_week_m "
+        "FROM (SELECT player, date_trunc('day', t) AS day, sum(hsr_m) AS hsr "
+        f"FROM ({SESSION_TOTALS}) s GROUP BY player, date_trunc('day', t)) d) w "
+        "WHERE $__timeFilter(\"time\") ORDER BY 1, 2"
+    )
+    z = (
+        "SELECT m.t AS \"time\", m.player, m.b_hsr_z_state AS state, "
+        "m.b_hsr_z_value AS z, m.b_hsr_z_threshold AS threshold, m.b_hsr_z_points AS points "
+        "FROM metrics m JOIN (SELECT player, session, max(t) AS t FROM metrics "
+        f"WHERE {LIVE} AND $__timeFilter(t) GROUP BY player, session) l "
+        "ON m.player = l.player AND m.session = l.session AND m.t = l.t "
+        "WHERE m.source = 'live' ORDER BY 1 DESC, 2"
+    )
+    vmax = (
+        "SELECT player, max(CASE WHEN vmax95 > 0 THEN t END) AS last_95, "
+        "max(CASE WHEN vmax90 > 0 THEN t END) AS last_90, "
+        "floor((extract(epoch FROM CAST($__timeTo() AS TIMESTAMP)) - "
+        "extract(epoch FROM max(CASE WHEN vmax95 > 0 THEN t END))) / 86400) AS days_since_95, "
+        "floor((extract(epoch FROM CAST($__timeTo() AS TIMESTAMP)) - "
+        "extract(epoch FROM max(CASE WHEN vmax90 > 0 THEN t END))) / 86400) AS days_since_90 "
+        f"FROM ({SESSION_TOTALS}) s WHERE t <= CAST($__timeTo() AS TIMESTAMP) "
+        "GROUP BY player ORDER BY days_since_95 DESC NULLS FIRST, player"
+    )
+    summary = (
+        "SELECT m.player, round(m.minutes, 1) AS minutes, round(m.distance_m) AS distance_m, "
+        "round(m.hsr_m) AS hsr_m, round(m.sprint_m) AS sprint_m, round(m.v24_m) AS v24_m, "
+        "m.sprints, m.accelerations, m.decelerations, "
+        "round(m.max_speed_mps * 3.6, 1) AS max_speed_kmh, p.peak_risk, p.amber_s, p.red_s "
+        "FROM metrics m JOIN (SELECT player, max(t) AS t, max(risk_score) AS peak_risk, "
+        "count(*) FILTER (WHERE risk_band = 'amber') AS amber_s, "
+        "count(*) FILTER (WHERE risk_band = 'red') AS red_s FROM metrics "
+        "WHERE source = 'live' AND team IN ($team) AND session = '$session' GROUP BY player) p "
+        "ON m.player = p.player AND m.t = p.t "
+        "WHERE m.source = 'live' AND m.session = '$session' ORDER BY m.player"
+    )
+    alerts = (
+        "SELECT a.t AS \"time\", a.player, a.kind, a.severity, a.state, a.band, a.summary, "
+        "k.\"by\" AS acknowledged_by, k.at AS acknowledged_at "
+        "FROM alerts a LEFT JOIN acks k ON k.alert_id = a.id "
+        "WHERE a.team IN ($team) AND a.player IN ($player) AND $__timeFilter(a.t) "
+        "ORDER BY a.t DESC"
+    )
+    panels = [
+        sql_panel("Weekly loads per player", "table", weekly, 0, 0, 12, 10,
+                  desc="Each session's final totals, summed per ISO week: high-speed running "
+                       "(> 19.8 km/h), sprint (> 25.2 km/h), above 24 km/h, accelerations."),
+        sql_panel("Weekly HSR", "timeseries", weekly_hsr, 12, 0, 12, 10, fmt="time_series",
+                  unit="lengthm"),
+        sql_panel("7-day HSR against the 28-day weekly average", "table", acute_chronic,
+                  0, 10, 12, 10, unit="lengthm",
+                  desc="Rolling sums over calendar days (UTC), sessions only; the 28-day sum "
+                       "is divided by 4 to compare week with week."),
+        sql_panel("7-day HSR z-score the risk score used (session end)", "table", z,
+                  12, 10, 12, 10,
+                  desc="The b_hsr_z term as the live score had it at each session's last "
+                       "second: state (fired / clear / unknown), z, threshold, points."),
+        sql_panel("Days since ≥ 95 % / ≥ 90 % Vmax", "table", vmax, 0, 20, 12, 10,
+                  desc="As of the end of the dashboard's time range; empty = never in the "
+                       "archive."),
+        sql_panel("Session summary: $session", "table", summary, 12, 20, 12, 10),
+        sql_panel("Alert history and acknowledgements", "table", alerts, 0, 30, 24, 10),
+    ]
+    return dashboard("sideline-training-ground", "Sideline · Training ground (history)",
+                     "History from the archive over the PostgreSQL protocol: weekly loads, "
+                     "7-day against 28-day, the z-score the score uses, days since max-"
+                     "velocity exposure, session summaries, alerts and who acknowledged them.",
+                     panels, [team, player, session], refresh="", time="now-90d")
+
+
 def main():
     # `generate.py [DIR]`: write to DIR instead (the test regenerates and compares).
     out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, "dashboards")
     os.makedirs(out, exist_ok=True)
     for name, d in [("live-match", live_match()), ("player", player()),
-                    ("squad-trends", squad_trends()), ("pipeline", pipeline())]:
+                    ("squad-trends", squad_trends()), ("pipeline", pipeline()),
+                    ("training-ground", training_ground())]:
         with open(os.path.join(out, f"{name}.json"), "w") as f:
             json.dump(d, f, indent=2, ensure_ascii=False)
             f.write("\n")

@@ -6,6 +6,8 @@
 #                                  mosquitto_passwd -b secrets/mosquitto-passwd <pod> '<secret>')
 #   secrets/ack-secret             signs acknowledge links         (random)
 #   secrets/archive-sql-token      bearer token of POST /api/sql   (random)
+#   secrets/archive-pg-password    the archive's PostgreSQL-protocol password, user `sideline`
+#                                  (random; for psql, pandas and Grafana's history data source)
 #   secrets/grafana-admin          Grafana's admin password        (random)
 #   secrets/slack-webhook          the staff's chat webhook URL    (a placeholder: edit it)
 #   secrets/medical-webhook        the medical staff's chat webhook URL, where reds nobody
@@ -21,6 +23,8 @@
 #                                  broker has its certificate)
 #   secrets/certs/server.pem, .key Mosquitto's certificate for the names `mosquitto` (ingest in
 #                                  the stack), `localhost`, this host's name and any NAME given
+#   secrets/certs/archive.pem, .key  the archive's PostgreSQL-protocol certificate, same CA, for
+#                                  `archive` (Grafana in the stack), `localhost`, this host, NAMEs
 #
 #   ./make-secrets.sh [NAME…]     e.g. ./make-secrets.sh broker.club.example 192.0.2.10
 #
@@ -52,6 +56,7 @@ secret_file() { # NAME [CONTENT]: write NAME once
 secret_file mqtt-ingest-password
 secret_file ack-secret
 secret_file archive-sql-token
+secret_file archive-pg-password
 secret_file grafana-admin
 for hook in slack-webhook medical-webhook ops-webhook; do
     if [ ! -s "$dir/$hook" ]; then
@@ -116,8 +121,34 @@ if [ ! -s "$c/ca.pem" ] || [ ! -s "$dir/ca.key" ]; then
         -keyout "$dir/ca.key" -out "$c/ca.pem" 2>/dev/null
     chmod 600 "$dir/ca.key"
     chmod 644 "$c/ca.pem"
-    rm -f "$c/server.pem" "$c/server.key"
+    rm -f "$c/server.pem" "$c/server.key" "$c/archive.pem" "$c/archive.key"
     made+=("$c/ca.pem" "$dir/ca.key")
+fi
+# A certificate from the CA: FILE-STEM CN FIRST-NAME [NAME…] (DNS names or IP addresses, plus
+# localhost, 127.0.0.1 and this host's name).
+issue() {
+    local stem="$1" cn="$2" first="$3"
+    shift 3
+    local san="DNS:$first,DNS:localhost,IP:127.0.0.1" host
+    host="$(hostname 2>/dev/null || true)"
+    [ -n "$host" ] && san="$san,DNS:$host"
+    for n in "$@"; do
+        if [[ "$n" =~ ^[0-9.]+$ || "$n" == *:* ]]; then san="$san,IP:$n"; else san="$san,DNS:$n"; fi
+    done
+    local tmp2
+    tmp2="$(mktemp -d)"
+    openssl req -newkey rsa:3072 -nodes -subj "/CN=$cn" \
+        -keyout "$c/$stem.key" -out "$tmp2/$stem.csr" 2>/dev/null
+    printf 'subjectAltName=%s\nextendedKeyUsage=serverAuth\n' "$san" >"$tmp2/ext.cnf"
+    openssl x509 -req -days 825 -in "$tmp2/$stem.csr" -CA "$c/ca.pem" -CAkey "$dir/ca.key" \
+        -CAcreateserial -CAserial "$tmp2/ca.srl" -extfile "$tmp2/ext.cnf" \
+        -out "$c/$stem.pem" 2>/dev/null
+    rm -rf "$tmp2"
+    chmod 644 "$c/$stem.pem" "$c/$stem.key"
+    made+=("$c/$stem.pem" "$c/$stem.key")
+}
+if [ ! -s "$c/archive.pem" ] || [ ! -s "$c/archive.key" ]; then
+    issue archive archive archive "$@"
 fi
 if [ ! -s "$c/server.pem" ] || [ ! -s "$c/server.key" ]; then
     san="DNS:mosquitto,DNS:localhost,IP:127.0.0.1"

@@ -6,10 +6,14 @@
 //!   through the archiver into Parquet; baseline: only decoding the same records (the least
 //!   any archiver must do). Then the same into an object store: moto, an S3-protocol server on
 //!   loopback (the client's protocol cost and moto's own, not a real network's).
-//! - Season: one synthetic match's per-second metrics copied into `SIDELINE_SEASON_MATCHES`
-//!   (40) sessions 3.5 days apart (22 players × ~5,700 s each), archived; then "weekly HSR per
-//!   player" in SQL; baseline: the same answer computed by hand in Rust reading the same Parquet
-//!   files with the `parquet` crate (projection of the three columns needed).
+//! - Metrics: one synthetic match's per-second metrics copied into `SIDELINE_LEGACY_MATCHES`
+//!   (4) sessions, archived as before 2026-12-07 (risk terms as JSON text, exact floats) and in
+//!   the compact layout (typed terms, rounded floats, sorted): rows/s and bytes per row.
+//! - Season: the same copied into `SIDELINE_SEASON_MATCHES` (40) sessions 3.5 days apart
+//!   (22 players × ~5,700 s each), archived; then "weekly HSR per player" in SQL; baseline:
+//!   the same answer computed by hand in Rust reading the same Parquet files with the
+//!   `parquet` crate (projection of the three columns needed); and the same query through
+//!   psql and the PostgreSQL-protocol server.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -201,8 +205,112 @@ const SEASON_SQL: &str = "SELECT player, date_trunc('week', t) AS week, sum(hsr)
           WHERE source = 'live' GROUP BY player, session) \
     GROUP BY player, date_trunc('week', t) ORDER BY player, week";
 
+/// Archive `matches` copies of one match's metrics (3.5 days apart) into `root`; the time
+/// spent in the archiver (offer and commit; encoding the records is outside it) and the rows.
+fn write_metrics(
+    root: &Path,
+    snaps: &[pb::PlayerMetrics],
+    matches: i64,
+    legacy: bool,
+) -> (f64, i64) {
+    let mut a = archiver(root, &Options::new());
+    if legacy {
+        a = a.with_legacy_metrics();
+    }
+    let mut spent = Duration::ZERO;
+    let mut offset = 0;
+    for s in 0..matches {
+        let records: Vec<(String, Vec<u8>)> = snaps
+            .iter()
+            .map(|m| {
+                let mut m = m.clone();
+                m.t_us += s * 302_400_000_000; // 3.5 days
+                m.session_id = format!("match-{s:02}");
+                (m.player_id.clone(), m.encode_to_vec())
+            })
+            .collect();
+        let t0 = Instant::now();
+        for (player, v) in &records {
+            a.offer("metrics", 0, offset, player, v, Instant::now());
+            offset += 1;
+            if a.full() {
+                a.flush().unwrap();
+            }
+        }
+        spent += t0.elapsed();
+    }
+    let t0 = Instant::now();
+    a.flush().unwrap();
+    spent += t0.elapsed();
+    (spent.as_secs_f64(), offset)
+}
+
+/// The season query through psql against the PostgreSQL-protocol server over `root`
+/// (in this process, on a loopback port); best of 3, and the weekly HSR summed.
+async fn season_over_pg(root: &Path) -> Option<(f64, f64, usize)> {
+    let psql = ["/usr/bin/psql", "/usr/local/bin/psql"]
+        .into_iter()
+        .find(|p| Path::new(p).is_file())?;
+    let ctx = query::context(root).await.unwrap();
+    sideline_archive::pg::add_catalog(&ctx).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let server = tokio::spawn(sideline_archive::pg::serve(
+        listener,
+        std::sync::Arc::new(ctx),
+        sideline_archive::pg::PgSettings {
+            account: None,
+            tls: None,
+            max_connections: 4,
+            statement_timeout_ms: 60_000,
+        },
+        sideline_archive::pg::PgMetrics::new(None).unwrap(),
+        stop.clone(),
+    ));
+    let (mut best, mut sum, mut rows) = (f64::INFINITY, 0.0, 0);
+    for _ in 0..3 {
+        let t0 = Instant::now();
+        let out = tokio::task::spawn_blocking(move || {
+            std::process::Command::new(psql)
+                .args([
+                    "-X",
+                    "-A",
+                    "-t",
+                    "-F",
+                    ",",
+                    "-h",
+                    "127.0.0.1",
+                    "-U",
+                    "bench",
+                ])
+                .args(["-p", &port.to_string(), "-c", SEASON_SQL])
+                .output()
+        })
+        .await
+        .unwrap()
+        .unwrap();
+        best = best.min(t0.elapsed().as_secs_f64());
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8(out.stdout).unwrap();
+        rows = text.lines().count();
+        sum = text
+            .lines()
+            .map(|l| l.rsplit(',').next().unwrap().parse::<f64>().unwrap())
+            .sum();
+    }
+    stop.cancel();
+    server.await.unwrap();
+    Some((best, sum, rows))
+}
+
 async fn season() {
     let matches = env("SIDELINE_SEASON_MATCHES", 40.0) as i64;
+    let before_matches = env("SIDELINE_LEGACY_MATCHES", 4.0) as i64;
     let cfg = MatchConfig {
         break_min: 1.0,
         ..MatchConfig::default()
@@ -211,37 +319,42 @@ async fn season() {
     sideline_sim::offline::run_match(cfg.clone(), Params::default(), |m| {
         snaps.push(convert::metrics(m))
     });
-    let dir = tempfile::tempdir().unwrap();
-    let mut a = archiver(dir.path(), &Options::new());
-    let t0 = Instant::now();
-    let mut offset = 0;
-    for s in 0..matches {
-        for m in &snaps {
-            let mut m = m.clone();
-            m.t_us += s * 302_400_000_000; // 3.5 days
-            m.session_id = format!("match-{s:02}");
-            a.offer(
-                "metrics",
-                0,
-                offset,
-                &m.player_id,
-                &m.encode_to_vec(),
-                Instant::now(),
-            );
-            offset += 1;
-            if a.full() {
-                a.flush().unwrap();
-            }
-        }
-    }
-    a.flush().unwrap();
-    let write = t0.elapsed().as_secs_f64();
-    let rows = offset;
+
     println!();
     println!(
-        "season query: {matches} matches x 22 players, {rows} metric rows ({:.1} s to archive, {:.1} MB)",
+        "metrics archive: {} rows per match (22 players x ~5,700 s), the archiver's time only",
+        snaps.len()
+    );
+    let mut rates = Vec::new();
+    for (label, legacy) in [
+        ("before (2026-12-06): JSON terms, exact floats", true),
+        ("compact: typed terms, rounded floats, sorted ", false),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let (secs, rows) = write_metrics(dir.path(), &snaps, before_matches, legacy);
+        let bytes = dir_bytes(&dir.path().join("metrics"));
+        rates.push(rows as f64 / secs);
+        println!(
+            "  {label}  {before_matches} matches, {rows} rows: {secs:>6.2} s, {:>8.0} rows/s, {:>6.1} B/row",
+            rows as f64 / secs,
+            bytes as f64 / rows as f64
+        );
+    }
+    println!(
+        "  compact vs before: {:.1}x the rows per second",
+        rates[1] / rates[0]
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let (write, rows) = write_metrics(dir.path(), &snaps, matches, false);
+    let bytes = dir_bytes(&dir.path().join("metrics"));
+    println!();
+    println!(
+        "season query: {matches} matches x 22 players, {rows} metric rows (compact: {:.1} s to archive, {:.0} rows/s, {:.1} MB, {:.1} B/row)",
         write,
-        dir_bytes(&dir.path().join("metrics")) as f64 / 1e6
+        rows as f64 / write,
+        bytes as f64 / 1e6,
+        bytes as f64 / rows as f64
     );
     println!("  \"weekly HSR per player\" (each session's final HSR, summed per week)");
 
@@ -281,6 +394,24 @@ async fn season() {
         best_sql,
         best_sql / best_hand
     );
+    match season_over_pg(dir.path()).await {
+        Some((secs, sum, n)) => {
+            let want: f64 = hand.values().sum();
+            assert_eq!(n, hand.len(), "rows over the PostgreSQL protocol");
+            assert!(
+                (sum - want).abs() < 1e-6 * want.max(1.0),
+                "pg {sum} vs hand {want}"
+            );
+            println!(
+                "  psql over the PostgreSQL protocol       {:>7.3} s  ({:.2}x the baseline's time; a psql process per run)",
+                secs,
+                secs / best_hand
+            );
+        }
+        None => {
+            println!("  psql over the PostgreSQL protocol: psql not installed (scripts/setup.sh)")
+        }
+    }
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use prost::Message as _;
 use sideline_wire::pb;
 
+use crate::metric_rows::MetricRows;
 use crate::metric_rows::Source;
 use crate::metrics::ArchiveMetrics;
 use crate::schema::{Origin, PartKey, Rows, Table};
@@ -95,9 +96,17 @@ pub struct Archiver {
     covered: BTreeMap<(String, i32), i64>,
     rows: usize,
     since: Option<Instant>,
+    legacy_metrics: bool,
 }
 
 impl Archiver {
+    /// Write the metrics table as before 2026-12-07 ([`MetricRows::legacy`]): only for the
+    /// benchmark's before/after in one run.
+    pub fn with_legacy_metrics(mut self) -> Self {
+        self.legacy_metrics = true;
+        self
+    }
+
     /// An archiver writing to `store`.
     pub fn new(store: Store, topics: Topics, policy: FlushPolicy, metrics: ArchiveMetrics) -> Self {
         Archiver {
@@ -110,6 +119,7 @@ impl Archiver {
             covered: BTreeMap::new(),
             rows: 0,
             since: None,
+            legacy_metrics: false,
         }
     }
 
@@ -233,9 +243,14 @@ impl Archiver {
     }
 
     fn rows_for(&mut self, table: Table, part: PartKey) -> &mut Rows {
-        self.buf
-            .entry((table, part))
-            .or_insert_with(|| Rows::new(table))
+        let legacy = self.legacy_metrics && table == Table::Metrics;
+        self.buf.entry((table, part)).or_insert_with(|| {
+            if legacy {
+                Rows::Metrics(Box::new(MetricRows::legacy()))
+            } else {
+                Rows::new(table)
+            }
+        })
     }
 
     /// Rows buffered.

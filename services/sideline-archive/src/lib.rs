@@ -9,6 +9,7 @@
 //!
 //! - [`schema`]: the tables, their Arrow schemas and the sample row builder.
 //! - [`metric_rows`]: the metrics and alerts row builders.
+//! - [`resolution`]: the precision the metrics table keeps (the compact layout).
 //! - [`store`]: the commit protocol; [`backend`]: a local directory or an object store under it.
 //! - [`archiver`]: the core: records in, rows buffered, flushes committed with offsets.
 //! - [`service`]: the Kafka consumer group around the core; [`sql_api`]: its `POST /api/sql`
@@ -33,6 +34,7 @@ pub mod pg;
 pub mod query;
 pub mod report;
 pub mod reprocess;
+pub mod resolution;
 pub mod schema;
 pub mod service;
 pub mod sql_api;

@@ -6,10 +6,17 @@ use arrow::array::{
     ArrayRef, Float64Builder, Int32Builder, Int64Builder, RecordBatch, StringBuilder,
     TimestampMicrosecondBuilder, UInt32Builder, UInt64Builder,
 };
+use std::sync::LazyLock;
+
+use arrow::compute::{SortColumn, lexsort_to_indices, take_record_batch};
 use serde::Serialize;
+use sideline_engine::risk::TermId;
 use sideline_wire::pb;
 
-use crate::schema::{Origin, Table, WINDOWS_MIN};
+use crate::resolution::{self, Resolution};
+use crate::schema::{
+    LAYOUT_COMPACT, LAYOUT_KEY, METRIC_F64, METRIC_OPT_F64, Origin, Table, WINDOW_F64, WINDOWS_MIN,
+};
 
 /// Which figures a metrics row holds: computed live, or re-computed after the session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,9 +37,34 @@ impl Source {
     }
 }
 
-/// Metric rows.
+/// The resolution of each rounded column group, by position (see [`crate::resolution`]).
+struct Resolutions {
+    f64s: [Resolution; 21],
+    opts: [Resolution; 16],
+    windows: [Resolution; 5],
+}
+
+static RESOLUTIONS: LazyLock<Resolutions> = LazyLock::new(|| Resolutions {
+    f64s: METRIC_F64.map(resolution::of_column),
+    opts: METRIC_OPT_F64.map(resolution::of_column),
+    windows: WINDOW_F64.map(resolution::of_column),
+});
+
+/// The builders of one risk term's typed columns.
+#[derive(Debug, Default)]
+struct TermCols {
+    state: StringBuilder,
+    parts: [Float64Builder; 3],
+}
+
+/// Metric rows, in the compact layout ([`crate::schema::LAYOUT_COMPACT`]) unless made with
+/// [`MetricRows::legacy`].
 #[derive(Debug, Default)]
 pub struct MetricRows {
+    /// Write as before 2026-12-07 (JSON terms, exact floats, arrival order): only for the
+    /// benchmark's before/after and the test that old files stay readable.
+    legacy: bool,
+    typed: [TermCols; 16],
     pub(crate) len: usize,
     player: StringBuilder,
     t: TimestampMicrosecondBuilder,
@@ -97,6 +129,58 @@ fn terms_json<'b>(terms: &[pb::Term], buf: &'b mut Vec<u8>) -> &'b str {
 }
 
 impl MetricRows {
+    /// Rows written as before 2026-12-07 (see the `legacy` field).
+    pub fn legacy() -> Self {
+        MetricRows {
+            legacy: true,
+            ..MetricRows::default()
+        }
+    }
+
+    fn round(&self, r: Resolution, v: f64) -> f64 {
+        if self.legacy {
+            v
+        } else {
+            resolution::stored(r, v)
+        }
+    }
+
+    /// The typed term columns of one row.
+    fn push_terms(&mut self, terms: &[pb::Term]) {
+        let ids = TermId::ALL;
+        for (i, cols) in self.typed.iter_mut().enumerate() {
+            let id = ids[i].as_str();
+            // Terms come in score order; look further only if this one is elsewhere.
+            let t = match terms.get(i) {
+                Some(t) if t.id == id => Some(t),
+                _ => terms.iter().find(|t| t.id == id),
+            };
+            match t {
+                None => {
+                    cols.state.append_null();
+                    for b in &mut cols.parts {
+                        b.append_null();
+                    }
+                }
+                Some(t) => {
+                    cols.state.append_value(match t.state() {
+                        pb::term::State::Fired => "fired",
+                        pb::term::State::Clear => "clear",
+                        _ => "unknown",
+                    });
+                    let rel = Resolution::Relative;
+                    let vals = [Some(t.points), t.value, t.threshold];
+                    for (b, v) in cols.parts.iter_mut().zip(vals) {
+                        b.append_option(
+                            v.filter(|v| v.is_finite())
+                                .map(|v| resolution::stored(rel, v)),
+                        );
+                    }
+                }
+            }
+        }
+    }
+
     /// Append one snapshot.
     pub fn push(&mut self, m: &pb::PlayerMetrics, source: Source, o: Origin) {
         self.len += 1;
@@ -144,8 +228,10 @@ impl MetricRows {
             hr.trimp_banister,
             risk.score,
         ];
-        for (b, v) in self.f64s.iter_mut().zip(f64s) {
-            b.append_value(v);
+        let res = &*RESOLUTIONS;
+        for (i, v) in f64s.into_iter().enumerate() {
+            let v = self.round(res.f64s[i], v);
+            self.f64s[i].append_value(v);
         }
         let u32s = [
             tot.sprints,
@@ -179,8 +265,9 @@ impl MetricRows {
             Some(tot.off_pitch_m),
             Some(f64::from(tot.rhi_bouts)),
         ];
-        for (b, v) in self.opts.iter_mut().zip(opts) {
-            b.append_option(v);
+        for (i, v) in opts.into_iter().enumerate() {
+            let v = v.map(|v| self.round(res.opts[i], v));
+            self.opts[i].append_option(v);
         }
         for (bs, min) in self.windows.iter_mut().zip(WINDOWS_MIN) {
             let w = m.windows.iter().find(|w| w.length_s == min * 60);
@@ -194,12 +281,28 @@ impl MetricRows {
                 ]
             });
             for (i, b) in bs.iter_mut().enumerate() {
-                b.append_option(vals.map(|v| v[i]));
+                let v = vals.map(|v| {
+                    if self.legacy {
+                        v[i]
+                    } else {
+                        resolution::stored(res.windows[i], v[i])
+                    }
+                });
+                b.append_option(v);
             }
         }
         self.band.append_value(band(risk.band));
-        self.terms
-            .append_value(terms_json(&risk.terms, &mut self.json));
+        if self.legacy {
+            self.terms
+                .append_value(terms_json(&risk.terms, &mut self.json));
+        } else {
+            self.terms.append_null();
+        }
+        if self.legacy {
+            self.push_terms(&[]);
+        } else {
+            self.push_terms(&risk.terms);
+        }
         let u64s = [q.artefacts, q.gaps, q.late, q.duplicates, q.forced_releases];
         for (b, v) in self.u64s.iter_mut().zip(u64s) {
             b.append_value(v);
@@ -242,9 +345,36 @@ impl MetricRows {
                 .iter_mut()
                 .map(|b| Arc::new(b.finish()) as ArrayRef),
         );
+        for t in &mut self.typed {
+            cols.push(Arc::new(t.state.finish()));
+            cols.extend(t.parts.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
+        }
         cols.push(Arc::new(self.kp.finish()));
         cols.push(Arc::new(self.ko.finish()));
-        RecordBatch::try_new(Table::Metrics.schema(), cols)
+        if self.legacy {
+            return RecordBatch::try_new(Table::Metrics.schema(), cols);
+        }
+        let schema = Table::Metrics
+            .schema()
+            .as_ref()
+            .clone()
+            .with_metadata([(LAYOUT_KEY.to_string(), LAYOUT_COMPACT.to_string())].into());
+        let batch = RecordBatch::try_new(Arc::new(schema), cols)?;
+        // Sorted by player, then time: each player's slowly changing figures side by side.
+        let order = lexsort_to_indices(
+            &[
+                SortColumn {
+                    values: batch.column(0).clone(),
+                    options: None,
+                },
+                SortColumn {
+                    values: batch.column(1).clone(),
+                    options: None,
+                },
+            ],
+            None,
+        )?;
+        take_record_batch(&batch, &order)
     }
 }
 

@@ -14,6 +14,7 @@ use arrow::array::{
     StringBuilder, TimestampMicrosecondBuilder, UInt32Builder, UInt64Builder,
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use sideline_engine::risk::TermId;
 use sideline_wire::pb;
 
 /// The archived tables.
@@ -98,9 +99,20 @@ impl Table {
                     }
                 }
                 v.push(f("risk_band", s.clone(), false));
-                v.push(f("risk_terms", s.clone(), false));
+                // The terms as JSON text: files written before 2026-12-07 only (null since;
+                // the typed columns below instead).
+                v.push(f("risk_terms", s.clone(), true));
                 for n in METRIC_U64 {
                     v.push(f(n, u64t.clone(), false));
+                }
+                // Each risk term typed (null in files written before 2026-12-07, and where the
+                // snapshot has no such term).
+                for id in TermId::ALL {
+                    let id = id.as_str();
+                    v.push(f(&format!("{id}_state"), s.clone(), true));
+                    for part in TERM_F64 {
+                        v.push(f(&format!("{id}_{part}"), f64t.clone(), true));
+                    }
                 }
                 v
             }
@@ -138,8 +150,19 @@ impl Table {
     }
 }
 
+/// The `f64` parts of each risk term's columns (`<term>_points`, …), after `<term>_state`
+/// (`fired`, `clear` or `unknown`).
+pub const TERM_F64: [&str; 3] = ["points", "value", "threshold"];
+
+/// The schema metadata key naming a metrics file's layout, and the compact layout's value:
+/// floats rounded ([`crate::resolution`]), terms typed, rows sorted by player and time, and
+/// BYTE_STREAM_SPLIT for floats. Files without it were written before 2026-12-07.
+pub const LAYOUT_KEY: &str = "sideline.metrics.layout";
+/// See [`LAYOUT_KEY`].
+pub const LAYOUT_COMPACT: &str = "compact-1";
+
 /// `f64` metric columns, always present.
-const METRIC_F64: [&str; 21] = [
+pub(crate) const METRIC_F64: [&str; 21] = [
     "minutes",
     "distance_m",
     "walk_m",
@@ -177,7 +200,7 @@ const METRIC_U32: [&str; 9] = [
 /// Optional `f64` metric columns (null: not known yet).
 /// Nullable `f64` metric columns. Columns added later go at the end: files written before
 /// them read as null there (the table's schema is fixed; DataFusion fills what a file lacks).
-const METRIC_OPT_F64: [&str; 16] = [
+pub(crate) const METRIC_OPT_F64: [&str; 16] = [
     "load_per_min",
     "load_per_m",
     "vertical_share",
@@ -203,7 +226,7 @@ const METRIC_U64: [&str; 5] = ["artefacts", "gaps", "late", "duplicates", "force
 /// Rolling windows archived, minutes (others the parameter set may add are not).
 pub const WINDOWS_MIN: [u32; 4] = [1, 3, 5, 10];
 /// Per-window columns (`w<min>_<name>`).
-const WINDOW_F64: [&str; 5] = [
+pub(crate) const WINDOW_F64: [&str; 5] = [
     "distance_m",
     "hsr_m",
     "sprint_m",

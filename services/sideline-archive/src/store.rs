@@ -24,11 +24,14 @@ use std::path::{Path, PathBuf};
 
 use arrow::array::RecordBatch;
 use parquet::arrow::ArrowWriter;
+use parquet::basic::Encoding;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
+use parquet::schema::types::ColumnPath;
 use serde::{Deserialize, Serialize};
 
 use crate::backend::{Backend, BackendError, Options};
+use crate::schema::{LAYOUT_COMPACT, LAYOUT_KEY};
 use crate::schema::{PartKey, Table};
 
 /// Why an archive operation failed.
@@ -308,15 +311,20 @@ impl Store {
         id: &str,
         parts: &[Part],
     ) -> Result<(Vec<String>, u64), ArchiveError> {
-        let props = WriterProperties::builder()
-            .set_compression(Compression::ZSTD(ZstdLevel::default()))
-            .set_max_row_group_row_count(Some(256 * 1024))
-            .build();
+        let props = writer_props(None);
         let mut files = Vec::new();
         let mut bytes = 0;
         for p in parts {
             let rel = format!("{}/{}/part-{id}.parquet", p.table.name(), p.key.dir());
-            let mut w = ArrowWriter::try_new(Vec::new(), p.batch.schema(), Some(props.clone()))?;
+            let schema = p.batch.schema();
+            let compact =
+                schema.metadata().get(LAYOUT_KEY).map(String::as_str) == Some(LAYOUT_COMPACT);
+            let props = if compact {
+                writer_props(Some(&schema))
+            } else {
+                props.clone()
+            };
+            let mut w = ArrowWriter::try_new(Vec::new(), schema, Some(props))?;
             w.write(&p.batch)?;
             let buf = w.into_inner()?;
             bytes += buf.len() as u64;
@@ -345,6 +353,23 @@ impl Store {
     }
 }
 
+/// Parquet settings: zstd, row groups of 256 Ki rows; for a compact metrics file (its
+/// `schema`), floats byte-stream-split instead of dictionary-encoded — their rounded low bytes
+/// are zero and compress away ([`crate::resolution`]).
+fn writer_props(compact: Option<&arrow::datatypes::Schema>) -> WriterProperties {
+    let mut b = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::default()))
+        .set_max_row_group_row_count(Some(256 * 1024));
+    for f in compact.map(|s| s.fields().iter()).into_iter().flatten() {
+        if f.data_type() == &arrow::datatypes::DataType::Float64 {
+            let path = ColumnPath::from(f.name().as_str());
+            b = b
+                .set_column_dictionary_enabled(path.clone(), false)
+                .set_column_encoding(path, Encoding::BYTE_STREAM_SPLIT);
+        }
+    }
+    b.build()
+}
 #[cfg(test)]
 #[path = "store_tests.rs"]
 mod tests;

@@ -8,15 +8,19 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
-use arrow::array::AsArray;
+use arrow::array::{Array, AsArray};
 use arrow::datatypes::{Float64Type, Int64Type};
 use prometheus::Registry;
 use prost::Message as _;
 use sideline_archive::archiver::{Archiver, FlushPolicy, Offer, Topics};
+use sideline_archive::metric_rows::{MetricRows, Source};
 use sideline_archive::metrics::ArchiveMetrics;
 use sideline_archive::query;
 use sideline_archive::reprocess::{self, Rerun};
+use sideline_archive::resolution::{Resolution, of_column, stored};
+use sideline_archive::schema::{Origin, Rows, TERM_F64};
 use sideline_archive::store::Store;
+use sideline_engine::risk::{TermId, TermState};
 use sideline_engine::{Engine, Params, PlayerMetrics};
 use sideline_sim::{MatchConfig, MatchSim};
 use sideline_wire::convert;
@@ -199,25 +203,87 @@ async fn sql_over_archived_samples_agrees_with_the_engine() {
         f64_col(&b, "risk_completeness"),
     );
     let (off, rhi) = (f64_col(&b, "off_pitch_m"), f64_col(&b, "rhi_bouts"));
+    // Exactly the engine's figures at the archive's stated resolution.
+    let st = |c: &str, v: f64| stored(of_column(c), v);
     for (i, (p, m)) in last.iter().enumerate() {
         assert_eq!(b.column(0).as_string::<i32>().value(i), p);
         assert_eq!(
             (off[i], rhi[i]),
-            (m.totals.off_pitch_m, f64::from(m.totals.rhi_bouts)),
+            (
+                st("off_pitch_m", m.totals.off_pitch_m),
+                f64::from(m.totals.rhi_bouts)
+            ),
             "{p}"
         );
         assert_eq!(
             (d[i], h[i], s[i] as u32, r[i], c[i]),
             (
-                m.totals.distance_m,
-                m.totals.hsr_m,
+                st("distance_m", m.totals.distance_m),
+                st("hsr_m", m.totals.hsr_m),
                 m.totals.sprints,
-                m.risk.score,
-                m.risk.completeness
+                st("risk_score", m.risk.score),
+                st("risk_completeness", m.risk.completeness)
             ),
             "{p}"
         );
+        assert!((d[i] - m.totals.distance_m).abs() <= 1.0 / 256.0, "{p}");
     }
+    // Each risk term in its typed columns, as the engine scored it.
+    let terms: Vec<String> = TermId::ALL
+        .iter()
+        .map(|t| format!("m.{0}_state, m.{0}_points, m.{0}_value", t.as_str()))
+        .collect();
+    let b = query::run(
+        &ctx,
+        &format!(
+            "SELECT m.player, m.risk_terms, {} FROM metrics m \
+             JOIN (SELECT player, max(t) AS t FROM metrics GROUP BY player) l \
+               ON m.player = l.player AND m.t = l.t ORDER BY m.player",
+            terms.join(", ")
+        ),
+    )
+    .await
+    .unwrap();
+    let b = arrow::compute::concat_batches(&b[0].schema(), &b).unwrap();
+    assert_eq!(
+        b.column(1).null_count(),
+        b.num_rows(),
+        "no JSON terms any more"
+    );
+    let mut fired = 0;
+    for (i, (p, m)) in last.iter().enumerate() {
+        for (k, id) in TermId::ALL.iter().enumerate() {
+            let t = m.risk.terms.iter().find(|t| t.id == *id).unwrap();
+            let state = b.column(2 + 3 * k).as_string::<i32>().value(i);
+            let points = b.column(3 + 3 * k).as_primitive::<Float64Type>().value(i);
+            let value = b.column(4 + 3 * k).as_primitive::<Float64Type>();
+            let want = match t.state {
+                TermState::Fired => "fired",
+                TermState::Clear => "clear",
+                TermState::Unknown => "unknown",
+            };
+            fired += usize::from(want == "fired");
+            assert_eq!(
+                (state, points),
+                (want, stored(Resolution::Relative, t.points)),
+                "{p} {}",
+                id.as_str()
+            );
+            match t.value.filter(|v| v.is_finite()) {
+                Some(v) => assert_eq!(
+                    value.value(i),
+                    stored(Resolution::Relative, v),
+                    "{p} {}",
+                    id.as_str()
+                ),
+                None => assert!(value.is_null(i), "{p} {}", id.as_str()),
+            }
+        }
+    }
+    assert!(
+        fired > 0,
+        "no term fired: the check saw only clear and unknown"
+    );
     let b = query::run(&ctx, "SELECT count(*) FROM alerts")
         .await
         .unwrap();
@@ -244,7 +310,12 @@ async fn sql_over_archived_samples_agrees_with_the_engine() {
     for row in &r.rows {
         let want = last[&row[1]].totals.hsr_m;
         let got: f64 = row[hsr].parse().unwrap();
-        assert!((got - want).abs() < 0.006, "{}: {got} vs {want}", row[1]);
+        // Printed to 0.01, stored to 1/128 m.
+        assert!(
+            (got - want).abs() <= 0.005 + 1.0 / 256.0,
+            "{}: {got} vs {want}",
+            row[1]
+        );
     }
     let html = sideline_archive::report::html(&r);
     assert_eq!(html.matches("<svg").count(), 2);
@@ -276,7 +347,11 @@ async fn sql_over_archived_samples_agrees_with_the_engine() {
         assert_eq!(days[0].sessions, 1);
         assert_eq!(
             (days[0].hsr_m, days[0].distance_m, days[0].vmax95),
-            (t.hsr_m, t.distance_m, t.vmax_exposures[2]),
+            (
+                st("hsr_m", t.hsr_m),
+                st("distance_m", t.distance_m),
+                t.vmax_exposures[2]
+            ),
             "{p}"
         );
     }
@@ -374,6 +449,66 @@ async fn sql_over_archived_samples_agrees_with_the_engine() {
     );
     assert_eq!(nulls as usize, n_old, "of {all} rows");
     assert!(all as usize > n_old);
+
+    // A file as written before the compact layout (terms as JSON text, floats exact, no
+    // typed term columns) reads beside the compact ones: JSON there, typed columns null.
+    let mut legacy = Rows::Metrics(Box::new(MetricRows::legacy()));
+    let Rows::Metrics(r) = &mut legacy else {
+        unreachable!()
+    };
+    let (p, m) = last.iter().next().unwrap();
+    r.push(
+        &convert::metrics(m),
+        Source::Live,
+        Origin {
+            partition: 0,
+            offset: 0,
+        },
+    );
+    let batch = legacy.finish().unwrap();
+    let typed: Vec<String> = TermId::ALL
+        .iter()
+        .flat_map(|t| {
+            std::iter::once("state")
+                .chain(TERM_F64)
+                .map(move |x| format!("{}_{x}", t.as_str()))
+        })
+        .collect();
+    let keep: Vec<usize> = (0..batch.num_columns())
+        .filter(|&i| !typed.contains(batch.schema().field(i).name()))
+        .collect();
+    assert_eq!(keep.len(), batch.num_columns() - 64);
+    let old_batch = batch.project(&keep).unwrap();
+    let legacy_dir = dir
+        .path()
+        .join("metrics/team=legacy/date=2026-01-01/session=old");
+    std::fs::create_dir_all(&legacy_dir).unwrap();
+    {
+        let f = std::fs::File::create(legacy_dir.join("part-old.parquet")).unwrap();
+        let mut w = parquet::arrow::ArrowWriter::try_new(f, old_batch.schema(), None).unwrap();
+        w.write(&old_batch).unwrap();
+        w.close().unwrap();
+    }
+    let ctx = query::context(dir.path()).await.unwrap();
+    let b = query::run(
+        &ctx,
+        "SELECT risk_terms, b_hsr_z_state, distance_m FROM metrics WHERE team = 'legacy'",
+    )
+    .await
+    .unwrap();
+    assert_eq!(b[0].num_rows(), 1);
+    assert!(
+        b[0].column(0)
+            .as_string::<i32>()
+            .value(0)
+            .contains("\"b_hsr_z\"")
+    );
+    assert!(b[0].column(1).is_null(0));
+    assert_eq!(
+        b[0].column(2).as_primitive::<Float64Type>().value(0),
+        m.totals.distance_m,
+        "{p}: a legacy file keeps exact floats"
+    );
 }
 
 /// The first Parquet file under `dir` (any depth).

@@ -327,6 +327,36 @@ fn compose_stack_is_consistent_and_its_configurations_load() {
         String::from_utf8_lossy(&text.stdout).contains("DNS:mosquitto"),
         "{text:?}"
     );
+
+    // Grafana's history data source reaches the archive's PostgreSQL listener by the name its
+    // certificate carries, with the password file and CA the stack mounts into Grafana.
+    let archive = merged(&services["archive"]);
+    let env = merged(archive.get("environment").unwrap_or(&Yaml::Null));
+    let listen = s(&env["SIDELINE__ARCHIVE__SQL__LISTEN"]);
+    let port = listen.rsplit(':').next().unwrap();
+    let provisioning =
+        std::fs::read_to_string(deploy().join("../grafana/provisioning/datasources/sideline.yml"))
+            .unwrap();
+    assert!(
+        provisioning.contains(&format!("url: archive:{port}")),
+        "the archive listens on {listen}"
+    );
+    for file in ["/run/secrets/archive-pg-password", "/run/secrets/ca.pem"] {
+        assert!(provisioning.contains(file), "{file}");
+        assert!(
+            mounted.contains_key(&("grafana".to_string(), file.to_string())),
+            "grafana does not mount {file}"
+        );
+    }
+    let text = std::process::Command::new("openssl")
+        .args(["x509", "-noout", "-ext", "subjectAltName", "-in"])
+        .arg(secrets.join("certs/archive.pem"))
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&text.stdout).contains("DNS:archive"),
+        "{text:?}"
+    );
 }
 
 /// `make-secrets.sh` keeps what exists: a second run changes nothing and prints no secret.

@@ -156,6 +156,17 @@ async fn psql_psycopg_pandas_and_grafana_read_the_archive_over_the_postgresql_pr
     let today = sideline_archive::baselines::day_of("2026-03-10").unwrap();
     let (sessions, _) = sideline_cli::history_cmd::generate(&archive, 1, today, 4.0).unwrap();
     assert_eq!(sessions, 2);
+    // The last session (4 days before `today`) and its kick-off (19:00 UTC).
+    let last_day = today - 4;
+    let last_session = format!(
+        "{}-match",
+        sideline_archive::baselines::date_of_day(last_day)
+    );
+    add_alerts(
+        &archive,
+        &last_session,
+        last_day * 86_400_000_000 + 19 * 3_600_000_000,
+    );
     let ctx = query::context(&archive).await.unwrap();
     let answer = |sql: &'static str| {
         let ctx = ctx.clone();
@@ -245,6 +256,9 @@ async fn psql_psycopg_pandas_and_grafana_read_the_archive_over_the_postgresql_pr
             assert!(rows.iter().any(|r| r.starts_with("hsr_m,")), "{rows:?}");
         }
     }
+
+    // The training-ground dashboard, panel by panel.
+    training_ground_panels_answer(&psql, &last_session);
 
     // Credentials and TLS are required.
     let wrong = psql.run("not-the-password", "verify-full", &["-c", "SELECT 1"]);
@@ -348,6 +362,221 @@ async fn psql_psycopg_pandas_and_grafana_read_the_archive_over_the_postgresql_pr
     );
     for (what, code) in py["refused"].as_object().unwrap() {
         assert_eq!(code, "25006", "{what} over psycopg");
+    }
+}
+
+/// Alerts and acknowledgements of the archive's last session, through the archiver's core:
+/// four alerts, two acknowledged.
+fn add_alerts(archive: &Path, session: &str, start_us: i64) {
+    use prost::Message as _;
+    use sideline_archive::archiver::{Archiver, FlushPolicy, Topics};
+    use sideline_wire::pb;
+    let mut a = Archiver::new(
+        sideline_archive::Store::open(archive).unwrap(),
+        Topics {
+            samples: "s".into(),
+            metrics: "m".into(),
+            alerts: "a".into(),
+            acks: "k".into(),
+        },
+        FlushPolicy {
+            max_rows: 1000,
+            max_age: Duration::from_secs(3600),
+        },
+        sideline_archive::metrics::ArchiveMetrics::new(&prometheus::Registry::new()).unwrap(),
+    );
+    let now = std::time::Instant::now();
+    for i in 0..4i64 {
+        let alert = pb::Alert {
+            id: format!("alert-{i}"),
+            kind: pb::alert::Kind::StrainRisk as i32,
+            severity: pb::alert::Severity::Critical as i32,
+            state: pb::alert::State::Firing as i32,
+            player_id: format!("{TEAM}-0{}", i + 2),
+            team_id: TEAM.into(),
+            session_id: session.into(),
+            t_us: start_us + i * 60_000_000,
+            ..Default::default()
+        };
+        a.offer("a", 0, i, &alert.player_id, &alert.encode_to_vec(), now);
+        if i % 2 == 0 {
+            let ack = pb::AlertAck {
+                alert_id: alert.id.clone(),
+                kind: "strain_risk".into(),
+                severity: "critical".into(),
+                player_id: alert.player_id.clone(),
+                team_id: TEAM.into(),
+                session_id: session.into(),
+                by: "Physio on the bench".into(),
+                at_us: alert.t_us + 30_000_000,
+                since_us: alert.t_us,
+            };
+            a.offer("k", 0, i, &ack.player_id, &ack.encode_to_vec(), now);
+        }
+    }
+    a.flush().unwrap();
+}
+
+/// Grafana's substitution of its macros and template variables in a panel's SQL, for the time
+/// range `from`..`to` (RFC 3339, as Grafana writes them).
+fn grafana_sql(sql: &str, from: &str, to: &str, vars: &[(&str, String)]) -> String {
+    let mut out = sql
+        .replace("$__timeFrom()", &format!("'{from}'"))
+        .replace("$__timeTo()", &format!("'{to}'"));
+    while let Some(i) = out.find("$__timeFilter(") {
+        let rest = &out[i + "$__timeFilter(".len()..];
+        let end = rest.find(')').unwrap();
+        let col = rest[..end].trim().to_string();
+        out = format!(
+            "{}{col} BETWEEN '{from}' AND '{to}'{}",
+            &out[..i],
+            &rest[end + 1..]
+        );
+    }
+    for (name, value) in vars {
+        out = out.replace(&format!("${name}"), value);
+    }
+    assert!(!out.contains('$'), "unexpanded: {out}");
+    out
+}
+
+/// Every panel of the training-ground dashboard, its SQL expanded as Grafana would, through
+/// psql against the server: rows, with the columns the panel shows.
+fn training_ground_panels_answer(psql: &Psql, session: &str) {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../grafana/dashboards/training-ground.json");
+    let d: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let quoted = |rows: Vec<String>| {
+        rows.iter()
+            .skip(1)
+            .map(|v| format!("'{v}'"))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    // The variables, from their own queries.
+    let vars_list = d["templating"]["list"].as_array().unwrap();
+    let var_sql = |n: &str| {
+        vars_list.iter().find(|v| v["name"] == n).unwrap()["query"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let team = quoted(psql.csv(&var_sql("team")));
+    assert_eq!(team, "'away','home'");
+    let players = quoted(psql.csv(&var_sql("player").replace("$team", &team)));
+    assert_eq!(players.matches(',').count(), 21, "{players}");
+    let sessions = psql.csv(&var_sql("session").replace("$team", &team));
+    assert_eq!(sessions[1], session, "latest session first: {sessions:?}");
+    let vars = [
+        ("session", session.to_string()),
+        ("team", team),
+        ("player", players),
+    ];
+    let (from, to) = ("2026-01-01T00:00:00Z", "2026-03-11T00:00:00Z");
+    let want: &[(&str, &[&str])] = &[
+        (
+            "Weekly loads per player",
+            &[
+                "player",
+                "week",
+                "sessions",
+                "hsr_m",
+                "sprint_m",
+                "v24_m",
+                "accelerations",
+            ],
+        ),
+        ("Weekly HSR", &["time", "metric", "hsr_m"]),
+        (
+            "7-day HSR against the 28-day weekly average",
+            &["time", "player", "hsr_7d_m", "hsr_28d_per_week_m"],
+        ),
+        (
+            "7-day HSR z-score the risk score used (session end)",
+            &["time", "player", "state", "z", "threshold", "points"],
+        ),
+        (
+            "Days since ≥ 95 % / ≥ 90 % Vmax",
+            &[
+                "player",
+                "last_95",
+                "last_90",
+                "days_since_95",
+                "days_since_90",
+            ],
+        ),
+        (
+            "Session summary: $session",
+            &[
+                "player",
+                "minutes",
+                "distance_m",
+                "hsr_m",
+                "sprint_m",
+                "v24_m",
+                "sprints",
+                "accelerations",
+                "decelerations",
+                "max_speed_kmh",
+                "peak_risk",
+                "amber_s",
+                "red_s",
+            ],
+        ),
+        (
+            "Alert history and acknowledgements",
+            &[
+                "time",
+                "player",
+                "kind",
+                "severity",
+                "state",
+                "band",
+                "summary",
+                "acknowledged_by",
+                "acknowledged_at",
+            ],
+        ),
+    ];
+    let panels = d["panels"].as_array().unwrap();
+    assert_eq!(panels.len(), want.len());
+    for (title, columns) in want {
+        let p = panels
+            .iter()
+            .find(|p| p["title"] == *title)
+            .unwrap_or_else(|| panic!("{title}"));
+        assert_eq!(p["datasource"]["uid"], "sideline-archive", "{title}");
+        for t in p["targets"].as_array().unwrap() {
+            let sql = grafana_sql(t["rawSql"].as_str().unwrap(), from, to, &vars);
+            let rows = psql.csv(&sql);
+            assert_eq!(rows[0], columns.join(","), "{title}");
+            assert!(rows.len() > 1, "{title}: no rows\n{sql}");
+            match *title {
+                // Two sessions in one week or two, 22 players.
+                "Weekly loads per player" => assert!(rows.len() - 1 >= 22, "{rows:?}"),
+                "Session summary: $session" => assert_eq!(rows.len() - 1, 22, "{rows:?}"),
+                "Alert history and acknowledgements" => {
+                    assert_eq!(rows.len() - 1, 4, "{rows:?}");
+                    let acked = rows
+                        .iter()
+                        .filter(|r| r.contains("Physio on the bench"))
+                        .count();
+                    assert_eq!(acked, 2, "{rows:?}");
+                }
+                "7-day HSR z-score the risk score used (session end)" => {
+                    // 2 sessions × 22 players, each term state named.
+                    assert_eq!(rows.len() - 1, 44, "{rows:?}");
+                    assert!(
+                        rows[1..].iter().all(|r| r.contains(",unknown,")
+                            || r.contains(",clear,")
+                            || r.contains(",fired,")),
+                        "{rows:?}"
+                    );
+                }
+                _ => {}
+            }
+        }
     }
 }
 
