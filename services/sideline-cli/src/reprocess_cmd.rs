@@ -11,6 +11,7 @@ use arrow::datatypes::Float64Type;
 use clap::Args;
 use sideline_archive::query;
 use sideline_archive::reprocess::{self, Rerun};
+use sideline_archive::resolution;
 use sideline_engine::PlayerMetrics;
 use sideline_wire::roster::Roster;
 
@@ -142,7 +143,9 @@ pub async fn run(a: &ReprocessArgs) -> Result<()> {
     }
     for (p, m) in &last {
         for (i, (name, f)) in FIGURES.iter().enumerate() {
-            let r = f(m);
+            // At the archive's resolution, as the live figure beside it is stored: a
+            // difference is then a real one, not the rounding of storage.
+            let r = resolution::stored(resolution::of_column(name), f(m));
             let cells = match live.get(p) {
                 Some(l) => {
                     let d = r - l[i];
