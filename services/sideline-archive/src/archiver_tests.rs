@@ -84,6 +84,65 @@ fn replayed_records_are_skipped_and_bad_ones_counted_but_covered() {
     assert_eq!(a.flush().unwrap().rows, 2);
 }
 
+/// A metrics record of `session` at `t_us`.
+fn snapshot(session: &str, player: &str, t_us: i64) -> Vec<u8> {
+    pb::PlayerMetrics {
+        player_id: player.into(),
+        team_id: "home".into(),
+        session_id: session.into(),
+        t_us,
+        ..Default::default()
+    }
+    .encode_to_vec()
+}
+
+/// Records of two sessions, across midnight UTC and over two partitions, interleaved: each
+/// lands in its own partition directory, and each topic-partition's offset is committed.
+#[test]
+fn interleaved_sessions_and_days_land_in_their_own_partitions() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = Instant::now();
+    let mut a = archiver(dir.path(), 1_000_000);
+    let midnight = 1_765_065_600_000_000; // 2025-12-07T00:00:00Z
+    let mut off = [0i64; 2];
+    for i in 0..40i64 {
+        let t = midnight - 10_000_000 + i * 500_000;
+        let (session, part) = if i % 2 == 0 { ("a", 0) } else { ("b", 1) };
+        let v = snapshot(session, &format!("p{}", i % 3), t);
+        assert_eq!(
+            a.offer("m", part, off[part as usize], "p", &v, now),
+            Offer::Buffered(1)
+        );
+        off[part as usize] += 1;
+        // A samples batch between them, for the other table.
+        assert_eq!(
+            a.offer("s", 0, i, "p1", &batch(i as u64, 1), now),
+            Offer::Buffered(1)
+        );
+    }
+    let f = a.flush().unwrap();
+    // Samples: one partition; metrics: two sessions x two days.
+    assert_eq!((f.rows, f.files), (80, 5));
+    for (session, date) in [
+        ("a", "2025-12-06"),
+        ("a", "2025-12-07"),
+        ("b", "2025-12-06"),
+        ("b", "2025-12-07"),
+    ] {
+        let d = dir
+            .path()
+            .join(format!("metrics/team=home/date={date}/session={session}"));
+        assert!(d.is_dir(), "{}", d.display());
+    }
+    assert_eq!(a.store().committed("m", 0), Some(19));
+    assert_eq!(a.store().committed("m", 1), Some(19));
+    assert_eq!(a.store().committed("s", 0), Some(39));
+    // Every record is counted as archived now, per partition.
+    let v = snapshot("a", "p0", midnight);
+    assert_eq!(a.offer("m", 1, 19, "p", &v, now), Offer::Archived);
+    assert_eq!(a.offer("m", 1, 20, "p", &v, now), Offer::Buffered(1));
+}
+
 #[test]
 fn a_failed_commit_keeps_every_row_for_the_next_attempt() {
     let dir = tempfile::tempdir().unwrap();

@@ -16,11 +16,14 @@
 //! - [`lineup`]: who came on or went off the pitch, and when (on the roster topic).
 //! - [`schedule`]: which session a team's data belongs to (the schedule, else the session day).
 //! - [`topic`]: MQTT topics and payload encodings for publishers.
+//! - [`reuse`]: decoding a stream of `PlayerMetrics` into one reused message (no allocation per
+//!   record once warm).
 
 pub mod convert;
 pub mod dlq;
 pub mod json;
 pub mod lineup;
+pub mod reuse;
 pub mod roster;
 pub mod schedule;
 pub mod topic;

@@ -457,7 +457,43 @@ fn kubernetes_manifests_are_consistent_and_their_configurations_load() {
         .collect();
     // The example Secret's keys as files, where the pods mount them (/run/secrets).
     let secret_dir = tempfile::tempdir().unwrap();
+    // A TLS Secret holds a certificate the operator (or cert-manager) makes: here one from
+    // the shipped make-secrets.sh, written where its pod mounts it.
+    let made = tempfile::tempdir().unwrap();
+    let mut tls_mounts = BTreeMap::new();
+    for w in kinds("Deployment").into_iter().chain(kinds("StatefulSet")) {
+        let pod = &w["spec"]["template"]["spec"];
+        for v in pod["volumes"].as_vec().into_iter().flatten() {
+            let Some(sec) = v["secret"]["secretName"].as_str() else {
+                continue;
+            };
+            for c in pod["containers"].as_vec().into_iter().flatten() {
+                for m in c["volumeMounts"].as_vec().into_iter().flatten() {
+                    if m["name"] == v["name"] {
+                        tls_mounts.insert(sec.to_string(), s(&m["mountPath"]));
+                    }
+                }
+            }
+        }
+    }
     for d in kinds("Secret") {
+        if d["type"].as_str() == Some("kubernetes.io/tls") {
+            let name = s(&d["metadata"]["name"]);
+            let at = tls_mounts[&name]
+                .strip_prefix("/run/secrets/")
+                .unwrap_or_else(|| panic!("{name}: not mounted under /run/secrets"))
+                .to_string();
+            if !made.path().join("certs").is_dir() {
+                make_secrets(made.path());
+            }
+            let dir = secret_dir.path().join(at);
+            std::fs::create_dir_all(&dir).unwrap();
+            for (key, file) in [("tls.crt", "archive.pem"), ("tls.key", "archive.key")] {
+                assert!(d["stringData"][key].as_str().is_some(), "{name}: no {key}");
+                std::fs::copy(made.path().join("certs").join(file), dir.join(key)).unwrap();
+            }
+            continue;
+        }
         for (k, v) in merged(&d["stringData"]) {
             std::fs::write(secret_dir.path().join(k), as_operator_would(&s(&v))).unwrap();
         }
@@ -673,18 +709,36 @@ fn kubernetes_manifests_are_consistent_and_their_configurations_load() {
         }),
         "no default-deny ingress NetworkPolicy"
     );
+    // Every port a policy opens is one its pods name: the admin port, or the archive's
+    // PostgreSQL-protocol port on the archive alone.
     for p in &policies {
+        let only_archive = merged(&p["spec"]["podSelector"]["matchLabels"])
+            .get("app.kubernetes.io/name")
+            .is_some_and(|v| s(v) == "sideline-archive");
         for rule in p["spec"]["ingress"].as_vec().into_iter().flatten() {
             for port in rule["ports"].as_vec().into_iter().flatten() {
-                assert_eq!(
-                    s(&port["port"]),
-                    "admin",
-                    "{:?}: a port no container names",
+                let port = s(&port["port"]);
+                assert!(
+                    port == "admin" || (port == "pg" && only_archive),
+                    "{:?}: port {port} no selected container names",
                     p["metadata"]["name"]
                 );
             }
         }
     }
+    // The archive's SQL listener: a container port, a Service port, and reachable by Grafana.
+    let archive_svc = kinds("Service")
+        .into_iter()
+        .find(|v| v["metadata"]["name"].as_str() == Some("sideline-archive"))
+        .unwrap();
+    assert!(
+        archive_svc["spec"]["ports"]
+            .as_vec()
+            .unwrap()
+            .iter()
+            .any(|p| p["targetPort"].as_str() == Some("pg") && p["port"].as_i64() == Some(5433)),
+        "the archive Service has no pg port"
+    );
 }
 
 #[test]
