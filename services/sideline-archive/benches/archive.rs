@@ -212,12 +212,13 @@ fn write_metrics(
     snaps: &[pb::PlayerMetrics],
     matches: i64,
     legacy: bool,
-) -> (f64, i64) {
+) -> (f64, f64, i64) {
     let mut a = archiver(root, &Options::new());
     if legacy {
         a = a.with_legacy_metrics();
     }
     let mut spent = Duration::ZERO;
+    let mut flushing = Duration::ZERO;
     let mut offset = 0;
     for s in 0..matches {
         let records: Vec<(String, Vec<u8>)> = snaps
@@ -234,7 +235,9 @@ fn write_metrics(
             a.offer("metrics", 0, offset, player, v, Instant::now());
             offset += 1;
             if a.full() {
+                let t1 = Instant::now();
                 a.flush().unwrap();
+                flushing += t1.elapsed();
             }
         }
         spent += t0.elapsed();
@@ -242,7 +245,8 @@ fn write_metrics(
     let t0 = Instant::now();
     a.flush().unwrap();
     spent += t0.elapsed();
-    (spent.as_secs_f64(), offset)
+    flushing += t0.elapsed();
+    (spent.as_secs_f64(), flushing.as_secs_f64(), offset)
 }
 
 /// The season query through psql against the PostgreSQL-protocol server over `root`
@@ -331,11 +335,11 @@ async fn season() {
         ("compact: typed terms, rounded floats, sorted ", false),
     ] {
         let dir = tempfile::tempdir().unwrap();
-        let (secs, rows) = write_metrics(dir.path(), &snaps, before_matches, legacy);
+        let (secs, flush, rows) = write_metrics(dir.path(), &snaps, before_matches, legacy);
         let bytes = dir_bytes(&dir.path().join("metrics"));
         rates.push(rows as f64 / secs);
         println!(
-            "  {label}  {before_matches} matches, {rows} rows: {secs:>6.2} s, {:>8.0} rows/s, {:>6.1} B/row",
+            "  {label}  {before_matches} matches, {rows} rows: {secs:>6.2} s (flushing {flush:.2} s), {:>8.0} rows/s, {:>6.1} B/row",
             rows as f64 / secs,
             bytes as f64 / rows as f64
         );
@@ -346,7 +350,7 @@ async fn season() {
     );
 
     let dir = tempfile::tempdir().unwrap();
-    let (write, rows) = write_metrics(dir.path(), &snaps, matches, false);
+    let (write, _, rows) = write_metrics(dir.path(), &snaps, matches, false);
     let bytes = dir_bytes(&dir.path().join("metrics"));
     println!();
     println!(

@@ -130,7 +130,7 @@ impl Archiver {
             rows: 0,
             since: None,
             legacy_metrics: false,
-            metrics_decoder: MetricsDecoder::default(),
+            metrics_decoder: MetricsDecoder::skipping_term_text(),
             day: (0, String::new()),
         }
     }

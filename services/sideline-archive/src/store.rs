@@ -114,6 +114,9 @@ pub struct Store {
     root: PathBuf,
     backend: Backend,
     offsets: BTreeMap<(String, i32), i64>,
+    /// The same offsets by topic, for [`Store::committed`] (asked once per record: no key
+    /// built for it).
+    by_topic: BTreeMap<String, BTreeMap<i32, i64>>,
     counter: u64,
     manifests: usize,
 }
@@ -137,6 +140,7 @@ impl Store {
             root: root.to_path_buf(),
             backend: Backend::open(root, opts)?,
             offsets: BTreeMap::new(),
+            by_topic: BTreeMap::new(),
             counter: 0,
             manifests: 0,
         };
@@ -151,7 +155,7 @@ impl Store {
 
     /// The last committed offset of a topic partition.
     pub fn committed(&self, topic: &str, partition: i32) -> Option<i64> {
-        self.offsets.get(&(topic.to_string(), partition)).copied()
+        self.by_topic.get(topic)?.get(&partition).copied()
     }
 
     /// Every committed offset.
@@ -204,6 +208,11 @@ impl Store {
                 .entry((c.topic.clone(), c.partition))
                 .or_insert(c.last);
             *e = (*e).max(c.last);
+            let last = *e;
+            self.by_topic
+                .entry(c.topic.clone())
+                .or_default()
+                .insert(c.partition, last);
         }
     }
 

@@ -14,10 +14,15 @@
 //! (`totals`, `fatigue`, `risk`) are pre-filled with emptied messages and set back to `None`
 //! if the record does not carry them; the risk terms are decoded into the previous record's
 //! term slots. Everything else goes through prost's generated `merge_field`.
+//!
+//! [`MetricsDecoder::skipping_term_text`] also leaves each term's `block` and `label` empty
+//! (skipped, not copied): for readers that key terms by `id` and do not show them to people.
 
 use prost::Message;
 use prost::bytes::Buf;
-use prost::encoding::{DecodeContext, WireType, check_wire_type, decode_key, merge_loop};
+use prost::encoding::{
+    DecodeContext, WireType, check_wire_type, decode_key, merge_loop, skip_field,
+};
 
 use crate::pb;
 
@@ -27,6 +32,9 @@ const FATIGUE: u32 = 9;
 const RISK: u32 = 10;
 /// `Risk.terms`.
 const RISK_TERMS: u32 = 4;
+/// `Term.block` and `Term.label`.
+const TERM_BLOCK: u32 = 2;
+const TERM_LABEL: u32 = 7;
 
 /// Decodes `PlayerMetrics` records into one reused message (see the module doc).
 #[derive(Debug, Default)]
@@ -38,6 +46,8 @@ pub struct MetricsDecoder {
     spare_risk: Option<pb::Risk>,
     /// Term slots filled in this record.
     terms_used: usize,
+    /// Leave the terms' `block` and `label` empty.
+    skip_term_text: bool,
 }
 
 fn emptied_string(s: &mut String) -> String {
@@ -97,6 +107,15 @@ fn empty_term(t: &mut pb::Term) {
 }
 
 impl MetricsDecoder {
+    /// A decoder that leaves each risk term's `block` and `label` empty (the archive keys
+    /// terms by `id` and does not store their words).
+    pub fn skipping_term_text() -> Self {
+        MetricsDecoder {
+            skip_term_text: true,
+            ..MetricsDecoder::default()
+        }
+    }
+
     /// Decode one record; the result is valid until the next call.
     ///
     /// # Errors
@@ -165,6 +184,7 @@ impl MetricsDecoder {
         check_wire_type(WireType::LengthDelimited, wire_type)?;
         let risk = self.m.risk.get_or_insert_with(pb::Risk::default);
         let used = &mut self.terms_used;
+        let skip_text = self.skip_term_text;
         merge_loop(risk, buf, ctx, |risk, buf, ctx| {
             let (tag, wire_type) = decode_key(buf)?;
             if tag != RISK_TERMS {
@@ -176,7 +196,18 @@ impl MetricsDecoder {
             let slot = &mut risk.terms[*used];
             empty_term(slot);
             *used += 1;
-            prost::encoding::message::merge(wire_type, slot, buf, ctx)
+            if !skip_text {
+                return prost::encoding::message::merge(wire_type, slot, buf, ctx);
+            }
+            check_wire_type(WireType::LengthDelimited, wire_type)?;
+            // A term holds no messages: no deeper recursion to count.
+            merge_loop(slot, buf, ctx, |t, buf, ctx| {
+                let (tag, wire_type) = decode_key(buf)?;
+                match tag {
+                    TERM_BLOCK | TERM_LABEL => skip_field(wire_type, tag, buf, ctx),
+                    _ => t.merge_field(tag, wire_type, buf, ctx),
+                }
+            })
         })
     }
 }
@@ -318,6 +349,29 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn skipping_term_text_leaves_only_block_and_label_empty() {
+        let mut d = MetricsDecoder::skipping_term_text();
+        let all = variants();
+        for a in &all {
+            for m in [a, &all[0]] {
+                let mut want = m.clone();
+                for t in want.risk.iter_mut().flat_map(|r| r.terms.iter_mut()) {
+                    t.block.clear();
+                    t.label.clear();
+                }
+                assert_eq!(d.decode(&m.encode_to_vec()).unwrap(), &want);
+            }
+        }
+        let full = full().encode_to_vec();
+        assert!(d.decode(&full[..full.len() - 3]).is_err());
+        assert!(
+            d.decode(&full).unwrap().risk.as_ref().unwrap().terms[1]
+                .label
+                .is_empty()
+        );
     }
 
     #[test]
