@@ -46,6 +46,8 @@ pub struct ProcessorContext {
     pub lag: IntGaugeVec,
     /// Offset commits that failed (asynchronous ones report here).
     pub commit_failures: IntCounter,
+    /// Partitions revoked by a rebalance.
+    pub revoked: IntCounter,
 }
 
 impl ClientContext for ProcessorContext {
@@ -136,6 +138,7 @@ impl ConsumerContext for ProcessorContext {
             }
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
                 tracing::info!(message = "Partitions revoked.", partitions = ?parts);
+                self.revoked.inc_by(parts.len() as u64);
                 let _ = self.tx.send(RebalanceEvent::Revoked(parts));
                 if let Err(error) = c.unassign() {
                     tracing::error!(message = "Unassigning partitions failed.", %error);
@@ -143,6 +146,7 @@ impl ConsumerContext for ProcessorContext {
             }
             other => {
                 tracing::error!(message = "Rebalance error; dropping the assignment.", error = ?other);
+                self.revoked.inc_by(parts.len() as u64);
                 let _ = self.tx.send(RebalanceEvent::Revoked(parts));
                 let _ = c.unassign();
             }

@@ -246,6 +246,7 @@ fn consumer(
         tx: rb_tx,
         lag: metrics.lag.clone(),
         commit_failures: metrics.commit_failures.clone(),
+        revoked: metrics.partitions_revoked.clone(),
     };
     let consumer: StreamConsumer<ProcessorContext> = cfg
         .kafka

@@ -54,6 +54,8 @@ pub struct ProcessorMetrics {
     pub checkpoint_seconds: Histogram,
     /// Offset commits that failed (the next checkpoint commits again).
     pub commit_failures: IntCounter,
+    /// Partitions taken from this instance by a group rebalance.
+    pub partitions_revoked: IntCounter,
     /// Outputs Kafka refused or that could not be queued (each stops the processor).
     pub output_failures: IntCounter,
     /// Checkpoints waiting for their outputs' (then their snapshots') acknowledgements.
@@ -570,6 +572,11 @@ impl ProcessorMetrics {
                 r,
                 "sideline_processor_output_failures_total",
                 "Output records Kafka refused or that could not be queued; each restarts the processor from its last checkpoint.",
+            )?,
+            partitions_revoked: counter(
+                r,
+                "sideline_processor_partitions_revoked_total",
+                "Partitions taken from this instance by a group rebalance (a member joined or left, a session timed out); the new owner repeats, identically, the seconds since their last snapshot.",
             )?,
             rejoins: counter(
                 r,

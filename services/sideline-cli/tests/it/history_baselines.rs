@@ -174,10 +174,11 @@ async fn weeks_of_history_give_the_live_score_its_history_terms() {
         Duration::from_secs(60),
     )
     .await;
+    let outputs = svc.outputs_expected().await;
     svc.shutdown().await;
     let metrics = read_metrics(&brokers, &cfg.kafka.topics.metrics);
     let alerts = read_alerts(&brokers, &cfg.kafka.topics.alerts);
-    assert_same_as_offline(&off, &metrics, &alerts, Outputs::Once);
+    assert_same_as_offline(&off, &metrics, &alerts, outputs);
     let mut compared = 0;
     for m in &metrics {
         let Some(want) = offline_risk.get(&(m.player_id.clone(), m.t_us)) else {

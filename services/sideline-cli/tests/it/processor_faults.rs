@@ -279,6 +279,13 @@ async fn of_two_processors_in_a_group_the_survivor_takes_over_the_killed_ones_pl
     );
     s.wait_last_seconds().await;
     assert!(b.metric("sideline_processor_restores_total").await >= 1.0);
+    // The rebalance after the kill is eager: b gave its own partitions back before the six
+    // were dealt again, and says so.
+    assert!(
+        b.metric("sideline_processor_partitions_revoked_total")
+            .await
+            >= 1.0
+    );
     assert_eq!(b.metric("sideline_processor_late_samples_total").await, 0.0);
     b.terminate();
     s.check();
