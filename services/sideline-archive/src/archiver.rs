@@ -8,17 +8,24 @@
 //! (`sideline_archive_records_total{outcome="undecodable"}`), logged, and its offset still
 //! counts as covered: it is never retried forever.
 //!
-//! Memory is bounded by `max_rows`: when the buffer holds that many rows the caller must flush
-//! before offering more ([`Archiver::full`]); if flushing fails (disk full) the rows stay and
-//! the caller stops consuming until a flush succeeds, leaving the backlog in Kafka.
+//! Memory is bounded by `max_rows` and `max_bytes`: when the buffer holds that much the caller
+//! must flush before offering more ([`Archiver::full`]); if flushing fails (disk full) the rows
+//! stay and the caller stops consuming until a flush succeeds, leaving the backlog in Kafka.
+//!
+//! A flush either runs on the caller's thread ([`Archiver::flush`]) or on the archiver's commit
+//! thread ([`Archiver::flush_behind`], see [`crate::commit`]) while the caller offers the next
+//! records; then up to twice the buffer is held (the one being committed and the next), and
+//! a metrics batch's sort copies it once more: about 3 × `max_bytes` at the peak.
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use prost::Message as _;
 use sideline_wire::pb;
 use sideline_wire::reuse::MetricsDecoder;
 
+use crate::commit::{Done, Job, Offsets, SharedStore, Writer, lock};
 use crate::metric_rows::MetricRows;
 use crate::metric_rows::Source;
 use crate::metrics::ArchiveMetrics;
@@ -62,6 +69,8 @@ impl Topics {
 pub struct FlushPolicy {
     /// Rows buffered at most.
     pub max_rows: usize,
+    /// Bytes buffered at most (estimated from each table's [`Table::row_bytes`]).
+    pub max_bytes: usize,
     /// Age of the oldest buffered row at most.
     pub max_age: Duration,
 }
@@ -91,18 +100,25 @@ pub struct Flushed {
 /// The core. See the module documentation.
 #[derive(Debug)]
 pub struct Archiver {
-    store: Store,
+    store: SharedStore,
+    /// The store's committed offsets as of the last commit that finished (the store itself is
+    /// locked by a commit under way; looked up by `&str`: this runs per record).
+    committed: Offsets,
     topics: Topics,
     policy: FlushPolicy,
     metrics: ArchiveMetrics,
     buf: BTreeMap<(Table, PartKey), Rows>,
     ready: Vec<Part>,
-    /// Highest offset buffered, by topic and partition (looked up by `&str`: this runs per
-    /// record).
-    covered: BTreeMap<String, BTreeMap<i32, i64>>,
+    /// Highest offset buffered, by topic and partition.
+    covered: Offsets,
+    /// What the commit under way on the commit thread holds.
+    inflight: Option<Held>,
+    writer: Option<Writer>,
     /// The UTC date of the last row's day, formatted once per day rather than once per row.
     day: (i64, String),
     rows: usize,
+    /// Estimated bytes of the buffered rows.
+    bytes: usize,
     since: Option<Instant>,
     legacy_metrics: bool,
     /// Metrics records decode into one reused message (one record per player-second).
@@ -120,14 +136,18 @@ impl Archiver {
     /// An archiver writing to `store`.
     pub fn new(store: Store, topics: Topics, policy: FlushPolicy, metrics: ArchiveMetrics) -> Self {
         Archiver {
-            store,
+            committed: store.committed_by_topic().clone(),
+            store: Arc::new(Mutex::new(store)),
             topics,
             policy,
             metrics,
             buf: BTreeMap::new(),
             ready: Vec::new(),
             covered: BTreeMap::new(),
+            inflight: None,
+            writer: None,
             rows: 0,
+            bytes: 0,
             since: None,
             legacy_metrics: false,
             metrics_decoder: MetricsDecoder::skipping_term_text(),
@@ -135,14 +155,30 @@ impl Archiver {
         }
     }
 
-    /// The store.
-    pub fn store(&self) -> &Store {
-        &self.store
+    /// The store, once any commit under way has finished (its outcome is kept: its rows come
+    /// back to the buffer if it failed).
+    pub fn store(&mut self) -> MutexGuard<'_, Store> {
+        if let Err(error) = self.settle() {
+            tracing::warn!(message = "Background archive commit failed; rows kept.", %error);
+        }
+        lock(&self.store)
     }
 
-    /// Re-read the store's offsets (on partition assignment).
+    /// The last archived offset of every topic partition, as of the last commit that finished.
+    pub fn archived(&self) -> impl Iterator<Item = (&str, i32, i64)> {
+        self.committed
+            .iter()
+            .flat_map(|(t, parts)| parts.iter().map(move |(p, last)| (t.as_str(), *p, *last)))
+    }
+
+    /// Re-read the store's offsets (on partition assignment), after any commit under way.
     pub fn refresh(&mut self) -> Result<(), ArchiveError> {
-        self.store.refresh()
+        let settled = self.settle();
+        let mut s = lock(&self.store);
+        s.refresh()?;
+        self.committed = s.committed_by_topic().clone();
+        drop(s);
+        settled.map(|_| ())
     }
 
     /// Take one record.
@@ -158,9 +194,15 @@ impl Archiver {
         let Some(table) = self.topics.table(topic) else {
             return self.refuse(Table::Samples, "unknown_topic", topic, partition, offset);
         };
-        let done = self.store.committed(topic, partition);
-        let pending = self.covered.get(topic).and_then(|p| p.get(&partition));
-        if done.is_some_and(|d| offset <= d) || pending.is_some_and(|p| offset <= *p) {
+        let seen = |o: &Offsets| {
+            o.get(topic)
+                .and_then(|p| p.get(&partition))
+                .is_some_and(|last| offset <= *last)
+        };
+        if seen(&self.committed)
+            || seen(&self.covered)
+            || self.inflight.as_ref().is_some_and(|h| seen(&h.covered))
+        {
             self.metrics.outcome(table, "archived_before");
             return Offer::Archived;
         }
@@ -180,7 +222,8 @@ impl Archiver {
         };
         self.metrics.outcome(table, "buffered");
         self.rows += n;
-        self.metrics.buffered.set(self.rows as i64);
+        self.bytes += n * table.row_bytes();
+        self.set_buffered_gauge();
         self.since.get_or_insert(now);
         Offer::Buffered(n)
     }
@@ -320,7 +363,7 @@ impl Archiver {
 
     /// Must the caller flush before offering more?
     pub fn full(&self) -> bool {
-        self.rows >= self.policy.max_rows
+        self.rows >= self.policy.max_rows || self.bytes >= self.policy.max_bytes
     }
 
     /// Is a flush due (full, or the oldest row is old enough)?
@@ -332,20 +375,99 @@ impl Archiver {
             || (self.rows == 0 && !self.covered.is_empty())
     }
 
-    /// Commit everything buffered with the offsets it covers. On failure nothing is lost: the
+    /// Is a commit under way on the commit thread?
+    pub fn flushing(&self) -> bool {
+        self.inflight.is_some()
+    }
+
+    /// Commit everything buffered with the offsets it covers, on this thread, after any commit
+    /// under way (whose rows are committed now if it failed). On failure nothing is lost: the
     /// rows stay buffered for the next attempt.
     pub fn flush(&mut self) -> Result<Flushed, ArchiveError> {
-        if self.covered.is_empty() && self.ready.is_empty() {
-            return Ok(Flushed::default());
-        }
-        for ((table, key), mut rows) in std::mem::take(&mut self.buf) {
-            if rows.is_empty() {
-                continue;
+        let before = match self.settle() {
+            Ok(f) => f,
+            Err(e) if e.retryable() => Flushed::default(),
+            Err(e) => return Err(e),
+        };
+        let Some((job, held)) = self.take_job() else {
+            return Ok(before);
+        };
+        let now = self.absorb(job.run(&self.store, &self.metrics), held)?;
+        Ok(Flushed {
+            rows: before.rows + now.rows,
+            files: before.files + now.files,
+            bytes: before.bytes + now.bytes,
+        })
+    }
+
+    /// Start committing everything buffered on the commit thread and return at once: the
+    /// caller goes on offering records meanwhile ([`Archiver::poll`] tells when it is done).
+    /// At most one such commit runs: if one is under way this waits for it first, and returns
+    /// its outcome — if it failed, its rows are back in the buffer and nothing new starts (the
+    /// caller retries when its policy says so).
+    pub fn flush_behind(&mut self) -> Result<Flushed, ArchiveError> {
+        let before = self.settle()?;
+        if self.writer.is_none() {
+            match Writer::spawn(self.store.clone(), self.metrics.clone()) {
+                Ok(w) => self.writer = Some(w),
+                Err(error) => {
+                    tracing::warn!(message = "No archive commit thread; committing on this one.", %error);
+                    return self.flush();
+                }
             }
-            let batch = rows.finish()?;
-            self.ready.push(Part { table, key, batch });
         }
-        let offsets: Vec<Covered> = self
+        let Some((job, held)) = self.take_job() else {
+            return Ok(before);
+        };
+        let sent = match &self.writer {
+            Some(w) => w.send(job),
+            None => Err(job),
+        };
+        match sent {
+            Ok(()) => {
+                self.inflight = Some(held);
+                self.set_buffered_gauge();
+                Ok(before)
+            }
+            // The thread is gone: commit here.
+            Err(job) => {
+                self.writer = None;
+                self.absorb(job.run(&self.store, &self.metrics), held)
+            }
+        }
+    }
+
+    /// The outcome of the commit under way, if it has finished.
+    pub fn poll(&mut self) -> Option<Result<Flushed, ArchiveError>> {
+        self.inflight.as_ref()?;
+        let done = match self.writer.as_ref().map(Writer::try_wait) {
+            Some(None) => return None,
+            Some(Some(d)) => d,
+            None => Err(ArchiveError::CommitThread),
+        };
+        let held = self.inflight.take()?;
+        Some(done.and_then(|d| self.absorb(d, held)))
+    }
+
+    /// Wait for the commit under way, if any, and take its outcome.
+    fn settle(&mut self) -> Result<Flushed, ArchiveError> {
+        let Some(held) = self.inflight.take() else {
+            return Ok(Flushed::default());
+        };
+        let done = match &self.writer {
+            Some(w) => w.wait()?,
+            None => return Err(ArchiveError::CommitThread),
+        };
+        self.absorb(done, held)
+    }
+
+    /// The buffer and the batches of a failed commit as one job, and what it holds (none if
+    /// there is nothing to commit, not even offsets). The archiver is left empty.
+    fn take_job(&mut self) -> Option<(Job, Held)> {
+        if self.covered.is_empty() && self.ready.is_empty() {
+            return None;
+        }
+        let offsets = self
             .covered
             .iter()
             .flat_map(|(topic, parts)| {
@@ -356,31 +478,60 @@ impl Archiver {
                 })
             })
             .collect();
-        let started = Instant::now();
-        match self.store.commit(&self.ready, &offsets) {
-            Ok(bytes) => {
-                let f = Flushed {
-                    rows: self.rows,
-                    files: self.ready.len(),
-                    bytes,
-                };
-                for p in &self.ready {
-                    self.metrics.rows(p.table, p.batch.num_rows());
-                }
-                self.metrics.commit(started.elapsed(), bytes, f.files);
-                self.ready.clear();
-                self.covered.clear();
-                self.rows = 0;
-                self.since = None;
-                self.metrics.buffered.set(0);
+        let job = Job {
+            tables: std::mem::take(&mut self.buf).into_iter().collect(),
+            ready: std::mem::take(&mut self.ready),
+            offsets,
+            rows: self.rows,
+        };
+        let held = Held {
+            covered: std::mem::take(&mut self.covered),
+            rows: std::mem::take(&mut self.rows),
+            bytes: std::mem::take(&mut self.bytes),
+        };
+        self.since = None;
+        Some((job, held))
+    }
+
+    /// Take a commit's outcome. Committed: the store's offsets are noted. Failed: its batches,
+    /// offsets and counts come back, to be committed with the next job.
+    fn absorb(&mut self, done: Done, held: Held) -> Result<Flushed, ArchiveError> {
+        let out = match done {
+            Done::Committed(f, committed) => {
+                self.committed = committed;
                 Ok(f)
             }
-            Err(e) => {
-                self.metrics.commit_failures.inc();
+            Done::Failed(e, parts) => {
+                self.ready.extend(parts);
+                for (topic, ps) in held.covered {
+                    let mine = self.covered.entry(topic).or_default();
+                    for (p, last) in ps {
+                        let e = mine.entry(p).or_insert(last);
+                        *e = (*e).max(last);
+                    }
+                }
+                self.rows += held.rows;
+                self.bytes += held.bytes;
+                self.since.get_or_insert_with(Instant::now);
                 Err(e)
             }
-        }
+        };
+        self.set_buffered_gauge();
+        out
     }
+
+    fn set_buffered_gauge(&self) {
+        let inflight = self.inflight.as_ref().map_or(0, |h| h.rows);
+        self.metrics.buffered.set((self.rows + inflight) as i64);
+    }
+}
+
+/// What a commit took from the archiver (given back if it fails).
+#[derive(Debug)]
+struct Held {
+    covered: Offsets,
+    rows: usize,
+    bytes: usize,
 }
 
 #[cfg(test)]

@@ -27,6 +27,8 @@ pub struct ArchiveSettings {
     pub flush_interval_s: u64,
     /// Commit when this many rows are buffered.
     pub max_rows: usize,
+    /// Commit when the buffered rows take this much memory, MiB (estimated per table).
+    pub max_buffer_mb: usize,
     /// Archive samples.
     pub samples: bool,
     /// Archive metrics.
@@ -248,6 +250,9 @@ impl Validate for ArchiveConfig {
         if !(1_000..=50_000_000).contains(&a.max_rows) {
             p.push("archive.max_rows: 1000..=50000000".into());
         }
+        if !(8..=16_384).contains(&a.max_buffer_mb) {
+            p.push("archive.max_buffer_mb: 8..=16384".into());
+        }
         if !(a.samples || a.metrics || a.alerts) {
             p.push("archive: samples, metrics and alerts are all off: nothing to archive".into());
         }
@@ -276,6 +281,7 @@ mod tests {
         let mut bad = c.clone();
         bad.archive.flush_interval_s = 0;
         bad.archive.max_rows = 1;
+        bad.archive.max_buffer_mb = 0;
         bad.archive.samples = false;
         bad.archive.metrics = false;
         bad.archive.alerts = false;
@@ -287,6 +293,7 @@ mod tests {
         for want in [
             "flush_interval_s",
             "max_rows",
+            "max_buffer_mb",
             "nothing to archive",
             "archive.dir: archive URL gs://bucket/x: only s3:// URLs",
             "archive.object_store.endpoit: not an S3 setting",

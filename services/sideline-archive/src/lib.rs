@@ -11,7 +11,8 @@
 //! - [`metric_rows`]: the metrics and alerts row builders.
 //! - [`resolution`]: the precision the metrics table keeps (the compact layout).
 //! - [`store`]: the commit protocol; [`backend`]: a local directory or an object store under it.
-//! - [`archiver`]: the core: records in, rows buffered, flushes committed with offsets.
+//! - [`archiver`]: the core: records in, rows buffered, flushes committed with offsets;
+//!   `commit`: one commit, on the caller's thread or on the archiver's commit thread.
 //! - [`service`]: the Kafka consumer group around the core; [`sql_api`]: its `POST /api/sql`
 //!   (read-only, bounded, authenticated).
 //! - [`query`]: DataFusion over the archive; [`pg`]: the same over the PostgreSQL wire protocol
@@ -27,6 +28,7 @@ pub mod ack_rows;
 pub mod archiver;
 pub mod backend;
 pub mod baselines;
+mod commit;
 pub mod config;
 pub mod metric_rows;
 pub mod metrics;

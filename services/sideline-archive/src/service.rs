@@ -8,9 +8,13 @@
 //! Before partitions are revoked the buffer is committed (inside the rebalance callback, so the
 //! next owner starts after it); after an assignment the manifests are re-read.
 //!
+//! Commits run on the archiver's commit thread while reading goes on (one at a time; before a
+//! revocation, at a rejoin and at shutdown the buffer is committed on the spot instead).
+//!
 //! Limits: when a commit fails (disk full) the rows stay buffered and the loop retries every
-//! `flush_interval_s`; once `max_rows` are buffered it stops reading (the backlog waits in
-//! Kafka, within its retention) and `/readyz` reports `archive` not ready.
+//! `flush_interval_s` (at most 10 s); once `max_rows` or `max_buffer_mb` are buffered it stops
+//! reading (the backlog waits in Kafka, within its retention) and `/readyz` reports `archive`
+//! not ready.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -97,15 +101,32 @@ fn commit_offsets<C: Consumer<X>, X: ConsumerContext>(
 ) -> Result<(), rdkafka::error::KafkaError> {
     let owned = c.assignment()?;
     let mut tpl = TopicPartitionList::new();
-    for ((topic, partition), last) in a.store().offsets() {
-        if owned.find_partition(topic, *partition).is_some() {
-            tpl.add_partition_offset(topic, *partition, Offset::Offset(last + 1))?;
+    for (topic, partition, last) in a.archived() {
+        if owned.find_partition(topic, partition).is_some() {
+            tpl.add_partition_offset(topic, partition, Offset::Offset(last + 1))?;
         }
     }
     if tpl.count() > 0 {
         c.commit(&tpl, mode)?;
     }
     Ok(())
+}
+
+/// A commit failed: a fatal error stops the service; otherwise the rows stay buffered, the
+/// archive is reported not ready, and the next try is at the returned instant.
+fn commit_failed(
+    e: ArchiveError,
+    a: &Archiver,
+    health: &Health,
+    now: Instant,
+    retry: Duration,
+) -> Result<Instant, ServiceError> {
+    if !e.retryable() {
+        return Err(e.into());
+    }
+    health.set("archive", false);
+    tracing::error!(message = "Archive commit failed; rows kept, retrying.", error = %e, buffered = a.buffered());
+    Ok(now + retry)
 }
 
 /// Run until `shutdown`.
@@ -175,6 +196,7 @@ async fn consume(
         topics.clone(),
         FlushPolicy {
             max_rows: a.max_rows,
+            max_bytes: a.max_buffer_mb.saturating_mul(1024 * 1024),
             max_age: Duration::from_secs(a.flush_interval_s),
         },
         metrics,
@@ -226,8 +248,11 @@ async fn consume(
         stop,
     );
     let mut stream = consumer.stream();
-    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    // Often enough that a finished background commit is followed at once by the next when the
+    // buffer is full (reading waits meanwhile).
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
     let mut next_try = Instant::now();
+    let retry = Duration::from_secs(cfg.archive.flush_interval_s.min(10));
     loop {
         let full = lock(&archiver).full();
         tokio::select! {
@@ -263,8 +288,9 @@ async fn consume(
             _ = tick.tick() => {
                 let now = Instant::now();
                 let mut g = lock(&archiver);
-                if g.due(now) && now >= next_try {
-                    match g.flush() {
+                // A commit finished on the commit thread: Kafka's offsets follow it.
+                if let Some(outcome) = g.poll() {
+                    match outcome {
                         Ok(f) => {
                             health.set("archive", true);
                             if f.rows > 0 {
@@ -275,13 +301,16 @@ async fn consume(
                                 Err(e) => tracing::warn!(message = "Kafka offset commit failed (the archive's own offsets stand).", error = %e),
                             }
                         }
-                        Err(e) if e.retryable() => {
-                            health.set("archive", false);
-                            next_try = now + Duration::from_secs(cfg.archive.flush_interval_s.min(10));
-                            tracing::error!(message = "Archive commit failed; rows kept, retrying.", error = %e, buffered = g.buffered());
-                        }
-                        Err(e) => return Err(e.into()),
+                        Err(e) => next_try = commit_failed(e, &g, health, now, retry)?,
                     }
+                }
+                // The next commit starts on the commit thread while reading goes on.
+                if !g.flushing()
+                    && g.due(now)
+                    && now >= next_try
+                    && let Err(e) = g.flush_behind()
+                {
+                    next_try = commit_failed(e, &g, health, now, retry)?;
                 }
             }
         }

@@ -3,7 +3,8 @@
 //!
 //! Layout under the root:
 //!
-//! - `<table>/team=<t>/date=<d>/session=<s>/part-<commit>.parquet`: the data (what SQL reads);
+//! - `<table>/team=<t>/date=<d>/session=<s>/part-<commit>[-<k>].parquet`: the data (what SQL
+//!   reads; `-<k>` when one commit writes several files to a directory);
 //! - `_commits/<commit>.json`: one manifest per commit (its files and, per topic partition,
 //!   the last offset it covers); `_commits/_checkpoint.json` folds old manifests together;
 //! - `_staging/<commit>/…`: files being written.
@@ -47,6 +48,10 @@ pub enum ArchiveError {
     /// Building rows failed (a bug). Fatal.
     #[error("arrow: {0}")]
     Arrow(#[from] arrow::error::ArrowError),
+    /// The commit thread stopped (it panicked: a bug). Fatal: the rows it held were never
+    /// committed, and Kafka redelivers them after a restart.
+    #[error("the archive's commit thread stopped; its rows are re-read from Kafka after a restart")]
+    CommitThread,
     /// A manifest is unreadable. Fatal: the archive needs a person.
     #[error("manifest {path}: {detail}")]
     Manifest {
@@ -63,7 +68,9 @@ impl ArchiveError {
         match self {
             ArchiveError::Storage(e) => !matches!(e, BackendError::Url { .. }),
             ArchiveError::Parquet(_) => true,
-            ArchiveError::Arrow(_) | ArchiveError::Manifest { .. } => false,
+            ArchiveError::Arrow(_) | ArchiveError::Manifest { .. } | ArchiveError::CommitThread => {
+                false
+            }
         }
     }
 }
@@ -156,6 +163,11 @@ impl Store {
     /// The last committed offset of a topic partition.
     pub fn committed(&self, topic: &str, partition: i32) -> Option<i64> {
         self.by_topic.get(topic)?.get(&partition).copied()
+    }
+
+    /// Every committed offset, by topic then partition.
+    pub fn committed_by_topic(&self) -> &BTreeMap<String, BTreeMap<i32, i64>> {
+        &self.by_topic
     }
 
     /// Every committed offset.
@@ -324,7 +336,14 @@ impl Store {
         let mut files = Vec::new();
         let mut bytes = 0;
         for p in parts {
-            let rel = format!("{}/{}/part-{id}.parquet", p.table.name(), p.key.dir());
+            // Two parts of one directory (rows of a failed commit, and rows since) get two
+            // files.
+            let mut rel = format!("{}/{}/part-{id}.parquet", p.table.name(), p.key.dir());
+            let mut k = 1;
+            while files.contains(&rel) {
+                rel = format!("{}/{}/part-{id}-{k}.parquet", p.table.name(), p.key.dir());
+                k += 1;
+            }
             let schema = p.batch.schema();
             let compact =
                 schema.metadata().get(LAYOUT_KEY).map(String::as_str) == Some(LAYOUT_COMPACT);

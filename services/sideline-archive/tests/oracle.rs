@@ -78,6 +78,7 @@ async fn sql_over_archived_samples_agrees_with_the_engine() {
             },
             FlushPolicy {
                 max_rows: 400_000,
+                max_bytes: usize::MAX,
                 max_age: Duration::from_secs(3600),
             },
             ArchiveMetrics::new(&Registry::new()).unwrap(),

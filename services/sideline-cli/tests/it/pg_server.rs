@@ -381,6 +381,7 @@ fn add_alerts(archive: &Path, session: &str, start_us: i64) {
         },
         FlushPolicy {
             max_rows: 1000,
+            max_bytes: 64 << 20,
             max_age: Duration::from_secs(3600),
         },
         sideline_archive::metrics::ArchiveMetrics::new(&prometheus::Registry::new()).unwrap(),
