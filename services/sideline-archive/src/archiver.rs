@@ -15,7 +15,9 @@
 //! A flush either runs on the caller's thread ([`Archiver::flush`]) or on the archiver's commit
 //! thread ([`Archiver::flush_behind`], see [`crate::commit`]) while the caller offers the next
 //! records; then up to twice the buffer is held (the one being committed and the next), and
-//! a metrics batch's sort copies it once more: about 3 × `max_bytes` at the peak.
+//! a metrics batch's sort copies it once more: about 3 × `max_bytes` at the peak. The float
+//! buffers of committed metrics rows (at most `max_bytes` of them) are kept for the next rows,
+//! which fill them instead of new memory ([`crate::metric_rows::Spare`]).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -25,9 +27,9 @@ use prost::Message as _;
 use sideline_wire::pb;
 use sideline_wire::reuse::MetricsDecoder;
 
-use crate::commit::{Done, Job, Offsets, SharedStore, Writer, lock};
-use crate::metric_rows::MetricRows;
+use crate::commit::{Done, Job, Offsets, Outcome, SharedStore, Writer, lock};
 use crate::metric_rows::Source;
+use crate::metric_rows::{MetricRows, Spare};
 use crate::metrics::ArchiveMetrics;
 use crate::schema::{Origin, PartKey, Rows, Table, date_of};
 
@@ -114,6 +116,8 @@ pub struct Archiver {
     /// What the commit under way on the commit thread holds.
     inflight: Option<Held>,
     writer: Option<Writer>,
+    /// Float buffers of committed metrics rows, for the next ones.
+    spare: Spare,
     /// The UTC date of the last row's day, formatted once per day rather than once per row.
     day: (i64, String),
     rows: usize,
@@ -146,6 +150,7 @@ impl Archiver {
             covered: BTreeMap::new(),
             inflight: None,
             writer: None,
+            spare: Spare::default(),
             rows: 0,
             bytes: 0,
             since: None,
@@ -338,10 +343,12 @@ impl Archiver {
             *t == table && k.team == team && k.session == session && k.date == date
         };
         if !self.buf.keys().any(here) {
-            let rows = if self.legacy_metrics && table == Table::Metrics {
-                Rows::Metrics(Box::new(MetricRows::legacy()))
-            } else {
-                Rows::new(table)
+            let rows = match table {
+                Table::Metrics if self.legacy_metrics => {
+                    Rows::Metrics(Box::new(MetricRows::legacy()))
+                }
+                Table::Metrics => Rows::Metrics(Box::new(MetricRows::with_spare(&mut self.spare))),
+                _ => Rows::new(table),
             };
             let key = PartKey {
                 team: team.to_string(),
@@ -496,12 +503,16 @@ impl Archiver {
     /// Take a commit's outcome. Committed: the store's offsets are noted. Failed: its batches,
     /// offsets and counts come back, to be committed with the next job.
     fn absorb(&mut self, done: Done, held: Held) -> Result<Flushed, ArchiveError> {
-        let out = match done {
-            Done::Committed(f, committed) => {
+        // At most one commit's worth is kept (the rest is freed).
+        if self.spare.bytes() + done.spare.bytes() <= self.policy.max_bytes {
+            self.spare.absorb(done.spare);
+        }
+        let out = match done.outcome {
+            Outcome::Committed(f, committed) => {
                 self.committed = committed;
                 Ok(f)
             }
-            Done::Failed(e, parts) => {
+            Outcome::Failed(e, parts) => {
                 self.ready.extend(parts);
                 for (topic, ps) in held.covered {
                     let mine = self.covered.entry(topic).or_default();

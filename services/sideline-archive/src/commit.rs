@@ -15,6 +15,7 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 
 use crate::archiver::Flushed;
+use crate::metric_rows::Spare;
 use crate::metrics::ArchiveMetrics;
 use crate::schema::{PartKey, Rows, Table};
 use crate::store::{ArchiveError, Covered, Part, Store};
@@ -44,9 +45,18 @@ pub(crate) struct Job {
     pub rows: usize,
 }
 
-/// What became of a [`Job`].
+/// What became of a [`Job`], and the metrics rows' float buffers for reuse.
 #[derive(Debug)]
-pub(crate) enum Done {
+pub(crate) struct Done {
+    /// The outcome.
+    pub outcome: Outcome,
+    /// Emptied buffers of the finished rows.
+    pub spare: Spare,
+}
+
+/// The outcome of a [`Job`].
+#[derive(Debug)]
+pub(crate) enum Outcome {
     /// Committed; the store's offsets after it.
     Committed(Flushed, Offsets),
     /// Nothing visible; the batches (to commit with the next job) and the error.
@@ -56,15 +66,21 @@ pub(crate) enum Done {
 impl Job {
     /// Finish the rows and commit them.
     pub fn run(self, store: &SharedStore, metrics: &ArchiveMetrics) -> Done {
+        let mut spare = Spare::default();
+        let outcome = self.commit(store, metrics, &mut spare);
+        Done { outcome, spare }
+    }
+
+    fn commit(self, store: &SharedStore, metrics: &ArchiveMetrics, spare: &mut Spare) -> Outcome {
         let mut parts = self.ready;
         for ((table, key), mut rows) in self.tables {
             if rows.is_empty() {
                 continue;
             }
-            match rows.finish() {
+            match rows.finish_into(spare) {
                 Ok(batch) => parts.push(Part { table, key, batch }),
                 // A bug (the builders disagree with the schema); fatal for the caller.
-                Err(e) => return Done::Failed(e.into(), parts),
+                Err(e) => return Outcome::Failed(e.into(), parts),
             }
         }
         let started = Instant::now();
@@ -80,11 +96,11 @@ impl Job {
                     files: parts.len(),
                     bytes,
                 };
-                Done::Committed(f, s.committed_by_topic().clone())
+                Outcome::Committed(f, s.committed_by_topic().clone())
             }
             Err(e) => {
                 metrics.commit_failures.inc();
-                Done::Failed(e, parts)
+                Outcome::Failed(e, parts)
             }
         }
     }

@@ -350,6 +350,18 @@ impl Rows {
         self.len() == 0
     }
 
+    /// The record batch (the builders are left empty); a metrics batch's float buffers are
+    /// kept in `spare` for the next rows.
+    pub fn finish_into(
+        &mut self,
+        spare: &mut crate::metric_rows::Spare,
+    ) -> Result<RecordBatch, arrow::error::ArrowError> {
+        match self {
+            Rows::Metrics(r) => r.finish_into(spare),
+            other => other.finish(),
+        }
+    }
+
     /// The record batch (the builders are left empty).
     pub fn finish(&mut self) -> Result<RecordBatch, arrow::error::ArrowError> {
         match self {

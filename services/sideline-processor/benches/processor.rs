@@ -8,6 +8,9 @@
 //! - Kafka read: a bare consumer reading every record and doing nothing (the broker's ceiling);
 //! - the processor: from the first poll until every sample is in an engine, outputs and
 //!   snapshots produced.
+//! - the processor's CPU by thread kind (librdkafka's, the runtime's), then the processor again
+//!   under each of a few producer settings (linger, requests in flight, idempotence), each
+//!   with its CPU-seconds and tansu's: where the service's CPU goes besides its own work.
 //!
 //! Match load: one match in real time (22 players, 200 ms device batches, event time = wall
 //! time) produced to Kafka while the processor runs; a consumer of the metrics topic measures
@@ -50,6 +53,53 @@ fn cpu_seconds(pid: u32) -> f64 {
     let ticks: f64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0)
         + f.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
     ticks / 100.0
+}
+
+/// CPU seconds of each thread of this process by kind (librdkafka's threads are named `rdk:…`,
+/// the runtime's `tokio-…`), keyed by thread id so that a thread that started later counts
+/// from zero.
+fn thread_cpu() -> std::collections::BTreeMap<u32, (String, f64)> {
+    let mut out = std::collections::BTreeMap::new();
+    let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
+        return out;
+    };
+    for e in dir.flatten() {
+        let Some(tid) = e.file_name().to_str().and_then(|t| t.parse::<u32>().ok()) else {
+            continue;
+        };
+        let s = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
+        let (Some((head, after)), Some(open)) = (s.rsplit_once(')'), s.find('(')) else {
+            continue;
+        };
+        let name = head[open + 1..].to_string();
+        let f: Vec<&str> = after.split_whitespace().collect();
+        let ticks: f64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0)
+            + f.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+        out.insert(tid, (name, ticks / 100.0));
+    }
+    out
+}
+
+/// CPU seconds spent between two [`thread_cpu`] snapshots, by thread kind.
+fn thread_cpu_delta(
+    before: &std::collections::BTreeMap<u32, (String, f64)>,
+    after: &std::collections::BTreeMap<u32, (String, f64)>,
+) -> std::collections::BTreeMap<&'static str, f64> {
+    let mut out = std::collections::BTreeMap::new();
+    for (tid, (name, cpu)) in after {
+        let spent = cpu - before.get(tid).map_or(0.0, |b| b.1);
+        let kind = if name.starts_with("rdk:broker") {
+            "librdkafka broker threads"
+        } else if name.starts_with("rdk:") {
+            "librdkafka other threads"
+        } else if name.starts_with("tokio") {
+            "runtime workers (the processor's loop)"
+        } else {
+            "other"
+        };
+        *out.entry(kind).or_insert(0.0) += spent;
+    }
+    out
 }
 
 fn pct(v: &mut [f64], p: f64) -> f64 {
@@ -205,25 +255,8 @@ async fn throughput(kafka: &Tansu) {
 
     // The processor.
     let svc = start(cfg.clone()).await;
-    // From the first record consumed (start-up and group join left out).
-    wait_metric(
-        &svc,
-        "sideline_processor_records_consumed_total",
-        1.0,
-        Duration::from_secs(120),
-    )
-    .await;
-    let (cpu_me, cpu_tansu) = (cpu_seconds(me), cpu_seconds(tansu_pid));
-    let t = Instant::now();
-    wait_metric(
-        &svc,
-        "sideline_processor_samples_total",
-        samples as f64,
-        Duration::from_secs(900),
-    )
-    .await;
-    let proc_s = t.elapsed().as_secs_f64();
-    let (cpu_me, cpu_tansu) = (cpu_seconds(me) - cpu_me, cpu_seconds(tansu_pid) - cpu_tansu);
+    let run = measure(&svc, samples, tansu_pid).await;
+    let (proc_s, cpu_me, cpu_tansu, by_thread) = (run.secs, run.cpu, run.tansu, run.by_thread);
     let late = svc.metric("sideline_processor_late_samples_total").await;
     svc.shutdown().await;
 
@@ -267,6 +300,95 @@ async fn throughput(kafka: &Tansu) {
          tansu {cpu_tansu:.1}; late samples {late}\n",
         samples as f64 / cpu_me
     );
+    println!("  the processor's CPU seconds by thread: {by_thread:.1?}\n");
+    producer_settings(kafka, &cfg, samples).await;
+}
+
+/// One processor run, from its first record consumed (start-up and group join left out) until
+/// every sample is in an engine.
+struct Measured {
+    secs: f64,
+    /// CPU-s of this process (the processor) and of tansu.
+    cpu: f64,
+    tansu: f64,
+    by_thread: std::collections::BTreeMap<&'static str, f64>,
+}
+
+async fn measure(svc: &Service, samples: usize, tansu_pid: u32) -> Measured {
+    wait_metric(
+        svc,
+        "sideline_processor_records_consumed_total",
+        1.0,
+        Duration::from_secs(120),
+    )
+    .await;
+    let me = std::process::id();
+    let (cpu0, tansu0, threads) = (cpu_seconds(me), cpu_seconds(tansu_pid), thread_cpu());
+    let t0 = Instant::now();
+    wait_metric(
+        svc,
+        "sideline_processor_samples_total",
+        samples as f64,
+        Duration::from_secs(900),
+    )
+    .await;
+    Measured {
+        secs: t0.elapsed().as_secs_f64(),
+        cpu: cpu_seconds(me) - cpu0,
+        tansu: cpu_seconds(tansu_pid) - tansu0,
+        by_thread: thread_cpu_delta(&threads, &thread_cpu()),
+    }
+}
+
+/// The processor again on the same topic, once per producer setting, in the same run: does
+/// its producer thread spin while it waits for acknowledgements (issue 31)? Each run has a
+/// group and output topics of its own (so nothing is restored from an earlier run's state).
+async fn producer_settings(
+    kafka: &Tansu,
+    base: &sideline_processor::ProcessorConfig,
+    samples: usize,
+) {
+    let variants: [(&str, &[(&str, &str)]); 4] = [
+        ("as shipped (linger.ms=5)", &[]),
+        ("linger.ms=50", &[("linger.ms", "50")]),
+        (
+            "one request in flight",
+            &[("max.in.flight.requests.per.connection", "1")],
+        ),
+        (
+            "not idempotent (an experiment only)",
+            &[("enable.idempotence", "false")],
+        ),
+    ];
+    println!(
+        "{:<38} {:>7} {:>8} {:>9}  the processor's CPU-s by thread",
+        "processor, producer setting", "time s", "CPU-s", "tansu CPU"
+    );
+    for (i, (label, settings)) in variants.iter().enumerate() {
+        let mut cfg = base.clone();
+        cfg.processor.group_id = format!("bench-producer-{i}");
+        let t = &mut cfg.kafka.topics;
+        for (name, topic) in [
+            ("metrics", &mut t.metrics),
+            ("alerts", &mut t.alerts),
+            ("state", &mut t.state),
+            ("dlq", &mut t.dlq),
+        ] {
+            *topic = format!("bench.producer{i}.{name}");
+        }
+        for (k, v) in *settings {
+            cfg.kafka.client.insert((*k).to_string(), (*v).to_string());
+        }
+        create_topics(&cfg.kafka).await;
+        let svc = start(cfg.clone()).await;
+        let r = measure(&svc, samples, kafka.pid()).await;
+        svc.shutdown().await;
+        println!(
+            "{label:<38} {:>7.1} {:>8.1} {:>9.1}  {:.1?}",
+            r.secs, r.cpu, r.tansu, r.by_thread
+        );
+    }
+    println!();
 }
 
 /// ---- Match load: latency and lag ----
