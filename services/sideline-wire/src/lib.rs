@@ -16,9 +16,12 @@
 //! - [`lineup`]: who came on or went off the pitch, and when (on the roster topic).
 //! - [`schedule`]: which session a team's data belongs to (the schedule, else the session day).
 //! - [`topic`]: MQTT topics and payload encodings for publishers.
+//! - [`adapter`]: vendors' live formats (RTLOC, Sewio, a league's tracking feed, Bluetooth heart
+//!   rate) declared as shapes and decoded into `SampleBatch`es.
 //! - [`reuse`]: decoding a stream of `PlayerMetrics` into one reused message (no allocation per
 //!   record once warm).
 
+pub mod adapter;
 pub mod convert;
 pub mod dlq;
 pub mod json;
