@@ -65,12 +65,23 @@ pub struct IngestSettings {
     /// Most MQTT message bytes (topics and payloads) held in memory waiting, MiB; as many
     /// again may be being handled. Beyond it messages go to the spool.
     pub max_backlog_mb: u64,
+    /// Directory of the sources' state (a league feed's watermark); "" = `spool_dir`'s.
+    pub state_dir: PathBuf,
 }
 
 impl IngestSettings {
     /// [`Self::max_backlog_mb`] in bytes.
     pub fn max_backlog_bytes(&self) -> usize {
         usize::try_from(self.max_backlog_mb.saturating_mul(1 << 20)).unwrap_or(usize::MAX)
+    }
+
+    /// Where sources keep their state: `state_dir`, else `spool_dir`, else the OS temp dir.
+    pub fn state_dir(&self) -> PathBuf {
+        [&self.state_dir, &self.spool_dir]
+            .into_iter()
+            .find(|d| !d.as_os_str().is_empty())
+            .cloned()
+            .unwrap_or_else(std::env::temp_dir)
     }
 
     /// The polling task's backlog: 4 × `max_inflight` messages and `max_backlog_mb` in
@@ -108,6 +119,9 @@ pub struct IngestConfig {
     pub http: HttpConfig,
     /// Logging.
     pub log: LogConfig,
+    /// Feeds in other systems' shapes (none by default).
+    #[serde(default)]
+    pub sources: Vec<crate::sources::SourceConfig>,
 }
 
 impl Validate for IngestConfig {
@@ -144,6 +158,13 @@ impl Validate for IngestConfig {
                 i.spool_dir.display()
             ));
         }
+        if !i.state_dir.as_os_str().is_empty() && !i.state_dir.is_dir() {
+            p.push(format!(
+                "ingest.state_dir: {} is not a directory",
+                i.state_dir.display()
+            ));
+        }
+        p.extend(crate::sources::problems(&self.sources));
         if i.session_day_start_utc_h > 23 {
             p.push("ingest.session_day_start_utc_h: 0..=23".into());
         }
@@ -193,5 +214,34 @@ mod tests {
             "{:?}",
             c.problems()
         );
+    }
+}
+
+#[cfg(test)]
+mod source_tests {
+    use super::*;
+
+    /// A `[[sources]]` entry with its shape overrides loads through the same configuration
+    /// path as every other key, and its problems are reported with the others at start-up.
+    #[test]
+    fn sources_load_from_the_config_file_with_their_shape_overrides() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("ingest.toml");
+        std::fs::write(
+            &f,
+            "[[sources]]\nname = \"lps\"\nprofile = \"rtloc\"\nmqtt_topic = \"data/devices/tag-data/frame\"\n\
+             [sources.shape]\nspeed = \"/v\"\nframe_period_ms = 50.0\n",
+        )
+        .unwrap();
+        let c: IngestConfig = sideline_common::config::load(DEFAULTS, Some(&f)).unwrap();
+        assert!(c.problems().is_empty(), "{:?}", c.problems());
+        let s = crate::sources::compile(&c.sources).unwrap();
+        assert_eq!(
+            (s[0].shape.speed.as_str(), s[0].shape.frame_period_ms),
+            ("/v", 50.0)
+        );
+        std::fs::write(&f, "[[sources]]\nname = \"lps\"\nprofile = \"rtloc\"\n").unwrap();
+        let e = sideline_common::config::load::<IngestConfig>(DEFAULTS, Some(&f)).unwrap_err();
+        assert!(format!("{e:?}").contains("exactly one of"), "{e:?}");
     }
 }

@@ -20,17 +20,21 @@
 //!
 //! - [`config`]: configuration (`default.toml` documents every key).
 //! - [`pipeline`]: one message → Kafka, and what happens at every limit.
+//! - [`sources`]: feeds in other systems' shapes (MQTT topics, WebSockets, UDP) and
+//!   [`adapted`]: their messages → one record per device, the same way.
 //! - [`roster`]: following the roster topic.
 //! - [`pump`]: the MQTT side: subscribe, hand each message to the pipeline, acknowledge in
 //!   receive order, drain.
 //! - [`metrics`]: every exported metric.
 //! - this file: [`run`]: readiness, the roster, the Kafka sink, then [`pump`].
 
+pub mod adapted;
 pub mod config;
 pub mod metrics;
 pub mod pipeline;
 pub mod pump;
 pub mod roster;
+pub mod sources;
 
 pub use pump::pump;
 
@@ -84,6 +88,16 @@ pub async fn run(
     let result = serve(&cfg, &client_id, &metrics, &svc.health, &shutdown).await;
     server.stop().await;
     result
+}
+
+/// Start the WebSocket and UDP sources.
+fn start_sources(
+    cfg: &IngestConfig,
+    pipeline: &Pipeline,
+    tasks: &CancellationToken,
+) -> Result<(), IngestError> {
+    sources::spawn(&pipeline.sources, pipeline, &cfg.ingest.state_dir(), tasks)?;
+    Ok(())
 }
 
 async fn serve(
@@ -151,6 +165,7 @@ async fn serve(
         &cfg.kafka.topics.samples,
     )?);
     let pipeline = Pipeline::from_config(cfg, kafka.clone(), roster, metrics);
+    start_sources(cfg, &pipeline, &tasks)?;
 
     // Kafka reachability, for /readyz and the gauge.
     {

@@ -82,6 +82,28 @@ pub struct IngestMetrics {
     pub roster_bad_records: IntCounter,
     /// Roster topic records read (applied or not).
     pub roster_records: IntCounter,
+    /// Messages from sources in other shapes, by source.
+    pub source_messages: IntCounterVec,
+    /// Records put on the samples topic from sources in other shapes, by source.
+    pub source_records: IntCounterVec,
+    /// Records (or frames) of sources skipped, by source and reason (`no_device`,
+    /// `no_reading`, `unknown_device`, `duplicate`).
+    pub source_skipped: IntCounterVec,
+    /// 1 while a WebSocket source is connected (and, for a league feed, authenticated).
+    pub source_connected: IntGaugeVec,
+    /// WebSocket source connections lost or refused, by source.
+    pub source_reconnects: IntCounterVec,
+}
+
+fn vec_of(
+    r: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+) -> Result<IntCounterVec, prometheus::Error> {
+    let c = IntCounterVec::new(Opts::new(name, help), labels)?;
+    r.register(Box::new(c.clone()))?;
+    Ok(c)
 }
 
 fn counter(r: &Registry, name: &str, help: &str) -> Result<IntCounter, prometheus::Error> {
@@ -283,6 +305,41 @@ impl IngestMetrics {
                 r,
                 "sideline_ingest_roster_records_total",
                 "Roster topic records read, applied or not.",
+            )?,
+            source_messages: vec_of(
+                r,
+                "sideline_ingest_source_messages_total",
+                "Messages from sources in other shapes, by source.",
+                &["source"],
+            )?,
+            source_records: vec_of(
+                r,
+                "sideline_ingest_source_records_total",
+                "Records put on the samples topic from sources in other shapes, by source.",
+                &["source"],
+            )?,
+            source_skipped: vec_of(
+                r,
+                "sideline_ingest_source_skipped_total",
+                "Source records skipped (no_device, no_reading, unknown_device) or frames already forwarded (duplicate), by source and reason.",
+                &["source", "reason"],
+            )?,
+            source_connected: {
+                let g = IntGaugeVec::new(
+                    Opts::new(
+                        "sideline_ingest_source_connected",
+                        "1 while a WebSocket source is connected (a league feed: authenticated), by source.",
+                    ),
+                    &["source"],
+                )?;
+                r.register(Box::new(g.clone()))?;
+                g
+            },
+            source_reconnects: vec_of(
+                r,
+                "sideline_ingest_source_reconnects_total",
+                "WebSocket source connections lost or refused, by source.",
+                &["source"],
             )?,
         })
     }

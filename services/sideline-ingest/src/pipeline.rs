@@ -26,6 +26,7 @@ use sideline_wire::validate::{DecodeError, Limits, decode_batch, detect};
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::IngestMetrics;
+use crate::sources::Source;
 
 /// How much of an oversize payload is kept in the dead-letter record.
 const DLQ_PAYLOAD_KEEP: usize = 64 * 1024;
@@ -52,8 +53,8 @@ pub enum Outcome {
     Abandoned,
 }
 
-/// Everything `handle` needs.
-#[derive(Debug)]
+/// Everything `handle` needs (cheap to clone: the sink, roster and sources are shared).
+#[derive(Debug, Clone)]
 pub struct Pipeline {
     /// Where records go: Kafka ([`sideline_kafka::sink::ProducerSlot`]) or the demo's bus.
     pub sink: Arc<dyn RecordSink>,
@@ -75,9 +76,12 @@ pub struct Pipeline {
     pub metrics: IngestMetrics,
     /// Cancelled when in-flight work must be abandoned (after the drain timeout).
     pub abort: CancellationToken,
+    /// Feeds in vendors' shapes ([`crate::sources`]); MQTT messages on their topics are
+    /// decoded by their shape instead of as `SampleBatch`es.
+    pub sources: Arc<Vec<Arc<Source>>>,
 }
 
-fn now_us() -> i64 {
+pub(crate) fn now_us() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_micros() as i64)
@@ -96,7 +100,7 @@ fn parse_topic(topic: &str) -> Option<(&str, &str)> {
     }
 }
 
-enum Rejection {
+pub(crate) enum Rejection {
     Reason(&'static str, String),
 }
 
@@ -124,11 +128,19 @@ impl Pipeline {
             session_day_start_utc_h: cfg.ingest.session_day_start_utc_h,
             metrics: metrics.clone(),
             abort: CancellationToken::new(),
+            sources: Arc::new(crate::sources::compile(&cfg.sources).unwrap_or_default()),
         }
     }
 
     /// Put one message on Kafka (samples or dead-letter topic).
     pub async fn handle(&self, m: &Message) -> Outcome {
+        for src in self.sources.iter() {
+            if let Some(device) = src.matches(&m.topic) {
+                return self
+                    .handle_source(src, &m.topic, &m.payload, device.as_deref())
+                    .await;
+            }
+        }
         let received = Instant::now();
         let now = now_us();
         self.metrics.received.inc();
@@ -181,7 +193,7 @@ impl Pipeline {
                 format!("{} bytes > {}", m.payload.len(), self.max_payload_bytes),
             ));
         }
-        let (mut pb, batch) = decode_batch(&m.payload, &self.limits, Some(now))
+        let (pb, batch) = decode_batch(&m.payload, &self.limits, Some(now))
             .map_err(|e: DecodeError| Rejection::Reason(e.kind().as_str(), e.to_string()))?;
         if self.check_topic
             && let Some((team, device)) = topic
@@ -195,6 +207,17 @@ impl Pipeline {
                 ),
             ));
         }
+        self.assign(pb, &batch, now)
+    }
+
+    /// The roster's player, team and session for a valid batch: its record's key and value,
+    /// samples and newest event time, or why not.
+    pub(crate) fn assign(
+        &self,
+        mut pb: sideline_wire::pb::SampleBatch,
+        batch: &sideline_engine::Batch,
+        now: i64,
+    ) -> Result<(String, Vec<u8>, usize, i64), Rejection> {
         let first = batch.samples.iter().map(|s| s.t).min().unwrap_or(now);
         let newest = batch.samples.iter().map(|s| s.t).max().unwrap_or(now);
         let player = {
@@ -242,23 +265,37 @@ impl Pipeline {
         detail: &str,
         now: i64,
     ) -> Outcome {
-        let keep = m.payload.len().min(DLQ_PAYLOAD_KEEP);
-        let truncated = if keep < m.payload.len() {
+        self.dead_letter_raw(&m.topic, &m.payload, reason, detail, now)
+            .await
+    }
+
+    /// Put `payload` (received on `topic`: an MQTT topic or a source's address) on the
+    /// dead-letter topic with its reason.
+    pub(crate) async fn dead_letter_raw(
+        &self,
+        topic: &str,
+        payload: &[u8],
+        reason: &'static str,
+        detail: &str,
+        now: i64,
+    ) -> Outcome {
+        let keep = payload.len().min(DLQ_PAYLOAD_KEEP);
+        let truncated = if keep < payload.len() {
             "true"
         } else {
             "false"
         };
-        let format = match detect(&m.payload) {
+        let format = match detect(payload) {
             sideline_wire::validate::PayloadFormat::Json => "json",
             sideline_wire::validate::PayloadFormat::Protobuf => "protobuf",
         };
         let detail: String = detail.chars().take(4000).collect();
         let now_s = now.to_string();
-        let size = m.payload.len().to_string();
+        let size = payload.len().to_string();
         let headers: Vec<(String, Bytes)> = [
             (sideline_wire::dlq::REASON, reason),
             (sideline_wire::dlq::DETAIL, detail.as_str()),
-            (sideline_wire::dlq::MQTT_TOPIC, m.topic.as_str()),
+            (sideline_wire::dlq::MQTT_TOPIC, topic),
             (sideline_wire::dlq::RECEIVED_AT_US, now_s.as_str()),
             (sideline_wire::dlq::FORMAT, format),
             (sideline_wire::dlq::PAYLOAD_BYTES, size.as_str()),
@@ -267,11 +304,9 @@ impl Pipeline {
         .into_iter()
         .map(|(k, v)| (k.to_string(), Bytes::copy_from_slice(v.as_bytes())))
         .collect();
-        let key = parse_topic(&m.topic)
-            .map_or("unknown", |(_, d)| d)
-            .to_string();
+        let key = parse_topic(topic).map_or("unknown", |(_, d)| d).to_string();
         match self
-            .produce(&self.dlq_topic, &key, &m.payload[..keep], headers)
+            .produce(&self.dlq_topic, &key, &payload[..keep], headers)
             .await
         {
             Ok(()) => {
@@ -282,14 +317,14 @@ impl Pipeline {
             Err(ProduceEnd::Abandoned) => Outcome::Abandoned,
             Err(ProduceEnd::Rejected(error)) => {
                 self.metrics.dropped.with_label_values(&[reason]).inc();
-                tracing::error!(message = "The dead-letter topic refused a message; it is dropped.", reason, %error, topic = %m.topic);
+                tracing::error!(message = "The dead-letter topic refused a message; it is dropped.", reason, %error, topic = %topic);
                 Outcome::Dropped { reason }
             }
         }
     }
 
     /// Produce until the log acknowledges, refuses for good, or work is abandoned.
-    async fn produce(
+    pub(crate) async fn produce(
         &self,
         topic: &str,
         key: &str,
@@ -328,7 +363,7 @@ impl Pipeline {
     }
 }
 
-enum ProduceEnd {
+pub(crate) enum ProduceEnd {
     Rejected(String),
     Abandoned,
 }
@@ -369,6 +404,7 @@ mod tests {
             session_day_start_utc_h: 4,
             metrics: IngestMetrics::new(&prometheus::Registry::new()).unwrap(),
             abort: CancellationToken::new(),
+            sources: Arc::default(),
         }
     }
 

@@ -227,6 +227,21 @@ impl<T> AckQueue<T> {
 }
 
 /// The MQTT client and the task polling its connection.
+/// The native topics' filter and each MQTT source's (shared like it when a group is set).
+fn subscriptions(cfg: &IngestConfig, qos: QoS) -> Vec<(String, QoS)> {
+    let mut out = vec![(cfg.subscribe.filter(), qos)];
+    for s in cfg.sources.iter().filter(|s| !s.mqtt_topic.is_empty()) {
+        if let Ok(p) = crate::sources::TopicPattern::parse(&s.mqtt_topic) {
+            let f = match cfg.subscribe.share_group.as_str() {
+                "" => p.filter(),
+                g => format!("$share/{g}/{}", p.filter()),
+            };
+            out.push((f, qos));
+        }
+    }
+    out
+}
+
 struct Mqtt {
     client: sideline_mqtt::Client,
     rx: mpsc::Receiver<sideline_mqtt::Message>,
@@ -261,7 +276,7 @@ impl Mqtt {
         let task = tokio::spawn(run_event_loop(
             el,
             client.clone(),
-            vec![(cfg.subscribe.filter(), qos)],
+            subscriptions(cfg, qos),
             Some(tx),
             Arc::clone(&status),
             (

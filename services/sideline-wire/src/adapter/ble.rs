@@ -49,7 +49,7 @@ pub fn decode(v: &[u8]) -> Result<HeartRate, String> {
     let mut rr_ms = Vec::new();
     if flags & 0x10 != 0 {
         let rest = &v[at.min(v.len())..];
-        if rest.len() % 2 != 0 {
+        if !rest.len().is_multiple_of(2) {
             return Err(format!("{} RR bytes: not whole uint16 values", rest.len()));
         }
         rr_ms = rest
