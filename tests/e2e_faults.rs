@@ -63,6 +63,7 @@ async fn start_with(
         env,
         archive: true,
         partitions: e2e::partitions_or(Some(PARTITIONS)),
+        ingest_config: None,
     })
     .await;
     let feed = Feed::new(p.mqtt.port, windows, SPEED);

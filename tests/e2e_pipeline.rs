@@ -36,6 +36,7 @@ async fn a_synthetic_match_through_every_service_equals_the_offline_engine() {
         env: vec![],
         archive: true,
         partitions: e2e::partitions_or(None),
+        ingest_config: None,
     })
     .await;
     let mut f = Feed::new(p.mqtt.port, windows, speed);

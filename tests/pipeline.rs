@@ -6,5 +6,6 @@
 
 mod e2e;
 
+mod e2e_adapters;
 mod e2e_faults;
 mod e2e_pipeline;

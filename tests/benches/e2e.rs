@@ -169,6 +169,7 @@ fn setup(cfgs: &[MatchConfig]) -> Setup {
         env: vec![],
         archive: archive(),
         partitions: None,
+        ingest_config: None,
     }
 }
 

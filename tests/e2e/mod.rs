@@ -129,6 +129,8 @@ pub struct Setup {
     pub archive: bool,
     /// Partitions of every topic (`kafka.partitions`); `None` keeps the default (12).
     pub partitions: Option<i32>,
+    /// A configuration file for ingest (e.g. its `[[sources]]`), given with `--config`.
+    pub ingest_config: Option<String>,
 }
 
 impl Pipeline {
@@ -184,6 +186,13 @@ impl Pipeline {
             let mut args = Vec::new();
             match role {
                 "ingest" => {
+                    if let Some(c) = &setup.ingest_config {
+                        std::fs::write(d.join("ingest.toml"), c).unwrap();
+                        args = vec![
+                            "--config".into(),
+                            d.join("ingest.toml").display().to_string(),
+                        ];
+                    }
                     env.push(("SIDELINE__MQTT__PORT".into(), mqtt.port.to_string()));
                     // No client id: the default (hostname and admin port) is the same for the
                     // restarted ingest, which resumes its persistent session.

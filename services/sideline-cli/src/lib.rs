@@ -33,6 +33,7 @@ pub mod history_cmd;
 pub mod input;
 pub mod publish;
 pub mod replay;
+pub mod replay_as;
 #[cfg(feature = "archive")]
 pub mod report_cmd;
 #[cfg(feature = "archive")]

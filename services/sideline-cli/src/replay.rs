@@ -7,7 +7,7 @@
 //! `-`); `--print-roster` prints that roster for ingest. Event times are shifted so that the
 //! recording plays as if it were happening now (the rule in [`crate::publish`]); every
 //! `--batch-ms` of event time each pod sends one batch per stream, with its own sequence
-//! numbers.
+//! numbers. `--as` publishes in another system's shape instead ([`crate::replay_as`]).
 
 use std::path::PathBuf;
 
@@ -45,6 +45,16 @@ pub struct ReplayArgs {
     /// Print the roster (TOML) of the pods this replay uses and exit.
     #[arg(long)]
     pub print_roster: bool,
+    /// Play only the recording's first this many seconds.
+    #[arg(long)]
+    pub duration_s: Option<u64>,
+    /// The event time (µs since the Unix epoch, whole seconds) the recording's first second
+    /// plays at (default: now, so that it plays live).
+    #[arg(long)]
+    pub start_us: Option<Micros>,
+    /// Another system's shape (`--as rtloc|sewio|league|ble-hrm`) and its options.
+    #[command(flatten)]
+    pub shape: crate::replay_as::AsArgs,
     /// Input files (EPTS: the tracking file and its metadata.xml).
     pub paths: Vec<PathBuf>,
 }
@@ -158,6 +168,22 @@ pub fn windows(
     out
 }
 
+/// Keep each track's samples of the recording's first `seconds`.
+pub fn truncate(data: &mut Dataset, seconds: u64) {
+    let first = data
+        .tracks
+        .iter()
+        .filter_map(|t| t.samples.first())
+        .map(|s| s.t)
+        .min();
+    if let Some(first) = first {
+        let end = first + seconds as Micros * 1_000_000;
+        for t in &mut data.tracks {
+            t.samples.retain(|s| s.t < end);
+        }
+    }
+}
+
 /// `sideline replay`.
 pub async fn run(a: &ReplayArgs, stop: CancellationToken) -> Result<()> {
     if a.format == Format::Sim {
@@ -166,7 +192,10 @@ pub async fn run(a: &ReplayArgs, stop: CancellationToken) -> Result<()> {
     if a.batch_ms == 0 || a.batch_ms > 10_000 {
         bail!("--batch-ms must be 1..=10000");
     }
-    let data = load_files(a.format, &a.paths, a.mapping.as_deref(), a.pitch.as_deref())?;
+    let mut data = load_files(a.format, &a.paths, a.mapping.as_deref(), a.pitch.as_deref())?;
+    if let Some(d) = a.duration_s {
+        truncate(&mut data, d);
+    }
     let session = safe_id(a.session.as_deref().unwrap_or(if data.session.is_empty() {
         "replay"
     } else {
@@ -187,9 +216,19 @@ pub async fn run(a: &ReplayArgs, stop: CancellationToken) -> Result<()> {
     let total = last - first;
     // Whole seconds: each sample keeps its place within its second, so the replay's
     // per-second figures are the recording's own (what `sideline analyze` gives).
-    let shift =
-        (start_time(now_us(), total, a.publish.speed) - first).div_euclid(1_000_000) * 1_000_000;
+    let start = a
+        .start_us
+        .unwrap_or_else(|| start_time(now_us(), total, a.publish.speed));
+    let shift = (start - first).div_euclid(1_000_000) * 1_000_000;
     let windows = windows(&data, &session, shift, Micros::from(a.batch_ms) * 1000);
+    if a.shape.shape != crate::replay_as::Shape::Native {
+        let n = crate::replay_as::run(&a.shape, &a.publish, &windows, first + shift, &stop).await?;
+        eprintln!(
+            "published {n} messages in the {:?} shape (session {session})",
+            a.shape.shape
+        );
+        return Ok(());
+    }
     let mut out = Publisher::connect(&a.publish, "sideline-replay")?;
     let pb = ProgressBar::new((total / 1_000_000).max(1) as u64);
     pb.set_style(

@@ -1,6 +1,8 @@
-//! WebSocket sources, reconnecting with back-off (0.2 s doubling to 10 s) whenever the
-//! connection fails, closes, or is silent for `idle_timeout_s` (a league feed's heartbeats come
-//! every 10 s).
+//! WebSocket sources, reconnecting whenever the connection fails, closes, or is silent for
+//! `idle_timeout_s` (a league feed's heartbeats come every 10 s): at once after a connection
+//! that had been up for 5 s or more, then with back-off (0.2 s doubling to 10 s). The
+//! processor takes samples up to its allowed lateness (2 s) behind the newest of their
+//! partition; what a backfill brings from a longer outage is counted late and not used.
 //!
 //! The `league` protocol (IMG Arena / Sportradar DDE tracking WebSockets,
 //! <https://docs.imgarena.com/basketball/live-websockets/live-p-and-b-tracking>): send
@@ -62,7 +64,7 @@ pub async fn run(src: Arc<Source>, pipeline: Pipeline, state: PathBuf, stop: Can
         .metrics
         .source_connected
         .with_label_values(&[&src.name]);
-    let mut backoff = Duration::from_millis(200);
+    let mut backoff = Duration::ZERO;
     while !stop.is_cancelled() {
         let started = Instant::now();
         let r = link.session(&stop).await;
@@ -79,14 +81,17 @@ pub async fn run(src: Arc<Source>, pipeline: Pipeline, state: PathBuf, stop: Can
                 tracing::warn!(message = "WebSocket source disconnected; reconnecting.", source = %src.name, %error, watermark = ?link.mark, backoff_ms = backoff.as_millis() as u64);
             }
         }
-        if started.elapsed() > Duration::from_secs(30) {
-            backoff = Duration::from_millis(200);
+        // A connection that had been up for a while is tried again at once: every second of
+        // a live feed's outage reaches the processor late, and beyond its allowed lateness
+        // (2 s) late samples are counted but not used.
+        if started.elapsed() > Duration::from_secs(5) {
+            backoff = Duration::ZERO;
         }
         tokio::select! {
             _ = stop.cancelled() => break,
             _ = tokio::time::sleep(backoff) => {}
         }
-        backoff = (backoff * 2).min(Duration::from_secs(10));
+        backoff = (backoff * 2).clamp(Duration::from_millis(200), Duration::from_secs(10));
     }
 }
 
