@@ -225,3 +225,22 @@ fn load(state: &std::path::Path, fixture: &str) -> Option<u64> {
     let v: Value = serde_json::from_slice(&std::fs::read(state).ok()?).ok()?;
     (v.get("fixture")?.as_str()? == fixture).then(|| v.get("ix")?.as_u64())?
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The watermark survives a restart for its fixture only, and a missing or broken file
+    /// means "from the start" (the processor's de-duplication covers its window).
+    #[test]
+    fn the_saved_watermark_is_read_back_for_its_own_fixture_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("source-league.json");
+        assert_eq!(load(&f, "fx"), None);
+        std::fs::write(&f, r#"{"fixture": "fx", "ix": 4711}"#).unwrap();
+        assert_eq!(load(&f, "fx"), Some(4711));
+        assert_eq!(load(&f, "another"), None);
+        std::fs::write(&f, "{broken").unwrap();
+        assert_eq!(load(&f, "fx"), None);
+    }
+}

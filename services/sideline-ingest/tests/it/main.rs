@@ -9,3 +9,4 @@ mod delivery;
 mod faults;
 mod roster;
 mod security;
+mod sources;

@@ -268,9 +268,20 @@ fn record(
                 ));
             }
         },
-        SeqFrom::Time => (t.max(0) as f64 / (shape.frame_period_ms * 1e3)).round() as u64,
+        SeqFrom::Time => time_seq(shape, t),
     };
     Ok(Rec::Batch(batch(ctx, &device, seq, samples)))
+}
+
+/// A sequence number from the event time: `frame_period_ms` steps, or, for the receive time
+/// (which a redelivered message does not repeat, so nothing to de-duplicate), the µs itself, so
+/// that notifications a gateway forwards in one burst stay distinct.
+fn time_seq(shape: &Shape, t: i64) -> u64 {
+    if shape.time_format == TimeFormat::Received {
+        t.max(0) as u64
+    } else {
+        (t.max(0) as f64 / (shape.frame_period_ms * 1e3)).round() as u64
+    }
 }
 
 fn sample(t: i64, r: pb::sample::Reading) -> pb::Sample {
@@ -300,7 +311,7 @@ fn ble(shape: &Shape, ctx: &Context, payload: &[u8]) -> Result<Decoded, AdapterE
         });
     };
     let t = ctx.received_us;
-    let seq = (t.max(0) as f64 / (shape.frame_period_ms * 1e3)).round() as u64;
+    let seq = time_seq(shape, t);
     let s = sample(
         t,
         pb::sample::Reading::HeartRate(pb::HeartRate {
