@@ -138,7 +138,7 @@ async fn a_recording_in_three_vendor_shapes_gives_the_offline_engines_results() 
             dir.path().display().to_string(),
         )],
         archive: true,
-        partitions: e2e::partitions_or(None),
+        partitions: e2e::partitions_or(Some(3)),
         ingest_config: Some(ingest),
     })
     .await;
