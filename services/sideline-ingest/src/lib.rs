@@ -90,16 +90,6 @@ pub async fn run(
     result
 }
 
-/// Start the WebSocket and UDP sources.
-fn start_sources(
-    cfg: &IngestConfig,
-    pipeline: &Pipeline,
-    tasks: &CancellationToken,
-) -> Result<(), IngestError> {
-    sources::spawn(&pipeline.sources, pipeline, &cfg.ingest.state_dir(), tasks)?;
-    Ok(())
-}
-
 async fn serve(
     cfg: &IngestConfig,
     client_id: &str,
@@ -165,7 +155,8 @@ async fn serve(
         &cfg.kafka.topics.samples,
     )?);
     let pipeline = Pipeline::from_config(cfg, kafka.clone(), roster, metrics);
-    start_sources(cfg, &pipeline, &tasks)?;
+    let state_dir = cfg.ingest.state_dir();
+    let source_tasks = sources::spawn(&pipeline.sources, &pipeline, &state_dir, &tasks)?;
 
     // Kafka reachability, for /readyz and the gauge.
     {
@@ -182,6 +173,9 @@ async fn serve(
 
     let result = pump(cfg, client_id, pipeline, metrics, health, shutdown, &tasks).await;
     tasks.cancel();
+    // The sources finish what they took (their records on Kafka, a watermark saved).
+    let drain = Duration::from_secs(cfg.ingest.drain_timeout_s);
+    let _ = tokio::time::timeout(drain, futures::future::join_all(source_tasks)).await;
     let _ = tokio::task::spawn_blocking(move || kafka.flush(Duration::from_secs(5))).await;
     tracing::info!(message = "Ingest stopped.");
     result

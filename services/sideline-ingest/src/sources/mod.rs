@@ -253,33 +253,26 @@ impl TopicPattern {
 }
 
 /// Start the WebSocket and UDP sources' tasks (UDP ports are bound here: a taken port is a
-/// start-up error); they stop with `stop`.
+/// start-up error); they stop with `stop`, after finishing what they took (a WebSocket source
+/// then saves its watermark).
 pub fn spawn(
     sources: &[Arc<Source>],
     pipeline: &crate::pipeline::Pipeline,
     state_dir: &std::path::Path,
     stop: &tokio_util::sync::CancellationToken,
-) -> std::io::Result<()> {
+) -> std::io::Result<Vec<tokio::task::JoinHandle<()>>> {
+    let mut tasks = Vec::new();
     for s in sources {
+        let (src, p, stop) = (Arc::clone(s), pipeline.clone(), stop.clone());
         if !s.cfg.websocket.is_empty() {
             let state = state_dir.join(format!("source-{}.json", s.name));
-            tokio::spawn(ws::run(
-                Arc::clone(s),
-                pipeline.clone(),
-                state,
-                stop.clone(),
-            ));
+            tasks.push(tokio::spawn(ws::run(src, p, state, stop)));
         } else if !s.cfg.udp_listen.is_empty() {
             let sock = udp::bind(s)?;
-            tokio::spawn(udp::run(
-                Arc::clone(s),
-                sock,
-                pipeline.clone(),
-                stop.clone(),
-            ));
+            tasks.push(tokio::spawn(udp::run(src, sock, p, stop)));
         }
     }
-    Ok(())
+    Ok(tasks)
 }
 
 #[cfg(test)]
