@@ -71,7 +71,7 @@ check: setup
 bench: setup
 	$(CARGO) bench --locked -p sideline-cli --bench engine
 	$(CARGO) bench --locked -p sideline-cli --bench ingest
-	$(CARGO) bench --locked -p sideline-processor --bench processor
+	SIDELINE_QUIX_PYTHON=$$(bash scripts/quix-venv.sh) $(CARGO) bench --locked -p sideline-processor --bench processor
 	$(CARGO) bench --locked -p sideline-alerter --bench budget
 	$(CARGO) bench --locked -p sideline-archive --bench archive
 	$(CARGO) build --release --locked -p sideline-cli

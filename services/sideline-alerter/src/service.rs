@@ -199,6 +199,7 @@ async fn consume(
         &cfg.kafka,
         "sideline-alerter-acks",
         sideline_kafka::producer::DeliveryTimeout::Millis(30_000),
+        sideline_kafka::producer::Ordering::Idempotent,
     )?;
     let mut archiving: Option<tokio::task::JoinHandle<usize>> = None;
     let mut stream = consumer.stream();

@@ -67,6 +67,7 @@ pub async fn run(
         &cfg.kafka,
         "sideline-bench-acks",
         sideline_kafka::producer::DeliveryTimeout::Millis(30_000),
+        sideline_kafka::producer::Ordering::Idempotent,
     )?;
     let writer = tokio::spawn(crate::source::write_acks(
         producer.clone(),

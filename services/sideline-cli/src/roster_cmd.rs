@@ -183,6 +183,7 @@ pub async fn publish(
         &cfg,
         client_id,
         sideline_kafka::producer::DeliveryTimeout::Millis(30_000),
+        sideline_kafka::producer::Ordering::Idempotent,
     )?;
     for (k, v) in records {
         producer

@@ -153,6 +153,7 @@ async fn serve(
         &cfg.kafka,
         client_id,
         &cfg.kafka.topics.samples,
+        sideline_kafka::producer::Ordering::Idempotent,
     )?);
     let pipeline = Pipeline::from_config(cfg, kafka.clone(), roster, metrics);
     let state_dir = cfg.ingest.state_dir();

@@ -21,7 +21,7 @@ use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 use rdkafka::util::Timeout;
 use sideline_bus::{Record, RecordSink, SendFuture, SinkError};
 
-use crate::producer::{DeliveryTimeout, producer};
+use crate::producer::{DeliveryTimeout, Ordering, producer};
 use crate::{Failure, KafkaConfig, classify};
 
 /// Why [`ProducerSlot::queue`] did not queue a record.
@@ -36,6 +36,7 @@ pub enum QueueError<'a> {
 /// A producer that can be rebuilt after a fatal error.
 pub struct ProducerSlot {
     cfg: KafkaConfig,
+    ordering: Ordering,
     client_id: String,
     probe_topic: String,
     inner: RwLock<(u64, FutureProducer)>,
@@ -55,10 +56,12 @@ impl ProducerSlot {
         cfg: &KafkaConfig,
         client_id: &str,
         probe_topic: &str,
+        ordering: Ordering,
     ) -> Result<Self, rdkafka::error::KafkaError> {
-        let p = producer(cfg, client_id, DeliveryTimeout::Never)?;
+        let p = producer(cfg, client_id, DeliveryTimeout::Never, ordering)?;
         Ok(ProducerSlot {
             cfg: cfg.clone(),
+            ordering,
             client_id: client_id.to_string(),
             probe_topic: probe_topic.to_string(),
             inner: RwLock::new((0, p)),
@@ -85,7 +88,12 @@ impl ProducerSlot {
         if g.0 != seen {
             return;
         }
-        match producer(&self.cfg, &self.client_id, DeliveryTimeout::Never) {
+        match producer(
+            &self.cfg,
+            &self.client_id,
+            DeliveryTimeout::Never,
+            self.ordering,
+        ) {
             Ok(p) => {
                 tracing::warn!(
                     message = "Kafka producer rebuilt after a fatal error.",
@@ -187,7 +195,7 @@ mod tests {
             brokers: "127.0.0.1:9".into(),
             ..KafkaConfig::default()
         };
-        ProducerSlot::new(&cfg, "sink-test", "t").unwrap()
+        ProducerSlot::new(&cfg, "sink-test", "t", Ordering::Idempotent).unwrap()
     }
 
     #[test]

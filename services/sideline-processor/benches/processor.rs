@@ -22,6 +22,7 @@
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+mod peer;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -156,7 +157,9 @@ async fn main() {
     if std::env::var_os("SIDELINE_BENCH_LIVE_ONLY").is_none() {
         throughput(&kafka).await;
     }
-    live_runs(&brokers).await;
+    if std::env::var_os("SIDELINE_BENCH_SETTINGS_ONLY").is_none() {
+        live_runs(&brokers).await;
+    }
 }
 
 async fn throughput(kafka: &Tansu) {
@@ -237,6 +240,20 @@ async fn throughput(kafka: &Tansu) {
     let n_records = batches.len();
     drop(batches);
 
+    // SIDELINE_BENCH_SETTINGS_ONLY=1: only the producer settings below (a quick experiment).
+    if std::env::var_os("SIDELINE_BENCH_SETTINGS_ONLY").is_some() {
+        producer_settings(kafka, &cfg, samples).await;
+        peer_vs(
+            &brokers,
+            &cfg.kafka.topics.samples,
+            n_records,
+            samples,
+            tansu_pid,
+            None,
+        );
+        return;
+    }
+
     // Baseline 3: reading the topic and doing nothing.
     let (read_cpu, read_cpu_tansu) = (cpu_seconds(me), cpu_seconds(tansu_pid));
     let t = Instant::now();
@@ -301,7 +318,46 @@ async fn throughput(kafka: &Tansu) {
         samples as f64 / cpu_me
     );
     println!("  the processor's CPU seconds by thread: {by_thread:.1?}\n");
+    peer_vs(
+        &brokers,
+        &cfg.kafka.topics.samples,
+        n_records,
+        samples,
+        tansu_pid,
+        Some((samples as f64 / cpu_me, read_cpu)),
+    );
     producer_settings(kafka, &cfg, samples).await;
+}
+
+/// The Quix app on the same topic, then the samples per CPU-second of each (`ours`: the
+/// processor's figure and the bare read's CPU-s, measured just before in this run).
+fn peer_vs(
+    brokers: &str,
+    topic: &str,
+    n_records: usize,
+    samples: usize,
+    tansu_pid: u32,
+    ours: Option<(f64, f64)>,
+) {
+    let Some(p) = peer::run(brokers, topic, n_records, tansu_pid) else {
+        return;
+    };
+    assert_eq!((p.records, p.samples), (n_records, samples));
+    let per_cpu = p.samples as f64 / p.cpu;
+    println!(
+        "peer (Quix Streams app: distance, HSR, sprints, rolling 5-min HSR): {:.1} s, \
+         {:.1} CPU-s from its first record ({:.1} in all), {per_cpu:.0} samples per CPU-second, \
+         tansu {:.1} CPU-s",
+        p.secs, p.cpu, p.cpu_all, p.tansu
+    );
+    if let Some((proc_per_cpu, read_cpu)) = ours {
+        println!(
+            "  Sideline's processor / the peer, samples per CPU-second: {:.1}x \
+             (bare read: {:.0} samples per CPU-second)\n",
+            proc_per_cpu / per_cpu,
+            samples as f64 / read_cpu
+        );
+    }
 }
 
 /// One processor run, from its first record consumed (start-up and group join left out) until
@@ -348,16 +404,34 @@ async fn producer_settings(
     base: &sideline_processor::ProcessorConfig,
     samples: usize,
 ) {
-    let variants: [(&str, &[(&str, &str)]); 4] = [
-        ("as shipped (linger.ms=5)", &[]),
-        ("linger.ms=50", &[("linger.ms", "50")]),
+    let idempotent: &[(&str, &str)] = &[
+        ("enable.idempotence", "true"),
+        ("max.in.flight.requests.per.connection", "5"),
+    ];
+    let variants: [(&str, &[(&str, &str)]); 5] = [
+        ("as shipped", &[]),
+        ("idempotent (the old default)", idempotent),
         (
-            "one request in flight",
-            &[("max.in.flight.requests.per.connection", "1")],
+            "idempotent, linger.ms=50",
+            &[
+                ("enable.idempotence", "true"),
+                ("max.in.flight.requests.per.connection", "5"),
+                ("linger.ms", "50"),
+            ],
         ),
         (
-            "not idempotent (an experiment only)",
-            &[("enable.idempotence", "false")],
+            "not idempotent, 1 request in flight",
+            &[
+                ("enable.idempotence", "false"),
+                ("max.in.flight.requests.per.connection", "1"),
+            ],
+        ),
+        (
+            "not idempotent, unordered (experiment)",
+            &[
+                ("enable.idempotence", "false"),
+                ("max.in.flight.requests.per.connection", "1000000"),
+            ],
         ),
     ];
     println!(

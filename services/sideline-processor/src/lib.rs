@@ -128,6 +128,7 @@ pub async fn run(
             &cfg.kafka,
             "sideline-processor",
             &cfg.kafka.topics.samples,
+            sideline_kafka::producer::Ordering::OneInFlight,
         )?);
         let mut pause = Duration::from_secs(1);
         loop {
