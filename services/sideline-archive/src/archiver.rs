@@ -252,6 +252,28 @@ impl Archiver {
         Offer::Refused(reason)
     }
 
+    /// The raw rows of one device batch.
+    fn sample_rows(
+        &mut self,
+        key: &str,
+        b: &pb::SampleBatch,
+        o: Origin,
+    ) -> Result<usize, &'static str> {
+        let t = b.samples.first().ok_or("empty")?.t_us;
+        let player = if b.player_id.is_empty() {
+            key
+        } else {
+            &b.player_id
+        };
+        let Some(Rows::Samples(r)) = self.rows_for(Table::Samples, &b.team_id, &b.session_id, t)
+        else {
+            return Err("bug");
+        };
+        let before = r.len;
+        r.push(b, player, o);
+        Ok(r.len - before)
+    }
+
     fn rows_of(
         &mut self,
         table: Table,
@@ -261,20 +283,19 @@ impl Archiver {
     ) -> Result<usize, &'static str> {
         match table {
             Table::Samples => {
-                let b = pb::SampleBatch::decode(value).map_err(|_| "undecodable")?;
-                let t = b.samples.first().ok_or("empty")?.t_us;
-                let player = if b.player_id.is_empty() {
-                    key
-                } else {
-                    &b.player_id
-                };
-                let Some(Rows::Samples(r)) = self.rows_for(table, &b.team_id, &b.session_id, t)
-                else {
-                    return Err("bug");
-                };
-                let before = r.len;
-                r.push(&b, player, o);
-                Ok(r.len - before)
+                let mut b = pb::SampleBatch::decode(value).map_err(|_| "undecodable")?;
+                // A record ingest coalesced: each of the player's batches it holds, in order.
+                let parts = std::mem::take(&mut b.coalesced);
+                if parts.is_empty() {
+                    return self.sample_rows(key, &b, o);
+                }
+                let mut rows = 0;
+                for inner in parts.iter().chain(Some(&b)) {
+                    if !inner.samples.is_empty() {
+                        rows += self.sample_rows(key, inner, o)?;
+                    }
+                }
+                Ok(rows)
             }
             Table::Metrics => {
                 // Taken out for the call so that the rows can be borrowed beside it. The

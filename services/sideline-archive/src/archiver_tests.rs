@@ -54,6 +54,7 @@ fn batch(seq: u64, n: usize) -> Vec<u8> {
         player_id: "p1".into(),
         received_at_us: 0,
         device_session_id: String::new(),
+        coalesced: Vec::new(),
     }
     .encode_to_vec()
 }
@@ -90,6 +91,38 @@ fn replayed_records_are_skipped_and_bad_ones_counted_but_covered() {
         Offer::Buffered(2)
     );
     assert_eq!(a.flush().unwrap().rows, 2);
+}
+
+/// A record ingest coalesced (issue 31) is archived as the batches it holds: every sample a
+/// row, covered by the record's one offset, skipped as a whole on a redelivery.
+#[test]
+fn a_coalesced_record_is_archived_as_its_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = Instant::now();
+    let mut a = archiver(dir.path(), 1_000_000);
+    let coalesced = |seqs: std::ops::Range<u64>| {
+        pb::SampleBatch {
+            coalesced: seqs
+                .map(|s| pb::SampleBatch::decode(&batch(s, 3)[..]).unwrap())
+                .collect(),
+            ..Default::default()
+        }
+        .encode_to_vec()
+    };
+    assert_eq!(
+        a.offer("s", 0, 0, "p1", &coalesced(0..4), now),
+        Offer::Buffered(12)
+    );
+    assert_eq!(
+        a.offer("s", 0, 1, "p1", &batch(4, 3), now),
+        Offer::Buffered(3)
+    );
+    assert_eq!(a.flush().unwrap().rows, 15);
+    let mut a = archiver(dir.path(), 1_000_000);
+    assert_eq!(
+        a.offer("s", 0, 0, "p1", &coalesced(0..4), now),
+        Offer::Archived
+    );
 }
 
 /// A metrics record of `session` at `t_us`.

@@ -154,7 +154,10 @@ async fn bare_subscriber(
     tokio::spawn(async move {
         while let Some(m) = rx.recv().await {
             if let Ok(b) = sideline_wire::pb::SampleBatch::decode(&m.payload[..])
-                && let Some(t) = b.samples.iter().map(|s| s.t_us).max()
+                && let Some(t) = sideline_wire::convert::batches(b)
+                    .iter()
+                    .flat_map(|b| b.samples.iter().map(|s| s.t_us))
+                    .max()
             {
                 lat.lock().unwrap().push((now_us() - t) as f64 / 1000.0);
             }
@@ -352,7 +355,11 @@ async fn main() {
                 .payload()
                 .and_then(|p| sideline_wire::pb::SampleBatch::decode(p).ok())
             {
-                let sent = b.samples.iter().map(|s| s.t_us).max().unwrap_or(0);
+                let sent = sideline_wire::convert::batches(b)
+                    .iter()
+                    .flat_map(|b| b.samples.iter().map(|s| s.t_us))
+                    .max()
+                    .unwrap_or(0);
                 e2e2.lock().unwrap().push((now_us() - sent) as f64 / 1000.0);
             }
         }

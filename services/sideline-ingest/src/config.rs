@@ -67,6 +67,11 @@ pub struct IngestSettings {
     pub max_backlog_mb: u64,
     /// Directory of the sources' state (a league feed's watermark); "" = `spool_dir`'s.
     pub state_dir: PathBuf,
+    /// A player's batches arriving within this many ms go to Kafka as one record (0 = one
+    /// record per batch).
+    pub coalesce_linger_ms: u64,
+    /// A coalesced record is sent as soon as it holds this many KiB.
+    pub coalesce_max_kb: usize,
 }
 
 impl IngestSettings {
@@ -140,6 +145,14 @@ impl Validate for IngestConfig {
         let i = &self.ingest;
         if !(1..=65_536).contains(&i.max_backlog_mb) {
             p.push("ingest.max_backlog_mb: 1..=65536".into());
+        }
+        if i.coalesce_linger_ms > 1000 {
+            p.push("ingest.coalesce_linger_ms: 0..=1000".into());
+        }
+        if !(1..=768).contains(&i.coalesce_max_kb) {
+            p.push(
+                "ingest.coalesce_max_kb: 1..=768 (Kafka's default record limit is 1 MiB)".into(),
+            );
         }
         if !(1..=65_535).contains(&i.max_inflight) {
             p.push("ingest.max_inflight: 1..=65535".into());

@@ -23,12 +23,14 @@
 //! - [`sources`]: feeds in other systems' shapes (MQTT topics, WebSockets, UDP) and
 //!   [`adapted`]: their messages → one record per device, the same way.
 //! - [`roster`]: following the roster topic.
+//! - [`coalesce`]: a player's batches within a short linger as one Kafka record.
 //! - [`pump`]: the MQTT side: subscribe, hand each message to the pipeline, acknowledge in
 //!   receive order, drain.
 //! - [`metrics`]: every exported metric.
 //! - this file: [`run`]: readiness, the roster, the Kafka sink, then [`pump`].
 
 pub mod adapted;
+pub mod coalesce;
 pub mod config;
 pub mod metrics;
 pub mod pipeline;
@@ -155,7 +157,18 @@ async fn serve(
         &cfg.kafka.topics.samples,
         sideline_kafka::producer::Ordering::Idempotent,
     )?);
-    let pipeline = Pipeline::from_config(cfg, kafka.clone(), roster, metrics);
+    let sink: Arc<dyn sideline_bus::RecordSink> = if cfg.ingest.coalesce_linger_ms > 0 {
+        Arc::new(coalesce::Coalescer::new(
+            kafka.clone(),
+            &cfg.kafka.topics.samples,
+            Duration::from_millis(cfg.ingest.coalesce_linger_ms),
+            cfg.ingest.coalesce_max_kb * 1024,
+            metrics.clone(),
+        ))
+    } else {
+        kafka.clone()
+    };
+    let pipeline = Pipeline::from_config(cfg, sink, roster, metrics);
     let state_dir = cfg.ingest.state_dir();
     let source_tasks = sources::spawn(&pipeline.sources, &pipeline, &state_dir, &tasks)?;
 

@@ -40,6 +40,10 @@ pub struct IngestMetrics {
     pub produced: IntCounterVec,
     /// Produce attempts repeated, by class (`retry`, `recreate`).
     pub produce_retries: IntCounterVec,
+    /// Kafka records on the samples topic, by shape (`one` batch, `coalesced` batches).
+    pub sample_records: IntCounterVec,
+    /// Batches sent inside coalesced records.
+    pub coalesced_batches: IntCounter,
     /// Messages that could not be put anywhere (the DLQ refused them too), by reason.
     pub dropped: IntCounterVec,
     /// Messages received and not yet acknowledged.
@@ -192,6 +196,18 @@ impl IngestMetrics {
                 "Produce attempts repeated, by class.",
                 "class",
                 &["retry", "recreate"],
+            )?,
+            sample_records: counter_vec(
+                r,
+                "sideline_ingest_sample_records_total",
+                "Records produced to the samples topic, by shape (one batch, or coalesced).",
+                "shape",
+                &["one", "coalesced"],
+            )?,
+            coalesced_batches: counter(
+                r,
+                "sideline_ingest_coalesced_batches_total",
+                "Batches produced inside coalesced records.",
             )?,
             dropped: counter_vec(
                 r,

@@ -216,15 +216,41 @@ impl Core {
         let part = self.part(p, now);
         part.next_offset = Some(off + 1);
         part.flow.record(now);
-        let flowed = part.flow.flowed();
         let key = String::from_utf8_lossy(key).into_owned();
-        let b = match pb::SampleBatch::decode(payload) {
+        let mut b = match pb::SampleBatch::decode(payload) {
             Ok(b) => b,
             Err(e) => {
                 let detail = e.to_string();
                 return self.dead_letter(&key, payload.to_vec(), "undecodable", detail, (p, off));
             }
         };
+        // A record ingest coalesced holds several of the player's batches, in arrival order.
+        let parts = std::mem::take(&mut b.coalesced);
+        if parts.is_empty() {
+            return self.batch(p, off, &key, b, Some(payload), now);
+        }
+        self.metrics.coalesced_batches.inc_by(parts.len() as u64);
+        for inner in parts {
+            self.batch(p, off, &key, inner, None, now);
+        }
+        if !b.samples.is_empty() {
+            self.batch(p, off, &key, b, None, now);
+        }
+    }
+
+    /// One batch of record (`p`, `off`) keyed `key`; `raw` is its encoding when it was the
+    /// whole record (dead-lettered as received), else it is encoded again for the dead letter.
+    fn batch(
+        &mut self,
+        p: i32,
+        off: i64,
+        key: &str,
+        b: pb::SampleBatch,
+        raw: Option<&[u8]>,
+        now: Instant,
+    ) {
+        let flowed = self.part(p, now).flow.flowed();
+        let key = key.to_string();
         let player = if b.player_id.is_empty() {
             key.clone()
         } else {
@@ -243,7 +269,8 @@ impl Core {
             Ok(x) => x,
             Err(e) => {
                 let detail = e.to_string();
-                return self.dead_letter(&key, payload.to_vec(), "invalid", detail, (p, off));
+                let bytes = raw.map_or_else(|| b.encode_to_vec(), <[u8]>::to_vec);
+                return self.dead_letter(&key, bytes, "invalid", detail, (p, off));
             }
         };
         if !batch.samples.is_empty() {

@@ -384,3 +384,55 @@ fn refused_input_comes_out_as_dead_letters_with_reasons() {
     }
     assert_eq!(p.metrics.late_samples.get(), 5);
 }
+
+/// A record ingest coalesced (issue 31) is read as its batches, in order: the same samples,
+/// outputs and de-duplication as one record per batch; a bad batch inside it is dead-lettered
+/// on its own, encoded again, and the others go on.
+#[test]
+fn a_coalesced_record_is_read_as_its_batches() {
+    let batches: Vec<Vec<u8>> = (0..30)
+        .map(|k| record("a", k as u64 + 1, T0 + k * 1_000_000, 10))
+        .collect();
+    let now = Instant::now();
+    let mut one = processor();
+    for (off, b) in batches.iter().enumerate() {
+        one.record(0, off as i64, b"a", b, now);
+    }
+    one.tick(now);
+    let (one_out, one_dead) = one.take();
+
+    let mut co = processor();
+    let decoded: Vec<sideline_wire::pb::SampleBatch> = batches
+        .iter()
+        .map(|b| sideline_wire::pb::SampleBatch::decode(&b[..]).unwrap())
+        .collect();
+    for (off, group) in decoded.chunks(3).enumerate() {
+        let mut parts = group.to_vec();
+        if off == 4 {
+            // A repeated delivery of the group's first batch, and a broken batch.
+            parts.push(group[0].clone());
+            let mut bad = group[1].clone();
+            bad.samples[0].reading = None;
+            bad.seq = 1_000;
+            parts.push(bad);
+        }
+        let outer = sideline_wire::pb::SampleBatch {
+            coalesced: parts,
+            ..Default::default()
+        };
+        co.record(0, off as i64, b"a", &outer.encode_to_vec(), now);
+    }
+    co.tick(now);
+    let (co_out, co_dead) = co.take();
+
+    assert_eq!(co.metrics.samples.get(), one.metrics.samples.get());
+    assert_eq!(co.metrics.samples.get(), 300);
+    assert_eq!(co.metrics.coalesced_batches.get(), 32);
+    assert_eq!(co.metrics.duplicate_batches.get(), 1);
+    assert_eq!(co_out.metrics, one_out.metrics);
+    assert!(one_dead.is_empty());
+    assert_eq!(co_dead.len(), 1);
+    assert_eq!((co_dead[0].reason, co_dead[0].offset), ("invalid", 4));
+    let bad = sideline_wire::pb::SampleBatch::decode(&co_dead[0].payload[..]).unwrap();
+    assert_eq!(bad.seq, 1_000, "the broken batch alone, not its record");
+}

@@ -22,6 +22,8 @@ pub struct ProcessorMetrics {
     pub samples: IntCounter,
     /// Batches dropped as duplicate deliveries (device, seq).
     pub duplicate_batches: IntCounter,
+    /// Batches that arrived inside records ingest coalesced.
+    pub coalesced_batches: IntCounter,
     /// Records skipped because a restored snapshot already covers them.
     pub replay_skipped: IntCounter,
     /// Samples refused as late (sent to the DLQ).
@@ -505,6 +507,11 @@ impl ProcessorMetrics {
                 r,
                 "sideline_processor_duplicate_batches_total",
                 "Batches dropped as duplicate deliveries (device, seq).",
+            )?,
+            coalesced_batches: counter(
+                r,
+                "sideline_processor_coalesced_batches_total",
+                "Batches that arrived inside records ingest coalesced.",
             )?,
             replay_skipped: counter(
                 r,

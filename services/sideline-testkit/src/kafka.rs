@@ -53,6 +53,17 @@ const PATIENCE: Duration = Duration::from_secs(60);
 /// no snapshot at all after the heavy malformed flood). A partition not read to its end after
 /// [`PATIENCE`] without progress is reported and the records read so far are returned.
 pub fn read_topic(brokers: &str, topic: &str, want: usize, idle: Duration) -> Vec<Record> {
+    read_topic_until(brokers, topic, idle, |out| out.len() >= want)
+}
+
+/// [`read_topic`], done when `enough` says so of the records read (counted in units other
+/// than records: the batches coalesced records hold, say).
+pub fn read_topic_until(
+    brokers: &str,
+    topic: &str,
+    idle: Duration,
+    mut enough: impl FnMut(&[Record]) -> bool,
+) -> Vec<Record> {
     let c = reader_consumer(brokers);
     let parts = partitions(&c, topic).len() as i32;
     let mut tpl = TopicPartitionList::new();
@@ -65,7 +76,7 @@ pub fn read_topic(brokers: &str, topic: &str, want: usize, idle: Duration) -> Ve
     let mut last = Instant::now();
     // Partitions read to their end at least once (a record since does not undo that).
     let mut ended: HashSet<i32> = HashSet::new();
-    while out.len() < want {
+    while !enough(&out) {
         let all_ended = ended.len() >= parts as usize;
         if all_ended && last.elapsed() >= idle {
             break;

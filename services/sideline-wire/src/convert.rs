@@ -241,6 +241,16 @@ pub fn metrics(m: &PlayerMetrics) -> pb::PlayerMetrics {
     }
 }
 
+/// The device batches a samples record holds: itself, or those ingest coalesced into it (in
+/// order; see `SampleBatch.coalesced`).
+pub fn batches(mut b: pb::SampleBatch) -> Vec<pb::SampleBatch> {
+    let mut parts = std::mem::take(&mut b.coalesced);
+    if parts.is_empty() || !b.samples.is_empty() {
+        parts.push(b);
+    }
+    parts
+}
+
 /// An engine batch as protobuf (what simulators and replays publish).
 pub fn batch(b: &Batch) -> pb::SampleBatch {
     pb::SampleBatch {
@@ -284,6 +294,7 @@ pub fn batch(b: &Batch) -> pb::SampleBatch {
         player_id: String::new(),
         received_at_us: 0,
         device_session_id: String::new(),
+        coalesced: Vec::new(),
     }
 }
 

@@ -190,6 +190,7 @@ impl JsonBatch {
                 player_id: String::new(),
                 received_at_us: 0,
                 device_session_id: String::new(),
+                coalesced: Vec::new(),
             },
             problems,
         )

@@ -227,6 +227,13 @@ pub fn validate(
     if b.samples.is_empty() {
         c.push(|| "samples".into(), ErrorKind::Missing, "no samples");
     }
+    if !b.coalesced.is_empty() {
+        c.push(
+            || "coalesced".into(),
+            ErrorKind::Ambiguous,
+            "a batch that holds other batches (set by ingest around batches, never inside one)",
+        );
+    }
     if b.samples.len() > limits.max_samples {
         c.push(
             || "samples".into(),
@@ -383,10 +390,18 @@ pub fn validate(
 pub fn decode_pb(payload: &[u8]) -> Result<pb::SampleBatch, DecodeError> {
     match detect(payload) {
         PayloadFormat::Protobuf => {
-            pb::SampleBatch::decode(payload).map_err(|e| DecodeError::Malformed {
+            let b = pb::SampleBatch::decode(payload).map_err(|e| DecodeError::Malformed {
                 format: "protobuf",
                 detail: e.to_string(),
-            })
+            })?;
+            if b.coalesced.is_empty() {
+                Ok(b)
+            } else {
+                Err(DecodeError::Malformed {
+                    format: "protobuf",
+                    detail: "field 16 (coalesced) is set by ingest only".into(),
+                })
+            }
         }
         PayloadFormat::Json => {
             let j: JsonBatch =
@@ -441,6 +456,42 @@ mod tests {
             Err(DecodeError::Invalid { errors, .. }) => errors,
             other => panic!("expected invalid, got {other:?}"),
         }
+    }
+
+    /// `coalesced` is ingest's, around batches: a device sending it is refused as malformed,
+    /// and a batch holding one inside a coalesced record is invalid.
+    #[test]
+    fn coalesced_batches_are_refused_from_devices_and_when_nested() {
+        let inner = pb::SampleBatch {
+            device_id: "pod-1".into(),
+            team_id: "home".into(),
+            session_id: "m1".into(),
+            seq: 1,
+            samples: vec![pb::Sample {
+                t_us: NOW,
+                reading: Some(pb::sample::Reading::HeartRate(pb::HeartRate {
+                    bpm: 150.0,
+                    rr_ms: vec![],
+                })),
+            }],
+            ..Default::default()
+        };
+        assert!(validate(&inner, &Limits::default(), Some(NOW)).is_ok());
+        let outer = pb::SampleBatch {
+            coalesced: vec![inner.clone()],
+            ..inner.clone()
+        };
+        let sent = prost::Message::encode_to_vec(&outer);
+        assert!(matches!(
+            decode_batch(&sent, &Limits::default(), Some(NOW)),
+            Err(DecodeError::Malformed { ref detail, .. }) if detail.contains("coalesced")
+        ));
+        let Err(DecodeError::Invalid { errors, .. }) =
+            validate(&outer, &Limits::default(), Some(NOW))
+        else {
+            panic!("a nested coalesced batch was accepted");
+        };
+        assert_eq!(errors[0].field, "coalesced");
     }
 
     #[test]

@@ -10,7 +10,7 @@ use common::*;
 use prost::Message as _;
 use sideline_ingest::sources::SourceConfig;
 use sideline_testkit::brokers::free_port;
-use sideline_testkit::kafka::read_topic;
+use sideline_testkit::kafka::{read_topic, read_topic_until};
 use sideline_wire::adapter::ble;
 use sideline_wire::adapter::shapes::{Fix, sewio};
 use sideline_wire::pb;
@@ -60,17 +60,21 @@ async fn straps_over_mqtt_and_a_udp_stream_reach_kafka_as_their_players_samples(
     sock.send_to(br#"{"body":{"id":"18","datastreams":[{"id":"battery_level","current_value":"77%","at":"2016-10-18 15:27:38.606"}]},"resource":"/feeds/18"}"#, &udp).unwrap();
 
     let records = tokio::task::block_in_place(|| {
-        read_topic(
+        read_topic_until(
             &env.kafka.brokers(),
             "sideline.samples.v1",
-            5,
             Duration::from_secs(30),
+            batches_read(5),
         )
     });
     let mut hr = Vec::new();
     let mut xs = Vec::new();
-    for r in &records {
+    for (r, b) in records.iter().flat_map(|r| {
         let b = pb::SampleBatch::decode(r.value.as_deref().unwrap()).unwrap();
+        sideline_wire::convert::batches(b)
+            .into_iter()
+            .map(move |b| (r, b))
+    }) {
         let key = String::from_utf8_lossy(r.key.as_deref().unwrap()).to_string();
         match (key.as_str(), &b.samples[0].reading) {
             ("alice", Some(pb::sample::Reading::HeartRate(h))) => hr.push((h.bpm, h.rr_ms.clone())),
@@ -250,17 +254,19 @@ async fn a_restarted_ingest_resumes_a_league_feed_from_its_watermark() {
     );
 
     let records = tokio::task::block_in_place(|| {
-        read_topic(
+        read_topic_until(
             &env.kafka.brokers(),
             "sideline.samples.v1",
-            300,
             Duration::from_secs(10),
+            batches_read(300),
         )
     });
     let mut seen = std::collections::HashMap::new();
     for r in &records {
         let b = pb::SampleBatch::decode(r.value.as_deref().unwrap()).unwrap();
-        *seen.entry((b.device_id, b.seq)).or_insert(0) += 1;
+        for b in sideline_wire::convert::batches(b) {
+            *seen.entry((b.device_id, b.seq)).or_insert(0) += 1;
+        }
     }
     assert_eq!(seen.len(), 300, "every (player, frame) of 150 frames");
     assert!(seen.values().all(|&n| n == 1), "a frame put on Kafka twice");

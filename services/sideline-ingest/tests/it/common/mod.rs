@@ -14,7 +14,7 @@ use sideline_ingest::IngestConfig;
 use sideline_mqtt::client::ConnectOptions;
 use sideline_mqtt::{Client, ConnectionStatus, MqttConfig, QoS, connect, run_event_loop};
 use sideline_sim::{MatchConfig, MatchSim};
-use sideline_testkit::kafka::{Record, read_topic};
+use sideline_testkit::kafka::{Record, read_topic_until};
 use sideline_testkit::{Mosquitto, Tansu};
 use sideline_wire::pb;
 use sideline_wire::topic::{Encoding, encode, topic_for};
@@ -218,17 +218,35 @@ impl Publisher {
     }
 }
 
+/// Done once the samples records read hold `want` device batches (a record ingest coalesced
+/// holds several).
+pub fn batches_read(want: usize) -> impl FnMut(&[Record]) -> bool {
+    let (mut batches, mut counted) = (0, 0);
+    move |out: &[Record]| {
+        for r in &out[counted..] {
+            batches += pb::SampleBatch::decode(r.value.as_deref().unwrap_or_default())
+                .map_or(1, |b| b.coalesced.len().max(1));
+        }
+        counted = out.len();
+        batches >= want
+    }
+}
+
 /// Decoded sample records: (key, device, seq, samples, partition, offset).
 pub fn samples(
     brokers: &str,
     want: usize,
     idle: Duration,
 ) -> Vec<(String, pb::SampleBatch, Record)> {
-    read_topic(brokers, "sideline.samples.v1", want, idle)
+    read_topic_until(brokers, "sideline.samples.v1", idle, batches_read(want))
         .into_iter()
-        .map(|r| {
+        .flat_map(|r| {
             let b = pb::SampleBatch::decode(r.value.as_deref().unwrap()).unwrap();
-            (r.key_str(), b, r)
+            // A coalesced record: each batch it holds, with the record.
+            sideline_wire::convert::batches(b)
+                .into_iter()
+                .map(move |b| (r.key_str(), b, r.clone()))
+                .collect::<Vec<_>>()
         })
         .collect()
 }
